@@ -1,0 +1,1 @@
+"""Cluster backends behind one interface (:mod:`gm.cluster.interface`): ``kube`` and ``local``."""

@@ -1,0 +1,177 @@
+"""The one interface every controller is written against.
+
+Objects are plain dicts in Kubernetes JSON shape (``apiVersion``, ``kind``,
+``metadata``, ``spec``, ``status``), so the same controller code runs on the
+``kube`` backend (the kubernetes client against an API server) and the ``local``
+backend (a SQLite store plus a process runtime). Kinds are named by
+:class:`Kind`; :data:`KINDS` lists every kind the control plane touches.
+
+Semantics every backend honours (tests in ``tests/gm/test_cluster_contract.py``
+run against each):
+
+- ``create`` sets ``metadata.uid``, ``resourceVersion`` (a string of an increasing
+  integer), ``generation`` (1) and ``creationTimestamp``; it honours
+  ``metadata.generateName`` when ``name`` is empty; an existing name raises
+  :class:`AlreadyExists`.
+- ``update`` replaces ``metadata`` (labels, annotations, ownerReferences, finalizers)
+  and ``spec`` but never ``status``; when the given object carries a
+  ``resourceVersion`` that is not current it raises :class:`Conflict`; a change of
+  ``spec`` bumps ``generation``.
+- ``patch_status`` merges ``status`` (JSON merge patch, RFC 7386) without touching
+  ``spec`` or ``generation``, and bumps ``resourceVersion``.
+- ``delete`` removes the object and, in the local backend, every object whose
+  ``ownerReferences`` name its uid (cascading, as Kubernetes' garbage collector does).
+- ``watch`` yields :class:`WatchEvent` s in resourceVersion order, starting after
+  ``resource_version`` when given (else a synthetic ADDED for every existing object),
+  until ``stop`` is set.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol, runtime_checkable
+
+Obj = dict[str, Any]
+EventType = Literal["ADDED", "MODIFIED", "DELETED"]
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A resource kind: API group/version, Kind name and URL plural."""
+
+    group: str
+    version: str
+    kind: str
+    plural: str
+    namespaced: bool = True
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def label_prefix(self) -> str:
+        """The worker label prefix, ``<lowercase kind>.sedna.io``."""
+        return f"{self.kind.lower()}.sedna.io"
+
+
+SEDNA_GROUP = "sedna.io"
+SEDNA_VERSION = "v1alpha1"
+
+DATASET = Kind(SEDNA_GROUP, SEDNA_VERSION, "Dataset", "datasets")
+MODEL = Kind(SEDNA_GROUP, SEDNA_VERSION, "Model", "models")
+JOINT_INFERENCE_SERVICE = Kind(SEDNA_GROUP, SEDNA_VERSION, "JointInferenceService", "jointinferenceservices")
+FEDERATED_LEARNING_JOB = Kind(SEDNA_GROUP, SEDNA_VERSION, "FederatedLearningJob", "federatedlearningjobs")
+INCREMENTAL_LEARNING_JOB = Kind(SEDNA_GROUP, SEDNA_VERSION, "IncrementalLearningJob", "incrementallearningjobs")
+LIFELONG_LEARNING_JOB = Kind(SEDNA_GROUP, SEDNA_VERSION, "LifelongLearningJob", "lifelonglearningjobs")
+POD = Kind("", "v1", "Pod", "pods")
+SERVICE = Kind("", "v1", "Service", "services")
+EVENT = Kind("", "v1", "Event", "events")
+NODE = Kind("", "v1", "Node", "nodes", namespaced=False)
+DEPLOYMENT = Kind("apps", "v1", "Deployment", "deployments")
+
+SEDNA_KINDS: tuple[Kind, ...] = (
+    DATASET,
+    MODEL,
+    JOINT_INFERENCE_SERVICE,
+    FEDERATED_LEARNING_JOB,
+    INCREMENTAL_LEARNING_JOB,
+    LIFELONG_LEARNING_JOB,
+)
+KINDS: tuple[Kind, ...] = (*SEDNA_KINDS, POD, SERVICE, EVENT, NODE, DEPLOYMENT)
+
+
+def kind_by_name(name: str) -> Kind:
+    """Find a kind by Kind name, plural, lowercase kind or Sedna short name (ji, fl, il, ll)."""
+    low = name.lower()
+    short = {"ji": JOINT_INFERENCE_SERVICE, "fl": FEDERATED_LEARNING_JOB, "il": INCREMENTAL_LEARNING_JOB,
+             "ll": LIFELONG_LEARNING_JOB, "deploy": DEPLOYMENT, "svc": SERVICE, "po": POD}
+    if low in short:
+        return short[low]
+    for kind in KINDS:
+        if low in (kind.kind.lower(), kind.plural, kind.plural.rstrip("s")):
+            return kind
+    known = ", ".join(k.plural for k in KINDS)
+    raise KeyError(f"unknown kind {name!r} (known: {known})")
+
+
+@dataclass(frozen=True)
+class WatchEvent:
+    """One change: the object as it is after the change (as it was, for DELETED)."""
+
+    type: EventType
+    object: Obj
+
+
+class ClusterError(Exception):
+    """Base of backend errors."""
+
+
+class NotFound(ClusterError, LookupError):
+    """The named object does not exist."""
+
+
+class AlreadyExists(ClusterError):
+    """An object with that name already exists."""
+
+
+class Conflict(ClusterError):
+    """The object changed since it was read (stale resourceVersion)."""
+
+
+class Invalid(ClusterError, ValueError):
+    """The object fails validation; ``causes`` lists ``(field path, message)`` pairs."""
+
+    def __init__(self, message: str, causes: list[tuple[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.causes = causes or []
+
+
+@runtime_checkable
+class Cluster(Protocol):
+    """Get / list / watch / create / update / patch-status / delete over every :data:`KINDS` kind."""
+
+    def get(self, kind: Kind, namespace: str, name: str) -> Obj:
+        """Return the object or raise :class:`NotFound`."""
+        ...
+
+    def list(self, kind: Kind, namespace: str | None = None,
+             labels: Mapping[str, str] | None = None) -> list[Obj]:
+        """Objects of ``kind`` (all namespaces when ``namespace`` is None) whose labels include ``labels``."""
+        ...
+
+    def create(self, obj: Obj) -> Obj:
+        """Store a new object (kind from ``obj['kind']``/``apiVersion``); return it as stored."""
+        ...
+
+    def update(self, obj: Obj) -> Obj:
+        """Replace metadata and spec of an existing object; return it as stored."""
+        ...
+
+    def patch_status(self, kind: Kind, namespace: str, name: str, status: Mapping[str, Any]) -> Obj:
+        """JSON-merge ``status`` into the object's status; return it as stored."""
+        ...
+
+    def delete(self, kind: Kind, namespace: str, name: str) -> None:
+        """Delete the object (raise :class:`NotFound` if absent)."""
+        ...
+
+    def watch(self, kind: Kind, namespace: str | None = None, resource_version: str | None = None,
+              stop: threading.Event | None = None) -> Iterator[WatchEvent]:
+        """Yield changes until ``stop`` is set; see the module docstring for the start point."""
+        ...
+
+    def emit_event(self, involved: Obj, reason: str, message: str, type_: str = "Normal") -> None:
+        """Record a Kubernetes Event about ``involved`` (best effort: never raises)."""
+        ...
+
+
+def kind_of(obj: Mapping[str, Any]) -> Kind:
+    """The :class:`Kind` of a stored object, from its ``apiVersion`` and ``kind``."""
+    api_version, name = obj.get("apiVersion", ""), obj.get("kind", "")
+    for kind in KINDS:
+        if kind.kind == name and kind.api_version == api_version:
+            return kind
+    raise Invalid(f"unsupported apiVersion/kind {api_version!r}/{name!r}", [("kind", "unsupported kind")])

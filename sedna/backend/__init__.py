@@ -1,0 +1,1 @@
+"""Estimator adapters: ONNX Runtime models and plain user classes."""

@@ -1,0 +1,126 @@
+"""A registry of plug-in classes by type and alias.
+
+Algorithms (hard-example mining, aggregation strategies, ...) register themselves
+with :meth:`ClassFactory.register`; workers look them up by the name a resource
+gives (``HEM_NAME``, ``aggregation``). Names are case-sensitive, as in Sedna, and
+registering a second class under a taken name is an error (Sedna silently
+overwrote it).
+"""
+
+from __future__ import annotations
+
+import difflib
+import threading
+from collections.abc import Callable
+from enum import Enum
+from typing import Any, TypeVar
+
+from sedna.common.errors import RegistryError
+
+T = TypeVar("T")
+
+
+class ClassType(str, Enum):
+    """Kinds of plug-in; values match Sedna's type names."""
+
+    GENERAL = "general"
+    HEM = "hard_example_mining"
+    FL_AGG = "aggregation"
+    CALLBACK = "post_process_callback"
+    STP = "seen_task_processing"
+    UTD = "unseen_task_detect"
+    UTP = "unseen_task_processing"
+    KM = "knowledge_management"
+
+
+class ClassFactory:
+    """Process-wide registry: ``{ClassType: {alias: class}}``."""
+
+    _registry: dict[str, dict[str, type]] = {}
+    _lock = threading.Lock()
+
+    @classmethod
+    def register(cls, type_name: ClassType | str = ClassType.GENERAL, alias: str | None = None) -> Callable[[T], T]:
+        """Class decorator: register the class under ``alias`` (default: its ``__name__``)."""
+
+        def wrapper(klass: T) -> T:
+            cls.register_cls(klass, type_name, alias)  # type: ignore[arg-type]
+            return klass
+
+        return wrapper
+
+    @classmethod
+    def register_cls(cls, klass: type, type_name: ClassType | str = ClassType.GENERAL, alias: str | None = None) -> type:
+        """Register ``klass``; raise :class:`RegistryError` if the name is taken by another class."""
+        key = _type_key(type_name)
+        name = alias or klass.__name__
+        with cls._lock:
+            bucket = cls._registry.setdefault(key, {})
+            existing = bucket.get(name)
+            if existing is not None and existing is not klass:
+                raise RegistryError(
+                    f"{key} plug-in name {name!r} is already registered to "
+                    f"{existing.__module__}.{existing.__qualname__}; choose another alias"
+                )
+            bucket[name] = klass
+        return klass
+
+    @classmethod
+    def unregister(cls, type_name: ClassType | str, alias: str) -> None:
+        """Remove a registration (for tests and plug-in reloads); unknown names are ignored."""
+        with cls._lock:
+            cls._registry.get(_type_key(type_name), {}).pop(alias, None)
+
+    @classmethod
+    def is_exists(cls, type_name: ClassType | str, alias: str) -> bool:
+        """Whether ``alias`` is registered for ``type_name``."""
+        _load_builtins(_type_key(type_name))
+        return alias in cls._registry.get(_type_key(type_name), {})
+
+    @classmethod
+    def names(cls, type_name: ClassType | str) -> list[str]:
+        """Sorted names registered for ``type_name``."""
+        _load_builtins(_type_key(type_name))
+        return sorted(cls._registry.get(_type_key(type_name), {}))
+
+    @classmethod
+    def get_cls(cls, type_name: ClassType | str, alias: str) -> type:
+        """Return the class registered as ``alias``; the error lists close matches."""
+        key = _type_key(type_name)
+        _load_builtins(key)
+        bucket = cls._registry.get(key, {})
+        try:
+            return bucket[alias]
+        except KeyError:
+            close = difflib.get_close_matches(alias, bucket, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            known = ", ".join(sorted(bucket)) or "none"
+            raise RegistryError(f"no {key} plug-in named {alias!r} (registered: {known}).{hint}") from None
+
+    @classmethod
+    def create(cls, type_name: ClassType | str, alias: str, **kwargs: Any) -> Any:
+        """Instantiate the class registered as ``alias`` with ``kwargs``."""
+        return cls.get_cls(type_name, alias)(**kwargs)
+
+
+def _type_key(type_name: ClassType | str) -> str:
+    return type_name.value if isinstance(type_name, ClassType) else str(type_name)
+
+
+# Built-in plug-ins live in these modules; they are imported on first lookup so that
+# ``import sedna`` stays cheap and registration never happens at import of this module.
+_BUILTIN_MODULES: dict[str, tuple[str, ...]] = {
+    ClassType.HEM.value: ("sedna.algorithms.hard_example_mining",),
+    ClassType.FL_AGG.value: ("sedna.algorithms.aggregation",),
+}
+
+
+def _load_builtins(key: str) -> None:
+    import importlib
+
+    for module in _BUILTIN_MODULES.get(key, ()):
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:  # a package not written yet must not break lookups
+            if exc.name != module:
+                raise

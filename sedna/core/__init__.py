@@ -1,0 +1,1 @@
+"""Feature classes: JointInference, BigModelService, FederatedLearning, IncrementalLearning."""

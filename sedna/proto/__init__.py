@@ -1,0 +1,1 @@
+"""Wire protocols (``*.proto``) and their generated modules. Regenerate with ``make proto``."""

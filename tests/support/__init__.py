@@ -1,0 +1,1 @@
+"""Helpers shared by the tests: free ports, child processes, waiting for sockets."""
