@@ -1,0 +1,73 @@
+"""Client of the Local Controller's worker API: ``POST /sedna/workers/{worker}/info``.
+
+The body keeps Sedna's shape (``name, namespace, ownerName, ownerKind, ownerInfo,
+kind, status, results``) and carries the owner's real kind and name. Reports are
+best effort from the worker's point of view: a failed send is logged and returns
+False, never raises, so a down LC cannot stop inference or training.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sedna.common.config import WorkerConfig
+from sedna.common.log import get_logger
+
+LOG = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class WorkerReport:
+    """One report, in Sedna's ``MessageContent`` shape."""
+
+    owner_kind: str
+    """Lowercase resource kind: ``jointinferenceservice``, ``federatedlearningjob``, ..."""
+    owner_name: str
+    kind: str
+    """What the worker is doing: ``inference``, ``train``, ``eval``, ``deploy``."""
+    status: str = ""
+    owner_info: dict[str, Any] | None = None
+    results: list[dict[str, Any]] | None = None
+
+    def to_body(self, worker_name: str, namespace: str) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "name": worker_name,
+            "namespace": namespace,
+            "ownerName": self.owner_name,
+            "ownerKind": self.owner_kind,
+            "kind": self.kind,
+            "status": self.status,
+        }
+        if self.owner_info is not None:
+            body["ownerInfo"] = self.owner_info
+        if self.results is not None:
+            body["results"] = self.results
+        return body
+
+
+class LCClient:
+    """Sends :class:`WorkerReport` s to the node's Local Controller."""
+
+    def __init__(self, config: WorkerConfig, timeout: float = 5.0) -> None:
+        self._config = config
+        self._timeout = timeout
+
+    def send(self, report: WorkerReport) -> bool:
+        """POST the report; True when the LC accepted it."""
+        import httpx
+
+        cfg = self._config
+        worker = cfg.worker_name or "worker"
+        url = f"{cfg.lc_server.rstrip('/')}/sedna/workers/{worker}/info"
+        headers = {"Authorization": f"Bearer {cfg.lc_token}"} if cfg.lc_token else {}
+        try:
+            response = httpx.post(url, json=report.to_body(worker, cfg.namespace), headers=headers,
+                                  timeout=self._timeout)
+        except httpx.HTTPError as exc:
+            LOG.warning("report to LC %s failed: %s", url, exc)
+            return False
+        if response.status_code >= 300:
+            LOG.warning("LC %s refused report (%s): %s", url, response.status_code, response.text[:200])
+            return False
+        return True
