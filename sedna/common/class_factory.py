@@ -50,7 +50,8 @@ class ClassFactory:
         return wrapper
 
     @classmethod
-    def register_cls(cls, klass: type, type_name: ClassType | str = ClassType.GENERAL, alias: str | None = None) -> type:
+    def register_cls(cls, klass: type, type_name: ClassType | str = ClassType.GENERAL,
+                     alias: str | None = None) -> type:
         """Register ``klass``; raise :class:`RegistryError` if the name is taken by another class."""
         key = _type_key(type_name)
         name = alias or klass.__name__

@@ -1,0 +1,1 @@
+"""Algorithms as policy objects with no I/O: hard-example mining, aggregation, ..."""
