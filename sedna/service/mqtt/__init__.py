@@ -1,0 +1,23 @@
+"""MQTT for devices: the gateway in front of an edge worker, an embedded broker, a simulator.
+
+Devices publish requests to ``sedna/{namespace}/{service}/request/{device}`` and get
+answers on ``.../result/{device}`` or their MQTT 5 response topic. Modules:
+
+* :mod:`.gateway`: :class:`DeviceGateway`, serving an ``infer(ndarray) -> JointOutcome``.
+* :mod:`.codec` / :mod:`.png`: request frames and result JSON; PNG on the standard library.
+* :mod:`.settings`: :class:`MqttSettings` (from the worker contract) and :class:`Topics`.
+* :mod:`.broker`: :class:`EmbeddedBroker` (amqtt) for the local backend.
+* :mod:`.simulator`: a digits-playing device fleet (``sedna device simulate``).
+* :mod:`.kubeedge`: KubeEdge device-twin mapper topics as inference input.
+* :mod:`.testing`: a real mosquitto launcher and a fake model, for tests and benchmarks.
+
+paho-mqtt and amqtt are imported inside the functions that use them.
+"""
+
+from sedna.service.mqtt.broker import EmbeddedBroker
+from sedna.service.mqtt.codec import PayloadError, decode_request, encode_frame, encode_image_frame
+from sedna.service.mqtt.gateway import DeviceGateway
+from sedna.service.mqtt.settings import MqttSettings, Topics
+
+__all__ = ["DeviceGateway", "EmbeddedBroker", "MqttSettings", "PayloadError", "Topics", "decode_request",
+           "encode_frame", "encode_image_frame"]

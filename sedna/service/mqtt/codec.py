@@ -1,0 +1,224 @@
+"""The device payloads: request frames in, result JSON out.
+
+A request is one of two forms, told apart by its first byte:
+
+* **binary frame** (for tensors and images): a 4-byte big-endian header length, a UTF-8
+  JSON header ``{"id", "dtype", "shape", "content_type"?}``, then the raw tensor bytes
+  (little-endian, C order). ``dtype`` is an Open Inference Protocol name (``FP32``,
+  ``UINT8``) or a numpy name (``float32``). With ``content_type: image/png`` the body
+  is a PNG file (decoded by :mod:`sedna.service.mqtt.png`); ``dtype``/``shape`` are then
+  optional casts. Other image types are refused as ``unsupported content type``.
+* **JSON** (small inputs, first byte ``{``): ``{"id", "data": nested list, "dtype"?}``,
+  ``dtype`` defaulting to ``FP32``.
+
+A result is JSON: ``{"id", "ok": true, "result", "hard_example", "computed_at",
+"example_id"?, "latency_ms"}`` or ``{"id"?, "ok": false, "code", "error"}`` where
+``error`` names the field at fault and ``code`` is a short key also used in metrics.
+Tensors never travel as pickles: only ``numpy.frombuffer`` on declared dtypes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from sedna.backend.tensors import from_numpy_dtype, to_numpy_dtype
+from sedna.common.errors import InvalidInputError
+from sedna.core.outcome import JointOutcome
+from sedna.service.mqtt.png import decode_png
+
+RequestId = str | int
+RAW_TYPES = ("application/octet-stream", "")
+IMAGE_TYPES = ("image/png",)
+MAX_HEADER_BYTES = 64 * 1024
+
+
+class PayloadError(InvalidInputError):
+    """A request cannot be decoded; ``code`` is a short reason, ``request_id`` the id when readable."""
+
+    def __init__(self, code: str, message: str, request_id: RequestId | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.request_id = request_id
+
+
+@dataclass(frozen=True)
+class Request:
+    """A decoded device request."""
+
+    id: RequestId
+    tensor: np.ndarray
+    content_type: str = "application/octet-stream"
+
+    @property
+    def datatype(self) -> str:
+        return from_numpy_dtype(self.tensor.dtype)
+
+
+def parse_dtype(value: object, request_id: RequestId | None = None) -> np.dtype[Any]:
+    """The numpy dtype of an OIP or numpy dtype name; ``PayloadError('bad_dtype')`` otherwise."""
+    if isinstance(value, str) and value:
+        try:
+            return to_numpy_dtype(value)
+        except ValueError:
+            pass
+        try:
+            dtype = np.dtype(value.lower())
+            from_numpy_dtype(dtype)  # only the dtypes OIP knows: no objects, strings, datetimes
+            return dtype.newbyteorder("<")
+        except (TypeError, ValueError):
+            pass
+    raise PayloadError("bad_dtype", f"field 'dtype': unknown dtype {value!r} "
+                       "(use FP32, UINT8, ... or float32, uint8, ...)", request_id)
+
+
+def decode_request(payload: bytes, max_bytes: int, fallback_id: RequestId | None = None) -> Request:
+    """Decode a binary frame or a JSON request.
+
+    ``fallback_id`` (the MQTT 5 correlation data) serves when the request has no ``id``.
+    """
+    if len(payload) > max_bytes:
+        raise PayloadError("oversize", f"payload: {len(payload)} bytes exceeds the limit of {max_bytes} bytes",
+                           fallback_id)
+    if not payload:
+        raise PayloadError("empty", "payload: empty message (send a binary frame or a JSON object)", fallback_id)
+    if payload[:1] == b"{":
+        return _decode_json(payload, fallback_id)
+    return _decode_frame(payload, fallback_id)
+
+
+def _load_object(text: bytes, what: str, fallback_id: RequestId | None) -> dict[str, Any]:
+    try:
+        data = json.loads(text.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PayloadError("bad_header", f"{what}: not valid UTF-8 JSON ({exc})", fallback_id) from None
+    if not isinstance(data, dict):
+        raise PayloadError("bad_header", f"{what}: must be a JSON object, got {type(data).__name__}", fallback_id)
+    return data
+
+
+def _request_id(data: dict[str, Any], fallback_id: RequestId | None) -> RequestId:
+    value = data.get("id", fallback_id)
+    if isinstance(value, bool) or not isinstance(value, (str, int)) or value == "":
+        raise PayloadError("bad_id", "field 'id': a request needs a string or integer id "
+                           f"(or MQTT 5 correlation data), got {value!r}", fallback_id)
+    return value
+
+
+def _decode_json(payload: bytes, fallback_id: RequestId | None) -> Request:
+    data = _load_object(payload, "JSON request", fallback_id)
+    rid = _request_id(data, fallback_id)
+    if "data" not in data:
+        raise PayloadError("bad_data", "field 'data': missing (a nested list of numbers)", rid)
+    dtype = parse_dtype(data.get("dtype", "FP32"), rid)
+    try:
+        tensor = np.asarray(data["data"], dtype=dtype)
+    except (TypeError, ValueError) as exc:
+        raise PayloadError("bad_data", f"field 'data': not a rectangular list of numbers ({exc})", rid) from None
+    return Request(rid, tensor, "application/json")
+
+
+def _decode_frame(payload: bytes, fallback_id: RequestId | None) -> Request:
+    if len(payload) < 4:
+        raise PayloadError("bad_header", "header length: a binary frame starts with a 4-byte big-endian length",
+                           fallback_id)
+    (size,) = struct.unpack(">I", payload[:4])
+    if size > MAX_HEADER_BYTES or 4 + size > len(payload):
+        raise PayloadError("bad_header", f"header length: {size} does not fit a {len(payload)}-byte frame "
+                           f"(at most {MAX_HEADER_BYTES})", fallback_id)
+    header = _load_object(payload[4:4 + size], "header", fallback_id)
+    rid = _request_id(header, fallback_id)
+    body = memoryview(payload)[4 + size:]
+    content_type = header.get("content_type") or "application/octet-stream"
+    if not isinstance(content_type, str):
+        raise PayloadError("unsupported_content_type", f"field 'content_type': {content_type!r} is not a string", rid)
+    content_type = content_type.split(";", 1)[0].strip().lower()
+    if content_type in IMAGE_TYPES:
+        return Request(rid, _decode_image(bytes(body), header, rid), content_type)
+    if content_type not in RAW_TYPES:
+        raise PayloadError("unsupported_content_type", f"field 'content_type': unsupported content type "
+                           f"{content_type!r} (use application/octet-stream or image/png)", rid)
+    if "dtype" not in header:
+        raise PayloadError("bad_dtype", "field 'dtype': missing (e.g. \"FP32\")", rid)
+    dtype = parse_dtype(header["dtype"], rid)
+    shape = _shape(header.get("shape"), rid)
+    needed = math.prod(shape) * dtype.itemsize
+    if needed != len(body):
+        raise PayloadError("bad_size", f"field 'shape': {list(shape)} x {from_numpy_dtype(dtype)} needs "
+                           f"{needed} bytes, the frame carries {len(body)}", rid)
+    tensor = np.frombuffer(body, dtype=dtype.newbyteorder("<")).reshape(shape)
+    return Request(rid, tensor.astype(dtype.newbyteorder("="), copy=False), "application/octet-stream")
+
+
+def _shape(value: object, rid: RequestId) -> tuple[int, ...]:
+    if (not isinstance(value, list) or len(value) > 16
+            or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in value)):
+        raise PayloadError("bad_shape", f"field 'shape': {value!r} is not a list of non-negative integers", rid)
+    return tuple(value)
+
+
+def _decode_image(body: bytes, header: dict[str, Any], rid: RequestId) -> np.ndarray:
+    try:
+        image: np.ndarray = decode_png(body)
+    except ValueError as exc:
+        raise PayloadError("bad_image", f"body (image/png): {exc}", rid) from None
+    if "dtype" in header:
+        image = image.astype(parse_dtype(header["dtype"], rid))
+    if header.get("shape") is not None:
+        shape = _shape(header["shape"], rid)
+        if math.prod(shape) != image.size:
+            raise PayloadError("bad_size", f"field 'shape': {list(shape)} does not hold the {image.shape} image", rid)
+        image = image.reshape(shape)
+    return image
+
+
+def encode_frame(tensor: np.ndarray, request_id: RequestId, content_type: str | None = None) -> bytes:
+    """A binary request frame for ``tensor`` (what devices send)."""
+    array = np.ascontiguousarray(tensor)
+    header = {"id": request_id, "dtype": from_numpy_dtype(array.dtype), "shape": list(array.shape)}
+    if content_type:
+        header["content_type"] = content_type
+    head = json.dumps(header, separators=(",", ":")).encode()
+    return struct.pack(">I", len(head)) + head + array.astype(array.dtype.newbyteorder("<"), copy=False).tobytes()
+
+
+def encode_image_frame(image: bytes, request_id: RequestId, content_type: str = "image/png",
+                       **header: Any) -> bytes:
+    """A binary request frame carrying an encoded image; extra ``header`` keys (dtype, shape) are added."""
+    head = json.dumps({"id": request_id, "content_type": content_type, **header}, separators=(",", ":")).encode()
+    return struct.pack(">I", len(head)) + head + image
+
+
+def to_jsonable(value: Any) -> Any:
+    """Numpy arrays and scalars (also nested in lists/dicts) as plain JSON values."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    return value
+
+
+def result_payload(request_id: RequestId, outcome: JointOutcome, latency_ms: float) -> bytes:
+    """The JSON answer to a request that was served."""
+    body: dict[str, Any] = {"id": request_id, "ok": True, "result": to_jsonable(outcome.result),
+                            "hard_example": bool(outcome.is_hard_example), "computed_at": outcome.computed_at}
+    if outcome.example_id is not None:
+        body["example_id"] = outcome.example_id
+    body["latency_ms"] = round(latency_ms, 3)
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def error_payload(request_id: RequestId | None, code: str, message: str) -> bytes:
+    """The JSON answer to a request that failed; ``id`` is left out when it could not be read."""
+    body: dict[str, Any] = {} if request_id is None else {"id": request_id}
+    body.update({"ok": False, "code": code, "error": message})
+    return json.dumps(body, separators=(",", ":")).encode()

@@ -1,0 +1,116 @@
+"""Building paho-mqtt 2.x clients the same way for the gateway, devices and adapters.
+
+One function turns :class:`~sedna.service.mqtt.settings.MqttSettings` into a
+configured ``paho.mqtt.client.Client`` (callback API version 2): protocol, a
+persistent session (MQTT 5 ``clean_start=False`` with a session expiry interval, or
+3.1.1 ``clean_session=False``), user name and password, TLS with a CA and optional
+client certificate, and the reconnect back-off. paho is imported here, inside the
+functions, so ``import sedna`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import binascii
+from typing import Any
+
+from sedna.service.mqtt.settings import MqttSettings
+
+UNSUPPORTED_PROTOCOL = (1, 132)
+"""CONNACK codes meaning "this broker does not speak that MQTT version" (3.1.1 and 5 spellings)."""
+
+
+def new_client(settings: MqttSettings, client_id: str, protocol: str, *, persistent: bool = True) -> Any:
+    """A configured, not yet connected client; ``protocol`` is ``"5"`` or ``"3.1.1"``."""
+    import paho.mqtt.client as mqtt
+
+    version = mqtt.MQTTv5 if protocol == "5" else mqtt.MQTTv311
+    kwargs: dict[str, Any] = {} if version == mqtt.MQTTv5 else {"clean_session": not persistent}
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=version, **kwargs)
+    if settings.username:
+        client.username_pw_set(settings.username, settings.password or None)
+    if settings.tls_ca:
+        client.tls_set(ca_certs=settings.tls_ca, certfile=settings.tls_cert or None, keyfile=settings.tls_key or None)
+    client.reconnect_delay_set(settings.reconnect_min_delay, settings.reconnect_max_delay)
+    client.max_inflight_messages_set(1000)
+    return client
+
+
+def connect(client: Any, settings: MqttSettings, protocol: str, *, persistent: bool = True) -> None:
+    """Start connecting in the background (retrying with back-off) and run the network loop thread."""
+    import paho.mqtt.client as mqtt
+
+    properties = None
+    clean_start: Any = mqtt.MQTT_CLEAN_START_FIRST_ONLY
+    if protocol == "5":
+        from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
+
+        properties = Properties(PacketTypes.CONNECT)
+        if persistent:
+            properties.SessionExpiryInterval = settings.session_expiry
+        clean_start = not persistent
+    client.connect_async(settings.host, settings.port, keepalive=settings.keepalive, clean_start=clean_start,
+                         properties=properties)
+    client.loop_start()
+
+
+def publish_properties(protocol: str, *, response_topic: str | None = None,
+                       correlation: bytes | None = None) -> Any:
+    """MQTT 5 PUBLISH properties (response topic, correlation data), ``None`` for 3.1.1 or when empty."""
+    if protocol != "5" or (response_topic is None and correlation is None):
+        return None
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    properties = Properties(PacketTypes.PUBLISH)
+    if response_topic is not None:
+        properties.ResponseTopic = response_topic
+    if correlation is not None:
+        properties.CorrelationData = correlation
+    return properties
+
+
+def correlation_text(data: bytes | None) -> str | None:
+    """Correlation data as a request id: its UTF-8 text, else its hex digits."""
+    if not data:
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return binascii.hexlify(data).decode()
+
+
+def reason_value(reason_code: Any) -> int:
+    """The integer of a paho ``ReasonCode`` (or a plain int)."""
+    return int(getattr(reason_code, "value", reason_code))
+
+
+def detect_protocol(settings: MqttSettings, timeout: float = 5.0) -> str | None:
+    """Ask the broker which MQTT version it speaks: ``"5"``, ``"3.1.1"``, or ``None`` if unreachable.
+
+    A bare MQTT 5 CONNECT (no will, no properties) is answered "unsupported protocol
+    version" by 3.1.1-only brokers such as amqtt, which would hang on a full one.
+    """
+    import os
+    import time
+
+    import paho.mqtt.client as mqtt
+
+    answer: list[int] = []
+    probe = new_client(settings, f"sedna-probe-{os.getpid()}-{time.monotonic_ns() % 10**9}", "5", persistent=False)
+    probe.on_connect = lambda client, userdata, flags, reason_code, properties: answer.append(reason_value(reason_code))
+    try:
+        probe.connect(settings.host, settings.port, keepalive=max(5, int(timeout) + 1), clean_start=True)
+    except (OSError, ValueError):
+        return None
+    deadline = time.monotonic() + timeout
+    try:
+        while not answer and time.monotonic() < deadline:
+            if probe.loop(timeout=0.1) not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_AGAIN):
+                break
+    finally:
+        probe.disconnect()
+        probe.loop(timeout=0.05)
+    if not answer:
+        return None
+    return "3.1.1" if answer[0] in UNSUPPORTED_PROTOCOL else "5"
