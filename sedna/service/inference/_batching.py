@@ -1,0 +1,152 @@
+"""Dynamic batching: concurrent requests to one model run as one ``predict`` call.
+
+Each request is queued with its arrival time; a worker thread takes the oldest
+request and keeps adding compatible ones (same input names, dtypes and non-batch
+dimensions) until the batch holds ``max_batch_size`` samples or the oldest request
+has waited ``max_queue_delay`` (Triton's policy). Inputs are concatenated along dim 0,
+the model runs once, and every output is split back so each requester gets exactly
+its own rows. A request larger than the limit runs alone. An exception in
+``predict`` fails the futures of that batch only; the worker keeps going.
+
+:mod:`.server` owns one :class:`Batcher` per batching model; the front ends wait on
+the :class:`~concurrent.futures.Future` that :meth:`Batcher.submit` returns.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from sedna.backend.tensors import Prediction, ServedModel
+from sedna.common.log import get_logger
+
+LOG = get_logger(__name__)
+
+BatchObserver = Callable[[int, list[float], float], None]
+"""``observe(batch_size, queue_seconds_per_request, compute_seconds)`` after each batch."""
+
+
+@dataclass
+class _Request:
+    inputs: Mapping[str, np.ndarray]
+    size: int
+    enqueued: float
+    future: Future[Prediction] = field(default_factory=Future)
+
+    def key(self) -> tuple[tuple[str, str, tuple[int, ...]], ...]:
+        return tuple(sorted((n, a.dtype.str, a.shape[1:]) for n, a in self.inputs.items()))
+
+
+class Batcher:
+    """Queue and worker threads that batch requests to one model."""
+
+    def __init__(self, model: ServedModel, max_batch_size: int, max_queue_delay_ms: float, workers: int = 1,
+                 observe: BatchObserver | None = None) -> None:
+        self.model = model
+        self.limit = max(1, min(max_batch_size, model.max_batch_size))
+        self.delay = max_queue_delay_ms / 1000.0
+        self._observe = observe
+        self._pending: collections.deque[_Request] = collections.deque()
+        self._cond = threading.Condition()
+        self._closed = False
+        self._threads = [
+            threading.Thread(target=self._run, name=f"batcher-{model.name}-{i}", daemon=True) for i in range(workers)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, inputs: Mapping[str, np.ndarray]) -> Future[Prediction]:
+        """Queue one request (already validated; dim 0 is its batch size)."""
+        size = int(next(iter(inputs.values())).shape[0]) if inputs else 1
+        request = _Request(inputs, size, time.monotonic())
+        with self._cond:
+            if self._closed:
+                raise RuntimeError(f"model {self.model.name!r} is shutting down")
+            self._pending.append(request)
+            self._cond.notify()
+        return request.future
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the workers after the queued requests have run."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        for thread in self._threads:
+            thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            batch = self._next_batch()
+            if batch is None:
+                return
+            self._execute(batch)
+
+    def _next_batch(self) -> list[_Request] | None:
+        with self._cond:
+            while not self._pending:
+                if self._closed:
+                    return None
+                self._cond.wait()
+            first = self._pending.popleft()
+            batch, total, key = [first], first.size, first.key()
+            deadline = first.enqueued + self.delay
+            while total < self.limit:
+                if self._pending:
+                    nxt = self._pending[0]
+                    if total + nxt.size > self.limit or nxt.key() != key:
+                        break
+                    batch.append(self._pending.popleft())
+                    total += nxt.size
+                    continue
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self._closed:
+                    break
+                self._cond.wait(remaining)
+            if self._pending:
+                self._cond.notify()  # another worker may start on the rest
+            return batch
+
+    def _execute(self, batch: list[_Request]) -> None:
+        started = time.monotonic()
+        queued = [started - r.enqueued for r in batch]
+        try:
+            if len(batch) == 1:
+                inputs = batch[0].inputs
+            else:
+                inputs = {name: np.concatenate([r.inputs[name] for r in batch]) for name in batch[0].inputs}
+            prediction = self.model.predict(inputs)
+            parts = _split(prediction, [r.size for r in batch]) if len(batch) > 1 else [prediction]
+        except BaseException as exc:  # every requester of this batch must hear about it
+            LOG.warning("model %r failed on a batch of %d request(s): %s", self.model.name, len(batch), exc)
+            for request in batch:
+                request.future.set_exception(exc)
+            return
+        finally:
+            if self._observe is not None:
+                self._observe(sum(r.size for r in batch), queued, time.monotonic() - started)
+        for request, part in zip(batch, parts, strict=True):
+            request.future.set_result(part)
+
+
+def _split(prediction: Prediction, sizes: list[int]) -> list[Prediction]:
+    total = sum(sizes)
+    bounds = np.cumsum(sizes)[:-1]
+    pieces: dict[str, list[np.ndarray]] = {}
+    for name, value in prediction.outputs.items():
+        array = np.asarray(value)
+        if array.ndim == 0 or array.shape[0] != total:
+            raise RuntimeError(
+                f"model output {name!r} has shape {list(array.shape)}, expected batch dimension {total} "
+                f"(the model declares max_batch_size > 0, so outputs must keep dim 0)"
+            )
+        pieces[name] = np.split(array, bounds)
+    return [
+        Prediction({name: parts[i] for name, parts in pieces.items()}, dict(prediction.parameters))
+        for i in range(len(sizes))
+    ]

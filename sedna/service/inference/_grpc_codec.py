@@ -1,0 +1,155 @@
+"""OIP v2 gRPC messages <-> numpy, for the server (``_grpc``) and :mod:`.grpc_client`.
+
+Tensors go as raw little-endian bytes (``raw_input_contents`` / ``raw_output_contents``);
+on input the typed ``contents`` lists are accepted too, so any OIP client works.
+Parameters map to ``InferParameter``: bool, int, float and str to their own fields,
+anything else to ``string_param`` as JSON. The ``pb`` argument is the generated
+``grpc_predict_v2_pb2`` module, passed in so this module imports no protobuf.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from sedna.backend.tensors import Prediction, ServedModel, from_numpy_dtype, to_numpy_dtype
+from sedna.common.errors import InvalidInputError
+
+from ._tensors import (
+    InferResult,
+    TensorHeader,
+    bind_inputs,
+    datatype_of,
+    expected_bytes,
+    fmt_shape,
+    jsonable,
+    parse_shape,
+    select_outputs,
+    where,
+)
+
+CONTENTS_FIELD = {
+    "BOOL": "bool_contents",
+    "INT8": "int_contents", "INT16": "int_contents", "INT32": "int_contents",
+    "INT64": "int64_contents",
+    "UINT8": "uint_contents", "UINT16": "uint_contents", "UINT32": "uint_contents",
+    "UINT64": "uint64_contents",
+    "FP32": "fp32_contents",
+    "FP64": "fp64_contents",
+}
+"""Which ``InferTensorContents`` list carries each datatype (FP16 travels raw only)."""
+
+
+def params_to_proto(values: Mapping[str, Any], target: Any) -> None:
+    """Fill a ``map<string, InferParameter>`` from a plain mapping."""
+    for key, value in values.items():
+        value = value.item() if isinstance(value, np.generic) else value
+        param = target[str(key)]
+        if isinstance(value, bool):
+            param.bool_param = value
+        elif isinstance(value, int) and -(2**63) <= value < 2**63:
+            param.int64_param = value
+        elif isinstance(value, int) and 0 <= value < 2**64:
+            param.uint64_param = value
+        elif isinstance(value, float):
+            param.double_param = value
+        elif isinstance(value, str):
+            param.string_param = value
+        else:
+            param.string_param = json.dumps(jsonable(value))
+
+
+def params_from_proto(source: Any) -> dict[str, Any]:
+    """A plain dict from a ``map<string, InferParameter>``."""
+    out: dict[str, Any] = {}
+    for key, param in source.items():
+        choice = param.WhichOneof("parameter_choice")
+        out[key] = getattr(param, choice) if choice else None
+    return out
+
+
+def parse_request(model: ServedModel, request: Any) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Validated inputs and requested output names of a ``ModelInferRequest``."""
+    raw = request.raw_input_contents
+    if raw and len(raw) != len(request.inputs):
+        raise InvalidInputError(f"raw_input_contents: has {len(raw)} entries for {len(request.inputs)} inputs "
+                                f"(give raw data for every input or for none)")
+    if not request.inputs:
+        raise InvalidInputError("inputs: must be a non-empty list of tensors")
+    headers = []
+    for index, tensor in enumerate(request.inputs):
+        if not tensor.name:
+            raise InvalidInputError(f"inputs[{index}].name: must be a non-empty string")
+        headers.append(TensorHeader(tensor.name, tensor.datatype, parse_shape(list(tensor.shape), where(index,
+                                                                                                         tensor.name))))
+
+    def decode(index: int, head: TensorHeader, dtype: np.dtype) -> np.ndarray:
+        at = where(index, head.name)
+        if raw:
+            want = expected_bytes(head, dtype)
+            if len(raw[index]) != want:
+                raise InvalidInputError(f"{at}: raw_input_contents[{index}] has {len(raw[index])} bytes, shape "
+                                        f"{fmt_shape(head.shape)} of {head.datatype} needs {want}")
+            return np.frombuffer(raw[index], dtype=dtype).reshape(head.shape)
+        field_name = CONTENTS_FIELD.get(head.datatype.upper())
+        if field_name is None:
+            raise InvalidInputError(f"{at}: datatype {head.datatype} must be sent in raw_input_contents")
+        values = getattr(request.inputs[index].contents, field_name)
+        need = math.prod(head.shape)
+        if len(values) != need:
+            raise InvalidInputError(f"{at}: contents.{field_name} has {len(values)} values, shape "
+                                    f"{fmt_shape(head.shape)} needs {need}")
+        try:
+            return np.array(values, dtype=dtype).reshape(head.shape)
+        except (ValueError, OverflowError) as exc:
+            raise InvalidInputError(f"{at}: contents.{field_name} do not fit {head.datatype} ({exc})") from None
+
+    inputs = bind_inputs(model, headers, decode)
+    return inputs, [out.name for out in request.outputs]
+
+
+def build_response(pb: Any, model: ServedModel, prediction: Prediction, request: Any,
+                   requested: Sequence[str]) -> Any:
+    """A ``ModelInferResponse`` with every output in ``raw_output_contents``."""
+    response = pb.ModelInferResponse(model_name=model.name, model_version=model.version, id=request.id)
+    raws = []
+    for name, array in select_outputs(model, prediction, requested):
+        response.outputs.add(name=name, datatype=datatype_of(array, name), shape=list(array.shape))
+        raws.append(np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes())
+    response.raw_output_contents.extend(raws)
+    params_to_proto(prediction.parameters, response.parameters)
+    return response
+
+
+def build_request(pb: Any, model: str, inputs: Mapping[str, np.ndarray], parameters: Mapping[str, Any] | None,
+                  version: str = "") -> Any:
+    """A client's ``ModelInferRequest`` with raw input contents."""
+    request = pb.ModelInferRequest(model_name=model, model_version=version)
+    raws = []
+    for name, value in inputs.items():
+        array = np.asarray(value)
+        request.inputs.add(name=name, datatype=from_numpy_dtype(array.dtype), shape=list(array.shape))
+        raws.append(np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes())
+    request.raw_input_contents.extend(raws)
+    if parameters:
+        params_to_proto(parameters, request.parameters)
+    return request
+
+
+def parse_response(response: Any) -> InferResult:
+    """A client's view of a ``ModelInferResponse`` (raw or typed contents)."""
+    outputs: dict[str, np.ndarray] = {}
+    raw = response.raw_output_contents
+    for index, tensor in enumerate(response.outputs):
+        shape = tuple(int(d) for d in tensor.shape)
+        dtype = to_numpy_dtype(tensor.datatype).newbyteorder("<")
+        if raw:
+            outputs[tensor.name] = np.frombuffer(raw[index], dtype=dtype).reshape(shape)
+        else:
+            values = getattr(tensor.contents, CONTENTS_FIELD[tensor.datatype.upper()])
+            outputs[tensor.name] = np.array(values, dtype=dtype).reshape(shape)
+    return InferResult(outputs, params_from_proto(response.parameters))

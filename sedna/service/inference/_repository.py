@@ -1,0 +1,101 @@
+"""The served models, and the one code path every inference request takes.
+
+:class:`ModelRepository` looks models up by name (and version), runs a request
+either through the model's :class:`~._batching.Batcher` or directly in the calling
+thread, and counts requests and failures. The REST (``_rest``) and gRPC (``_grpc``)
+front ends only translate wire formats and error codes around it, so both protocols
+behave the same.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from sedna.backend.tensors import Prediction, ServedModel
+from sedna.common.errors import InvalidInputError, ModelNotFoundError
+
+from ._batching import Batcher
+from ._config import BatchingConfig
+from ._metrics import UNKNOWN_MODEL, ServerMetrics
+
+SERVER_NAME = "sedna-inference"
+"""The ``name`` of the server metadata (REST ``GET /v2``, gRPC ServerMetadata)."""
+EXTENSIONS = ["binary_tensor_data", "sedna_predict"]
+"""OIP extensions this server supports."""
+
+
+class ModelRepository:
+    """Models by name, their batchers and the server's metrics."""
+
+    def __init__(self, models: Sequence[ServedModel], batching: BatchingConfig | None,
+                 metrics: ServerMetrics) -> None:
+        if not models:
+            raise ValueError("InferenceServer needs at least one model to serve")
+        self.models: dict[str, ServedModel] = {}
+        for model in models:
+            if model.name in self.models:
+                raise ValueError(f"two served models are named {model.name!r}; model names must be unique")
+            self.models[model.name] = model
+        self.metrics = metrics
+        self.batching = batching
+        self._batchers: dict[str, Batcher] = {}
+
+    def open(self) -> None:
+        """Start a batcher for every model that batches."""
+        if self.batching is None:
+            return
+        for model in self.models.values():
+            if model.max_batch_size > 0 and model.name not in self._batchers:
+                self._batchers[model.name] = Batcher(
+                    model, self.batching.max_batch_size, self.batching.max_queue_delay_ms, self.batching.workers,
+                    observe=self.metrics.observer(model.name),
+                )
+
+    def close(self) -> None:
+        """Stop the batchers once their queued requests have run."""
+        batchers, self._batchers = self._batchers, {}
+        for batcher in batchers.values():
+            batcher.close()
+
+    @property
+    def first(self) -> ServedModel:
+        """The first model given to the server."""
+        return next(iter(self.models.values()))
+
+    def get(self, name: str, version: str = "") -> ServedModel:
+        """The model called ``name`` (at ``version`` when one is given)."""
+        model = self.models.get(name)
+        if model is None:
+            known = ", ".join(repr(n) for n in self.models)
+            raise ModelNotFoundError(f"model {name!r} is not served here (models: {known})")
+        if version and version != model.version:
+            raise ModelNotFoundError(f"model {name!r} has no version {version!r} (versions: {model.version!r})")
+        return model
+
+    def metrics_name(self, name: str) -> str:
+        """The ``model`` label for a requested name (unknown names share one label)."""
+        return name if name in self.models else UNKNOWN_MODEL
+
+    def infer(self, model: ServedModel, inputs: Mapping[str, np.ndarray]) -> Prediction:
+        """Run validated ``inputs`` through ``model``, batched when it batches; blocks until done."""
+        batcher = self._batchers.get(model.name)
+        if batcher is not None:
+            return batcher.submit(inputs).result()
+        started = time.monotonic()
+        try:
+            return model.predict(inputs)
+        finally:
+            size = next(iter(inputs.values())).shape[0] if model.max_batch_size > 0 and inputs else 1
+            self.metrics.observer(model.name)(int(size), [0.0], time.monotonic() - started)
+
+
+def failure_reason(exc: BaseException) -> str:
+    """The ``reason`` label of a failed request."""
+    if isinstance(exc, InvalidInputError):
+        return "invalid_input"
+    if isinstance(exc, ModelNotFoundError):
+        return "not_found"
+    return "model_error"

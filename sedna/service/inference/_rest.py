@@ -1,0 +1,206 @@
+"""The REST front end: OIP v2 over HTTP (FastAPI), Sedna's ``/{service}/predict``, metrics.
+
+Handlers read the raw body themselves (no pydantic models) so the binary tensor
+extension costs no copies and every error has the OIP shape ``{"error": "..."}``.
+Parsing, inference and encoding run in the thread pool, never on the event loop.
+Authentication is a small ASGI middleware: when a token is set, every path except
+``/v2/health/live`` and ``/v2/health/ready`` needs ``Authorization: Bearer <token>``.
+:mod:`.server` builds the app with :func:`build_app` and runs it under uvicorn.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from sedna import __version__
+from sedna.backend.tensors import to_numpy_dtype
+from sedna.common.errors import InvalidInputError, ModelNotFoundError
+from sedna.common.log import get_logger
+
+from ._repository import EXTENSIONS, SERVER_NAME, ModelRepository, failure_reason
+from ._rest_codec import HEADER_LENGTH, encode_response, parse_request
+from ._tensors import fmt_shape, model_metadata
+
+LOG = get_logger(__name__)
+
+OPEN_PATHS = frozenset({"/v2/health/live", "/v2/health/ready"})
+_DRAIN_LIMIT = 64 * 1024 * 1024
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class BearerAuth:
+    """ASGI middleware: 401 unless ``Authorization: Bearer <token>`` (open paths excepted)."""
+
+    def __init__(self, app: Any, token: str) -> None:
+        self.app = app
+        self.expected = f"Bearer {token}".encode()
+
+    async def __call__(self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+        if scope["type"] == "http" and scope["path"] not in OPEN_PATHS:
+            given = dict(scope["headers"]).get(b"authorization", b"")
+            if not hmac.compare_digest(given, self.expected):
+                body = json.dumps({"error": "missing or wrong bearer token (send 'Authorization: Bearer <token>')"})
+                await send({"type": "http.response.start", "status": 401, "headers": [
+                    (b"content-type", b"application/json"), (b"www-authenticate", b"Bearer")]})
+                await send({"type": "http.response.body", "body": body.encode()})
+                return
+        await self.app(scope, receive, send)
+
+
+def build_app(repo: ModelRepository, *, token: str | None, max_request_bytes: int,
+              sedna_service_name: str | None, is_ready: Callable[[], bool]) -> Any:
+    """The ASGI application of one server."""
+    app = FastAPI(title=SERVER_NAME, version=__version__, docs_url=None, redoc_url=None, openapi_url=None)
+
+    def error(status: int, message: str) -> Any:
+        return JSONResponse({"error": message}, status_code=status)
+
+    async def read_body(request: Request) -> bytes:
+        declared = request.headers.get("content-length", "")
+        too_big = declared.isdigit() and int(declared) > max_request_bytes
+        chunks: list[bytes] = []
+        total = 0
+        async for chunk in request.stream():
+            total += len(chunk)
+            if total > max_request_bytes:
+                too_big = True
+            if too_big:
+                chunks.clear()
+                if total > max_request_bytes + _DRAIN_LIMIT:
+                    break  # stop draining; the connection will be closed
+                continue
+            chunks.append(chunk)
+        if too_big:
+            raise _TooLarge(f"request body of {declared or total} bytes exceeds the limit of {max_request_bytes}")
+        return b"".join(chunks)
+
+    @app.get("/v2/health/live")
+    async def live() -> Any:
+        return {"live": True}
+
+    @app.get("/v2/health/ready")
+    async def ready() -> Any:
+        ok = is_ready()
+        return JSONResponse({"ready": ok}, status_code=200 if ok else 503)
+
+    @app.get("/v2")
+    async def server_metadata() -> Any:
+        return {"name": SERVER_NAME, "version": __version__, "extensions": EXTENSIONS}
+
+    @app.get("/metrics")
+    async def metrics() -> Any:
+        payload, content_type = repo.metrics.exposition()
+        return Response(payload, media_type=content_type)
+
+    @app.get("/v2/models/{name}")
+    @app.get("/v2/models/{name}/versions/{version}")
+    async def metadata(name: str, version: str = "") -> Any:
+        try:
+            return model_metadata(repo.get(name, version))
+        except ModelNotFoundError as exc:
+            return error(404, str(exc))
+
+    @app.get("/v2/models/{name}/ready")
+    @app.get("/v2/models/{name}/versions/{version}/ready")
+    async def model_ready(name: str, version: str = "") -> Any:
+        try:
+            repo.get(name, version)
+        except ModelNotFoundError as exc:
+            return error(404, str(exc))
+        return {"name": name, "ready": is_ready()}
+
+    @app.post("/v2/models/{name}/infer")
+    @app.post("/v2/models/{name}/versions/{version}/infer")
+    async def infer(name: str, request: Request, version: str = "") -> Any:
+        label = repo.metrics_name(name)
+        repo.metrics.request(label, "rest")
+        try:
+            model = repo.get(name, version)
+            body = await read_body(request)
+            header_length = request.headers.get(HEADER_LENGTH)
+
+            def work() -> tuple[bytes, dict[str, str]]:
+                parsed = parse_request(model, body, header_length)
+                return encode_response(model, repo.infer(model, parsed.inputs), parsed)
+
+            payload, headers = await run_in_threadpool(work)
+            return Response(payload, headers=headers)
+        except BaseException as exc:
+            return _failure(repo, label, "rest", exc, error)
+
+    @app.get("/{service}")
+    async def sedna_info(service: str) -> Any:
+        if sedna_service_name and service != sedna_service_name:
+            return error(404, f"no Sedna service {service!r} here (serving {sedna_service_name!r})")
+        return {"infos": [{"path": f"/{service}", "name": "model_info"},
+                          {"path": f"/{service}/predict", "name": "predict"}]}
+
+    @app.post("/{service}/predict")
+    async def sedna_predict(service: str, request: Request) -> Any:
+        model = repo.models.get(sedna_service_name or "", repo.first)
+        repo.metrics.request(model.name, "sedna")
+        try:
+            if sedna_service_name and service != sedna_service_name:
+                raise ModelNotFoundError(f"no Sedna service {service!r} here (serving {sedna_service_name!r})")
+            body = await read_body(request)
+            result = await run_in_threadpool(_sedna_predict, repo, model, body)
+            return JSONResponse({"result": result})
+        except BaseException as exc:
+            return _failure(repo, model.name, "sedna", exc, error)
+
+    if token:
+        return BearerAuth(app, token)
+    return app
+
+
+def _failure(repo: ModelRepository, label: str, protocol: str, exc: BaseException, error: Callable[..., Any]) -> Any:
+    if isinstance(exc, _TooLarge):
+        repo.metrics.failure(label, protocol, "too_large")
+        return error(413, str(exc))
+    if not isinstance(exc, Exception):
+        raise exc  # cancellation and exits are not request failures
+    repo.metrics.failure(label, protocol, failure_reason(exc))
+    if isinstance(exc, InvalidInputError):
+        return error(400, str(exc))
+    if isinstance(exc, ModelNotFoundError):
+        return error(404, str(exc))
+    LOG.warning("inference with model %r failed: %s", label, exc)
+    return error(500, f"model {label!r} failed: {type(exc).__name__}: {exc}")
+
+
+def _sedna_predict(repo: ModelRepository, model: Any, body: bytes) -> Any:
+    """Sedna's ``{"data": nested list}`` through the model's first input; the first output as a nested list."""
+    try:
+        request = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidInputError(f"request body is not valid JSON: {exc}") from None
+    if not isinstance(request, dict) or "data" not in request:
+        raise InvalidInputError("request body must be a JSON object with a 'data' field")
+    if len(model.inputs) != 1:
+        raise InvalidInputError(f"model {model.name!r} has {len(model.inputs)} inputs; /predict feeds exactly one")
+    spec = model.inputs[0]
+    try:
+        array = np.array(request["data"], dtype=to_numpy_dtype(spec.datatype))
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise InvalidInputError(f"data: not a nested list of {spec.datatype} values ({exc})") from None
+    added = False
+    if not spec.accepts_shape(array.shape):
+        if not spec.accepts_shape((1, *array.shape)):
+            raise InvalidInputError(f"data: shape {fmt_shape(array.shape)} does not match model input "
+                                    f"{spec.name!r} {fmt_shape(spec.shape)}")
+        array, added = array[np.newaxis], True
+    prediction = repo.infer(model, {spec.name: array})
+    names = [s.name for s in model.outputs if s.name in prediction.outputs] or list(prediction.outputs)
+    output = np.asarray(prediction.outputs[names[0]])
+    return (output[0] if added else output).tolist()

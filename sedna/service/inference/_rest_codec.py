@@ -1,0 +1,233 @@
+"""OIP v2 REST bodies: JSON tensors and the binary tensor extension, both ways.
+
+A binary body is a JSON header of ``Inference-Header-Content-Length`` bytes followed
+by the raw (little-endian, row-major) bytes of every tensor whose parameters carry
+``binary_data_size``, in the order of the header's tensor list. A client asks for
+binary outputs with ``parameters.binary_data_output`` (all outputs) or an output's
+``parameters.binary_data``. The server side (:func:`parse_request`,
+:func:`encode_response`) serves ``_rest``; the client side (:func:`encode_request`,
+:func:`decode_response`) serves :mod:`.rest_client`. No third-party imports.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from sedna.backend.tensors import Prediction, ServedModel, from_numpy_dtype, to_numpy_dtype
+from sedna.common.errors import InvalidInputError
+
+from ._tensors import (
+    InferResult,
+    TensorHeader,
+    bind_inputs,
+    datatype_of,
+    expected_bytes,
+    fmt_shape,
+    jsonable,
+    parse_shape,
+    select_outputs,
+    where,
+)
+
+HEADER_LENGTH = "inference-header-content-length"
+"""The binary extension's HTTP header (lower case, as ASGI and httpx present it)."""
+
+
+@dataclass
+class RestRequest:
+    """A parsed, validated inference request."""
+
+    inputs: dict[str, np.ndarray]
+    id: str | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
+    outputs: list[str] = field(default_factory=list)
+    binary_outputs: set[str] = field(default_factory=set)
+    binary_all: bool = False
+
+
+def _object(value: Any, field_name: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidInputError(f"{field_name} must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+def split_body(body: bytes, header_length: str | None) -> tuple[dict[str, Any], memoryview]:
+    """The JSON header of a body and the binary bytes after it (empty for a pure JSON body)."""
+    if header_length is None:
+        length = len(body)
+    else:
+        try:
+            length = int(header_length)
+        except ValueError:
+            raise InvalidInputError(f"header Inference-Header-Content-Length={header_length!r} is not an integer") \
+                from None
+        if not 0 <= length <= len(body):
+            raise InvalidInputError(f"header Inference-Header-Content-Length={length} is outside the body of "
+                                    f"{len(body)} bytes")
+    try:
+        header = json.loads(bytes(body[:length]))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidInputError(f"request body is not valid JSON: {exc}") from None
+    return _object(header, "request body"), memoryview(body)[length:]
+
+
+def parse_request(model: ServedModel, body: bytes, header_length: str | None) -> RestRequest:
+    """Parse and validate an infer request body for ``model``."""
+    header, binary = split_body(body, header_length)
+    entries = header.get("inputs")
+    if not isinstance(entries, list) or not entries:
+        raise InvalidInputError("inputs: must be a non-empty list of tensors")
+    headers: list[TensorHeader] = []
+    sizes: list[int | None] = []
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise InvalidInputError(f"inputs[{index}]: must be an object with name, datatype, shape, data")
+        name, datatype = entry.get("name"), entry.get("datatype")
+        if not isinstance(name, str) or not name:
+            raise InvalidInputError(f"inputs[{index}].name: must be a non-empty string, got {name!r}")
+        if not isinstance(datatype, str):
+            raise InvalidInputError(f"{where(index, name)}: datatype must be a string, got {datatype!r}")
+        shape = parse_shape(entry.get("shape"), where(index, name))
+        params = _object(entry.get("parameters"), f"{where(index, name)}: parameters")
+        size = params.get("binary_data_size")
+        if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
+            raise InvalidInputError(f"{where(index, name)}: binary_data_size must be a non-negative integer")
+        headers.append(TensorHeader(name, datatype, shape))
+        sizes.append(size)
+    offsets: list[int] = []
+    offset = 0
+    for index, size in enumerate(sizes):
+        offsets.append(offset)
+        if size is not None:
+            if offset + size > len(binary):
+                raise InvalidInputError(f"{where(index, headers[index].name)}: binary_data_size {size} exceeds the "
+                                        f"{len(binary) - offset} binary bytes left in the body")
+            offset += size
+    if offset != len(binary):
+        raise InvalidInputError(f"request body has {len(binary) - offset} binary bytes that no input claims")
+
+    def decode(index: int, head: TensorHeader, dtype: np.dtype) -> np.ndarray:
+        at = where(index, head.name)
+        size = sizes[index]
+        if size is not None:
+            want = expected_bytes(head, dtype)
+            if size != want:
+                raise InvalidInputError(f"{at}: binary_data_size {size} does not match shape {fmt_shape(head.shape)} "
+                                        f"of {head.datatype} ({want} bytes)")
+            raw = binary[offsets[index]:offsets[index] + size]
+            return np.frombuffer(raw, dtype=dtype).reshape(head.shape)
+        return json_tensor(entries[index].get("data"), head, dtype, at)
+
+    inputs = bind_inputs(model, headers, decode)
+    request = RestRequest(inputs, id=_opt_str(header.get("id"), "id"),
+                          parameters=_object(header.get("parameters"), "parameters"))
+    request.binary_all = bool(request.parameters.get("binary_data_output", False))
+    wanted = header.get("outputs") or []
+    if not isinstance(wanted, list):
+        raise InvalidInputError("outputs: must be a list of {name, parameters} objects")
+    for index, entry in enumerate(wanted):
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            raise InvalidInputError(f"outputs[{index}]: must be an object with a string name")
+        request.outputs.append(entry["name"])
+        if _object(entry.get("parameters"), f"outputs[{index}].parameters").get("binary_data"):
+            request.binary_outputs.add(entry["name"])
+    return request
+
+
+def _opt_str(value: Any, field_name: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise InvalidInputError(f"{field_name}: must be a string, got {value!r}")
+
+
+def json_tensor(data: Any, head: TensorHeader, dtype: np.dtype, at: str) -> np.ndarray:
+    """A tensor given as a JSON (nested or flat) list, checked against its shape."""
+    if data is None:
+        raise InvalidInputError(f"{at}: has neither 'data' nor parameters.binary_data_size")
+    try:
+        array = np.array(data, dtype=dtype)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise InvalidInputError(f"{at}: data is not a list of {head.datatype} values ({exc})") from None
+    need = math.prod(head.shape)
+    if array.size != need:
+        raise InvalidInputError(f"{at}: data has {array.size} values, shape {fmt_shape(head.shape)} needs {need}")
+    return array.reshape(head.shape)
+
+
+def encode_response(model: ServedModel, prediction: Prediction, request: RestRequest) -> tuple[bytes, dict[str, str]]:
+    """The response body and headers (binary extension when any output is binary)."""
+    outputs: list[dict[str, Any]] = []
+    chunks: list[bytes] = []
+    for name, array in select_outputs(model, prediction, request.outputs):
+        entry: dict[str, Any] = {"name": name, "datatype": datatype_of(array, name), "shape": list(array.shape)}
+        if request.binary_all or name in request.binary_outputs:
+            raw = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
+            entry["parameters"] = {"binary_data_size": len(raw)}
+            chunks.append(raw)
+        else:
+            entry["data"] = array.ravel().tolist()
+        outputs.append(entry)
+    body: dict[str, Any] = {"model_name": model.name, "model_version": model.version, "outputs": outputs}
+    if request.id is not None:
+        body["id"] = request.id
+    if prediction.parameters:
+        body["parameters"] = jsonable(prediction.parameters)
+    head = json.dumps(body, separators=(",", ":")).encode()
+    if not chunks:
+        return head, {"content-type": "application/json"}
+    return b"".join([head, *chunks]), {"content-type": "application/octet-stream", HEADER_LENGTH: str(len(head))}
+
+
+def encode_request(inputs: Mapping[str, np.ndarray], *, binary: bool, parameters: Mapping[str, Any] | None = None,
+                   request_id: str | None = None) -> tuple[bytes, dict[str, str]]:
+    """A client's infer request body and headers."""
+    params = dict(jsonable(dict(parameters or {})))
+    entries: list[dict[str, Any]] = []
+    chunks: list[bytes] = []
+    for name, value in inputs.items():
+        array = np.asarray(value)
+        entry: dict[str, Any] = {"name": name, "datatype": from_numpy_dtype(array.dtype), "shape": list(array.shape)}
+        if binary:
+            raw = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
+            entry["parameters"] = {"binary_data_size": len(raw)}
+            chunks.append(raw)
+        else:
+            entry["data"] = array.ravel().tolist()
+        entries.append(entry)
+    if binary:
+        params["binary_data_output"] = True
+    body: dict[str, Any] = {"inputs": entries}
+    if params:
+        body["parameters"] = params
+    if request_id is not None:
+        body["id"] = request_id
+    head = json.dumps(body, separators=(",", ":")).encode()
+    if not binary:
+        return head, {"content-type": "application/json"}
+    return b"".join([head, *chunks]), {"content-type": "application/octet-stream", HEADER_LENGTH: str(len(head))}
+
+
+def decode_response(body: bytes, header_length: str | None) -> InferResult:
+    """A client's view of an infer response body."""
+    header, binary = split_body(body, header_length)
+    outputs: dict[str, np.ndarray] = {}
+    offset = 0
+    for index, entry in enumerate(header.get("outputs") or []):
+        name = entry.get("name", f"output{index}")
+        head = TensorHeader(name, entry["datatype"], parse_shape(entry.get("shape"), where(index, name, "outputs")))
+        dtype = to_numpy_dtype(head.datatype).newbyteorder("<")
+        size = _object(entry.get("parameters"), "parameters").get("binary_data_size")
+        if size is not None:
+            outputs[name] = np.frombuffer(binary[offset:offset + size], dtype=dtype).reshape(head.shape)
+            offset += size
+        else:
+            outputs[name] = json_tensor(entry.get("data"), head, dtype, where(index, name, "outputs"))
+    return InferResult(outputs, dict(header.get("parameters") or {}))
