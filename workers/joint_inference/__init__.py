@@ -1,0 +1,1 @@
+"""Joint-inference workers: ``cloud`` serves the deep model, ``edge`` runs joint inference."""

@@ -1,0 +1,44 @@
+"""The cloud joint-inference worker: serves the ONNX model at ``MODEL_URL``.
+
+Env: ``SERVICE_NAME`` (the model's name in the protocol), ``MODEL_URL``,
+``MODEL_SHA256``, ``BIG_MODEL_BIND_IP`` (default 127.0.0.1), ``BIG_MODEL_BIND_PORT``
+(REST, 5000), ``BIG_MODEL_GRPC_PORT`` (5001), ``BIG_MODEL_TOKEN``, ``MAX_BATCH_SIZE``
+(32), ``MAX_QUEUE_DELAY_MS`` (2), ``INTRA_OP_THREADS``.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from sedna.common.config import Context, WorkerConfig
+from sedna.common.errors import ConfigError, ModelLoadError
+from sedna.common.log import configure, get_logger
+
+LOG = get_logger("workers.joint_inference.cloud")
+
+
+def main() -> int:
+    configure()
+    try:
+        cfg = WorkerConfig.from_env()
+        ctx = Context(cfg.environ)
+        if not cfg.model_url:
+            raise ConfigError("MODEL_URL is not set: the cloud worker needs the model file to serve")
+        from sedna.backend.onnx import OnnxModel
+        from sedna.core.joint_inference import BigModelService
+
+        model = OnnxModel(cfg.model_url, cfg.service_name or None, intra_op_threads=cfg.intra_op_threads,
+                          sha256=cfg.model_sha256 or None)
+        service = BigModelService(model, cfg, max_batch_size=int(ctx.get_parameters("MAX_BATCH_SIZE", 32)),
+                                  max_queue_delay_ms=float(ctx.get_parameters("MAX_QUEUE_DELAY_MS", 2.0)))
+    except (ConfigError, ModelLoadError, ValueError) as exc:
+        LOG.error("cannot start the cloud worker: %s", exc)
+        return 2
+    LOG.info("serving %s as %r on %s (REST :%d, gRPC :%d)", cfg.model_url, model.name, cfg.big_model_bind_ip,
+             cfg.big_model_bind_port, cfg.big_model_grpc_port)
+    service.start(block=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""The edge joint-inference worker: the shallow model at ``MODEL_URL`` plus the cloud.
+
+It serves the Open Inference Protocol to local apps (REST on ``EDGE_BIND_PORT``,
+5100; gRPC on ``EDGE_GRPC_PORT``, 5101; bound to ``EDGE_BIND_IP``) and, when
+``MQTT_BROKER`` is set, to devices over MQTT. Each request is answered by joint
+inference: ``HEM_NAME``/``HEM_PARAMETERS`` choose the mining algorithm,
+``BIG_MODEL_IP``/``BIG_MODEL_GRPC_PORT`` (or ``BIG_MODEL_PORT`` with
+``BIG_MODEL_PROTOCOL=rest``) name the cloud, ``BIG_MODEL_TIMEOUT`` (seconds, 1.0)
+its deadline. Counters go to the LC at ``LC_SERVER`` every ``LC_PERIOD`` seconds.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from sedna.common.config import Context, WorkerConfig
+from sedna.common.errors import ConfigError, ModelLoadError, RegistryError
+from sedna.common.log import configure, get_logger
+
+LOG = get_logger("workers.joint_inference.edge")
+
+
+def build(cfg: WorkerConfig) -> tuple[Any, Any]:
+    """The JointInference and the ServedModel that fronts it."""
+    from sedna.backend.onnx import OnnxEstimator
+    from sedna.core.joint_inference import JointInference
+    from sedna.core.joint_inference.serving import JointServedModel
+
+    if not cfg.model_url:
+        raise ConfigError("MODEL_URL is not set: the edge worker needs the shallow model file")
+    ctx = Context(cfg.environ)
+    estimator = OnnxEstimator(output_name=ctx.get_parameters("EDGE_OUTPUT") or None,
+                              intra_op_threads=cfg.intra_op_threads, sha256=cfg.model_sha256 or None)
+    joint = JointInference(estimator, config=cfg, cloud_timeout=float(ctx.get_parameters("BIG_MODEL_TIMEOUT", 1.0)),
+                           report_period=float(ctx.get_parameters("LC_PERIOD", 5.0)))
+    model = estimator.model
+    assert model is not None
+    output = next(s for s in model.outputs if s.name == (estimator.output_name or model.outputs[-1].name))
+    served = JointServedModel(joint, model.inputs, output, cfg.service_name or "joint-inference")
+    return joint, served
+
+
+def main() -> int:
+    configure()
+    try:
+        cfg = WorkerConfig.from_env()
+        joint, served = build(cfg)
+    except (ConfigError, ModelLoadError, RegistryError, ValueError) as exc:
+        LOG.error("cannot start the edge worker: %s", exc)
+        return 2
+    from sedna.service.inference import InferenceServer
+
+    gateway = None
+    if cfg.mqtt_broker:
+        from sedna.service.mqtt import DeviceGateway, MqttSettings
+
+        gateway = DeviceGateway(joint.infer, MqttSettings.from_config(cfg), cfg.namespace,
+                                cfg.service_name or "joint-inference")
+        gateway.start()
+    server = InferenceServer([served], host=cfg.edge_bind_ip, rest_port=cfg.edge_bind_port,
+                             grpc_port=cfg.edge_grpc_port, token=cfg.edge_token or None, batching=None,
+                             sedna_service_name=cfg.service_name or None)
+    LOG.info("edge joint inference for %r on %s (REST :%d, gRPC :%d), cloud %s:%d", served.name, cfg.edge_bind_ip,
+             cfg.edge_bind_port, cfg.edge_grpc_port, cfg.big_model_ip, cfg.big_model_grpc_port)
+    try:
+        server.start()
+        server.serve_forever()
+    finally:
+        if gateway is not None:
+            gateway.stop()
+        joint.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
