@@ -1,0 +1,124 @@
+"""Assemble the Global Manager: a backend, the controllers, the edge hub and health.
+
+:class:`GlobalManager` is what ``python -m gm`` runs, built from
+:class:`~gm.settings.GMSettings`. In the ``local`` backend it starts the embedded
+store + process runtime (:mod:`gm.cluster.local.backend`) and its REST API validated
+by :func:`gm.schema.validate`; in the ``kube`` backend it talks to an API server
+(:mod:`gm.cluster.kube`). Either way it runs every controller (:mod:`gm.controllers`)
+and, when :mod:`gm.hub` is installed, the edge hub LCs dial. Once everything listens
+it writes the ready file (JSON with the addresses) that ``sedna local up`` waits for.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from typing import Any
+
+from gm.cluster.interface import Cluster, Obj
+from gm.controllers.setup import setup_controllers
+from gm.health import HealthServer
+from gm.runtime.reconciling import Manager
+from gm.settings import GMSettings
+
+log = logging.getLogger(__name__)
+
+
+def _validator(obj: Obj) -> list[tuple[str, str]]:
+    if not str(obj.get("apiVersion", "")).startswith("sedna.io/"):
+        return []  # core kinds are the runtime's business, not the CRD schemas'
+    from gm import schema
+
+    return schema.validate(obj)
+
+
+class GlobalManager:
+    """The running GM: start(), then stop() (in reverse order)."""
+
+    def __init__(self, settings: GMSettings) -> None:
+        self.settings = settings
+        self.cluster: Cluster | None = None
+        self.manager: Manager | None = None
+        self._backend: Any = None
+        self._api: Any = None
+        self._hub: Any = None
+        self._health: HealthServer | None = None
+        self.addresses: dict[str, Any] = {}
+
+    def start(self) -> None:
+        """Start backend, API, controllers, hub and health; raise if any fails to start."""
+        s = self.settings
+        s.state_dir.mkdir(parents=True, exist_ok=True)
+        if s.backend == "local":
+            self.cluster = self._start_local()
+        else:
+            self.cluster = self._start_kube()
+        self.manager = Manager(self.cluster, s.controllers.resync_period)
+        setup_controllers(self.manager, s.controllers)
+        self.manager.start()
+        self._hub = self._start_hub(self.cluster)
+        self._health = HealthServer(self.manager.registry, s.token, self.healthy, s.api_host, s.metrics_port)
+        self._health.start()
+        self.addresses["metrics"] = f"http://{s.api_host}:{self._health.port}/metrics"
+        self.addresses["healthz"] = f"http://{s.api_host}:{self._health.port}/healthz"
+
+    def _start_local(self) -> Cluster:
+        from gm.cluster.local.api import create_api, serve_api
+        from gm.cluster.local.backend import LocalBackend
+
+        s = self.settings
+        self._backend = LocalBackend(s.state_dir, list(s.nodes), s.token, dry_run=s.dry_run)
+        self._backend.start()
+        store: Cluster = self._backend.store
+        app = create_api(store, s.token, _validator, log_dir=s.state_dir / "logs")
+        self._api = serve_api(app, s.api_host, s.api_port)
+        self.addresses["api"] = f"http://{s.api_host}:{self._api.port}"
+        return store
+
+    def _start_kube(self) -> Cluster:
+        from gm.cluster.kube import KubeCluster
+
+        return KubeCluster.from_kubeconfig(self.settings.kubeconfig or None)  # type: ignore[no-any-return]
+
+    def _start_hub(self, cluster: Cluster) -> Any:
+        try:
+            from gm import hub
+        except ModuleNotFoundError as exc:
+            if exc.name != "gm.hub":
+                raise
+            log.warning("gm.hub is not installed: LCs cannot connect")
+            return None
+        s = self.settings
+        handle = hub.start_hub(cluster, s.hub_host, s.hub_port, dict(s.node_tokens))
+        self.addresses["hub"] = f"{s.hub_host}:{handle.port}"
+        return handle
+
+    def healthy(self) -> bool:
+        """Every informer has synced and every controller thread is alive."""
+        if self.manager is None:
+            return False
+        informers_ok = all(i.synced.is_set() for i in self.manager.informers.values())
+        return informers_ok and not any(c.queue.is_shut_down for c in self.manager.controllers)
+
+    def write_ready_file(self) -> None:
+        """Atomically write the ready file with the addresses (no secrets in it)."""
+        s = self.settings
+        body = {"pid": os.getpid(), "backend": s.backend, "state_dir": str(s.state_dir), "nodes": list(s.nodes),
+                "started": time.time(), **self.addresses}
+        tmp = s.ready_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(body, indent=1))
+        tmp.replace(s.ready_file)
+
+    def stop(self) -> None:
+        """Stop everything that started, newest first; remove the ready file."""
+        self.settings.ready_file.unlink(missing_ok=True)
+        for name, part in (("health", self._health), ("hub", self._hub), ("controllers", self.manager),
+                           ("api", self._api), ("backend", self._backend)):
+            if part is None:
+                continue
+            try:
+                part.stop()
+            except Exception:  # keep stopping the rest; the failure is logged with its traceback
+                log.exception("stopping %s failed", name)

@@ -1,0 +1,14 @@
+"""Register every controller with a :class:`~gm.runtime.reconciling.Manager`."""
+
+from __future__ import annotations
+
+from gm.controllers import dataset, joint_inference, model
+from gm.runtime.reconciling import Controller, Manager
+from gm.settings import ControllerSettings
+
+CONTROLLERS = (dataset, model, joint_inference)
+
+
+def setup_controllers(manager: Manager, settings: ControllerSettings) -> list[Controller]:
+    """Create every controller and its watches; start them with ``manager.start()``."""
+    return [module.setup(manager, settings) for module in CONTROLLERS]
