@@ -1,0 +1,353 @@
+"""ProcessRuntime: the local backend's "kubelet", running each Pod's containers as subprocesses.
+
+It watches Pods in the :class:`~.store.LocalStore`; for each Pod scheduled to one of its nodes
+it gives the Pod its own loopback IP (127.0.1.N, written to ``status.podIP`` before anything
+starts), then runs every container's ``command`` + ``args`` (images are ignored) with the
+runtime's base environment plus the container's ``env``, output appended to
+``<state_dir>/logs/<namespace>_<pod>_<container>.log``. ``restartPolicy`` is honoured with
+exponential back-off (1 s doubling to 30 s, reset after 60 s of running), and Pod status
+(phase, Ready condition, containerStatuses) is written with ``patch_status``.
+
+Design: one thread turns the store's watch into a queue; one supervisor thread owns all Pod
+state, so no locks guard it. A deleted Pod's process groups get SIGTERM, then SIGKILL after the
+grace period. Live pids go to ``<state_dir>/pids.json`` so a restarted runtime kills orphans and
+restarts the Pods it finds 'Running'. A container that cannot start (bad command, unsupported env)
+marks the Pod Failed with reason ``StartError`` (``restartPolicy: Never``) or ``CrashLoopBackOff``
+(retried with back-off), and a message that names the log file.
+"""
+
+from __future__ import annotations
+
+import queue
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gm.cluster.interface import POD, ClusterError, Invalid, NotFound, Obj
+from gm.cluster.local import processes
+from gm.cluster.local._objects import now
+from gm.cluster.local.addresses import POD_NET, AddressPool
+from gm.cluster.local.logs import log_path
+from gm.cluster.local.store import Expired, LocalStore
+from sedna.common.log import get_logger
+
+_LOG = get_logger(__name__)
+HOST_IP = "127.0.0.1"
+START_ERROR_EXIT = 128
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Restart back-off: ``initial`` seconds, doubling up to ``cap``; reset after ``reset_after`` s of running."""
+
+    initial: float = 1.0
+    cap: float = 30.0
+    reset_after: float = 60.0
+
+
+@dataclass
+class _Container:
+    spec: Obj
+    index: int
+    log: Path
+    restart_base: int = 0
+    starts: int = 0
+    proc: subprocess.Popen[bytes] | None = None
+    started_mono: float = 0.0
+    started_at: str = ""
+    next_start: float | None = 0.0
+    delay: float = 1.0
+    state: Obj = field(default_factory=lambda: {"waiting": {"reason": "ContainerCreating"}})
+    last_state: Obj = field(default_factory=dict)
+    start_error: str | None = None
+
+    @property
+    def name(self) -> str:
+        return str(self.spec.get("name", f"c{self.index}"))
+
+    @property
+    def restart_count(self) -> int:
+        return self.restart_base + max(0, self.starts - 1)
+
+
+@dataclass
+class _Pod:
+    obj: Obj
+    ip: str
+    containers: list[_Container]
+    start_time: str
+    ready: bool = False
+    ready_changed: str = ""
+    written: Obj | None = None
+
+    @property
+    def policy(self) -> str:
+        return str((self.obj.get("spec") or {}).get("restartPolicy") or "Always")
+
+
+class ProcessRuntime:
+    """Runs the Pods of ``nodes`` (None: every Pod) from ``store`` as local process groups.
+
+    Parameters
+    ----------
+    store: the object store to watch and write Pod status to.
+    state_dir: holds ``logs/`` and ``pids.json``.
+    nodes: node names this runtime serves; None serves all Pods.
+    base_env: environment every container inherits (default: PATH, PYTHONPATH, HOME, ... of this process).
+    dry_run: start no processes; mark Pods Running at once (for control-plane benchmarks).
+    backoff: restart back-off settings.
+    grace_period: seconds between SIGTERM and SIGKILL when a Pod sets no terminationGracePeriodSeconds.
+    """
+
+    def __init__(self, store: LocalStore, state_dir: str | Path, nodes: set[str] | None = None,
+                 base_env: Mapping[str, str] | None = None, dry_run: bool = False,
+                 backoff: Backoff | None = None, grace_period: float = 10.0, tick: float = 0.1) -> None:
+        self.store, self.state_dir, self.nodes = store, Path(state_dir), set(nodes) if nodes is not None else None
+        self.log_dir = self.state_dir / "logs"
+        self.base_env = dict(base_env) if base_env is not None else processes.default_base_env()
+        self.dry_run, self.backoff, self.grace_period, self.tick = dry_run, backoff or Backoff(), grace_period, tick
+        self.addresses = AddressPool(POD_NET)
+        self._pids = processes.PidFile(self.state_dir / "pids.json")
+        self._events: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self._pods: dict[str, _Pod] = {}
+        self._dying: list[tuple[subprocess.Popen[bytes], float]] = []
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    # ------------------------------------------------------------- lifecycle
+
+    def start(self) -> None:
+        """Kill orphans of a previous runtime, then start watching and supervising."""
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        killed = self._pids.kill_orphans()
+        if killed:
+            _LOG.info("killed %d orphaned container process group(s) of a previous runtime", len(killed))
+        for target, name in ((self._watch_loop, "watch"), (self._supervise_loop, "supervise")):
+            thread = threading.Thread(target=target, name=f"local-runtime-{name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        """Stop supervising and terminate every child process group (SIGTERM, then SIGKILL)."""
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(10)
+        self._threads.clear()
+        for pod in list(self._pods.values()):
+            self._terminate(pod)
+        deadline = time.monotonic() + self.grace_period
+        while self._dying and time.monotonic() < deadline:
+            self._reap(time.monotonic())
+            time.sleep(0.02)
+        self._reap(float("inf"))
+        self._pods.clear()
+
+    # ----------------------------------------------------------------- loops
+
+    def _watch_loop(self) -> None:
+        rv: str | None = None
+        while not self._stop.is_set():
+            try:
+                if rv is None:
+                    items, rv = self.store.list_with_version(POD)
+                    self._events.put(("SYNC", items))
+                for event in self.store.watch(POD, resource_version=rv, stop=self._stop):
+                    self._events.put((event.type, event.object))
+                    rv = event.object["metadata"]["resourceVersion"]
+            except Expired:
+                rv = None
+            except ClusterError as exc:
+                if not self._stop.is_set():
+                    _LOG.warning("pod watch failed (%s); retrying in 1 s", exc)
+                    self._stop.wait(1.0)
+
+    def _supervise_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                kind, payload = self._events.get(timeout=self.tick)
+                self._handle(kind, payload)
+                while True:
+                    self._handle(*self._events.get_nowait())
+            except queue.Empty:
+                pass
+            current = time.monotonic()
+            for pod in list(self._pods.values()):
+                self._supervise(pod, current)
+            self._reap(current)
+
+    def _handle(self, kind: str, payload: Any) -> None:
+        if kind == "SYNC":
+            seen = {p["metadata"]["uid"] for p in payload}
+            for uid in [u for u in self._pods if u not in seen]:
+                self._forget(uid)
+            for obj in payload:
+                self._observe(obj)
+        elif kind == "DELETED":
+            self.addresses.release((payload.get("status") or {}).get("podIP", ""))
+            self._forget(payload["metadata"]["uid"])
+        else:
+            self._observe(payload)
+
+    def _mine(self, obj: Obj) -> bool:
+        return self.nodes is None or (obj.get("spec") or {}).get("nodeName") in self.nodes
+
+    def _observe(self, obj: Obj) -> None:
+        uid, status = obj["metadata"]["uid"], obj.get("status") or {}
+        self.addresses.claim(status.get("podIP", ""))
+        if uid in self._pods:
+            self._pods[uid].obj = obj
+            return
+        if not self._mine(obj):
+            return
+        policy = (obj.get("spec") or {}).get("restartPolicy") or "Always"
+        if status.get("phase") == "Succeeded" and policy != "Always":
+            return
+        if status.get("phase") == "Failed" and (policy == "Never" or status.get("reason") != "CrashLoopBackOff"):
+            return
+        self._admit(obj)
+
+    def _admit(self, obj: Obj) -> None:
+        meta, status = obj["metadata"], obj.get("status") or {}
+        ip = status.get("podIP") or self.addresses.allocate()
+        previous = {c.get("name"): c for c in status.get("containerStatuses") or []}
+        containers = []
+        for i, spec in enumerate((obj.get("spec") or {}).get("containers") or []):
+            c = _Container(spec, i, log_path(self.log_dir, meta.get("namespace", "default"), meta["name"],
+                                             str(spec.get("name", f"c{i}"))), delay=self.backoff.initial)
+            old = previous.get(c.name) or {}
+            c.restart_base = int(old.get("restartCount", 0)) + (1 if "running" in (old.get("state") or {}) else 0)
+            containers.append(c)
+        pod = _Pod(obj, ip, containers, status.get("startTime") or now())
+        self._pods[meta["uid"]] = pod
+        first = {"podIP": ip, "podIPs": [{"ip": ip}], "hostIP": HOST_IP, "startTime": pod.start_time}
+        if self.dry_run:
+            for c in containers:
+                c.state, c.starts, c.next_start = {"running": {"startedAt": now()}}, 1, None
+        self._write(pod, first)
+
+    def _forget(self, uid: str) -> None:
+        pod = self._pods.pop(uid, None)
+        if pod is not None:
+            self._terminate(pod)
+
+    # ------------------------------------------------------------ containers
+
+    def _supervise(self, pod: _Pod, current: float) -> None:
+        for c in pod.containers:
+            if c.proc is not None and c.proc.poll() is not None:
+                self._exited(pod, c, c.proc.returncode, current)
+            if c.proc is None and c.next_start is not None and current >= c.next_start and not self.dry_run:
+                self._start(pod, c, current)
+        self._write(pod)
+
+    def _start(self, pod: _Pod, c: _Container, current: float) -> None:
+        c.starts += 1
+        c.started_mono, c.started_at = current, now()
+        try:
+            env = processes.container_env(pod.obj, c.spec, c.index, self.base_env)
+            argv = processes.container_argv(c.spec, c.index, env)
+            c.proc = processes.spawn(argv, env, c.log, c.spec.get("workingDir"))
+        except (OSError, Invalid) as exc:
+            message = f"cannot start container {c.name!r}: {exc}; log: {c.log}"
+            c.log.parent.mkdir(parents=True, exist_ok=True)
+            with c.log.open("a") as handle:
+                handle.write(f"[sedna local runtime {now()}] {message}\n")
+            c.start_error = message
+            self._exited(pod, c, START_ERROR_EXIT, current)
+            return
+        c.start_error = None
+        c.next_start = None
+        c.state = {"running": {"startedAt": c.started_at}}
+        self._pids.add(f"{pod.obj['metadata']['uid']}/{c.name}", c.proc.pid)
+
+    def _exited(self, pod: _Pod, c: _Container, code: int, current: float) -> None:
+        if c.proc is not None:
+            processes.kill_group(c.proc.pid, signal.SIGKILL)
+            self._pids.remove(f"{pod.obj['metadata']['uid']}/{c.name}")
+            c.proc = None
+        if current - c.started_mono >= self.backoff.reset_after:
+            c.delay = self.backoff.initial
+        reason = "StartError" if c.start_error else ("Completed" if code == 0 else "Error")
+        terminated = {"exitCode": code, "reason": reason, "startedAt": c.started_at, "finishedAt": now()}
+        if c.start_error:
+            terminated["message"] = c.start_error
+        restart = pod.policy == "Always" or (pod.policy == "OnFailure" and code != 0)
+        if restart:
+            c.last_state = {"terminated": terminated}
+            c.next_start = current + c.delay
+            message = (f"back-off {c.delay:g}s restarting failed container {c.name!r} (exit code {code}); "
+                       f"log: {c.log}")
+            c.state = {"waiting": {"reason": "CrashLoopBackOff", "message": c.start_error or message}}
+            c.delay = min(c.delay * 2, self.backoff.cap)
+        else:
+            c.next_start = None
+            c.state = {"terminated": terminated}
+
+    def _terminate(self, pod: _Pod) -> None:
+        grace = (pod.obj.get("spec") or {}).get("terminationGracePeriodSeconds")
+        deadline = time.monotonic() + (float(grace) if grace is not None else self.grace_period)
+        for c in pod.containers:
+            if c.proc is not None:
+                processes.kill_group(c.proc.pid, signal.SIGTERM)
+                self._dying.append((c.proc, deadline))
+                self._pids.remove(f"{pod.obj['metadata']['uid']}/{c.name}")
+                c.proc, c.next_start = None, None
+
+    def _reap(self, current: float) -> None:
+        alive = []
+        for proc, deadline in self._dying:
+            if proc.poll() is not None:
+                processes.kill_group(proc.pid, signal.SIGKILL)
+            elif current >= deadline:
+                processes.kill_group(proc.pid, signal.SIGKILL)
+                proc.wait(5)
+            else:
+                alive.append((proc, deadline))
+        self._dying = alive
+
+    # ---------------------------------------------------------------- status
+
+    def _status(self, pod: _Pod) -> Obj:
+        cs = pod.containers
+        statuses = [{"name": c.name, "ready": "running" in c.state, "started": "running" in c.state,
+                     "restartCount": c.restart_count, "state": c.state, "lastState": c.last_state,
+                     "image": c.spec.get("image", "")} for c in cs]
+        errors = [c.start_error for c in cs if c.start_error]
+        reason = message = None
+        if errors:
+            phase, message = "Failed", errors[0]
+            reason = "CrashLoopBackOff" if any(c.next_start is not None for c in cs) else "StartError"
+        elif cs and all("terminated" in c.state for c in cs):
+            phase = "Succeeded" if all(c.state["terminated"]["exitCode"] == 0 for c in cs) else "Failed"
+        elif any("running" in c.state for c in cs) or any(c.starts for c in cs):
+            phase = "Running"
+        else:
+            phase = "Pending"
+        ready = bool(cs) and all("running" in c.state for c in cs)
+        if ready != pod.ready or not pod.ready_changed:
+            pod.ready, pod.ready_changed = ready, now()
+        changed = pod.ready_changed
+        condition = "True" if ready else "False"
+        return {"phase": phase, "reason": reason, "message": message, "hostIP": HOST_IP, "podIP": pod.ip,
+                "podIPs": [{"ip": pod.ip}], "startTime": pod.start_time, "containerStatuses": statuses,
+                "conditions": [{"type": t, "status": condition if t != "PodScheduled" else "True",
+                                "lastTransitionTime": changed if t != "PodScheduled" else pod.start_time}
+                               for t in ("PodScheduled", "ContainersReady", "Ready")]}
+
+    def _write(self, pod: _Pod, extra: Obj | None = None) -> None:
+        status = {**self._status(pod), **(extra or {})}
+        if status == pod.written:
+            return
+        meta = pod.obj["metadata"]
+        try:
+            pod.obj = self.store.patch_status(POD, meta.get("namespace", "default"), meta["name"], status)
+            pod.written = status
+        except NotFound:
+            pass
+        except ClusterError as exc:
+            _LOG.warning("could not write status of pod %s/%s: %s", meta.get("namespace"), meta["name"], exc)

@@ -1,0 +1,194 @@
+"""The local process runtime runs Pods as real processes, restarts them per policy, and cleans up."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gm.cluster.interface import POD, NotFound, Obj
+from gm.cluster.local.runtime import Backoff, ProcessRuntime
+from gm.cluster.local.store import LocalStore
+
+FAST = Backoff(initial=0.2, cap=1.0, reset_after=60.0)
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+        except (KeyError, IndexError, NotFound):
+            last = None
+        if last:
+            return last
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
+
+
+def pod(name: str, code: str, policy: str = "Always", node: str = "cloud", **container: Any) -> Obj:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "default"},
+            "spec": {"nodeName": node, "restartPolicy": policy,
+                     "containers": [{"name": "main", "image": "ignored", "command": ["python", "-c", code],
+                                     **container}]}}
+
+
+def status(store: LocalStore, name: str) -> Obj:
+    return store.get(POD, "default", name).get("status") or {}
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[LocalStore]:
+    s = LocalStore(tmp_path / "state.db", poll_interval=0.02)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def runtime(store: LocalStore, tmp_path: Path) -> Iterator[ProcessRuntime]:
+    rt = ProcessRuntime(store, tmp_path, nodes={"cloud"}, backoff=FAST, grace_period=2.0, tick=0.05)
+    rt.start()
+    yield rt
+    rt.stop()
+
+
+class TestRunning:
+    def test_runs_command_with_env_and_own_ip(self, store: LocalStore, runtime: ProcessRuntime, tmp_path: Path) -> None:
+        code = "import os, time; print(os.environ['ME'], os.environ['IP'], os.environ['GREETING'], flush=True); " \
+               "time.sleep(30)"
+        store.create(pod("web", code, env=[
+            {"name": "ME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+            {"name": "IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+            {"name": "GREETING", "value": "hello-$(ME)"}]))
+        st = wait_for(lambda: (s := status(store, "web"))["phase"] == "Running" and s, what="Running")
+        ip = st["podIP"]
+        assert ip.startswith("127.0.1.")
+        assert st["hostIP"] == "127.0.0.1"
+        assert st["containerStatuses"][0]["ready"] is True
+        assert {c["type"]: c["status"] for c in st["conditions"]}["Ready"] == "True"
+        log = tmp_path / "logs" / "default_web_main.log"
+        wait_for(lambda: log.exists() and log.read_text().strip(), what="log output")
+        assert log.read_text().strip() == f"web {ip} hello-web"
+
+    def test_pods_of_other_nodes_are_left_alone(self, store: LocalStore, runtime: ProcessRuntime) -> None:
+        store.create(pod("elsewhere", "pass", node="edge-9"))
+        store.create(pod("here", "pass", policy="Never"))
+        wait_for(lambda: status(store, "here")["phase"] == "Succeeded", what="Succeeded")
+        assert status(store, "elsewhere") == {"phase": "Pending"}
+
+    def test_working_dir_is_honoured(self, store: LocalStore, runtime: ProcessRuntime, tmp_path: Path) -> None:
+        work = tmp_path / "work"
+        work.mkdir()
+        store.create(pod("wd", "open('out.txt', 'w').write('x')", policy="Never", workingDir=str(work)))
+        wait_for(lambda: status(store, "wd")["phase"] == "Succeeded", what="Succeeded")
+        assert (work / "out.txt").read_text() == "x"
+
+
+class TestRestartPolicy:
+    def test_on_failure_restarts_until_success(self, store: LocalStore, runtime: ProcessRuntime,
+                                               tmp_path: Path) -> None:
+        code = ("import pathlib, sys; p = pathlib.Path('count'); n = int(p.read_text()) if p.exists() else 0; "
+                "p.write_text(str(n + 1)); sys.exit(0 if n >= 2 else 5)")
+        store.create(pod("flaky", code, policy="OnFailure", workingDir=str(tmp_path)))
+        st = wait_for(lambda: (s := status(store, "flaky"))["phase"] == "Succeeded" and s, what="Succeeded")
+        container = st["containerStatuses"][0]
+        assert container["restartCount"] == 2
+        assert container["state"]["terminated"]["exitCode"] == 0
+        assert container["lastState"]["terminated"]["exitCode"] == 5
+        assert (tmp_path / "count").read_text() == "3"
+
+    def test_never_leaves_a_failed_pod_failed(self, store: LocalStore, runtime: ProcessRuntime) -> None:
+        store.create(pod("once", "import sys; sys.exit(3)", policy="Never"))
+        st = wait_for(lambda: (s := status(store, "once"))["phase"] == "Failed" and s, what="Failed")
+        container = st["containerStatuses"][0]
+        assert (container["restartCount"], container["state"]["terminated"]["exitCode"]) == (0, 3)
+        assert container["state"]["terminated"]["reason"] == "Error"
+
+    def test_always_restarts_a_completed_container(self, store: LocalStore, runtime: ProcessRuntime) -> None:
+        store.create(pod("loop", "pass", policy="Always"))
+        wait_for(lambda: status(store, "loop")["containerStatuses"][0]["restartCount"] >= 2, what="2 restarts")
+        assert status(store, "loop")["phase"] == "Running"
+
+    def test_bad_command_fails_with_the_log_path(self, store: LocalStore, runtime: ProcessRuntime,
+                                                 tmp_path: Path) -> None:
+        bad = pod("bad", "", policy="Never")
+        bad["spec"]["containers"][0]["command"] = [str(tmp_path / "no-such-program")]
+        store.create(bad)
+        st = wait_for(lambda: (s := status(store, "bad"))["phase"] == "Failed" and s, what="Failed")
+        log = tmp_path / "logs" / "default_bad_main.log"
+        assert st["reason"] == "StartError"
+        assert str(log) in st["message"]
+        assert "no-such-program" in log.read_text()
+
+    def test_bad_command_with_always_is_crash_loop(self, store: LocalStore, runtime: ProcessRuntime) -> None:
+        bad = pod("bad2", "", policy="Always")
+        bad["spec"]["containers"][0]["command"] = ["/nonexistent/program"]
+        store.create(bad)
+        st = wait_for(lambda: (s := status(store, "bad2"))["phase"] == "Failed" and s, what="Failed")
+        assert st["reason"] == "CrashLoopBackOff"
+        assert "default_bad2_main.log" in st["message"]
+
+
+class TestTeardown:
+    def test_deleting_the_pod_kills_its_processes(self, store: LocalStore, runtime: ProcessRuntime,
+                                                  tmp_path: Path) -> None:
+        store.create(pod("victim", "import os, time; print(os.getpid(), flush=True); time.sleep(60)"))
+        log = tmp_path / "logs" / "default_victim_main.log"
+        pid = int(wait_for(lambda: log.exists() and log.read_text().strip(), what="pid in log"))
+        assert alive(pid)
+        store.delete(POD, "default", "victim")
+        wait_for(lambda: not alive(pid), timeout=5, what="process gone")
+
+    def test_restart_kills_orphans_and_restarts_running_pods(self, store: LocalStore, tmp_path: Path) -> None:
+        orphan = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+        try:
+            import psutil
+
+            started = psutil.Process(orphan.pid).create_time()
+            (tmp_path / "pids.json").write_text(json.dumps({"old/main": [orphan.pid, started]}))
+            first = ProcessRuntime(store, tmp_path, backoff=FAST, tick=0.05)
+            first.start()
+            assert orphan.wait(5) == -9
+            store.create(pod("survivor", "import time; time.sleep(60)"))
+            wait_for(lambda: status(store, "survivor")["phase"] == "Running", what="Running")
+            ip = status(store, "survivor")["podIP"]
+            first.stop()
+            second = ProcessRuntime(store, tmp_path, backoff=FAST, tick=0.05)
+            second.start()
+            try:
+                st = wait_for(lambda: (s := status(store, "survivor"))["containerStatuses"][0]["restartCount"] == 1
+                              and "running" in s["containerStatuses"][0]["state"] and s, what="restarted")
+                assert st["podIP"] == ip
+            finally:
+                second.stop()
+        finally:
+            if orphan.poll() is None:
+                orphan.kill()
+                orphan.wait()
+
+    def test_dry_run_starts_nothing(self, store: LocalStore, tmp_path: Path) -> None:
+        rt = ProcessRuntime(store, tmp_path, dry_run=True, tick=0.05)
+        rt.start()
+        try:
+            store.create(pod("fake", "raise SystemExit(1)"))
+            st = wait_for(lambda: (s := status(store, "fake"))["phase"] == "Running" and s, what="Running")
+            assert st["containerStatuses"][0]["ready"] is True
+            assert not (tmp_path / "logs" / "default_fake_main.log").exists()
+        finally:
+            rt.stop()
