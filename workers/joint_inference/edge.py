@@ -61,6 +61,9 @@ def main() -> int:
     server = InferenceServer([served], host=cfg.edge_bind_ip, rest_port=cfg.edge_bind_port,
                              grpc_port=cfg.edge_grpc_port, token=cfg.edge_token or None, batching=None,
                              sedna_service_name=cfg.service_name or None)
+    from sedna.core.joint_inference.stats import StatsCollector
+
+    server.metrics.registry.register(StatsCollector(joint.stats, served.name))
     LOG.info("edge joint inference for %r on %s (REST :%d, gRPC :%d), cloud %s:%d", served.name, cfg.edge_bind_ip,
              cfg.edge_bind_port, cfg.edge_grpc_port, cfg.big_model_ip, cfg.big_model_grpc_port)
     try:
