@@ -1,0 +1,258 @@
+"""FederatedLearning: the edge trainer's entry point (Sedna's ``sedna.core.federated_learning``).
+
+``FederatedLearning(estimator).train(train_data, valid_data)`` joins the job's
+aggregation server at ``AGG_IP:AGG_PORT`` (retrying while it is not up yet, rejoining
+after link loss) and, for each round the server drives: loads the global weights
+(``set_weights``), trains (``estimator.train`` with only the keyword arguments its
+signature accepts), reads the update (``get_weights``), evaluates it on ``valid_data``
+when given, sends it with ``num_samples`` = the size of ``train_data``, and reports
+progress to the Local Controller (ownerKind ``federatedlearningjob``, ownerName
+``JOB_NAME``: Sedna left both unset, so its reports were dropped).
+
+Estimators are plain classes. ``get_weights()`` returns ``dict[str, ndarray]`` or a list
+of arrays (named ``layer_0``, ``layer_1``, ... on the wire); ``set_weights`` receives the
+same form back. **FedProx**: when the fit config carries ``proximal_mu`` and
+``estimator.train`` accepts ``proximal_mu`` (and optionally ``global_weights``), they are
+passed so the estimator can add ``mu * (w - w_global)`` to its gradient; otherwise the
+SDK warns once and trains as with FedAvg.
+"""
+
+from __future__ import annotations
+
+import inspect
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from sedna.algorithms.aggregation.records import Config, Metrics, Scalar, Weights
+from sedna.common.config import Context, WorkerConfig
+from sedna.common.log import get_logger
+from sedna.service.aggregation.client import AggregationClient, ClientSettings, StopInfo
+from sedna.service.lc_client import LCClient, WorkerReport
+
+LOG = get_logger(__name__)
+
+OWNER_KIND = "federatedlearningjob"
+
+
+def accepted_kwargs(method: Callable[..., Any], kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """The subset of ``kwargs`` that ``method``'s signature accepts (all of them with ``**kw``)."""
+    params = inspect.signature(method).parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return dict(kwargs)
+    names = {p.name for p in params if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                                  inspect.Parameter.KEYWORD_ONLY)}
+    return {k: v for k, v in kwargs.items() if k in names}
+
+
+def sample_count(data: Any) -> int:
+    """``data.num_examples()`` when it has one, else ``len(data)``."""
+    if hasattr(data, "num_examples"):
+        return int(data.num_examples())
+    return len(data)
+
+
+def _metric_dict(value: Any, default_key: str) -> Metrics:
+    if isinstance(value, Mapping):
+        return {str(k): _scalar(v) for k, v in value.items() if _scalar(v) is not None}  # type: ignore[misc]
+    scalar = _scalar(value)
+    return {default_key: scalar} if scalar is not None else {}
+
+
+def _scalar(value: Any) -> Scalar | None:
+    if isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)) or (isinstance(value, np.ndarray) and value.size == 1):
+        return float(value)
+    return None
+
+
+class _EstimatorHandler:
+    """Adapts a user estimator to the protocol's ``ClientHandler``."""
+
+    def __init__(self, owner: FederatedLearning, train_data: Any, valid_data: Any,
+                 post_process: Callable[..., Any] | None, kwargs: dict[str, Any]) -> None:
+        self.owner, self.train_data, self.valid_data = owner, train_data, valid_data
+        self.post_process, self.kwargs = post_process, kwargs
+        self.num_samples = sample_count(train_data)
+        self._list_form: bool | None = None
+        self._warned_prox = False
+
+    def _to_named(self, raw: Any) -> Weights:
+        if isinstance(raw, Mapping):
+            self._list_form = False
+            return {str(k): np.asarray(v) for k, v in raw.items()}
+        if isinstance(raw, Sequence):
+            self._list_form = True
+            return {f"layer_{i}": np.asarray(v) for i, v in enumerate(raw)}
+        raise TypeError(f"estimator.get_weights() returned {type(raw).__name__}; expected a dict or list of arrays")
+
+    def get_weights(self) -> Weights:
+        return self._to_named(self.owner.estimator.get_weights())
+
+    def _set(self, weights: Weights) -> None:
+        if self._list_form is None:
+            self.get_weights()
+        value: Any = list(weights.values()) if self._list_form else dict(weights)
+        self.owner.estimator.set_weights(value)
+
+    def fit(self, server_round: int, weights: Weights, config: Config) -> tuple[Weights, int, Metrics]:
+        est = self.owner.estimator
+        self._set(weights)
+        extra: dict[str, Any] = {**self.kwargs, **{k: v for k, v in config.items() if k != "server_round"}}
+        mu = float(config.get("proximal_mu", 0.0) or 0.0)
+        if mu > 0:
+            extra["global_weights"] = weights
+            if "proximal_mu" not in accepted_kwargs(est.train, {"proximal_mu": mu}) and not self._warned_prox:
+                LOG.warning("FedProx: estimator.train does not accept proximal_mu; training without the "
+                            "proximal term")
+                self._warned_prox = True
+        if self.valid_data is not None:
+            extra["valid_data"] = self.valid_data
+        started = time.monotonic()
+        outcome = est.train(self.train_data, **accepted_kwargs(est.train, extra))
+        metrics: Metrics = _metric_dict(outcome, "train_loss") if outcome is not None else {}
+        metrics["train_seconds"] = round(time.monotonic() - started, 4)
+        new = self.get_weights()
+        if self.valid_data is not None and hasattr(est, "evaluate"):
+            metrics.update(self._evaluate())
+        self.owner._round_done(server_round, self.num_samples, metrics)
+        return new, self.num_samples, metrics
+
+    def _evaluate(self) -> Metrics:
+        est = self.owner.estimator
+        kwargs = accepted_kwargs(est.evaluate, {**self.kwargs, "post_process": self.post_process})
+        return _metric_dict(est.evaluate(self.valid_data, **kwargs), "score")
+
+    def evaluate(self, server_round: int, weights: Weights, config: Config) -> tuple[int, float, Metrics]:
+        self._set(weights)
+        metrics = self._evaluate()
+        loss = metrics.get("loss", 0.0)
+        return sample_count(self.valid_data), float(loss) if isinstance(loss, (int, float)) else 0.0, metrics
+
+    def on_rejected(self, server_round: int, reason: str) -> None:
+        self.owner.rejections.append((server_round, reason))
+
+    def on_stop(self, info: StopInfo) -> None:
+        self._set(info.weights)
+
+
+class FederatedLearning:
+    """A federated-learning trainer on an edge node.
+
+    Parameters
+    ----------
+    estimator:
+        An object (or a class, instantiated with no arguments) with ``train``,
+        ``get_weights``, ``set_weights`` and optionally ``evaluate``.
+    aggregation:
+        Name of the job's strategy, for logs and reports (the server decides).
+    config:
+        The worker environment (default: read from ``os.environ`` now).
+    """
+
+    def __init__(self, estimator: Any, aggregation: str = "FedAvg", config: WorkerConfig | None = None) -> None:
+        self.estimator = estimator() if isinstance(estimator, type) else estimator
+        for method in ("train", "get_weights", "set_weights"):
+            if not callable(getattr(self.estimator, method, None)):
+                raise TypeError(f"estimator {type(self.estimator).__name__} has no {method}() method")
+        self.aggregation = aggregation
+        self.config = config or WorkerConfig.from_env()
+        self.rejections: list[tuple[int, str]] = []
+        self.current_round = 0
+        self._client: AggregationClient | None = None
+        self._reporter = _Reporter(self.config)
+        self._start_time = ""
+
+    def _parameter(self, name: str, default: str) -> str:
+        return str(Context(self.config.environ).get_parameters(name, default) or default)
+
+    def train(self, train_data: Any, valid_data: Any = None, post_process: Callable[..., Any] | None = None,
+              **kwargs: Any) -> StopInfo:
+        """Take part in the job until the aggregator stops it; returns the final model (also set on the estimator)."""
+        cfg = self.config
+        handler = _EstimatorHandler(self, train_data, valid_data, post_process, kwargs)
+        can_eval = valid_data is not None and callable(getattr(self.estimator, "evaluate", None))
+        settings = ClientSettings(
+            target=f"{cfg.agg_ip}:{cfg.agg_port}",
+            client_id=cfg.worker_name or f"{cfg.job_name or 'fl'}-trainer",
+            job_name=cfg.job_name, num_samples=handler.num_samples, can_evaluate=can_eval,
+            token=self._parameter("AGG_TOKEN", ""), tls_ca_file=self._parameter("AGG_TLS_CA", ""),
+            compression=self._parameter("FL_COMPRESSION", "none"),
+            connect_timeout_s=float(self._parameter("CONNECT_TIMEOUT", "300")),
+        )
+        self._start_time = _now()
+        self._client = AggregationClient(settings, handler)
+        try:
+            info = self._client.run()
+        finally:
+            self._client = None
+        self.current_round = info.round
+        self._reporter.send(self._report("completed", info.round, handler.num_samples, {}), wait=True)
+        self._reporter.close()
+        return info
+
+    def stop(self) -> None:
+        """Leave the job (from another thread)."""
+        if self._client is not None:
+            self._client.close()
+
+    def _round_done(self, server_round: int, num_samples: int, metrics: Metrics) -> None:
+        self.current_round = server_round
+        self._reporter.send(self._report("running", server_round, num_samples, metrics))
+
+    def _report(self, status: str, server_round: int, num_samples: int, metrics: Metrics) -> WorkerReport:
+        info = {"currentRound": server_round, "sampleCount": num_samples, "startTime": self._start_time,
+                "updateTime": _now(), "metrics": dict(metrics)}
+        return WorkerReport(owner_kind=OWNER_KIND, owner_name=self.config.job_name, kind="train", status=status,
+                            owner_info=info)
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+
+
+class _Reporter:
+    """Best-effort LC reports on a background thread; only the latest pending report is kept."""
+
+    def __init__(self, config: WorkerConfig) -> None:
+        self._client = LCClient(config, timeout=2.0)
+        self._cond = threading.Condition()
+        self._pending: WorkerReport | None = None
+        self._busy = False
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def send(self, report: WorkerReport, wait: bool = False) -> None:
+        with self._cond:
+            self._pending = report
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="fl-lc-report", daemon=True)
+                self._thread.start()
+            self._cond.notify_all()
+            if wait:
+                self._cond.wait_for(lambda: self._pending is None and not self._busy, timeout=5.0)
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._pending is not None or self._closed)
+                if self._pending is None:
+                    return
+                report, self._pending, self._busy = self._pending, None, True
+            try:
+                self._client.send(report)
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()

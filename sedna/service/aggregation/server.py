@@ -1,0 +1,454 @@
+"""The aggregation server: drives federated rounds over gRPC streams.
+
+Each round (Sedna's blocking "wait for everyone" loop, redesigned after kubeedge/sedna#459):
+
+1. wait until ``min_available_clients`` are connected (after round 1 at most
+   ``rejoin_grace_s``, then go on with whoever is there if they are ``min_fit_clients``);
+2. the strategy samples participants (``configure_fit``) and they receive the global weights;
+3. updates are collected until all selected clients answered or the round deadline passed;
+   clients that disconnect, time out or send an invalid update (wrong name, dtype, shape,
+   NaN/Inf: rejected with the reason) are dropped from this round only;
+4. if at least ``min_completion_rate`` of the selection delivered, the strategy aggregates,
+   otherwise the round is retried (up to ``max_round_attempts``);
+5. optional evaluation of the new model on clients with validation data;
+6. the global weights, round number, strategy state and history are checkpointed atomically.
+
+It stops after ``num_rounds`` or once an evaluation metric reaches its target, sends every
+client the final model in ``Stop``, writes it to ``model_path`` and returns. A restarted
+server resumes after the last checkpointed round. Wire handling lives in ``sessions``;
+the aggregation rule is the strategy's (``sedna.algorithms.aggregation``).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+import time
+from concurrent import futures
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from sedna.algorithms.aggregation.records import EvaluateRes, Failure, FitRes, Metrics, Weights
+from sedna.algorithms.aggregation.strategy import Strategy
+from sedna.common.errors import SednaError
+from sedna.common.log import get_logger
+from sedna.proto import federated_pb2 as pb
+from sedna.proto import federated_pb2_grpc as pb_grpc
+from sedna.service.aggregation.checkpoint import Checkpoint, CheckpointStore, save_npz
+from sedna.service.aggregation.metrics import ServerMetrics
+from sedna.service.aggregation.serde import (
+    encode_weights,
+    header_spec,
+    scalars_from_proto,
+    scalars_to_proto,
+    weights_spec,
+)
+from sedna.service.aggregation.sessions import FederatedServicer, Session
+from sedna.service.aggregation.settings import ServerSettings
+from sedna.service.aggregation.validation import check_finite, check_header
+
+LOG = get_logger(__name__)
+
+GRPC_OPTIONS = [
+    ("grpc.max_receive_message_length", 64 << 20),
+    ("grpc.max_send_message_length", 64 << 20),
+    ("grpc.keepalive_time_ms", 20_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_recv_ping_interval_without_data_ms", 5_000),
+    ("grpc.http2.max_pings_without_data", 0),
+]
+
+
+class RoundFailedError(SednaError, RuntimeError):
+    """A round could not gather enough updates in ``max_round_attempts`` attempts."""
+
+
+@dataclass
+class RunResult:
+    """What :meth:`AggregationServer.run` returns."""
+
+    rounds: int
+    weights: Weights
+    history: list[dict[str, Any]]
+    reason: str
+
+
+@dataclass
+class _Phase:
+    kind: str  # "fit", "evaluate" or "parameters"
+    round: int
+    selected: dict[str, Session]
+    spec: dict[str, tuple[str, tuple[int, ...]]] | None
+    results: dict[str, Any] = field(default_factory=dict)
+    failures: dict[str, str] = field(default_factory=dict)
+
+    def pending(self) -> list[str]:
+        return [c for c in self.selected if c not in self.results and c not in self.failures]
+
+
+class AggregationServer:
+    """Runs a federated learning job with ``strategy`` (see the module docstring).
+
+    Parameters
+    ----------
+    strategy:
+        The aggregation policy (any registered ``FL_AGG`` strategy).
+    settings:
+        Where to listen, deadlines, stop conditions, checkpoints.
+    initial_weights:
+        The starting model (e.g. a pretrained one). Without it, and without a checkpoint,
+        one connected client is asked for its weights.
+    """
+
+    def __init__(self, strategy: Strategy, settings: ServerSettings | None = None,
+                 initial_weights: Weights | None = None) -> None:
+        self.strategy = strategy
+        self.settings = settings or ServerSettings()
+        self.metrics = ServerMetrics()
+        self._cond = threading.Condition()
+        self._sessions: dict[str, Session] = {}
+        self._phase: _Phase | None = None
+        self._weights: Weights | None = initial_weights
+        self._round = 0
+        self._history: list[dict[str, Any]] = []
+        self._done = False
+        self._stopping = False
+        self._status = "WAITING"
+        self._rng = random.Random(self.settings.seed)
+        self._store = CheckpointStore(self.settings.checkpoint_dir, self.settings.checkpoint_keep) \
+            if self.settings.checkpoint_dir else None
+        self._grpc: grpc.Server | None = None
+        self._http: Any = None
+        self.port = 0
+
+    # ---- lifecycle
+    def start(self) -> int:
+        """Listen (gRPC, and metrics HTTP when configured); return the bound port."""
+        s = self.settings
+        self._resume()
+        self._grpc = grpc.server(futures.ThreadPoolExecutor(max_workers=s.max_workers, thread_name_prefix="fl-grpc"),
+                                 options=GRPC_OPTIONS, maximum_concurrent_rpcs=s.max_workers // 2)
+        servicer = FederatedServicer(self, job_name=s.job_name, token=s.token, chunk_size=s.chunk_size,
+                                     max_update_bytes=s.max_update_bytes)
+        pb_grpc.add_FederatedLearningServicer_to_server(servicer, self._grpc)
+        address = f"{s.bind_ip}:{s.bind_port}"
+        if s.tls_cert_file:
+            pair = (Path(s.tls_key_file).read_bytes(), Path(s.tls_cert_file).read_bytes())
+            creds = grpc.ssl_server_credentials([pair])
+            self.port = self._grpc.add_secure_port(address, creds)
+        else:
+            self.port = self._grpc.add_insecure_port(address)
+        self._grpc.start()
+        if s.metrics_port:
+            from prometheus_client import start_http_server
+
+            self._http, _ = start_http_server(s.metrics_port, addr=s.bind_ip, registry=self.metrics.registry)
+        LOG.info("aggregation server for job %r listening on %s:%d (strategy %s)", s.job_name, s.bind_ip,
+                 self.port, type(self.strategy).__name__)
+        return self.port
+
+    def stop(self, grace: float = 1.0) -> None:
+        """Close every stream and stop listening."""
+        with self._cond:
+            self._stopping = True
+            sessions = list(self._sessions.values())
+            self._cond.notify_all()
+        for session in sessions:
+            session.close()
+        if self._grpc is not None:
+            self._grpc.stop(grace).wait()
+        if self._http is not None:
+            self._http.shutdown()
+            self._http.server_close()
+            self._http = None
+
+    def serve(self) -> RunResult:
+        """``start``, ``run``, ``stop``: what a worker process does."""
+        self.start()
+        try:
+            return self.run()
+        finally:
+            self.stop()
+
+    def _resume(self) -> None:
+        if self._store is None:
+            return
+        ckpt = self._store.load()
+        if ckpt is None:
+            return
+        self._weights, self._round, self._history = ckpt.weights, ckpt.round, ckpt.history
+        self._done = ckpt.done
+        self.strategy.load_state_dict(ckpt.strategy_state)
+        self.metrics.round.set(self._round)
+        LOG.info("resuming from checkpoint %s: round %d completed%s", self._store.directory, self._round,
+                 " (job already finished)" if ckpt.done else "")
+
+    # ---- the round loop
+    def run(self) -> RunResult:
+        """Drive rounds until a stop condition holds; returns the final model and history."""
+        s = self.settings
+        reason = "finished before (checkpoint)" if self._done else f"{s.num_rounds} rounds completed"
+        if not self._done:
+            self._status = "TRAINING"
+            if self._weights is None:
+                self._weights = self._initial_weights()
+            while self._round < s.num_rounds and not self._stopping:
+                self._one_round(self._round + 1)
+                if self._target_reached():
+                    reason = f"target {s.target_metric} >= {s.target_value} reached"
+                    break
+            if self._stopping:
+                reason = "stopped"
+        assert self._weights is not None
+        self._finish(reason)
+        return RunResult(self._round, self._weights, list(self._history), reason)
+
+    def _one_round(self, number: int) -> None:
+        s = self.settings
+        assert self._weights is not None
+        for attempt in range(1, s.max_round_attempts + 1):
+            started = time.monotonic()
+            clients = self._wait_for_clients(first=number == 1 or not self._history)
+            instructions = self.strategy.configure_fit(number, self._weights, clients, self._rng)
+            phase = self._run_phase("fit", number, instructions, self._weights)
+            selected, got = len(phase.selected), len(phase.results)
+            needed = max(1, math.ceil(s.min_completion_rate * selected))
+            if got >= needed:
+                break
+            self.metrics.rounds.labels("retried").inc()
+            LOG.warning("round %d attempt %d: only %d of %d selected clients delivered (need %d): %s; retrying",
+                        number, attempt, got, selected, needed, phase.failures)
+        else:
+            self.metrics.rounds.labels("failed").inc()
+            raise RoundFailedError(f"round {number} failed {s.max_round_attempts} times; last failures: "
+                                   f"{phase.failures}")
+        results: list[FitRes] = [phase.results[c] for c in sorted(phase.results)]
+        failures = [Failure(c, r) for c, r in sorted(phase.failures.items())]
+        new, fit_metrics = self.strategy.aggregate_fit(number, self._weights, results, failures)
+        if new is not None:
+            self._weights = new
+        eval_loss, eval_metrics = self._evaluate(number)
+        duration = time.monotonic() - started
+        self._round = number
+        self._history.append({
+            "round": number, "attempt": attempt, "duration_s": round(duration, 4),
+            "clients": sorted(phase.results), "failures": dict(sorted(phase.failures.items())),
+            "fit_metrics": fit_metrics, "eval_loss": eval_loss, "eval_metrics": eval_metrics,
+            "completed_at": time.time(),
+        })
+        self._checkpoint(done=False)
+        self.metrics.round.set(number)
+        self.metrics.rounds.labels("completed").inc()
+        self.metrics.round_seconds.observe(duration)
+        for key, value in eval_metrics.items():
+            if isinstance(value, (int, float)):
+                self.metrics.eval_metric.labels(key).set(float(value))
+        shown = ", ".join(f"{k}={v:.4f}" for k, v in eval_metrics.items() if isinstance(v, float))
+        LOG.info("round %d/%d done in %.3fs: %d/%d updates%s%s", number, s.num_rounds, duration, len(results),
+                 len(phase.selected), f", dropped {phase.failures}" if phase.failures else "",
+                 f", eval {shown}" if shown else "")
+
+    def _evaluate(self, number: int) -> tuple[float | None, Metrics]:
+        assert self._weights is not None
+        with self._cond:
+            clients = [x.info for x in self._sessions.values()]
+        instructions = self.strategy.configure_evaluate(number, self._weights, clients, self._rng)
+        if not instructions:
+            return None, {}
+        phase = self._run_phase("evaluate", number, instructions, self._weights)
+        results: list[EvaluateRes] = [phase.results[c] for c in sorted(phase.results)]
+        return self.strategy.aggregate_evaluate(number, results, [Failure(c, r) for c, r in phase.failures.items()])
+
+    def _target_reached(self) -> bool:
+        s = self.settings
+        if not s.target_metric or not self._history:
+            return False
+        value = self._history[-1]["eval_metrics"].get(s.target_metric)
+        return isinstance(value, (int, float)) and value >= s.target_value
+
+    def _initial_weights(self) -> Weights:
+        s = self.settings
+        for attempt in range(1, s.max_round_attempts + 1):
+            clients = self._wait_for_clients(first=True)
+            chosen = self._rng.choice(clients)
+            phase = self._run_phase("parameters", 0, [(chosen.client_id, None)], None)
+            if chosen.client_id in phase.results:
+                LOG.info("initial weights from client %s", chosen.client_id)
+                return phase.results[chosen.client_id]
+            LOG.warning("attempt %d to get initial weights from %s failed: %s", attempt, chosen.client_id,
+                        phase.failures)
+        raise RoundFailedError("no client delivered initial weights")
+
+    def _wait_for_clients(self, first: bool) -> list[Any]:
+        need = max(self.strategy.min_available_clients, self.strategy.min_fit_clients, 1)
+        fallback = max(self.strategy.min_fit_clients, 1)
+        deadline = None if first else time.monotonic() + self.settings.rejoin_grace_s
+        with self._cond:
+            logged = False
+            while not self._stopping:
+                have = len(self._sessions)
+                if have >= need or (deadline is not None and time.monotonic() >= deadline and have >= fallback):
+                    return [x.info for x in sorted(self._sessions.values(), key=lambda x: x.client_id)]
+                if not logged:
+                    LOG.info("waiting for clients: %d connected, %d needed", have, need)
+                    logged = True
+                self._cond.wait(0.5 if deadline is None else max(0.01, min(0.5, deadline - time.monotonic())))
+        raise RoundFailedError("server stopping")
+
+    def _run_phase(self, kind: str, number: int, instructions: list[tuple[str, Any]],
+                   weights: Weights | None) -> _Phase:
+        s = self.settings
+        cached: tuple[pb.TensorsHeader, list[memoryview]] | None = None
+        with self._cond:
+            selected = {cid: self._sessions[cid] for cid, _ in instructions if cid in self._sessions}
+            spec = weights_spec(weights) if weights is not None and kind == "fit" else None
+            phase = _Phase(kind, number, selected, spec)
+            self._phase = phase
+        for cid, ins in instructions:
+            session = selected.get(cid)
+            if session is None:
+                continue
+            if kind == "parameters":
+                session.send(pb.ServerMessage(get_parameters_ins=pb.GetParametersIns(round=number)))
+                continue
+            if ins.weights is weights:
+                cached = cached or encode_weights(ins.weights)
+                header, views = cached
+            else:
+                header, views = encode_weights(ins.weights)
+            body = (pb.FitIns if kind == "fit" else pb.EvaluateIns)(round=number, weights=header)
+            scalars_to_proto(ins.config, body.config)
+            session.send(pb.ServerMessage(**{f"{kind}_ins": body}), views)
+            self.metrics.bytes_sent.inc(header.total_bytes)
+        deadline = time.monotonic() + s.round_timeout_s
+        with self._cond:
+            for cid, _ in instructions:
+                if cid not in selected:
+                    phase.failures[cid] = "disconnected before the round started"
+            while phase.pending() and not self._stopping and time.monotonic() < deadline:
+                self._cond.wait(min(0.5, max(0.001, deadline - time.monotonic())))
+            for cid in phase.pending():
+                phase.failures[cid] = f"no answer within the {s.round_timeout_s:g}s deadline"
+            self._phase = None
+        return phase
+
+    # ---- called from stream threads (Coordinator protocol)
+    def register(self, session: Session) -> None:
+        with self._cond:
+            old = self._sessions.get(session.client_id)
+            if old is not None:
+                self._drop(old, "replaced by a new connection with the same client id")
+            self._sessions[session.client_id] = session
+            self.metrics.connected.set(len(self._sessions))
+            done = self._done
+            self._cond.notify_all()
+        LOG.info("client %s joined (%d samples)%s", session.client_id, session.info.num_samples,
+                 " and replaced its previous stream" if old is not None else "")
+        session.send(pb.ServerMessage(welcome=pb.Welcome(round=self._round, job_name=self.settings.job_name)))
+        if done:
+            self._send_stop(session, "job already finished")
+
+    def unregister(self, session: Session, reason: str) -> None:
+        with self._cond:
+            if self._sessions.get(session.client_id) is session:
+                del self._sessions[session.client_id]
+                self.metrics.connected.set(len(self._sessions))
+                LOG.info("client %s left: %s", session.client_id, reason)
+            self._drop(session, reason)
+            self._cond.notify_all()
+
+    def _drop(self, session: Session, reason: str) -> None:
+        phase = self._phase
+        if phase is not None and phase.selected.get(session.client_id) is session \
+                and session.client_id in phase.pending():
+            phase.failures[session.client_id] = reason
+        session.close()
+
+    def expect(self, session: Session, kind: str, round_number: int, header: pb.TensorsHeader) -> str | None:
+        with self._cond:
+            phase = self._phase
+            wanted = {"fit_res": "fit", "parameters_res": "parameters"}[kind]
+            if phase is None or phase.kind != wanted or phase.round != round_number:
+                return f"{kind} for round {round_number} is not expected now (the round is closed or not started)"
+            if phase.selected.get(session.client_id) is not session or session.client_id not in phase.pending():
+                return f"client {session.client_id!r} is not awaited in round {round_number}"
+            spec = phase.spec
+        return check_header(spec, header_spec(header)) if spec is not None else None
+
+    def deliver(self, session: Session, kind: str, message: Any, weights: Weights | None, reason: str | None) -> None:
+        if reason is None and weights is not None:
+            reason = check_finite(weights)
+        round_number = int(getattr(message, "round", 0))
+        with self._cond:
+            phase = self._phase
+            awaited = (phase is not None and phase.round == round_number
+                       and phase.selected.get(session.client_id) is session
+                       and session.client_id in phase.pending())
+            if reason is None and awaited and weights is not None:
+                assert phase is not None
+                self.metrics.bytes_received.inc(int(message.weights.total_bytes))
+                self.metrics.updates.labels("accepted").inc()
+                if kind == "parameters_res":
+                    phase.results[session.client_id] = weights
+                else:
+                    phase.results[session.client_id] = FitRes(session.client_id, int(message.num_samples), weights,
+                                                              scalars_from_proto(message.metrics))
+            elif awaited:
+                assert phase is not None
+                label = "client error" if kind == "error" else "rejected"
+                phase.failures[session.client_id] = f"{label}: {reason}"
+            self._cond.notify_all()
+        if reason is not None and kind != "error":
+            self.metrics.updates.labels("rejected").inc()
+            LOG.warning("round %d: update from %s rejected: %s", round_number, session.client_id, reason)
+            session.send(pb.ServerMessage(rejected=pb.Rejected(round=round_number, reason=reason)))
+
+    def deliver_evaluation(self, session: Session, result: pb.EvaluateRes) -> None:
+        with self._cond:
+            phase = self._phase
+            if (phase is not None and phase.kind == "evaluate" and phase.round == result.round
+                    and phase.selected.get(session.client_id) is session and session.client_id in phase.pending()):
+                phase.results[session.client_id] = EvaluateRes(session.client_id, int(result.num_samples),
+                                                               float(result.loss), scalars_from_proto(result.metrics))
+                self._cond.notify_all()
+
+    def health(self) -> pb.HealthResponse:
+        with self._cond:
+            return pb.HealthResponse(status="DONE" if self._done else self._status, round=self._round,
+                                     connected_clients=len(self._sessions), job_name=self.settings.job_name)
+
+    # ---- persistence and the end
+    def _checkpoint(self, done: bool) -> None:
+        if self._store is None or self._weights is None:
+            return
+        self._store.save(Checkpoint(self._round, self._weights, self._history, self.strategy.state_dict(), done))
+
+    def _send_stop(self, session: Session, reason: str) -> None:
+        assert self._weights is not None
+        header, views = encode_weights(self._weights)
+        session.send(pb.ServerMessage(stop=pb.Stop(round=self._round, reason=reason, weights=header)), views)
+        session.close()
+
+    def _finish(self, reason: str) -> None:
+        s = self.settings
+        if not self._done:
+            self._done = True
+            self._checkpoint(done=True)
+        if s.model_path and self._weights is not None:
+            save_npz(Path(s.model_path), self._weights)
+            LOG.info("final model (round %d) written to %s", self._round, s.model_path)
+        with self._cond:
+            self._status = "DONE"
+            sessions = list(self._sessions.values())
+        for session in sessions:
+            self._send_stop(session, reason)
+        deadline = time.monotonic() + s.stop_grace_s
+        with self._cond:
+            while self._sessions and time.monotonic() < deadline:
+                self._cond.wait(0.1)
+        LOG.info("job finished after round %d: %s", self._round, reason)
