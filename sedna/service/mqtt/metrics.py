@@ -51,7 +51,7 @@ class GatewayMetrics:
         with self._lock:
             self.errors[code] += 1
         if self._prom:
-            self._prom["errors"].labels(reason=code).inc()
+            self._prom["errors"].labels(**self._prom["labels"], reason=code).inc()
 
     def answer(self, latency_s: float, hard_example: bool) -> None:
         with self._lock:
@@ -92,5 +92,5 @@ def _prometheus(registry: Any, namespace: str, service: str) -> dict[str, Any]:
     latency = Histogram("sedna_mqtt_latency_seconds", "Arrival to published answer", names, registry=registry,
                         buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0))
     return {"requests": requests.labels(**labels), "duplicates": duplicates.labels(**labels),
-            "hard_examples": hard.labels(**labels), "errors": errors.labels(**labels),
+            "hard_examples": hard.labels(**labels), "errors": errors, "labels": labels,
             "latency": latency.labels(**labels)}

@@ -74,7 +74,7 @@ class Mosquitto:
 
     def _write_config(self) -> None:
         lines = [f"listener {self.port} 127.0.0.1", "persistence true", f"persistence_location {self.workdir}/",
-                 "autosave_interval 1", "max_queued_messages 100000", "max_inflight_messages 0",
+                 "autosave_interval 1", "set_tcp_nodelay true", "max_queued_messages 100000", "max_inflight_messages 0",
                  "log_type error", "log_type warning", "log_type notice", "log_dest stderr"]
         if self.users:
             passwd = self.workdir / "passwd"

@@ -1,0 +1,214 @@
+"""A simulated device fleet: plays the digits test split against a gateway and scores it.
+
+``sedna device simulate --service S`` (and :func:`simulate` for programs) publishes each
+test image as a binary-framed request with its own correlation id, collects the answers
+on a response topic of its own (MQTT 5; with a 3.1.1 broker, the device's result topic),
+and reports accuracy, the share of hard examples answered by the cloud, errors, and the
+round-trip p50/p99. Requests are paced at ``rate`` per second, or, with no rate, kept at
+``window`` in flight. :func:`digits_test_split` is the split the joint inference example
+trains against, so both agree on the data.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+import numpy as np
+
+from sedna.service.mqtt import connection
+from sedna.service.mqtt.codec import encode_frame
+from sedna.service.mqtt.settings import MqttSettings, Topics
+
+
+def digits_test_split() -> tuple[np.ndarray, np.ndarray]:
+    """The scikit-learn digits test split: ``X`` float32 ``(540, 64)`` scaled to [0, 1], ``y`` int64."""
+    try:
+        from sklearn.datasets import load_digits
+        from sklearn.model_selection import train_test_split
+    except ImportError:  # pragma: no cover - scikit-learn is a dev dependency
+        raise ImportError("the device simulator needs scikit-learn: pip install scikit-learn") from None
+    digits = load_digits()
+    x = (digits.data / 16.0).astype(np.float32)
+    _, x_test, _, y_test = train_test_split(x, digits.target, test_size=0.3, random_state=0, stratify=digits.target)
+    return x_test, y_test.astype(np.int64)
+
+
+def predicted_label(result: Any) -> int | None:
+    """The class in a result: a label (``[3]``) or scores (``[[0.1, 0.9, ...]]``, argmax taken)."""
+    try:
+        array = np.asarray(result)
+    except (TypeError, ValueError):
+        return None
+    if array.size == 0 or array.dtype.kind not in "iufb":
+        return None
+    if array.dtype.kind == "f" and array.ndim >= 1 and array.shape[-1] > 1:
+        return int(np.asarray(array).reshape(-1, array.shape[-1])[0].argmax())
+    return int(array.reshape(-1)[0])
+
+
+@dataclass
+class _Tally:
+    sent: dict[str, float] = field(default_factory=dict)
+    rtts: list[float] = field(default_factory=list)
+    answers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    changed: threading.Condition = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.changed = threading.Condition(self.lock)
+
+
+class _Progress:
+    def __init__(self, total: int, stream: TextIO, interval: float = 2.0) -> None:
+        self.total, self.stream, self.interval = total, stream, interval
+        self.tty = stream.isatty()
+        self._last = 0.0
+
+    def show(self, sent: int, answered: int, errors: int, final: bool = False) -> None:
+        now = time.monotonic()
+        if not final and now - self._last < (0.1 if self.tty else self.interval):
+            return
+        self._last = now
+        line = f"sent {sent}/{self.total}  answered {answered}  errors {errors}"
+        if self.tty:
+            self.stream.write("\r" + line.ljust(60) + ("\n" if final else ""))
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+
+def simulate(service: str, namespace: str = "default", settings: MqttSettings | None = None, *,
+             count: int | None = None, rate: float = 0.0, window: int = 32, qos: int = 1, timeout: float = 30.0,
+             device_id: str | None = None, progress: TextIO | None = None) -> dict[str, Any]:
+    """Send ``count`` digits (default: all 540) to ``service`` and return a summary dict.
+
+    Keys: ``sent``, ``answered``, ``ok``, ``errors`` (count), ``error_codes``, ``unanswered``,
+    ``accuracy`` (correct / ok answers), ``offload_share`` (answers computed in the cloud /
+    ok answers), ``hard_examples``, ``rtt_p50_ms``, ``rtt_p99_ms``, ``duration_s``,
+    ``requests_per_s``, ``protocol``. ``progress`` (e.g. ``sys.stderr``) gets a progress line.
+    """
+    settings = settings or MqttSettings()
+    topics = Topics(namespace, service)
+    x, y = digits_test_split()
+    n = len(x) if count is None else max(0, min(count, len(x)))
+    device = device_id or f"sim-{os.getpid()}-{os.urandom(3).hex()}"
+    protocol = settings.protocol
+    if protocol == "auto":
+        protocol = connection.detect_protocol(settings) or ""
+        if not protocol:
+            raise ConnectionError(f"cannot reach the MQTT broker at {settings.host}:{settings.port}")
+    reply_topic = f"{topics.base}/response/{device}" if protocol == "5" else topics.result(device)
+    tally = _Tally()
+    connected = threading.Event()
+    client = connection.new_client(settings, device, protocol, persistent=False)
+    client.on_connect = lambda c, u, f, rc, p: (c.subscribe(reply_topic, qos=qos), None)[1]
+    client.on_subscribe = lambda c, u, mid, codes, p: connected.set()
+    client.on_message = lambda c, u, message: _collect(tally, message.payload)
+    connection.connect(client, settings, protocol, persistent=False)
+    bar = _Progress(n, progress) if progress is not None else None
+    try:
+        if not connected.wait(min(timeout, settings.connect_timeout)):
+            raise ConnectionError(f"no MQTT session with {settings.host}:{settings.port} within "
+                                  f"{settings.connect_timeout}s (check --broker and credentials)")
+        started = time.monotonic()
+        for i in range(n):
+            rid = f"{device}-{i}"
+            _wait_turn(tally, started, i, rate, window, timeout)
+            props = connection.publish_properties(protocol, response_topic=reply_topic, correlation=rid.encode())
+            with tally.lock:
+                tally.sent[rid] = time.perf_counter()
+            client.publish(topics.request(device), encode_frame(x[i:i + 1], rid), qos=qos, properties=props)
+            if bar:
+                bar.show(i + 1, len(tally.answers), _errors(tally))
+        deadline = time.monotonic() + timeout
+        with tally.changed:
+            while len(tally.answers) < n and time.monotonic() < deadline:
+                tally.changed.wait(0.2)
+                if bar:
+                    bar.show(n, len(tally.answers), _errors(tally))
+        duration = time.monotonic() - started
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    if bar:
+        bar.show(n, len(tally.answers), _errors(tally), final=True)
+    return _summary(tally, y, device, n, duration, protocol)
+
+
+def _wait_turn(tally: _Tally, started: float, i: int, rate: float, window: int, timeout: float) -> None:
+    if rate > 0:
+        delay = started + i / rate - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        return
+    deadline = time.monotonic() + timeout
+    with tally.changed:
+        while len(tally.sent) - len(tally.answers) >= window and time.monotonic() < deadline:
+            tally.changed.wait(0.5)
+
+
+def _collect(tally: _Tally, payload: bytes) -> None:
+    arrived = time.perf_counter()
+    try:
+        body = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return
+    rid = str(body.get("id")) if isinstance(body, dict) else None
+    with tally.changed:
+        if rid not in tally.sent or rid in tally.answers:
+            return
+        tally.answers[rid] = body
+        tally.rtts.append((arrived - tally.sent[rid]) * 1000.0)
+        tally.changed.notify_all()
+
+
+def _errors(tally: _Tally) -> int:
+    return sum(1 for a in list(tally.answers.values()) if not a.get("ok"))
+
+
+def _summary(tally: _Tally, y: np.ndarray, device: str, n: int, duration: float, protocol: str) -> dict[str, Any]:
+    ok = correct = cloud = hard = 0
+    codes: dict[str, int] = {}
+    for rid, body in tally.answers.items():
+        if not body.get("ok"):
+            code = str(body.get("code", "error"))
+            codes[code] = codes.get(code, 0) + 1
+            continue
+        ok += 1
+        index = int(rid.rsplit("-", 1)[1])
+        correct += int(predicted_label(body.get("result")) == int(y[index]))
+        hard += int(bool(body.get("hard_example")))
+        cloud += int(bool(body.get("hard_example")) and body.get("computed_at") == "cloud")
+    rtts = np.asarray(tally.rtts, dtype=np.float64)
+    return {"device": device, "protocol": protocol, "sent": n, "answered": len(tally.answers), "ok": ok,
+            "errors": sum(codes.values()), "error_codes": codes, "unanswered": n - len(tally.answers),
+            "accuracy": correct / ok if ok else 0.0, "offload_share": cloud / ok if ok else 0.0,
+            "hard_examples": hard, "rtt_p50_ms": float(np.percentile(rtts, 50)) if rtts.size else None,
+            "rtt_p99_ms": float(np.percentile(rtts, 99)) if rtts.size else None, "duration_s": duration,
+            "requests_per_s": len(tally.answers) / duration if duration > 0 else 0.0}
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """The human-readable report ``sedna device simulate`` prints."""
+    def ms(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.2f} ms"
+
+    codes = ", ".join(f"{k}={v}" for k, v in sorted(summary["error_codes"].items())) or "none"
+    return "\n".join([
+        f"answered      {summary['answered']}/{summary['sent']} ({summary['unanswered']} unanswered)",
+        f"accuracy      {summary['accuracy']:.4f}",
+        f"offload share {summary['offload_share']:.4f} (hard examples computed in the cloud / answers)",
+        f"errors        {summary['errors']} ({codes})",
+        f"round trip    p50 {ms(summary['rtt_p50_ms'])}, p99 {ms(summary['rtt_p99_ms'])}",
+        f"throughput    {summary['requests_per_s']:.1f} requests/s over {summary['duration_s']:.2f} s",
+    ])
+
+
+if __name__ == "__main__":  # pragma: no cover - convenience: python -m sedna.service.mqtt.simulator SERVICE
+    print(format_summary(simulate(sys.argv[1], progress=sys.stderr)))
