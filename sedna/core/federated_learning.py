@@ -204,6 +204,8 @@ class FederatedLearning:
 
     def _round_done(self, server_round: int, num_samples: int, metrics: Metrics) -> None:
         self.current_round = server_round
+        shown = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items())
+        LOG.info("round %d: trained on %d samples (%s)", server_round, num_samples, shown)
         self._reporter.send(self._report("running", server_round, num_samples, metrics))
 
     def _report(self, status: str, server_round: int, num_samples: int, metrics: Metrics) -> WorkerReport:

@@ -68,6 +68,10 @@ class RoundFailedError(SednaError, RuntimeError):
     """A round could not gather enough updates in ``max_round_attempts`` attempts."""
 
 
+class _Stopped(Exception):
+    """The server was asked to stop while waiting."""
+
+
 @dataclass
 class RunResult:
     """What :meth:`AggregationServer.run` returns."""
@@ -167,6 +171,12 @@ class AggregationServer:
             self._http.server_close()
             self._http = None
 
+    def stop_soon(self) -> None:
+        """Ask :meth:`run` to return after the current wait (e.g. on SIGTERM) without ending the job."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+
     def serve(self) -> RunResult:
         """``start``, ``run``, ``stop``: what a worker process does."""
         self.start()
@@ -195,15 +205,19 @@ class AggregationServer:
         reason = "finished before (checkpoint)" if self._done else f"{s.num_rounds} rounds completed"
         if not self._done:
             self._status = "TRAINING"
-            if self._weights is None:
-                self._weights = self._initial_weights()
-            while self._round < s.num_rounds and not self._stopping:
-                self._one_round(self._round + 1)
-                if self._target_reached():
-                    reason = f"target {s.target_metric} >= {s.target_value} reached"
-                    break
-            if self._stopping:
-                reason = "stopped"
+            try:
+                if self._weights is None:
+                    self._weights = self._initial_weights()
+                while self._round < s.num_rounds and not self._stopping:
+                    self._one_round(self._round + 1)
+                    if self._target_reached():
+                        reason = f"target {s.target_metric} >= {s.target_value} reached"
+                        break
+            except _Stopped:
+                pass
+            if self._stopping:  # not the end of the job: a restarted server resumes from the checkpoint
+                LOG.info("stopped after round %d", self._round)
+                return RunResult(self._round, self._weights or {}, list(self._history), "stopped")
         assert self._weights is not None
         self._finish(reason)
         return RunResult(self._round, self._weights, list(self._history), reason)
@@ -298,7 +312,7 @@ class AggregationServer:
                     LOG.info("waiting for clients: %d connected, %d needed", have, need)
                     logged = True
                 self._cond.wait(0.5 if deadline is None else max(0.01, min(0.5, deadline - time.monotonic())))
-        raise RoundFailedError("server stopping")
+        raise _Stopped
 
     def _run_phase(self, kind: str, number: int, instructions: list[tuple[str, Any]],
                    weights: Weights | None) -> _Phase:
