@@ -9,21 +9,36 @@ parameters can feed methods with different signatures.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable
 from typing import Any
 
 
-def accepted_kwargs(func: Callable[..., Any], kwargs: dict[str, Any]) -> dict[str, Any]:
-    """The subset of ``kwargs`` that ``func`` accepts (all of them if it takes ``**kwargs``)."""
+@functools.lru_cache(maxsize=512)
+def _accepted_names(func: Callable[..., Any]) -> frozenset[str] | None:
+    """Keyword names ``func`` accepts; None when it takes ``**kwargs`` (or has no signature)."""
     try:
         params = inspect.signature(func).parameters.values()
     except (TypeError, ValueError):
-        return dict(kwargs)
+        return None
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return None
+    return frozenset(p.name for p in params if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                                          inspect.Parameter.KEYWORD_ONLY))
+
+
+def accepted_kwargs(func: Callable[..., Any], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The subset of ``kwargs`` that ``func`` accepts (all of them if it takes ``**kwargs``)."""
+    if not kwargs:
+        return kwargs
+    target = getattr(func, "__func__", func)  # bound methods: cache on the underlying function
+    try:
+        names = _accepted_names(target)
+    except TypeError:  # unhashable callable
+        names = _accepted_names.__wrapped__(target)
+    if names is None:
         return dict(kwargs)
-    names = {p.name for p in params if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                                                   inspect.Parameter.KEYWORD_ONLY)}
     return {k: v for k, v in kwargs.items() if k in names}
 
 
@@ -56,6 +71,8 @@ class EstimatorAdapter:
         return func(*args, **accepted_kwargs(func, kwargs))
 
     def predict(self, data: Any, **kwargs: Any) -> Any:
+        if self._instance is not None and not kwargs:  # the hot path: no signature work
+            return self._instance.predict(data)
         return self.call("predict", data, **kwargs)
 
     def load(self, model_url: str, **kwargs: Any) -> Any:

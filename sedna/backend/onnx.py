@@ -98,15 +98,16 @@ class OnnxModel:
         self.max_batch_size = (64 if batchable else 0) if max_batch_size is None else max_batch_size
         self._output_names = [spec.name for spec in self.outputs]
 
-    def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Run the session on named inputs; returns every output by name."""
+    def run(self, inputs: Mapping[str, np.ndarray], outputs: list[str] | None = None) -> dict[str, np.ndarray]:
+        """Run the session on named inputs; returns the named outputs (default: all) by name."""
         feed: dict[str, np.ndarray] = {}
         for spec in self.inputs:
             if spec.name not in inputs:
                 raise InvalidInputError(f"missing input {spec.name!r} for model {self.name!r}")
             feed[spec.name] = inputs[spec.name]
-        results = self._session.run(self._output_names, feed)
-        return dict(zip(self._output_names, results, strict=True))
+        names = outputs or self._output_names
+        results = self._session.run(names, feed)
+        return dict(zip(names, results, strict=True))
 
     def predict(self, inputs: Mapping[str, np.ndarray]) -> Prediction:
         """ServedModel entry point."""
@@ -142,17 +143,18 @@ class OnnxEstimator:
             raise ModelLoadError(f"OnnxEstimator needs a model with one input, {str(model_url)!r} has {names}")
         if self.output_name and self.output_name not in {spec.name for spec in self.model.outputs}:
             raise ModelLoadError(f"model {str(model_url)!r} has no output {self.output_name!r}")
+        from sedna.backend.tensors import to_numpy_dtype
+
+        spec = self.model.inputs[0]
+        self._input = (spec.name, to_numpy_dtype(spec.datatype), len(spec.shape))
+        self._outputs = [self.output_name or self.model.outputs[-1].name]
 
     def predict(self, data: Any, **_: Any) -> np.ndarray:
         """Run one input array (a batch, or a single sample that gets a batch dim of 1)."""
         if self.model is None:
             raise ModelLoadError("OnnxEstimator.predict called before load(); set MODEL_URL")
-        spec = self.model.inputs[0]
-        from sedna.backend.tensors import to_numpy_dtype
-
-        array = np.asarray(data, dtype=to_numpy_dtype(spec.datatype))
-        if array.ndim == len(spec.shape) - 1:
+        name, dtype, rank = self._input
+        array = np.asarray(data, dtype=dtype)
+        if array.ndim == rank - 1:
             array = array[np.newaxis, ...]
-        outputs = self.model.run({spec.name: array})
-        name = self.output_name or self.model.outputs[-1].name
-        return outputs[name]
+        return self.model.run({name: array}, self._outputs)[self._outputs[0]]

@@ -73,15 +73,15 @@ class BaseFilter:
         return f"{type(self).__name__}({params})"
 
 
-def as_float_array(value: Any, what: str) -> np.ndarray:
-    """``value`` as a float64 array, or UnjudgeableResult('not numeric')."""
+def as_float_array(value: Any, what: str, check_finite: bool = True) -> np.ndarray:
+    """``value`` as a float64 array, or UnjudgeableResult('not numeric' / 'empty' / 'not finite')."""
     try:
         arr = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
         raise UnjudgeableResult("not numeric", f"{what} is not numeric: {type(value).__name__}") from None
     if arr.size == 0:
         raise UnjudgeableResult("empty", f"{what} is empty")
-    if not np.all(np.isfinite(arr)):
+    if check_finite and not np.all(np.isfinite(arr)):
         raise UnjudgeableResult("not finite", f"{what} contains NaN or infinity")
     return arr
 

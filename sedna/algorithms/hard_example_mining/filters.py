@@ -15,6 +15,7 @@ probabilities (shape (1, K)) is accepted as the single sample it is.
 
 from __future__ import annotations
 
+import math
 import random
 from typing import Any
 
@@ -68,18 +69,21 @@ class CrossEntropyFilter(BaseFilter):
 
     def confidence(self, infer_result: Any) -> float:
         """1 + Σ pᵢ ln pᵢ / ln K, in [0, 1]: 1 for a one-hot, 0 for the uniform distribution."""
-        probs = as_float_array(infer_result, "class probabilities")
+        probs = as_float_array(infer_result, "class probabilities", check_finite=False)
         if probs.ndim == 2 and probs.shape[0] == 1:
             probs = probs[0]
         if probs.ndim != 1:
             raise UnjudgeableResult("bad probability shape",
                                     f"expected one probability vector, got shape {probs.shape}")
-        check_probabilities(probs, "class probabilities")
+        lo, hi = probs.min(), probs.max()
+        if not (lo >= 0.0 and hi <= 1.0):  # also false for NaN
+            kind = "score out of range" if np.isfinite(lo) and np.isfinite(hi) else "not finite"
+            raise UnjudgeableResult(kind, "class probabilities outside [0, 1] or not finite")
         k = probs.shape[0]
         if k == 1:
             return 1.0
-        nonzero = probs[probs > 0.0]
-        return float(1.0 + np.sum(nonzero * np.log(nonzero)) / np.log(k))
+        # p·ln p with 0·ln 0 = 0, in one dot product
+        return float(1.0 + np.dot(probs, np.log(np.where(probs > 0.0, probs, 1.0))) / math.log(k))
 
     def judge(self, infer_result: Any) -> bool:
         return self.confidence(infer_result) < self.threshold_cross_entropy

@@ -1,0 +1,151 @@
+"""Joint-inference benchmark: ``python -m bench.joint_inference [--quick]``.
+
+Figures, all measured side by side in one run (ratios carry the verdict):
+
+- accuracy / offload curve over CrossEntropy thresholds on the digits test split,
+  and edge, cloud and joint accuracy at the example's chosen threshold, measured
+  end to end through real cloud and edge worker processes;
+- edge overhead: time ``JointInference.inference`` adds per sample that stays on
+  the edge, over a bare ONNX Runtime ``run`` of the same model;
+- transport: a 224×224×3 uint8 image round trip over our gRPC path vs JSON numbers;
+- cloud batching: throughput and p95 with dynamic batching vs batch size 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench._report import Report
+
+THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+CHOSEN = 0.6
+GOALS = {
+    "joint_accuracy": "within 0.5 point of cloud_accuracy",
+    "offload_ratio": "≤ 0.20",
+    "edge_cloud_param_ratio": "≤ 0.10",
+    "edge_overhead_us": "≤ 50",
+    "transport_speedup": "≥ 10",
+    "batching_speedup": "≥ 3",
+    "batching_p95_ratio": "≤ 1",
+}
+
+
+def accuracy_curve(report: Report, models: dict[str, Any]) -> None:
+    """Offline sweep with the SDK's own CrossEntropy filter over each sample's edge probabilities."""
+    import onnxruntime as ort
+
+    from examples.joint_inference.digits.models import digits_split
+    from sedna.algorithms.hard_example_mining import CrossEntropyFilter
+
+    split = digits_split()
+    edge = ort.InferenceSession(str(models["edge"])).run(["probabilities"], {"x": split.x_test})[0]
+    cloud = ort.InferenceSession(str(models["cloud"])).run(["probabilities"], {"x": split.x_test})[0]
+    for threshold in THRESHOLDS:
+        f = CrossEntropyFilter(threshold)
+        hard = np.array([f(p) for p in edge])
+        final = np.where(hard, cloud.argmax(1), edge.argmax(1))
+        report.figure("curve_joint_accuracy", round(float((final == split.y_test).mean()), 4), "fraction",
+                      threshold=threshold)
+        report.figure("curve_offload_ratio", round(float(hard.mean()), 4), "fraction", threshold=threshold)
+
+
+def end_to_end(report: Report, workdir: Path) -> dict[str, Any]:
+    from examples.joint_inference.digits.processes import run
+
+    figures = run(workdir, hem_threshold=CHOSEN)
+    report.figure("edge_accuracy", round(figures["edge_accuracy"], 4), "fraction")
+    report.figure("cloud_accuracy", round(figures["cloud_accuracy"], 4), "fraction")
+    report.figure("joint_accuracy", round(figures["joint_accuracy"], 4), "fraction", threshold=CHOSEN)
+    report.figure("offload_ratio", round(figures["offloaded_share"], 4), "fraction", threshold=CHOSEN)
+    report.figure("edge_cloud_param_ratio", round(figures["edge_params"] / figures["cloud_params"], 5), "ratio",
+                  edge_params=figures["edge_params"], cloud_params=figures["cloud_params"])
+    return figures
+
+
+class _NoCloud:
+    def predict(self, data: Any, timeout: float | None = None) -> Any:
+        raise AssertionError("an easy sample reached the cloud")
+
+
+def edge_overhead(report: Report, models: dict[str, Any], quick: bool) -> None:
+    """Interleaved blocks of bare ``session.run`` and ``JointInference.inference`` on easy samples."""
+    import onnxruntime as ort
+
+    from examples.joint_inference.digits.models import digits_split
+    from sedna.algorithms.hard_example_mining import CrossEntropyFilter
+    from sedna.backend.onnx import OnnxEstimator
+    from sedna.common.config import WorkerConfig
+    from sedna.core.joint_inference import JointInference
+
+    split = digits_split()
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    bare = ort.InferenceSession(str(models["edge"]), options, providers=["CPUExecutionProvider"])
+    hem = CrossEntropyFilter(CHOSEN)
+    probs = bare.run(["probabilities"], {"x": split.x_test})[0]
+    easy = [split.x_test[i: i + 1] for i in range(len(probs)) if not hem(probs[i])]
+    joint = JointInference(OnnxEstimator(models["edge"], intra_op_threads=1), hem,
+                           config=WorkerConfig.from_env({}), cloud=_NoCloud(), offload_interval=3600,
+                           store=None)
+    rounds = 5 if quick else 15
+    bare_us: list[float] = []
+    joint_us: list[float] = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for x in easy:
+            bare.run(None, {"x": x})
+        bare_us.append((time.perf_counter() - start) / len(easy) * 1e6)
+        start = time.perf_counter()
+        for x in easy:
+            joint.inference(x)
+        joint_us.append((time.perf_counter() - start) / len(easy) * 1e6)
+    joint.close()
+    b, j = statistics.median(bare_us), statistics.median(joint_us)
+    report.figure("edge_overhead_us", round(j - b, 2), "us", bare_run_us=round(b, 2), joint_us=round(j, 2),
+                  samples=len(easy))
+    report.figure("edge_overhead_ratio", round(j / b, 3), "ratio")
+
+
+def transport_and_batching(report: Report, quick: bool) -> None:
+    from bench._batching import measure_batching
+    from bench._transport import measure_transport
+
+    t = measure_transport(quick)
+    report.figure("transport_speedup", round(t["transport_speedup"], 2), "ratio", grpc_ms=round(t["grpc_ms"], 3),
+                  json_ms=round(t["json_ms"], 3))
+    b = measure_batching(quick)
+    report.figure("batching_speedup", round(b["batching_speedup"], 2), "ratio",
+                  throughput_batched=round(b["throughput_batched"], 1),
+                  throughput_unbatched=round(b["throughput_unbatched"], 1))
+    report.figure("batching_p95_ratio", round(b["batching_p95_ratio"], 3), "ratio",
+                  p95_batched_ms=round(b["p95_batched_ms"], 2), p95_unbatched_ms=round(b["p95_unbatched_ms"], 2))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions (for CI smoke runs)")
+    args = parser.parse_args(argv)
+    from examples.joint_inference.digits.models import build_models
+
+    report = Report("joint_inference", args.quick)
+    workdir = Path(tempfile.mkdtemp(prefix="bench-ji-"))
+    models = build_models(workdir / "models")
+    accuracy_curve(report, models)
+    end_to_end(report, workdir)
+    edge_overhead(report, models, args.quick)
+    transport_and_batching(report, args.quick)
+    path = report.write_markdown(GOALS)
+    print(f"# report written to {path}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
