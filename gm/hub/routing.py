@@ -1,0 +1,206 @@
+"""Which objects go to which edge node: a pure, in-memory routing table (no I/O, no threads).
+
+Rules (Sedna §2.5 downstream, fixed where Sedna was wrong):
+
+- Dataset -> ``spec.nodeName``.
+- JointInferenceService -> the edge worker's node: ``spec.edgeWorker.template.spec.nodeName``,
+  else its ``nodeSelector["kubernetes.io/hostname"]`` (Sedna refused nodeSelector-only specs).
+- FederatedLearningJob -> the node of every training worker's dataset.
+- IncrementalLearningJob / LifelongLearningJob -> the node of ``spec.dataset``.
+- Model -> every node of any JI / FL / IL / LL job in its namespace that references it.
+
+:class:`Router` keeps the latest version of every object and, per key, the nodes it is routed to.
+:meth:`Router.apply` takes one watch event and returns the :class:`Change` s per node: the object
+itself goes to all its nodes; objects whose *routing* depends on it (jobs on a dataset, models on a
+job) are sent to nodes they gained and deleted from nodes they lost. :meth:`Router.resync` computes
+the exact difference between what an LC holds and what it should hold. Callers serialise access.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sedna.service.edgehub import ObjectKey, ObjectRef, key_of
+
+Obj = dict[str, Any]
+JOB_KINDS = ("jointinferenceservice", "federatedlearningjob", "incrementallearningjob", "lifelonglearningjob")
+HOSTNAME_LABEL = "kubernetes.io/hostname"
+
+
+@dataclass(frozen=True)
+class Change:
+    """Send ``object`` (or a delete when None) for ``ref`` to ``node``."""
+
+    node: str
+    ref: ObjectRef
+    object: Obj | None
+
+
+def rv_of(obj: Mapping[str, Any]) -> str:
+    return str((obj.get("metadata") or {}).get("resourceVersion") or "")
+
+
+def _content(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """What an LC needs to see change: everything but status and the resourceVersion."""
+    meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k not in ("resourceVersion", "managedFields")}
+    return {**{k: v for k, v in obj.items() if k not in ("status", "metadata")}, "metadata": meta}
+
+
+def _get(obj: Any, *path: str) -> Any:
+    for part in path:
+        if not isinstance(obj, Mapping):
+            return None
+        obj = obj.get(part)
+    return obj
+
+
+def _name(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def references(obj: Obj) -> tuple[set[str], set[str]]:
+    """``(dataset names, model names)`` a job references, in its own namespace."""
+    kind, spec = key_of(obj).kind, obj.get("spec") or {}
+    datasets: set[str] = set()
+    models: set[str] = set()
+    if kind == "jointinferenceservice":
+        models |= {_name(_get(spec, "edgeWorker", "model", "name")), _name(_get(spec, "cloudWorker", "model", "name"))}
+    elif kind == "federatedlearningjob":
+        workers = spec.get("trainingWorkers")
+        for worker in workers if isinstance(workers, list) else []:
+            datasets.add(_name(_get(worker, "dataset", "name")))
+        models |= {_name(_get(spec, "aggregationWorker", "model", "name")),
+                   _name(_get(spec, "pretrainedModel", "name"))}
+    elif kind in ("incrementallearningjob", "lifelonglearningjob"):
+        datasets.add(_name(_get(spec, "dataset", "name")))
+        if kind == "incrementallearningjob":
+            models |= {_name(_get(spec, "initialModel", "name")), _name(_get(spec, "deploySpec", "model", "name")),
+                       _name(_get(spec, "evalSpec", "initialEvalModel", "name"))}
+    datasets.discard("")
+    models.discard("")
+    return datasets, models
+
+
+class Router:
+    """The routing table; see the module docstring."""
+
+    def __init__(self) -> None:
+        self.objects: dict[ObjectKey, Obj] = {}
+        self.routes: dict[ObjectKey, frozenset[str]] = {}
+        self.by_node: dict[str, set[ObjectKey]] = defaultdict(set)
+        self._referrers: dict[ObjectKey, set[ObjectKey]] = defaultdict(set)  # dataset/model key -> job keys
+        self._refs: dict[ObjectKey, set[ObjectKey]] = {}  # job key -> dataset/model keys
+        self._versions: dict[ObjectKey, str] = {}  # resourceVersion of the last change an LC must see
+
+    def version(self, key: ObjectKey) -> str:
+        """The resourceVersion LCs hold for ``key``: status-only writes (edge reports) do not bump it."""
+        return self._versions.get(key, "")
+
+    # ------------------------------------------------------------- targets
+
+    def _dataset_node(self, namespace: str, name: str) -> str:
+        return _name(_get(self.objects.get(ObjectKey("dataset", namespace, name)), "spec", "nodeName"))
+
+    def targets(self, key: ObjectKey) -> frozenset[str]:
+        """The nodes ``key`` belongs on now."""
+        obj = self.objects.get(key)
+        if obj is None:
+            return frozenset()
+        nodes: set[str] = set()
+        if key.kind == "dataset":
+            nodes.add(_name(_get(obj, "spec", "nodeName")))
+        elif key.kind == "model":
+            for job in self._referrers.get(key, ()):
+                nodes |= self.targets(job)
+        elif key.kind == "jointinferenceservice":
+            pod = _get(obj, "spec", "edgeWorker", "template", "spec")
+            nodes.add(_name(_get(pod, "nodeName")) or _name(_get(pod, "nodeSelector", HOSTNAME_LABEL)))
+        elif key.kind in JOB_KINDS:
+            nodes |= {self._dataset_node(key.namespace, ds) for ds in references(obj)[0]}
+        nodes.discard("")
+        return frozenset(nodes)
+
+    # --------------------------------------------------------------- events
+
+    def apply(self, event_type: str, obj: Obj) -> list[Change]:
+        """Record one watch event; return what each node must receive."""
+        key = key_of(obj)
+        if event_type == "DELETED":
+            if self.objects.pop(key, None) is None:
+                return []
+            self._versions.pop(key, None)
+        else:
+            old = self.objects.get(key)
+            if old is not None and rv_of(old) == rv_of(obj):
+                return []
+            self.objects[key] = obj
+            if old is not None and _content(old) == _content(obj):
+                return []  # a status write: not worth a message to every node
+            self._versions[key] = rv_of(obj)
+        affected = [key]
+        if key.kind == "dataset":
+            affected += sorted(self._referrers.get(key, ()))
+        if key.kind in JOB_KINDS or key.kind == "dataset":
+            models: set[ObjectKey] = set()
+            for job in affected:
+                models |= {ref for ref in self._refs.get(job, ()) if ref.kind == "model"}
+            if key.kind in JOB_KINDS:
+                self._index(key)
+                models |= {ref for ref in self._refs.get(key, ()) if ref.kind == "model"}
+            affected += sorted(models)
+        changes: list[Change] = []
+        for item in affected:
+            changes += self._reroute(item, changed=item == key, deleted_rv=rv_of(obj))
+        return changes
+
+    def _index(self, job: ObjectKey) -> None:
+        for ref in self._refs.pop(job, set()):
+            self._referrers[ref].discard(job)
+        obj = self.objects.get(job)
+        if obj is None:
+            return
+        datasets, models = references(obj)
+        refs = {ObjectKey("dataset", job.namespace, n) for n in datasets}
+        refs |= {ObjectKey("model", job.namespace, n) for n in models}
+        self._refs[job] = refs
+        for ref in refs:
+            self._referrers[ref].add(job)
+
+    def _reroute(self, key: ObjectKey, changed: bool, deleted_rv: str) -> list[Change]:
+        old, new = self.routes.get(key, frozenset()), self.targets(key)
+        obj = self.objects.get(key)
+        changes: list[Change] = []
+        if obj is not None:
+            ref = ObjectRef(key, self.version(key))
+            changes += [Change(n, ref, obj) for n in sorted(new) if changed or n not in old]
+        gone_rv = deleted_rv if obj is None else self.version(key)
+        changes += [Change(n, ObjectRef(key, gone_rv), None) for n in sorted(old - new)]
+        for n in old - new:
+            self.by_node[n].discard(key)
+        for n in new - old:
+            self.by_node[n].add(key)
+        if new:
+            self.routes[key] = new
+        else:
+            self.routes.pop(key, None)
+        return changes
+
+    # --------------------------------------------------------------- resync
+
+    def desired(self, node: str) -> dict[ObjectKey, Obj]:
+        return {key: self.objects[key] for key in self.by_node.get(node, ())}
+
+    def resync(self, node: str, held: Iterable[ObjectRef]) -> list[Change]:
+        """Exactly the upserts and deletes that turn ``held`` into what ``node`` should hold."""
+        want = self.desired(node)
+        have = {ref.key: ref.resource_version for ref in held}
+        changes = [Change(node, ObjectRef(key, self.version(key)), obj) for key, obj in sorted(want.items())
+                   if have.get(key) != self.version(key)]
+        changes += [Change(node, ObjectRef(key, rv), None) for key, rv in sorted(have.items()) if key not in want]
+        return changes
+
+    def keys_of_kind(self, kind: str) -> list[ObjectKey]:
+        return [key for key in self.objects if key.kind == kind]

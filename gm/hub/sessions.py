@@ -1,0 +1,193 @@
+"""The hub's state and the life of one node's stream (everything but gRPC plumbing).
+
+:class:`HubCore` owns the :class:`~gm.hub.routing.Router` (guarded by a thread lock: watch threads
+write it), one :class:`~gm.hub.queues.NodeQueue` per node and the current :class:`Session` per
+node (event-loop side). Watch events become per-node queue entries through
+``loop.call_soon_threadsafe``. A session answers the hello with the exact resync difference,
+then writes queued changes, report acks and pongs; it reads acks, reports (applied in order, one
+node at a time, via :class:`~gm.hub.upstream.Upstream` in a worker thread) and pings. A malformed
+message is logged and rejected (with a ReportAck when it carried a seq) and the stream goes on.
+A newer stream for the same node closes the older one. :mod:`.server` wraps this in gRPC.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from gm.cluster.interface import Cluster, Kind, Obj
+from sedna.common.log import get_logger
+from sedna.service import edgehub as eh
+
+from .queues import NodeQueue
+from .routing import Change, Router
+from .sequences import SequenceBook
+from .upstream import HandlerRegistry, Upstream
+
+LOG = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class HubSettings:
+    """Timing of the GM side of the hub."""
+
+    ack_timeout: float = 10.0
+    """Seconds before an unacknowledged downstream message is sent again."""
+    dead_after: float = 20.0
+    """Seconds without any upstream message (LCs ping every few seconds) before a stream is dropped."""
+    keepalive: float = 10.0
+    """gRPC HTTP/2 keepalive interval, seconds."""
+
+
+class Session:
+    def __init__(self, node: str, queue: NodeQueue) -> None:
+        self.node = node
+        self.queue = queue
+        self.direct: list[eh.DownMessage] = []
+        self.ready = False
+        self.closed = False
+        self.last_recv = time.monotonic()
+
+    def send(self, msg: eh.DownMessage) -> None:
+        self.direct.append(msg)
+        self.queue.wake.set()
+
+    def close(self) -> None:
+        self.closed = True
+        self.queue.wake.set()
+
+
+class HubCore:
+    def __init__(self, cluster: Cluster, handlers: HandlerRegistry, settings: HubSettings,
+                 count: Callable[[str, str], None]) -> None:
+        self.router = Router()
+        self.lock = threading.Lock()
+        self.settings = settings
+        self.queues: dict[str, NodeQueue] = {}
+        self.sessions: dict[str, Session] = {}
+        self.upstream = Upstream(cluster, handlers, SequenceBook(cluster), count)
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._apply_locks: dict[str, asyncio.Lock] = {}
+
+    # ------------------------------------------------------- watch threads
+
+    def apply_event(self, event_type: str, obj: Obj) -> None:
+        with self.lock:
+            changes = self.router.apply(event_type, obj)
+        self._schedule(changes)
+
+    def forget(self, kind: Kind, present: set[str]) -> None:
+        """After a relist: objects of ``kind`` not in ``present`` (``ns/name``) were deleted."""
+        changes: list[Change] = []
+        with self.lock:
+            for key in self.router.keys_of_kind(kind.kind.lower()):
+                if f"{key.namespace}/{key.name}" not in present:
+                    changes += self.router.apply("DELETED", self.router.objects[key])
+        self._schedule(changes)
+
+    def _schedule(self, changes: list[Change]) -> None:
+        if changes and self.loop is not None:
+            self.loop.call_soon_threadsafe(self._deliver, changes)
+
+    # ----------------------------------------------------------- loop side
+
+    def queue(self, node: str) -> NodeQueue:
+        if node not in self.queues:
+            self.queues[node] = NodeQueue()
+        return self.queues[node]
+
+    def _deliver(self, changes: list[Change]) -> None:
+        for change in changes:
+            msg = eh.Upsert(change.ref, change.object) if change.object is not None else eh.Delete(change.ref)
+            self.queue(change.node).put(msg)
+
+    def attach(self, node: str) -> Session:
+        old = self.sessions.get(node)
+        if old is not None:
+            LOG.info("node %s connected again; closing its previous stream", node)
+            old.close()
+        session = Session(node, self.queue(node))
+        self.sessions[node] = session
+        return session
+
+    def detach(self, session: Session) -> None:
+        session.close()
+        if self.sessions.get(session.node) is session:
+            del self.sessions[session.node]
+
+    async def hello(self, session: Session, msg: eh.Hello) -> None:
+        if msg.node != session.node:
+            raise eh.MalformedMessage(f"hello.node: {msg.node!r} is not the authenticated node {session.node!r}")
+        await asyncio.to_thread(self.upstream.book.begin, session.node, msg.outbox_epoch)
+        with self.lock:
+            changes = self.router.resync(session.node, msg.objects)
+        downs: list[Any] = [eh.Upsert(c.ref, c.object) if c.object is not None else eh.Delete(c.ref) for c in changes]
+        session.queue.reset(downs)
+        upserts = sum(1 for d in downs if isinstance(d, eh.Upsert))
+        session.ready = True
+        session.send(eh.ResyncDone(upserts, len(downs) - upserts))
+        LOG.info("node %s: hello with %d objects; resync sends %d upserts, %d deletes",
+                 session.node, len(msg.objects), upserts, len(downs) - upserts)
+
+    async def read(self, session: Session, requests: AsyncIterator[Any]) -> None:
+        """Consume the LC's messages until the stream or the session ends."""
+        async for pb in requests:
+            session.last_recv = time.monotonic()
+            try:
+                msg = eh.up_from_proto(pb)
+                if isinstance(msg, eh.Hello):
+                    await self.hello(session, msg)
+                elif not session.ready:
+                    raise eh.MalformedMessage("the first message must be a hello")
+                elif isinstance(msg, eh.ObjectAck):
+                    session.queue.ack(msg.ref)
+                elif isinstance(msg, eh.Report):
+                    await self._report(session, msg)
+                elif isinstance(msg, eh.Ping):
+                    session.send(eh.Pong(msg.nonce))
+            except eh.MalformedMessage as exc:
+                LOG.warning("node %s: rejected malformed message: %s", session.node, exc)
+                if exc.seq is not None:
+                    session.send(eh.ReportAck(exc.seq, accepted=False, reason=str(exc)))
+            if session.closed:
+                return
+
+    async def _report(self, session: Session, msg: eh.Report) -> None:
+        lock = self._apply_locks.setdefault(session.node, asyncio.Lock())
+        async with lock:
+            try:
+                ack = await asyncio.to_thread(self.upstream.apply, session.node, msg)
+            except Exception as exc:  # the cluster failed: drop the stream so the LC resends in order
+                LOG.error("node %s: applying report %d for %s failed (%s: %s); dropping the stream",
+                          session.node, msg.seq, msg.key, type(exc).__name__, exc)
+                session.close()
+                return
+        session.send(ack)
+
+    async def write(self, session: Session, write: Callable[[Any], Awaitable[None]]) -> None:
+        """Write queued and direct messages until the session closes."""
+        queue, settings = session.queue, self.settings
+        while not session.closed:
+            if not session.direct and not (session.ready and queue.pending):
+                queue.wake.clear()
+                try:
+                    await asyncio.wait_for(queue.wake.wait(), timeout=1.0)
+                except asyncio.TimeoutError:
+                    pass
+            now = time.monotonic()
+            if now - session.last_recv > settings.dead_after:
+                LOG.warning("node %s: nothing received for %.0fs; dropping the stream", session.node,
+                            now - session.last_recv)
+                session.close()
+                break
+            if session.ready:
+                queue.requeue_expired(now, settings.ack_timeout)
+                for msg in queue.take(now, limit=100_000):
+                    await write(eh.down_to_proto(msg))
+            direct, session.direct = session.direct, []
+            for msg in direct:
+                await write(eh.down_to_proto(msg))

@@ -1,0 +1,89 @@
+"""The worker-facing HTTP API of the LC (FastAPI).
+
+- ``POST /sedna/workers/{worker}/info``: Sedna's report body (:mod:`lc.reports`), bearer worker
+  token required (401), replies Sedna-style ``{"Status": 200, "Message": "OK"}``; bad input gets
+  400 with a message naming the field and nothing is stored. Unlike Sedna, an unknown
+  ``ownerKind`` is a 400, not a silent drop.
+- ``GET /sedna/objects``: keys and resourceVersions of the objects held (token required).
+- ``GET /healthz``: liveness plus hub link, object and outbox counts. ``GET /metrics``: Prometheus.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+from lc import reports
+from lc.errors import BadReport
+from lc.managers import ReportHandler
+from lc.store import Store
+
+
+def _reply(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"Status": status, "Message": message}, status_code=status)
+
+
+def create_app(store: Store, handlers: Mapping[str, ReportHandler], worker_token: str,
+               hub_connected: Callable[[], bool], registry: Any = None) -> FastAPI:
+    """The LC's FastAPI app; ``registry`` is a prometheus ``CollectorRegistry`` (a private one if None)."""
+    from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
+
+    registry = registry or CollectorRegistry()
+    reports_total = Counter("sedna_lc_worker_reports", "Worker reports by owner kind and result",
+                            ["owner_kind", "result"], registry=registry)
+    Gauge("sedna_lc_outbox_size", "Reports waiting for the GM's ack", registry=registry).set_function(
+        store.outbox_size)
+    Gauge("sedna_lc_hub_connected", "1 while the hub stream is up and resynced", registry=registry).set_function(
+        lambda: float(hub_connected()))
+    Gauge("sedna_lc_objects", "Objects held for this node", registry=registry).set_function(
+        lambda: float(len(store.refs())))
+    expected = f"Bearer {worker_token}".encode()
+    app = FastAPI(title="Sedna-py Local Controller", docs_url=None, redoc_url=None, openapi_url=None)
+
+    def authorized(request: Request) -> bool:
+        return hmac.compare_digest(request.headers.get("authorization", "").encode(), expected)
+
+    @app.post("/sedna/workers/{worker}/info")
+    async def worker_info(worker: str, request: Request) -> JSONResponse:
+        if not authorized(request):
+            reports_total.labels("", "unauthorized").inc()
+            return _reply(401, "missing or wrong bearer token: send 'Authorization: Bearer <worker token>' "
+                               "(the worker's LC_TOKEN)")
+        raw = await request.body()
+        try:
+            report = reports.parse(worker, raw)
+            handler = handlers.get(report.owner_kind)
+            if handler is None:
+                known = ", ".join(sorted(handlers))
+                raise BadReport("ownerKind", f"{report.owner_kind!r} has no manager on this LC (known: {known})")
+            await asyncio.to_thread(handler.handle, report)
+        except BadReport as exc:
+            reports_total.labels("", "rejected").inc()
+            return _reply(400, str(exc))
+        reports_total.labels(report.owner_kind, "accepted").inc()
+        return _reply(200, "OK")
+
+    @app.get("/sedna/objects")
+    async def objects(request: Request) -> JSONResponse:
+        if not authorized(request):
+            return _reply(401, "missing or wrong bearer token")
+        refs = await asyncio.to_thread(store.refs)
+        return JSONResponse({"objects": [{"key": str(r.key), "resourceVersion": r.resource_version} for r in refs]})
+
+    @app.get("/healthz")
+    async def healthz() -> JSONResponse:
+        outbox = await asyncio.to_thread(store.outbox_size)
+        return JSONResponse({"status": "ok", "hub": "connected" if hub_connected() else "disconnected",
+                             "outbox": outbox})
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        body = await asyncio.to_thread(generate_latest, registry)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+    return app

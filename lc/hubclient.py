@@ -1,0 +1,199 @@
+"""The LC end of the edge hub: dial the GM, resync, persist-then-ack objects, drain the outbox.
+
+One session = one gRPC stream. It opens with a hello listing every stored object and the
+outbox epoch; the GM answers with upserts/deletes then ``ResyncDone``. Each downstream object
+is written to :class:`~lc.store.Store` before its ack is sent, so an ack always means
+"durable". A pump thread sends outbox reports in ``seq`` order, resends one that stays
+unacknowledged for ``ack_timeout`` (the GM drops duplicates), sends an app-level ping every
+``ping_interval`` and cancels the stream when nothing arrived for three intervals (gRPC
+keepalive catches dead TCP links underneath). A lost stream is re-dialled after a jittered
+exponential backoff from ``backoff_min`` to ``backoff_max``; a refused token is logged as an
+error naming the node every time. Callers: :mod:`lc.main` wires it; managers call :meth:`wake`.
+"""
+
+from __future__ import annotations
+
+import queue
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from lc.settings import HubSettings
+from lc.store import Store
+from sedna.common.log import get_logger
+from sedna.service import edgehub as eh
+
+LOG = get_logger(__name__)
+_MAX_INFLIGHT = 1000
+
+
+class HubClient:
+    def __init__(self, settings: HubSettings, store: Store,
+                 on_change: Callable[[eh.ObjectKey], None] | None = None) -> None:
+        self.settings = settings
+        self._store = store
+        self._on_change = on_change or (lambda key: None)
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._call: Any = None
+        self.connected = False
+        """True between ResyncDone and the end of the stream."""
+        self.last_error = ""
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="lc-hub", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        call = self._call
+        if call is not None:
+            call.cancel()
+        if self._thread is not None:
+            self._thread.join(5)
+
+    def wake(self) -> None:
+        """New outbox entries: send them now."""
+        self._wake.set()
+
+    # ------------------------------------------------------------------ loop
+
+    def _run(self) -> None:
+        failures = 0
+        while not self._stop.is_set():
+            resynced = self._session()
+            failures = 0 if resynced else failures + 1
+            delay = min(self.settings.backoff_max, self.settings.backoff_min * 2 ** max(0, failures - 1))
+            self._stop.wait(random.uniform(delay / 2, delay))
+
+    def _channel(self) -> Any:
+        import grpc
+
+        s = self.settings
+        options = eh.keepalive_options(s.ping_interval * 2)
+        if not s.tls_ca:
+            return grpc.insecure_channel(s.gm_address, options=options)
+        creds = grpc.ssl_channel_credentials(
+            root_certificates=Path(s.tls_ca).read_bytes(),
+            private_key=Path(s.tls_key).read_bytes() if s.tls_key else None,
+            certificate_chain=Path(s.tls_cert).read_bytes() if s.tls_cert else None)
+        if s.tls_server_name:
+            options.append(("grpc.ssl_target_name_override", s.tls_server_name))
+        return grpc.secure_channel(s.gm_address, creds, options=options)
+
+    def _session(self) -> bool:
+        """Run one stream until it ends; True when it got as far as a completed resync."""
+        import grpc
+
+        from sedna.proto.edgehub_pb2_grpc import EdgeHubStub
+
+        s = self.settings
+        out: queue.Queue[eh.UpMessage] = queue.Queue()
+        done = threading.Event()
+        state = _SessionState()
+        out.put(eh.Hello(s.node, self._store.refs(), self._store.outbox_epoch()))
+        channel = self._channel()
+        try:
+            call = EdgeHubStub(channel).Connect(
+                _requests(out, done), metadata=((eh.NODE_METADATA, s.node), ("authorization", f"Bearer {s.token}")))
+            self._call = call
+            pump = threading.Thread(target=self._pump, args=(state, out, done, call), name="lc-hub-pump", daemon=True)
+            pump.start()
+            for pb in call:
+                state.last_recv = time.monotonic()
+                try:
+                    msg = eh.down_from_proto(pb)
+                except eh.MalformedMessage as exc:
+                    LOG.warning("ignoring malformed message from GM: %s", exc)
+                    continue
+                self._handle(msg, state, out)
+        except grpc.RpcError as exc:
+            code, details = exc.code(), exc.details()
+            if code == grpc.StatusCode.UNAUTHENTICATED:
+                self.last_error = f"GM {s.gm_address} refused node {s.node!r}: {details}"
+                LOG.error("%s; check --node and --token", self.last_error)
+            elif not self._stop.is_set():
+                self.last_error = f"hub link to {s.gm_address} lost: {code.name} {details}"
+                LOG.warning("%s; reconnecting", self.last_error)
+        finally:
+            self.connected = False
+            done.set()
+            self._call = None
+            channel.close()
+        return state.resynced
+
+    def _handle(self, msg: eh.DownMessage, state: _SessionState, out: queue.Queue[eh.UpMessage]) -> None:
+        if isinstance(msg, eh.Upsert):
+            self._store.put_object(msg.ref.key, msg.ref.resource_version, msg.object)
+            out.put(eh.ObjectAck(msg.ref))
+            self._on_change(msg.ref.key)
+        elif isinstance(msg, eh.Delete):
+            self._store.delete_object(msg.ref.key)
+            out.put(eh.ObjectAck(msg.ref))
+            self._on_change(msg.ref.key)
+        elif isinstance(msg, eh.ReportAck):
+            self._store.outbox_delete(msg.seq)
+            state.inflight.pop(msg.seq, None)
+            if not msg.accepted:
+                LOG.warning("GM rejected report %d: %s", msg.seq, msg.reason)
+        elif isinstance(msg, eh.ResyncDone):
+            state.resynced = True
+            self.connected = True
+            self.last_error = ""
+            LOG.info("connected to GM %s as %r: resync sent %d upserts, %d deletes",
+                     self.settings.gm_address, self.settings.node, msg.upserts, msg.deletes)
+        elif isinstance(msg, eh.Ping):
+            out.put(eh.Pong(msg.nonce))
+
+    def _pump(self, state: _SessionState, out: queue.Queue[eh.UpMessage], done: threading.Event, call: Any) -> None:
+        s = self.settings
+        nonce = 0
+        last_ping = time.monotonic()
+        while not done.is_set() and not self._stop.is_set():
+            self._wake.wait(0.2)
+            self._wake.clear()
+            now = time.monotonic()
+            room = _MAX_INFLIGHT - len(state.inflight)
+            if room > 0:
+                for seq, key, payload in self._store.outbox_after(state.last_sent, room):
+                    out.put(eh.Report(seq, key, payload))
+                    state.inflight[seq] = now
+                    state.last_sent = seq
+            for seq, sent in list(state.inflight.items()):
+                if now - sent > s.ack_timeout:
+                    row = self._store.outbox_get(seq)
+                    if row is None:
+                        state.inflight.pop(seq, None)
+                        continue
+                    out.put(eh.Report(seq, row[0], row[1]))
+                    state.inflight[seq] = now
+            if now - last_ping >= s.ping_interval:
+                nonce += 1
+                out.put(eh.Ping(nonce))
+                last_ping = now
+            if now - state.last_recv > 3 * s.ping_interval:
+                LOG.warning("no message from GM %s for %.1fs; dropping the link", s.gm_address, now - state.last_recv)
+                call.cancel()
+                return
+
+
+class _SessionState:
+    def __init__(self) -> None:
+        self.last_recv = time.monotonic()
+        self.last_sent = 0
+        self.inflight: dict[int, float] = {}
+        self.resynced = False
+
+
+def _requests(out: queue.Queue[eh.UpMessage], done: threading.Event) -> Iterator[Any]:
+    while not done.is_set():
+        try:
+            msg = out.get(timeout=0.25)
+        except queue.Empty:
+            continue
+        yield eh.up_to_proto(msg)

@@ -1,0 +1,89 @@
+"""Wire the Local Controller together and serve until SIGTERM / SIGINT.
+
+Order matters for edge autonomy: the store opens first (objects from the last run are there
+before the GM answers), then the managers and the worker API start, and the hub client dials
+the GM in the background, so workers can report while the GM is unreachable.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from lc.errors import LCError, SettingsError
+from lc.settings import LCSettings, from_args
+from sedna.common import log
+
+LOG = log.get_logger("lc")
+
+
+def worker_token(state_dir: Path) -> str:
+    """Read ``<state_dir>/worker-token``, creating it (mode 0600) with a random token on first start."""
+    path = state_dir / "worker-token"
+    state_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        token = path.read_text().strip()
+        if not token:
+            raise SettingsError(f"worker token file {str(path)!r} is empty; delete it to get a new token") from None
+        return token
+    token = secrets.token_urlsafe(32)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(token + "\n")
+    LOG.info("created worker token file %s", path)
+    return token
+
+
+def run(settings: LCSettings) -> None:
+    """Run the LC in this thread until the HTTP server stops."""
+    import uvicorn
+
+    from lc import managers
+    from lc.api import create_app
+    from lc.hubclient import HubClient
+    from lc.managers.dataset import DatasetManager
+    from lc.store import Store
+
+    token = settings.api.worker_token or worker_token(settings.state_dir)
+    store = Store(settings.state_dir / "lc.db")
+    LOG.info("node %r: %d objects and %d queued reports loaded from %s", settings.hub.node,
+             len(store.refs()), store.outbox_size(), store.path)
+    datasets_ref: list[DatasetManager] = []
+
+    def on_change(key: object) -> None:
+        if datasets_ref and str(key).startswith("dataset/"):
+            datasets_ref[0].poke()
+
+    hub = HubClient(settings.hub, store, on_change)
+    datasets = DatasetManager(store, hub.wake, settings.dataset_period)
+    datasets_ref.append(datasets)
+    handlers = managers.build(store, hub.wake)
+    app = create_app(store, handlers, token, lambda: hub.connected)
+    api = settings.api
+    config = uvicorn.Config(app, host=api.host, port=api.port, log_level="warning", access_log=False,
+                            ssl_certfile=api.tls_cert or None, ssl_keyfile=api.tls_key or None)
+    datasets.start()
+    hub.start()
+    LOG.info("worker API on %s:%d; dialling GM %s", api.host, api.port, settings.hub.gm_address)
+    try:
+        uvicorn.Server(config).run()
+    finally:
+        hub.stop()
+        datasets.stop()
+        store.close()
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    """Entry point of ``python -m lc`` (and the ``sedna-lc`` console script)."""
+    log.configure(environ=environ)
+    try:
+        settings = from_args(argv, environ)
+        run(settings)
+    except LCError as exc:
+        print(f"sedna-lc: {exc}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,112 @@
+"""Datasets: count each local index file every period and report the count when it changes.
+
+TXT: one sample per non-empty line that is not a ``#`` comment. CSV: records minus the header
+(the ``csv`` module, so quoted newlines do not inflate the count). A missing or unreadable file,
+a remote URL (``s3://``, not handled by this LC yet) or an unknown format is reported upstream
+once as ``{"problem": ...}`` and checked again next period, never a crash. The last reported count
+and problem are kept in ``meta`` so a restart does not report an unchanged count again.
+Counting happens on a daemon thread (:meth:`DatasetManager.start`); :meth:`check` runs one pass.
+"""
+
+from __future__ import annotations
+
+import csv
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from lc.store import Store
+from sedna.common.log import get_logger
+from sedna.service.edgehub import ObjectKey, key_of
+
+LOG = get_logger(__name__)
+
+
+class IndexProblem(Exception):
+    """The index file cannot be counted; the message is what the GM will show."""
+
+
+def count_samples(path: Path, fmt: str) -> int:
+    """Number of samples in a TXT or CSV index file."""
+    fmt = (fmt or path.suffix.lstrip(".")).lower()
+    try:
+        with path.open(encoding="utf-8", newline="") as handle:
+            if fmt == "txt":
+                return sum(1 for line in handle if line.strip() and not line.lstrip().startswith("#"))
+            if fmt == "csv":
+                rows = sum(1 for row in csv.reader(handle) if any(cell.strip() for cell in row))
+                return max(0, rows - 1)
+    except FileNotFoundError:
+        raise IndexProblem(f"index file {str(path)!r} does not exist") from None
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise IndexProblem(f"index file {str(path)!r} cannot be read: {exc}") from None
+    raise IndexProblem(f"spec.format {fmt!r} is not supported (use txt or csv)")
+
+
+class DatasetManager:
+    def __init__(self, store: Store, notify: Callable[[], None], period: float) -> None:
+        self._store = store
+        self._notify = notify
+        self._period = period
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="lc-datasets", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(5)
+
+    def poke(self) -> None:
+        """Count now (a dataset arrived or changed)."""
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.clear()
+            try:
+                self.check()
+            except Exception:  # the loop must survive; the error is logged with its traceback
+                LOG.exception("dataset check failed; retrying in %.1fs", self._period)
+            self._wake.wait(self._period)
+
+    def check(self) -> int:
+        """Count every dataset once; return how many reports were queued."""
+        sent = 0
+        for obj in self._store.list_objects("dataset"):
+            sent += self._check_one(obj)
+        if sent:
+            self._notify()
+        return sent
+
+    def _check_one(self, obj: dict[str, Any]) -> int:
+        key = key_of(obj)
+        spec = obj.get("spec") or {}
+        url, fmt = str(spec.get("url") or ""), str(spec.get("format") or "")
+        try:
+            if not url:
+                raise IndexProblem("spec.url is empty")
+            if "://" in url and not url.startswith("file://"):
+                raise IndexProblem(f"spec.url {url!r} is remote; this LC counts local index files only")
+            count = count_samples(Path(url.removeprefix("file://")), fmt)
+        except IndexProblem as exc:
+            return self._report_once(key, "problem", str(exc), {"problem": str(exc)})
+        return self._report_once(key, "count", str(count), {"numberOfSamples": count})
+
+    def _report_once(self, key: ObjectKey, what: str, value: str, payload: dict[str, Any]) -> int:
+        meta_key = f"dataset/{key}"
+        state = f"{what}:{value}"
+        if self._store.get_meta(meta_key) == state:
+            return 0
+        with self._store.transaction() as db:
+            self._store.enqueue(ObjectKey("dataset", key.namespace, key.name), payload, db)
+            self._store.set_meta(meta_key, state, db)
+        if what == "problem":
+            LOG.warning("dataset %s/%s: %s", key.namespace, key.name, value)
+        return 1

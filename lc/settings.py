@@ -1,0 +1,147 @@
+"""The Local Controller's settings: grouped dataclasses built once in ``main()`` (STYLE habit 11).
+
+Every value comes from a flag, else an env var, else a default; :func:`from_args` takes an
+injectable ``environ`` so tests never touch ``os.environ``. Errors name the flag/env var, the bad
+value and the expected form. Reading the hub token from a file (``--token-file`` /
+``LC_HUB_TOKEN_FILE``) keeps it out of ``ps`` output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from lc.errors import SettingsError
+
+
+@dataclass(frozen=True)
+class HubSettings:
+    """How the LC reaches the GM's edge hub."""
+
+    gm_address: str
+    """``host:port`` of the GM edge hub (``--gm-address`` / ``GM_ADDRESS``)."""
+    node: str
+    """This node's name (``--node`` / ``NODE_NAME``)."""
+    token: str
+    """Bearer token the GM knows for this node (``--token``, ``--token-file``, ``LC_HUB_TOKEN[_FILE]``)."""
+    tls_ca: str = ""
+    """PEM CA bundle that signs the GM's certificate; set it to use TLS (``--tls-ca``)."""
+    tls_cert: str = ""
+    """PEM client certificate for mutual TLS (``--tls-cert``)."""
+    tls_key: str = ""
+    """PEM key of ``tls_cert`` (``--tls-key``)."""
+    tls_server_name: str = ""
+    """Override the name checked against the GM's certificate (``--tls-server-name``)."""
+    ping_interval: float = 5.0
+    """Seconds between app-level pings; 3 silent intervals drop the link (``--ping-interval``)."""
+    ack_timeout: float = 10.0
+    """Seconds after which an unacknowledged report is sent again (``--ack-timeout``)."""
+    backoff_min: float = 0.5
+    backoff_max: float = 15.0
+
+
+@dataclass(frozen=True)
+class APISettings:
+    """The worker report API."""
+
+    host: str = "127.0.0.1"
+    port: int = 9100
+    worker_token: str = ""
+    """Bearer token workers present; empty means read/create ``<state-dir>/worker-token``."""
+    tls_cert: str = ""
+    """PEM certificate to serve HTTPS (``--api-tls-cert``); empty serves plain HTTP."""
+    tls_key: str = ""
+
+
+@dataclass(frozen=True)
+class LCSettings:
+    hub: HubSettings
+    api: APISettings
+    state_dir: Path
+    """Holds ``lc.db`` (objects, outbox, counters) and ``worker-token`` (``--state-dir`` / ``LC_STATE_DIR``)."""
+    dataset_period: float = 60.0
+    """Seconds between dataset index counts (``--dataset-period``)."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m lc", description="Sedna-py Local Controller")
+    p.add_argument("--gm-address", help="GM edge hub host:port (env GM_ADDRESS)")
+    p.add_argument("--node", help="node name (env NODE_NAME)")
+    p.add_argument("--token", help="hub bearer token (env LC_HUB_TOKEN)")
+    p.add_argument("--token-file", help="file holding the hub token (env LC_HUB_TOKEN_FILE)")
+    p.add_argument("--state-dir", help="state directory (env LC_STATE_DIR; default ./lc-state)")
+    p.add_argument("--bind", help="worker API host:port (env LC_BIND; default 127.0.0.1:9100)")
+    p.add_argument("--worker-token", help="token workers must present (env LC_WORKER_TOKEN)")
+    p.add_argument("--tls-ca", default="", help="CA bundle to verify the GM (enables TLS)")
+    p.add_argument("--tls-cert", default="", help="client certificate for mTLS")
+    p.add_argument("--tls-key", default="", help="client key for mTLS")
+    p.add_argument("--tls-server-name", default="", help="expected name in the GM certificate")
+    p.add_argument("--api-tls-cert", default="", help="serve the worker API over HTTPS with this cert")
+    p.add_argument("--api-tls-key", default="", help="key of --api-tls-cert")
+    p.add_argument("--dataset-period", help="seconds between dataset counts (env LC_DATASET_PERIOD; default 60)")
+    p.add_argument("--ping-interval", help="seconds between hub pings (env LC_PING_INTERVAL; default 5)")
+    p.add_argument("--ack-timeout", help="seconds before an unacked report is resent (default 10)")
+    p.add_argument("--backoff-max", help="longest reconnect delay, seconds (env LC_BACKOFF_MAX; default 15)")
+    return p
+
+
+def _host_port(value: str, name: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise SettingsError(f"{name}={value!r} is not host:port (for example 127.0.0.1:9100)")
+    return host, int(port)
+
+
+def _positive(value: str | None, name: str, default: float) -> float:
+    if value is None or value == "":
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if number <= 0:
+        raise SettingsError(f"{name}={value!r} is not a positive number of seconds")
+    return number
+
+
+def from_args(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> LCSettings:
+    """Build :class:`LCSettings` from flags and ``environ`` (default ``os.environ``)."""
+    env = os.environ if environ is None else environ
+    args = _parser().parse_args(argv)
+    gm_address = args.gm_address or env.get("GM_ADDRESS", "")
+    if not gm_address:
+        raise SettingsError("--gm-address (or GM_ADDRESS) is required, as host:port of the GM edge hub")
+    _host_port(gm_address, "--gm-address")
+    node = args.node or env.get("NODE_NAME", "")
+    if not node:
+        raise SettingsError("--node (or NODE_NAME) is required: the name the GM knows this node by")
+    token = args.token or env.get("LC_HUB_TOKEN", "")
+    token_file = args.token_file or env.get("LC_HUB_TOKEN_FILE", "")
+    if not token and token_file:
+        try:
+            token = Path(token_file).read_text().strip()
+        except OSError as exc:
+            raise SettingsError(f"--token-file={token_file!r} cannot be read: {exc.strerror}") from None
+    if not token:
+        raise SettingsError("--token, --token-file, LC_HUB_TOKEN or LC_HUB_TOKEN_FILE is required")
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise SettingsError("--tls-cert and --tls-key go together (mutual TLS needs both)")
+    if bool(args.api_tls_cert) != bool(args.api_tls_key):
+        raise SettingsError("--api-tls-cert and --api-tls-key go together")
+    host, port = _host_port(args.bind or env.get("LC_BIND", "127.0.0.1:9100"), "--bind")
+    hub = HubSettings(
+        gm_address=gm_address, node=node, token=token, tls_ca=args.tls_ca, tls_cert=args.tls_cert,
+        tls_key=args.tls_key, tls_server_name=args.tls_server_name,
+        ping_interval=_positive(args.ping_interval or env.get("LC_PING_INTERVAL"), "--ping-interval", 5.0),
+        ack_timeout=_positive(args.ack_timeout, "--ack-timeout", 10.0),
+        backoff_max=_positive(args.backoff_max or env.get("LC_BACKOFF_MAX"), "--backoff-max", 15.0),
+    )
+    api = APISettings(host=host, port=port, worker_token=args.worker_token or env.get("LC_WORKER_TOKEN", ""),
+                      tls_cert=args.api_tls_cert, tls_key=args.api_tls_key)
+    return LCSettings(
+        hub=hub, api=api, state_dir=Path(args.state_dir or env.get("LC_STATE_DIR", "lc-state")),
+        dataset_period=_positive(args.dataset_period or env.get("LC_DATASET_PERIOD"), "--dataset-period", 60.0),
+    )

@@ -1,0 +1,246 @@
+"""Messages of the GM <-> LC edge hub and their protobuf serde (``sedna/proto/edgehub.proto``).
+
+The wire types stay at the edge (STYLE habit 10): GM (``gm.hub``) and LC (``lc``) speak in the
+frozen dataclasses below and convert with the paired ``up_to_proto`` / ``up_from_proto`` and
+``down_to_proto`` / ``down_from_proto`` functions. Decoding checks what protobuf cannot (a set
+``oneof``, non-empty names, JSON object payloads) and raises :class:`MalformedMessage` naming the
+field, so a receiver can reject one bad message and keep the stream.
+
+This module is the only code ``gm`` and ``lc`` share about the hub; neither imports the other.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+NODE_METADATA = "x-sedna-node"
+"""gRPC metadata key carrying the node name; the token goes in ``authorization: Bearer <token>``."""
+
+
+class MalformedMessage(ValueError):
+    """A hub message cannot be decoded; ``seq`` is set when it is a report (so it can be rejected)."""
+
+    def __init__(self, message: str, seq: int | None = None) -> None:
+        super().__init__(message)
+        self.seq = seq
+
+
+class ObjectKey(NamedTuple):
+    """``kind/namespace/name`` with the lowercase Kind name (``dataset``, ``jointinferenceservice``)."""
+
+    kind: str
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}/{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    key: ObjectKey
+    resource_version: str
+
+
+@dataclass(frozen=True)
+class Hello:
+    node: str
+    objects: list[ObjectRef] = field(default_factory=list)
+    outbox_epoch: str = ""
+
+
+@dataclass(frozen=True)
+class ObjectAck:
+    ref: ObjectRef
+
+
+@dataclass(frozen=True)
+class Report:
+    seq: int
+    key: ObjectKey
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Ping:
+    nonce: int = 0
+
+
+@dataclass(frozen=True)
+class Pong:
+    nonce: int = 0
+
+
+@dataclass(frozen=True)
+class Upsert:
+    ref: ObjectRef
+    object: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Delete:
+    ref: ObjectRef
+
+
+@dataclass(frozen=True)
+class ReportAck:
+    seq: int
+    accepted: bool = True
+    duplicate: bool = False
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class ResyncDone:
+    upserts: int = 0
+    deletes: int = 0
+
+
+UpMessage = Hello | ObjectAck | Report | Ping | Pong
+DownMessage = Upsert | Delete | ReportAck | ResyncDone | Ping | Pong
+
+
+def _pb() -> Any:
+    from sedna.proto import edgehub_pb2
+
+    return edgehub_pb2
+
+
+def key_of(obj: dict[str, Any]) -> ObjectKey:
+    """The key of a Kubernetes-shaped object dict."""
+    meta = obj.get("metadata") or {}
+    return ObjectKey(str(obj.get("kind", "")).lower(), meta.get("namespace") or "default", meta.get("name") or "")
+
+
+def encode_json(value: dict[str, Any]) -> bytes:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True).encode()
+
+
+def decode_json(raw: bytes, where: str, seq: int | None = None) -> dict[str, Any]:
+    """Parse a JSON object (never anything else: no pickle, no eval)."""
+    try:
+        value = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MalformedMessage(f"{where}: not valid UTF-8 JSON ({exc})", seq) from None
+    if not isinstance(value, dict):
+        raise MalformedMessage(f"{where}: expected a JSON object, got {type(value).__name__}", seq)
+    return value
+
+
+def _ref_to(pb: Any, ref: ObjectRef) -> None:
+    pb.kind, pb.namespace, pb.name = ref.key
+    pb.resource_version = ref.resource_version
+
+
+def _ref_from(pb: Any, where: str, seq: int | None = None) -> ObjectRef:
+    for name in ("kind", "name"):
+        if not getattr(pb, name):
+            raise MalformedMessage(f"{where}.{name}: must not be empty", seq)
+    return ObjectRef(ObjectKey(pb.kind, pb.namespace or "default", pb.name), getattr(pb, "resource_version", ""))
+
+
+def up_to_proto(msg: UpMessage) -> Any:
+    """Encode an LC -> GM message."""
+    pb = _pb().UpMessage()
+    if isinstance(msg, Hello):
+        pb.hello.node = msg.node
+        pb.hello.outbox_epoch = msg.outbox_epoch
+        for ref in msg.objects:
+            _ref_to(pb.hello.objects.add(), ref)
+    elif isinstance(msg, ObjectAck):
+        _ref_to(pb.ack.ref, msg.ref)
+    elif isinstance(msg, Report):
+        pb.report.seq = msg.seq
+        pb.report.kind, pb.report.namespace, pb.report.name = msg.key
+        pb.report.payload = encode_json(msg.payload)
+    elif isinstance(msg, Ping):
+        pb.ping.nonce = msg.nonce
+    elif isinstance(msg, Pong):
+        pb.pong.nonce = msg.nonce
+    else:
+        raise TypeError(f"not an upstream message: {msg!r}")
+    return pb
+
+
+def up_from_proto(pb: Any) -> UpMessage:
+    """Decode an LC -> GM message; raise :class:`MalformedMessage` naming the bad field."""
+    which = pb.WhichOneof("body")
+    if which == "hello":
+        if not pb.hello.node:
+            raise MalformedMessage("hello.node: must not be empty")
+        refs = [_ref_from(r, f"hello.objects[{i}]") for i, r in enumerate(pb.hello.objects)]
+        return Hello(pb.hello.node, refs, pb.hello.outbox_epoch)
+    if which == "ack":
+        return ObjectAck(_ref_from(pb.ack.ref, "ack.ref"))
+    if which == "report":
+        rep = pb.report
+        if rep.seq <= 0:
+            raise MalformedMessage(f"report.seq: must be >= 1, got {rep.seq}")
+        ref = _ref_from(rep, "report", rep.seq)
+        return Report(rep.seq, ref.key, decode_json(rep.payload, "report.payload", rep.seq))
+    if which == "ping":
+        return Ping(pb.ping.nonce)
+    if which == "pong":
+        return Pong(pb.pong.nonce)
+    raise MalformedMessage("body: no message set (expected hello, ack, report, ping or pong)")
+
+
+def down_to_proto(msg: DownMessage) -> Any:
+    """Encode a GM -> LC message."""
+    pb = _pb().DownMessage()
+    if isinstance(msg, Upsert):
+        _ref_to(pb.upsert.ref, msg.ref)
+        pb.upsert.object = encode_json(msg.object)
+    elif isinstance(msg, Delete):
+        _ref_to(pb.delete.ref, msg.ref)
+    elif isinstance(msg, ReportAck):
+        pb.report_ack.seq = msg.seq
+        pb.report_ack.accepted = msg.accepted
+        pb.report_ack.duplicate = msg.duplicate
+        pb.report_ack.reason = msg.reason
+    elif isinstance(msg, ResyncDone):
+        pb.resync_done.upserts = msg.upserts
+        pb.resync_done.deletes = msg.deletes
+    elif isinstance(msg, Ping):
+        pb.ping.nonce = msg.nonce
+    elif isinstance(msg, Pong):
+        pb.pong.nonce = msg.nonce
+    else:
+        raise TypeError(f"not a downstream message: {msg!r}")
+    return pb
+
+
+def down_from_proto(pb: Any) -> DownMessage:
+    """Decode a GM -> LC message; raise :class:`MalformedMessage` naming the bad field."""
+    which = pb.WhichOneof("body")
+    if which == "upsert":
+        return Upsert(_ref_from(pb.upsert.ref, "upsert.ref"), decode_json(pb.upsert.object, "upsert.object"))
+    if which == "delete":
+        return Delete(_ref_from(pb.delete.ref, "delete.ref"))
+    if which == "report_ack":
+        ack = pb.report_ack
+        return ReportAck(ack.seq, ack.accepted, ack.duplicate, ack.reason)
+    if which == "resync_done":
+        return ResyncDone(pb.resync_done.upserts, pb.resync_done.deletes)
+    if which == "ping":
+        return Ping(pb.ping.nonce)
+    if which == "pong":
+        return Pong(pb.pong.nonce)
+    raise MalformedMessage("body: no message set (expected upsert, delete, report_ack, resync_done, ping or pong)")
+
+
+def keepalive_options(interval_s: float) -> list[tuple[str, int]]:
+    """gRPC channel/server options for HTTP/2 keepalive pings every ``interval_s`` seconds."""
+    ms = max(1000, int(interval_s * 1000))
+    return [
+        ("grpc.keepalive_time_ms", ms),
+        ("grpc.keepalive_timeout_ms", max(1000, ms // 2)),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.max_pings_without_data", 0),
+        ("grpc.http2.min_recv_ping_interval_without_data_ms", max(500, ms // 2)),
+        ("grpc.http2.min_time_between_pings_ms", max(500, ms // 2)),
+        ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+        ("grpc.max_send_message_length", 64 * 1024 * 1024),
+    ]

@@ -1,0 +1,51 @@
+"""A GM for hub tests and the hub benchmark: ``LocalStore(--db)`` + ``start_hub``, until SIGTERM.
+
+``python -m tests.hub.gm_entry --db FILE --port P --tokens edge-0=tok,... --metrics-port M``.
+Tests change objects by opening their own ``LocalStore`` on the same file (its watch polls the
+database, so this process sees other processes' writes) and read the hub's Prometheus
+metrics on ``--metrics-port`` (127.0.0.1 only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+
+from sedna.common import log
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--db", required=True)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--tokens", required=True, help="node=token,node=token")
+    parser.add_argument("--metrics-port", type=int, default=0)
+    parser.add_argument("--ack-timeout", type=float, default=10.0)
+    parser.add_argument("--dead-after", type=float, default=20.0)
+    args = parser.parse_args()
+    log.configure()
+    from prometheus_client import start_http_server
+
+    from gm.cluster.local.store import LocalStore
+    from gm.hub.server import start_hub
+    from gm.hub.sessions import HubSettings
+
+    tokens = dict(pair.split("=", 1) for pair in args.tokens.split(",") if pair)
+    store = LocalStore(args.db, poll_interval=0.05)
+    handle = start_hub(store, "127.0.0.1", args.port, tokens,
+                       settings=HubSettings(ack_timeout=args.ack_timeout, dead_after=args.dead_after))
+    if args.metrics_port:
+        start_http_server(args.metrics_port, addr="127.0.0.1", registry=handle.registry)
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    signal.signal(signal.SIGINT, lambda *_: done.set())
+    print(f"gm_entry ready on 127.0.0.1:{handle.port}", flush=True)
+    done.wait()
+    handle.stop(grace=0.5)
+    store.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
