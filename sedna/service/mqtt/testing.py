@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import getpass
 import hashlib
 import os
 import shutil
@@ -75,6 +76,7 @@ class Mosquitto:
     def _write_config(self) -> None:
         lines = [f"listener {self.port} 127.0.0.1", "persistence true", f"persistence_location {self.workdir}/",
                  "autosave_interval 1", "set_tcp_nodelay true", "max_queued_messages 100000", "max_inflight_messages 0",
+                 f"user {getpass.getuser()}",  # as root, mosquitto would switch to 'mosquitto' and lose the tmp dir
                  "log_type error", "log_type warning", "log_type notice", "log_dest stderr"]
         if self.users:
             passwd = self.workdir / "passwd"
