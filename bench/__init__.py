@@ -1,0 +1,1 @@
+"""Benchmarks: ``python -m bench.<name> [--quick]``, one JSON line per figure."""
