@@ -42,7 +42,6 @@ class GlobalManager:
         self.cluster: Cluster | None = None
         self.manager: Manager | None = None
         self._backend: Any = None
-        self._api: Any = None
         self._hub: Any = None
         self._health: HealthServer | None = None
         self.addresses: dict[str, Any] = {}
@@ -65,22 +64,19 @@ class GlobalManager:
         self.addresses["healthz"] = f"http://{s.api_host}:{self._health.port}/healthz"
 
     def _start_local(self) -> Cluster:
-        from gm.cluster.local.api import create_api, serve_api
         from gm.cluster.local.backend import LocalBackend
 
         s = self.settings
-        self._backend = LocalBackend(s.state_dir, list(s.nodes), s.token, dry_run=s.dry_run)
+        self._backend = LocalBackend(s.state_dir, list(s.nodes), s.token, dry_run=s.dry_run, api_host=s.api_host,
+                                     api_port=s.api_port, validator=_validator)
         self._backend.start()
-        store: Cluster = self._backend.store
-        app = create_api(store, s.token, _validator, log_dir=s.state_dir / "logs")
-        self._api = serve_api(app, s.api_host, s.api_port)
-        self.addresses["api"] = f"http://{s.api_host}:{self._api.port}"
-        return store
+        self.addresses["api"] = f"http://{s.api_host}:{self._backend.api_port}"
+        return self._backend.store  # type: ignore[no-any-return]
 
     def _start_kube(self) -> Cluster:
         from gm.cluster.kube import KubeCluster
 
-        return KubeCluster.from_kubeconfig(self.settings.kubeconfig or None)  # type: ignore[no-any-return]
+        return KubeCluster.auto(self.settings.kubeconfig or None)
 
     def _start_hub(self, cluster: Cluster) -> Any:
         try:
@@ -115,7 +111,7 @@ class GlobalManager:
         """Stop everything that started, newest first; remove the ready file."""
         self.settings.ready_file.unlink(missing_ok=True)
         for name, part in (("health", self._health), ("hub", self._hub), ("controllers", self.manager),
-                           ("api", self._api), ("backend", self._backend)):
+                           ("backend", self._backend)):
             if part is None:
                 continue
             try:

@@ -57,9 +57,11 @@ class GMSettings:
     api_host: str = "127.0.0.1"
     """Bind address of the local backend's REST API."""
     api_port: int = 7070
+    """Port of the REST API (0: any free port; the ready file tells which)."""
     hub_host: str = "127.0.0.1"
     """Bind address of the edge hub (gRPC server for LCs)."""
     hub_port: int = 9000
+    """Port of the edge hub (0: any free port; the ready file tells which)."""
     metrics_port: int = 0
     """Port of ``/metrics`` and ``/healthz`` on ``api_host`` (0: any free port)."""
     token: str = ""
@@ -123,6 +125,9 @@ def add_arguments(parser: argparse.ArgumentParser, environ: Mapping[str, str]) -
                         help="file holding the API bearer token (default: <state-dir>/token)")
     parser.add_argument("--node-tokens-file", default=env("SEDNA_GM_NODE_TOKENS_FILE", ""),
                         help="NODE=TOKEN lines, one per LC (default: <state-dir>/node-tokens)")
+    parser.add_argument("--worker-tokens-file", default=env("SEDNA_GM_WORKER_TOKENS_FILE", ""),
+                        help="NODE=TOKEN lines: the LC_TOKEN workers on each node present to their LC "
+                             "(default: <state-dir>/worker-tokens)")
     parser.add_argument("--nodes", default=env("SEDNA_GM_NODES", "cloud,edge-0,edge-1"))
     parser.add_argument("--lc-servers", default=env("SEDNA_GM_LC_SERVERS", ""),
                         help="NODE=URL,... LC_SERVER per node")
@@ -157,19 +162,21 @@ def from_args(argv: Sequence[str] | None = None, environ: Mapping[str, str] | No
         raise SettingsError(f"--token-file: {token_file!r} is empty; put a bearer token in it")
     tokens_file = args.node_tokens_file or str(state_dir / "node-tokens")
     node_tokens = _read_node_tokens(tokens_file, "--node-tokens-file") if Path(tokens_file).exists() else {}
+    worker_file = args.worker_tokens_file or str(state_dir / "worker-tokens")
+    worker_tokens = _read_node_tokens(worker_file, "--worker-tokens-file") if Path(worker_file).exists() else {}
     nodes = tuple(n.strip() for n in args.nodes.split(",") if n.strip())
     if args.backend == "local" and not nodes:
         raise SettingsError("--nodes: the local backend needs at least one node, e.g. cloud,edge-0")
     resync = float(_int(args.resync_seconds, "--resync-seconds", 1, 86400))
     controllers = ControllerSettings(
         lc_servers=_parse_pairs(args.lc_servers, "--lc-servers"), default_lc_server=args.default_lc_server,
-        lc_tokens=node_tokens if args.backend == "local" else {},
+        lc_tokens=worker_tokens,
         default_cloud_node="cloud" if args.backend == "local" else None,
         nodes=nodes if args.backend == "local" else (), mqtt_broker=args.mqtt_broker,
         workers=_int(args.workers, "--workers", 1, 64), resync_period=resync)
     return GMSettings(
         backend=args.backend, state_dir=state_dir, api_host=args.api_host,
-        api_port=_int(args.api_port, "--api-port", 1), hub_host=args.hub_host,
+        api_port=_int(args.api_port, "--api-port"), hub_host=args.hub_host,
         hub_port=_int(args.hub_port, "--hub-port"), metrics_port=_int(args.metrics_port, "--metrics-port"),
         token=token, node_tokens=node_tokens, nodes=nodes, kubeconfig=args.kubeconfig, dry_run=args.dry_run,
         controllers=controllers)
