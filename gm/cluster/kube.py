@@ -169,7 +169,9 @@ class KubeCluster:
                     yield WatchEvent(type_, obj)
             except _kube_watching.Expired:
                 items, version = self._list(kind, namespace, None)
-                yield from _resync(seen, items)
+                for event in _resync(seen, items):
+                    self._fill(kind, event.object)
+                    yield event
             except _kube_watching.Interrupted as exc:
                 if not stop.is_set():
                     _LOG.warning("watch of %s interrupted (%s); resuming from %s", kind.plural, exc, version)
