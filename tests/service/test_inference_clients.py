@@ -3,7 +3,11 @@ model failures become CloudUnavailableError; probes answer False instead of rais
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +16,7 @@ from sedna.common.errors import CloudUnavailableError
 from sedna.service.inference import GrpcInferenceClient, InferenceServer, RestInferenceClient
 from sedna.service.inference import __all__ as exported
 from tests.service.test_inference_support import LinearModel, serving
-from tests.support.procs import free_port
+from tests.support.procs import free_port, stop, wait_for_port
 
 X = np.ones((1, 4), np.float32)
 POISON = np.array([[-1, 0, 0, 0]], np.float32)
@@ -100,3 +104,32 @@ class TestServerArguments:
             assert client.server_live() is False
         with RestInferenceClient(f"http://127.0.0.1:{rest_port}", timeout=1.0) as client:
             assert client.server_live() is False
+
+
+SERVE_FOREVER = """
+import sys
+from tests.service.test_inference_support import LinearModel
+from sedna.service.inference import InferenceServer
+server = InferenceServer([LinearModel()], rest_port=int(sys.argv[1]), grpc_port=int(sys.argv[2]))
+server.serve_forever()
+print("stopped cleanly", flush=True)
+"""
+
+
+class TestServeForever:
+    def test_sigterm_stops_the_server_gracefully(self, tmp_path: Path) -> None:
+        rest_port, grpc_port = free_port(), free_port()
+        log = tmp_path / "server.log"
+        with log.open("wb") as out:
+            proc = subprocess.Popen([sys.executable, "-c", SERVE_FOREVER, str(rest_port), str(grpc_port)],
+                                    stdout=out, stderr=subprocess.STDOUT, cwd=Path(__file__).parents[2])
+        try:
+            wait_for_port(rest_port, 30, proc, log)
+            wait_for_port(grpc_port, 30, proc, log)
+            with GrpcInferenceClient("127.0.0.1", grpc_port) as client:
+                assert client.infer("linear", {"x": X}).outputs["y"].tolist() == [[18, 22, 26]]
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(15) == 0
+        finally:
+            stop(proc)
+        assert "stopped cleanly" in log.read_text()

@@ -15,10 +15,11 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import anyio.to_thread
 import numpy as np
+from anyio import CapacityLimiter
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from starlette.concurrency import run_in_threadpool
 
 from sedna import __version__
 from sedna.backend.tensors import to_numpy_dtype
@@ -33,6 +34,8 @@ LOG = get_logger(__name__)
 
 OPEN_PATHS = frozenset({"/v2/health/live", "/v2/health/ready"})
 _DRAIN_LIMIT = 64 * 1024 * 1024
+REST_THREADS = 128
+"""Threads that parse, run and encode REST requests (the event loop never blocks on a model)."""
 
 
 class _TooLarge(Exception):
@@ -62,6 +65,14 @@ def build_app(repo: ModelRepository, *, token: str | None, max_request_bytes: in
               sedna_service_name: str | None, is_ready: Callable[[], bool]) -> Any:
     """The ASGI application of one server."""
     app = FastAPI(title=SERVER_NAME, version=__version__, docs_url=None, redoc_url=None, openapi_url=None)
+
+    limiters: list[CapacityLimiter] = []
+
+    def limiter() -> CapacityLimiter:
+        # Requests waiting for their batch hold a thread; anyio's default 40 would cap the batch size.
+        if not limiters:
+            limiters.append(CapacityLimiter(REST_THREADS))
+        return limiters[0]
 
     def error(status: int, message: str) -> Any:
         return JSONResponse({"error": message}, status_code=status)
@@ -134,7 +145,7 @@ def build_app(repo: ModelRepository, *, token: str | None, max_request_bytes: in
                 parsed = parse_request(model, body, header_length)
                 return encode_response(model, repo.infer(model, parsed.inputs), parsed)
 
-            payload, headers = await run_in_threadpool(work)
+            payload, headers = await anyio.to_thread.run_sync(work, limiter=limiter())
             return Response(payload, headers=headers)
         except BaseException as exc:
             return _failure(repo, label, "rest", exc, error)
@@ -154,7 +165,7 @@ def build_app(repo: ModelRepository, *, token: str | None, max_request_bytes: in
             if sedna_service_name and service != sedna_service_name:
                 raise ModelNotFoundError(f"no Sedna service {service!r} here (serving {sedna_service_name!r})")
             body = await read_body(request)
-            result = await run_in_threadpool(_sedna_predict, repo, model, body)
+            result = await anyio.to_thread.run_sync(_sedna_predict, repo, model, body, limiter=limiter())
             return JSONResponse({"result": result})
         except BaseException as exc:
             return _failure(repo, model.name, "sedna", exc, error)
