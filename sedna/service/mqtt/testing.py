@@ -55,7 +55,7 @@ class Mosquitto:
     """A mosquitto process on ``127.0.0.1:port`` whose config and persistence live in ``workdir``."""
 
     def __init__(self, workdir: Path, port: int | None = None, users: dict[str, str] | None = None,
-                 binary: str | None = None) -> None:
+                 binary: str | None = None, persistence: bool = True) -> None:
         found = binary or find_mosquitto()
         if found is None:
             raise FileNotFoundError("mosquitto binary not found (install the 'mosquitto' package)")
@@ -63,6 +63,7 @@ class Mosquitto:
         self.workdir = Path(workdir)
         self.port = port or free_port()
         self.users = users or {}
+        self.persistence = persistence
         self.proc: subprocess.Popen[bytes] | None = None
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.config = self.workdir / "mosquitto.conf"
@@ -74,8 +75,9 @@ class Mosquitto:
         return f"127.0.0.1:{self.port}"
 
     def _write_config(self) -> None:
-        lines = [f"listener {self.port} 127.0.0.1", "persistence true", f"persistence_location {self.workdir}/",
-                 "autosave_interval 1", "set_tcp_nodelay true", "max_queued_messages 100000", "max_inflight_messages 0",
+        lines = [f"listener {self.port} 127.0.0.1", f"persistence {str(self.persistence).lower()}",
+                 f"persistence_location {self.workdir}/", "autosave_interval 1",
+                 "set_tcp_nodelay true", "max_queued_messages 100000", "max_inflight_messages 0",
                  f"user {getpass.getuser()}",  # as root, mosquitto would switch to 'mosquitto' and lose the tmp dir
                  "log_type error", "log_type warning", "log_type notice", "log_dest stderr"]
         if self.users:
