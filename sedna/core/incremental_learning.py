@@ -1,0 +1,220 @@
+"""IncrementalLearning: the train, eval and inference workers' entry point (Sedna §4.6).
+
+``IncrementalLearning(estimator, hard_example_mining=None)`` wraps a plain estimator (see
+:mod:`sedna.backend.adapter`; each method gets only the keyword arguments it accepts):
+
+- :meth:`~IncrementalLearning.train` loads ``BASE_MODEL_URL``, trains, saves into
+  ``MODEL_URL`` (the round's output directory, as in Sedna, or a file path) and reports
+  ``kind=train`` with ``results=[{format, url, metrics}]``;
+- :meth:`~IncrementalLearning.evaluate` evaluates **every** model of ``MODEL_URLS`` (new model
+  first, then the deployed one) and reports their metrics in that order (``kind=eval``);
+- :meth:`~IncrementalLearning.inference` returns ``(result, post_processed, is_hard_example)``;
+  with ``MODEL_HOT_UPDATE=true`` a :class:`~sedna.core.hot_update.HotUpdateWatcher` reloads
+  the model on every change of ``MODEL_HOT_UPDATE_CONFIG`` and reports ``kind=deploy``.
+
+Reports go to the LC as ownerKind ``incrementallearningjob``, ownerName ``JOB_NAME``. A failed
+train or eval is reported (``status=failed`` with the error) before the exception propagates,
+so the worker exits non-zero and the job's stage is marked Failed.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sedna.backend.adapter import EstimatorAdapter
+from sedna.common.config import Context, WorkerConfig
+from sedna.common.errors import ConfigError
+from sedna.common.log import get_logger
+from sedna.core.hot_update import HotUpdateWatcher, ModelConfig, current_config
+
+LOG = get_logger(__name__)
+
+OWNER_KIND = "incrementallearningjob"
+DEFAULT_MODEL_FILE = "model.onnx"
+
+Metric = float | list[float]
+
+
+def normalise_metrics(raw: Any) -> dict[str, Metric]:
+    """Metrics as JSON-able floats or lists of floats (numpy scalars and arrays converted)."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        return {"score": float(raw)}
+    out: dict[str, Metric] = {}
+    for name, value in raw.items():
+        array = np.asarray(value, dtype=np.float64)
+        out[str(name)] = [float(v) for v in array.ravel()] if array.ndim else float(array)
+    return out
+
+
+def model_info(url: str, metrics: Mapping[str, Metric] | None = None) -> dict[str, Any]:
+    """Sedna's ``{format, url, metrics}`` record of one model file."""
+    return {"format": Path(url).suffix.lstrip(".") or "dir", "url": url, "metrics": dict(metrics or {})}
+
+
+class IncrementalLearning:
+    """An incremental-learning worker (see the module docstring).
+
+    Parameters
+    ----------
+    estimator:
+        A class or instance with ``train``/``evaluate``/``predict``/``load``/``save`` as needed.
+    hard_example_mining:
+        A filter, ``{"method", "param"}`` dict or AlgorithmSpec; None reads ``HEM_NAME`` /
+        ``HEM_PARAMETERS``; with neither, nothing is hard.
+    config:
+        The worker environment (default: ``os.environ`` now).
+    lc_client:
+        Where reports go; default an :class:`~sedna.service.lc_client.LCClient` when ``LC_SERVER`` is set.
+    poll_period:
+        Seconds between hot-update checks (default ``MODEL_POLL_PERIOD_SECONDS``).
+    """
+
+    def __init__(self, estimator: Any, hard_example_mining: Any = None, *, config: WorkerConfig | None = None,
+                 lc_client: Any = None, poll_period: float | None = None) -> None:
+        from sedna.core.joint_inference.edge import build_hem
+
+        self.config = cfg = config or WorkerConfig.from_env()
+        self.estimator = EstimatorAdapter(estimator)
+        if hard_example_mining is None:
+            hard_example_mining = Context(cfg.environ).get_algorithm_from_api("HEM")
+        self.hem: Callable[[Any], bool] | None = build_hem(hard_example_mining)
+        if lc_client is None and "LC_SERVER" in cfg.environ:
+            from sedna.service.lc_client import LCClient
+
+            lc_client = LCClient(cfg)
+        self._lc = lc_client
+        self._lock = threading.RLock()
+        self._loaded: str | None = None
+        self.model_config: ModelConfig | None = None
+        self.inference_count = 0
+        self.hard_example_count = 0
+        self.watcher: HotUpdateWatcher | None = None
+        if cfg.model_hot_update:
+            if not cfg.model_hot_update_config:
+                raise ConfigError("MODEL_HOT_UPDATE=true needs MODEL_HOT_UPDATE_CONFIG (the model_config.json path)")
+            self.watcher = HotUpdateWatcher(cfg.model_hot_update_config, self._hot_load,
+                                            poll_period or float(cfg.model_poll_period_seconds))
+            self.watcher.start()
+
+    # -- reports ------------------------------------------------------------------------------------
+    def report(self, kind: str, status: str, results: list[dict[str, Any]] | None = None,
+               owner_info: dict[str, Any] | None = None) -> bool:
+        """Send one report to the LC (False when there is no LC or it refused)."""
+        if self._lc is None:
+            return False
+        from sedna.service.lc_client import WorkerReport
+
+        return bool(self._lc.send(WorkerReport(OWNER_KIND, self.config.job_name, kind, status,
+                                               owner_info=owner_info, results=results)))
+
+    # -- train -------------------------------------------------------------------------------------
+    def model_output_path(self, model_name: str | None = None) -> str:
+        """Where :meth:`train` saves: ``MODEL_URL`` itself when it names a file, else a file in it."""
+        url = self.config.model_url
+        if not url:
+            raise ConfigError("MODEL_URL is empty: the train worker does not know where to save the model")
+        target = Path(url)
+        if url.endswith(("/", "\\")) or target.is_dir() or not target.suffix:
+            suffix = Path(self.config.base_model_url).suffix or Path(DEFAULT_MODEL_FILE).suffix
+            return str(target / (model_name or f"model{suffix}"))
+        return url
+
+    def train(self, train_data: Any, valid_data: Any = None, post_process: Any = None, **kwargs: Any) -> Any:
+        """Fine-tune from ``BASE_MODEL_URL`` on ``train_data``, save, report; return the estimator."""
+        est = self.estimator
+        try:
+            base = self.config.base_model_url
+            if base and est.has("load"):
+                est.load(base)
+            outcome = est.call("train", train_data, valid_data=valid_data, post_process=post_process, **kwargs)
+            path = self.model_output_path(kwargs.get("model_name"))
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            est.call("save", path)
+        except Exception as exc:
+            self.report("train", "failed", owner_info={"error": f"{type(exc).__name__}: {exc}"})
+            raise
+        info = model_info(path, normalise_metrics(outcome) if isinstance(outcome, Mapping) else {})
+        self.report("train", "completed", results=[info])
+        LOG.info("trained model saved to %s", path)
+        return est.instance
+
+    # -- evaluate ----------------------------------------------------------------------------------
+    def evaluate(self, data: Any, post_process: Any = None, **kwargs: Any) -> list[dict[str, Any]]:
+        """Evaluate every model of ``MODEL_URLS`` in order; report and return ``[{format, url, metrics}]``."""
+        urls = self.config.model_urls or ([self.config.model_url] if self.config.model_url else [])
+        results: list[dict[str, Any]] = []
+        try:
+            if not urls:
+                raise ConfigError("MODEL_URLS is empty: nothing to evaluate")
+            with self._lock:
+                for url in urls:
+                    self.estimator.load(url)
+                    self._loaded = url
+                    metrics = self.estimator.call("evaluate", data, post_process=post_process, **kwargs)
+                    results.append(model_info(url, normalise_metrics(metrics)))
+        except Exception as exc:
+            self.report("eval", "failed", results=results, owner_info={"error": f"{type(exc).__name__}: {exc}"})
+            raise
+        self.report("eval", "completed", results=results)
+        return results
+
+    # -- inference ---------------------------------------------------------------------------------
+    def load(self) -> str | None:
+        """Load the serving model now (the hot-update config's model if there is one, else ``MODEL_URL``)."""
+        with self._lock:
+            config = current_config(self.config.model_hot_update_config) if self.watcher else None
+            if config is not None:
+                self._load_config(config)
+                if self.watcher is not None:
+                    self.watcher.loaded = config.signature
+            elif self.config.model_url and self.estimator.has("load"):
+                self.estimator.load(self.config.model_url)
+                self._loaded = self.config.model_url
+            else:
+                self._loaded = self._loaded or ""
+            return self._loaded
+
+    def inference(self, data: Any, post_process: Any = None, **kwargs: Any) -> tuple[Any, Any, bool]:
+        """``(result, post_processed, is_hard_example)`` for ``data``."""
+        with self._lock:
+            if self._loaded is None:
+                self.load()
+            result = self.estimator.predict(data, **kwargs)
+        processed = post_process(result) if callable(post_process) else result
+        is_hard = bool(self.hem(processed)) if self.hem is not None else False
+        self.inference_count += 1
+        self.hard_example_count += int(is_hard)
+        return result, processed, is_hard
+
+    def _load_config(self, config: ModelConfig) -> None:
+        self.estimator.load(config.model_path)
+        self._loaded = config.model_path
+        self.model_config = config
+
+    def _hot_load(self, config: ModelConfig) -> None:
+        info = {"modelUpdateTime": config.update_time, "round": config.round}
+        try:
+            with self._lock:
+                self._load_config(config)
+        except Exception as exc:
+            LOG.error("hot update to %s failed: %s", config.model_path, exc)
+            self.report("deploy", "failed", results=[model_info(config.model_path)],
+                        owner_info={**info, "error": f"{type(exc).__name__}: {exc}"})
+            return
+        LOG.info("hot update: now serving %s (update time %s)", config.model_path, config.update_time)
+        self.report("deploy", "completed", results=[model_info(config.model_path)], owner_info=info)
+
+    def close(self) -> None:
+        """Stop the hot-update thread."""
+        if self.watcher is not None:
+            self.watcher.stop()
+
+
+__all__ = ["OWNER_KIND", "IncrementalLearning", "model_info", "normalise_metrics"]
