@@ -192,3 +192,84 @@ class TestTeardown:
             assert not (tmp_path / "logs" / "default_fake_main.log").exists()
         finally:
             rt.stop()
+
+
+def deployment(name: str, replicas: int, code: str = "import time; time.sleep(60)", **spec: Any) -> Obj:
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": "default"},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+                     "template": {"metadata": {"labels": {"app": name}},
+                                  "spec": {"containers": [{"name": "main", "command": ["python", "-c", code]}],
+                                           **spec}}}}
+
+
+@pytest.fixture
+def deployments(store: LocalStore, runtime: ProcessRuntime) -> Iterator[Any]:
+    from gm.cluster.local.deployments import DeploymentController
+
+    controller = DeploymentController(store, default_node="cloud")
+    controller.start()
+    yield controller
+    controller.stop()
+
+
+def pods_of(store: LocalStore, app: str) -> list[Obj]:
+    return store.list(POD, "default", {"app": app})
+
+
+class TestDeployments:
+    def test_two_replicas_get_two_running_pods_with_distinct_ips(self, store: LocalStore, deployments: Any) -> None:
+        from gm.cluster.interface import DEPLOYMENT
+
+        made = store.create(deployment("web", 2))
+        st = wait_for(lambda: (s := store.get(DEPLOYMENT, "default", "web").get("status") or {})
+                      .get("readyReplicas") == 2 and s, what="2 ready replicas")
+        assert (st["replicas"], st["availableReplicas"], st["updatedReplicas"]) == (2, 2, 2)
+        assert st["observedGeneration"] == 1
+        assert {c["type"]: (c["status"], c["reason"]) for c in st["conditions"]} == {
+            "Available": ("True", "MinimumReplicasAvailable"), "Progressing": ("True", "NewReplicaSetAvailable")}
+        pods = pods_of(store, "web")
+        assert len({p["status"]["podIP"] for p in pods}) == 2
+        for p in pods:
+            digest = p["metadata"]["labels"]["pod-template-hash"]
+            assert p["metadata"]["name"].startswith(f"web-{digest}-")
+            assert len(p["metadata"]["name"]) == len(f"web-{digest}-") + 5
+            assert p["metadata"]["ownerReferences"][0]["uid"] == made["metadata"]["uid"]
+            assert p["metadata"]["ownerReferences"][0]["controller"] is True
+            assert p["spec"]["nodeName"] == "cloud"
+
+    def test_deleted_pod_is_recreated(self, store: LocalStore, deployments: Any) -> None:
+        store.create(deployment("web", 2))
+        first = wait_for(lambda: len(p := pods_of(store, "web")) == 2 and p, what="2 pods")
+        victim = first[0]["metadata"]["name"]
+        store.delete(POD, "default", victim)
+        names = wait_for(lambda: len(n := {p["metadata"]["name"] for p in pods_of(store, "web")}) == 2
+                         and victim not in n and n, what="replacement pod")
+        assert first[1]["metadata"]["name"] in names
+
+    def test_scale_down_and_template_change(self, store: LocalStore, deployments: Any) -> None:
+        from gm.cluster.interface import DEPLOYMENT
+
+        store.create(deployment("web", 3, nodeSelector={"kubernetes.io/hostname": "cloud"}))
+        wait_for(lambda: len(pods_of(store, "web")) == 3, what="3 pods")
+        fresh = store.get(DEPLOYMENT, "default", "web")
+        fresh["spec"]["replicas"] = 1
+        store.update(fresh)
+        wait_for(lambda: len(pods_of(store, "web")) == 1, what="1 pod")
+        old_hash = pods_of(store, "web")[0]["metadata"]["labels"]["pod-template-hash"]
+        fresh = store.get(DEPLOYMENT, "default", "web")
+        fresh["spec"]["template"]["spec"]["containers"][0]["env"] = [{"name": "V", "value": "2"}]
+        store.update(fresh)
+        pod = wait_for(lambda: len(p := pods_of(store, "web")) == 1
+                       and p[0]["metadata"]["labels"]["pod-template-hash"] != old_hash and p[0], what="new pod")
+        assert pod["spec"]["containers"][0]["env"] == [{"name": "V", "value": "2"}]
+        st = wait_for(lambda: (s := store.get(DEPLOYMENT, "default", "web")["status"])["observedGeneration"] == 3
+                      and s, what="observed generation 3")
+        assert st["replicas"] == 1
+
+    def test_deleting_the_deployment_deletes_its_pods(self, store: LocalStore, deployments: Any) -> None:
+        from gm.cluster.interface import DEPLOYMENT
+
+        store.create(deployment("web", 2))
+        wait_for(lambda: len(pods_of(store, "web")) == 2, what="2 pods")
+        store.delete(DEPLOYMENT, "default", "web")
+        assert pods_of(store, "web") == []

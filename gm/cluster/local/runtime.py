@@ -29,11 +29,11 @@ from pathlib import Path
 from typing import Any
 
 from gm.cluster.interface import POD, ClusterError, Invalid, NotFound, Obj
-from gm.cluster.local import processes
+from gm.cluster.local import processes, watching
 from gm.cluster.local._objects import now
 from gm.cluster.local.addresses import POD_NET, AddressPool
 from gm.cluster.local.logs import log_path
-from gm.cluster.local.store import Expired, LocalStore
+from gm.cluster.local.store import LocalStore
 from sedna.common.log import get_logger
 
 _LOG = get_logger(__name__)
@@ -127,10 +127,12 @@ class ProcessRuntime:
         killed = self._pids.kill_orphans()
         if killed:
             _LOG.info("killed %d orphaned container process group(s) of a previous runtime", len(killed))
-        for target, name in ((self._watch_loop, "watch"), (self._supervise_loop, "supervise")):
-            thread = threading.Thread(target=target, name=f"local-runtime-{name}", daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        self._threads.append(watching.start_follower(
+            self.store, POD, self._stop, lambda items: self._events.put(("SYNC", items)),
+            lambda event: self._events.put((event.type, event.object)), "local-runtime-watch"))
+        thread = threading.Thread(target=self._supervise_loop, name="local-runtime-supervise", daemon=True)
+        thread.start()
+        self._threads.append(thread)
 
     def stop(self) -> None:
         """Stop supervising and terminate every child process group (SIGTERM, then SIGKILL)."""
@@ -148,23 +150,6 @@ class ProcessRuntime:
         self._pods.clear()
 
     # ----------------------------------------------------------------- loops
-
-    def _watch_loop(self) -> None:
-        rv: str | None = None
-        while not self._stop.is_set():
-            try:
-                if rv is None:
-                    items, rv = self.store.list_with_version(POD)
-                    self._events.put(("SYNC", items))
-                for event in self.store.watch(POD, resource_version=rv, stop=self._stop):
-                    self._events.put((event.type, event.object))
-                    rv = event.object["metadata"]["resourceVersion"]
-            except Expired:
-                rv = None
-            except ClusterError as exc:
-                if not self._stop.is_set():
-                    _LOG.warning("pod watch failed (%s); retrying in 1 s", exc)
-                    self._stop.wait(1.0)
 
     def _supervise_loop(self) -> None:
         while not self._stop.is_set():

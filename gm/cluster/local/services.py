@@ -1,0 +1,262 @@
+"""ServiceProxy: local Services, a loopback ClusterIP plus a TCP proxy per port.
+
+Each Service gets ``spec.clusterIP`` from 127.0.2.N (written once, so it persists in the store;
+``clusterIP: None`` makes a headless Service that is left alone). For every entry of
+``spec.ports`` an asyncio server listens on ``clusterIP:port`` and forwards each connection to
+the next ready Pod (``status.podIP``) selected by ``spec.selector`` on ``targetPort`` (a number
+or a named container port), round-robin per connection. With no ready endpoint the connection
+is reset at once (RST), like a refused connection. The proxy copies bytes both ways and passes
+half-closes, so HTTP/1.1, HTTP/2 and gRPC streams go through unchanged.
+
+Design: the asyncio loop runs in one thread and owns the listeners; watches (:mod:`.watching`)
+keep a Service and Pod cache under a lock and schedule re-syncs of the listeners on the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import socket
+import struct
+import threading
+
+from gm.cluster.interface import POD, SERVICE, ClusterError, Conflict, NotFound, Obj, WatchEvent
+from gm.cluster.local import watching
+from gm.cluster.local.addresses import SERVICE_NET, AddressPool
+from gm.cluster.local.deployments import is_ready
+from gm.cluster.local.store import LocalStore
+from sedna.common.log import get_logger
+
+_LOG = get_logger(__name__)
+_CHUNK = 64 * 1024
+ListenerKey = tuple[str, str, int]  # service uid, cluster IP, port
+
+
+def _selects(service: Obj, pod: Obj) -> bool:
+    selector = (service.get("spec") or {}).get("selector") or {}
+    labels = pod["metadata"].get("labels") or {}
+    return bool(selector) and pod["metadata"].get("namespace") == service["metadata"].get("namespace") and all(
+        labels.get(k) == v for k, v in selector.items())
+
+
+def _target_port(port_spec: Obj, pod: Obj) -> int | None:
+    target = port_spec.get("targetPort", port_spec.get("port"))
+    if isinstance(target, int) or (isinstance(target, str) and target.isdigit()):
+        return int(target)
+    for container in (pod.get("spec") or {}).get("containers") or []:
+        for port in container.get("ports") or []:
+            if port.get("name") == target:
+                return int(port["containerPort"])
+    return None
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(_CHUNK):
+            writer.write(data)
+            await writer.drain()
+        if writer.can_write_eof():
+            writer.write_eof()
+    except (ConnectionError, OSError):
+        writer.close()
+
+
+def _reset(writer: asyncio.StreamWriter) -> None:
+    """Close with a TCP RST (linger 0), the closest a listening proxy gets to "connection refused"."""
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()
+
+
+class ServiceProxy:
+    """Assigns cluster IPs to Services in ``store`` and proxies their ports to ready Pods."""
+
+    def __init__(self, store: LocalStore, connect_timeout: float = 2.0) -> None:
+        self.store, self.connect_timeout = store, connect_timeout
+        self.addresses = AddressPool(SERVICE_NET)
+        self._lock = threading.Lock()
+        self._services: dict[str, Obj] = {}
+        self._pods: dict[str, Obj] = {}
+        self._listeners: dict[ListenerKey, asyncio.Server] = {}
+        self._rr: dict[ListenerKey, itertools.count[int]] = {}
+        self._stop = threading.Event()
+        self._loop = asyncio.new_event_loop()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        """Start the event loop and the Service / Pod watches."""
+        loop_thread = threading.Thread(target=self._loop.run_forever, name="local-services-loop", daemon=True)
+        loop_thread.start()
+        self._threads = [
+            loop_thread,
+            watching.start_follower(self.store, POD, self._stop, self._sync_pods, self._on_pod,
+                                    "local-services-pods"),
+            watching.start_follower(self.store, SERVICE, self._stop, self._sync_services, self._on_service,
+                                    "local-services-watch")]
+
+    def stop(self) -> None:
+        """Close every listener and stop the loop."""
+        self._stop.set()
+        for thread in self._threads[1:]:
+            thread.join(10)
+        with self._lock:
+            self._services.clear()
+        if self._loop.is_running():
+            asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(10)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._threads[0].join(10)
+        self._loop.close()
+
+    # --------------------------------------------------------------- caches
+
+    def _sync_pods(self, items: list[Obj]) -> None:
+        with self._lock:
+            self._pods = {p["metadata"]["uid"]: p for p in items}
+
+    def _on_pod(self, event: WatchEvent) -> None:
+        with self._lock:
+            if event.type == "DELETED":
+                self._pods.pop(event.object["metadata"]["uid"], None)
+            else:
+                self._pods[event.object["metadata"]["uid"]] = event.object
+
+    def _sync_services(self, items: list[Obj]) -> None:
+        for svc in items:
+            self.addresses.claim((svc.get("spec") or {}).get("clusterIP") or "")
+        with self._lock:
+            self._services = {}
+        for svc in items:
+            self._on_service(WatchEvent("ADDED", svc))
+        self._schedule()
+
+    def _on_service(self, event: WatchEvent) -> None:
+        svc, uid = event.object, event.object["metadata"]["uid"]
+        if event.type == "DELETED":
+            with self._lock:
+                self._services.pop(uid, None)
+            self.addresses.release((svc.get("spec") or {}).get("clusterIP") or "")
+        else:
+            ip = (svc.get("spec") or {}).get("clusterIP")
+            if not ip:
+                svc = self._assign_ip(svc)
+                if svc is None:
+                    return
+            with self._lock:
+                self._services[uid] = svc
+        self._schedule()
+
+    def _assign_ip(self, svc: Obj) -> Obj | None:
+        ip = self.addresses.allocate()
+        for _ in range(5):
+            svc = {**svc, "spec": {**(svc.get("spec") or {}), "clusterIP": ip, "clusterIPs": [ip]}}
+            try:
+                return self.store.update(svc)
+            except Conflict:
+                try:
+                    svc = self.store.get(SERVICE, svc["metadata"]["namespace"], svc["metadata"]["name"])
+                except NotFound:
+                    break
+            except NotFound:
+                break
+        self.addresses.release(ip)
+        return None
+
+    def endpoints(self, service: Obj, port_spec: Obj) -> list[tuple[str, int]]:
+        """``(podIP, targetPort)`` of the ready Pods ``service`` selects, in a stable order."""
+        with self._lock:
+            pods = sorted((p for p in self._pods.values() if _selects(service, p) and is_ready(p)),
+                          key=lambda p: p["metadata"]["name"])
+        out = []
+        for pod in pods:
+            ip, port = (pod.get("status") or {}).get("podIP"), _target_port(port_spec, pod)
+            if ip and port:
+                out.append((str(ip), port))
+        return out
+
+    # ------------------------------------------------------------ listeners
+
+    def _schedule(self) -> None:
+        if self._loop.is_running() and not self._stop.is_set():
+            asyncio.run_coroutine_threadsafe(self._resync(), self._loop)
+
+    async def _resync(self) -> None:
+        with self._lock:
+            services = list(self._services.values())
+        wanted: dict[ListenerKey, tuple[Obj, Obj]] = {}
+        for svc in services:
+            ip = (svc.get("spec") or {}).get("clusterIP")
+            if not ip or ip == "None":
+                continue
+            for port_spec in (svc.get("spec") or {}).get("ports") or []:
+                if str(port_spec.get("protocol", "TCP")).upper() == "TCP" and port_spec.get("port"):
+                    wanted[(svc["metadata"]["uid"], ip, int(port_spec["port"]))] = (svc, port_spec)
+        for key in [k for k in self._listeners if k not in wanted]:
+            server = self._listeners.pop(key)
+            server.close()
+            self._rr.pop(key, None)
+        for key, (svc, _port_spec) in wanted.items():
+            if key in self._listeners:
+                continue
+            try:
+                self._listeners[key] = await asyncio.start_server(
+                    lambda r, w, k=key: self._proxy(k, r, w), host=key[1], port=key[2])
+                self._rr[key] = itertools.count()
+            except OSError as exc:
+                _LOG.warning("service %s: cannot listen on %s:%d: %s", svc["metadata"]["name"], key[1], key[2], exc)
+                with contextlib.suppress(ClusterError):
+                    self.store.emit_event(svc, "ListenFailed", f"cannot listen on {key[1]}:{key[2]}: {exc}",
+                                          "Warning")
+
+    async def _shutdown(self) -> None:
+        await self._resync()
+        for server in list(self._listeners.values()):
+            await server.wait_closed()
+        for _ in range(10):
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            if not tasks:
+                break
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _current(self, key: ListenerKey) -> tuple[Obj, Obj] | None:
+        with self._lock:
+            svc = self._services.get(key[0])
+        for port_spec in ((svc or {}).get("spec") or {}).get("ports") or []:
+            if int(port_spec.get("port", 0)) == key[2]:
+                return svc, port_spec  # type: ignore[return-value]
+        return None
+
+    async def _proxy(self, key: ListenerKey, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        found = self._current(key)
+        endpoints = self.endpoints(*found) if found else []
+        upstream: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        if endpoints:
+            first = next(self._rr.setdefault(key, itertools.count()))
+            for i in range(len(endpoints)):
+                host, port = endpoints[(first + i) % len(endpoints)]
+                try:
+                    upstream = await asyncio.wait_for(asyncio.open_connection(host, port), self.connect_timeout)
+                    break
+                except (OSError, asyncio.TimeoutError):
+                    continue
+        if upstream is None:
+            _reset(writer)
+            return
+        up_reader, up_writer = upstream
+        try:
+            await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+        finally:
+            writer.close()
+            up_writer.close()
+
+    @property
+    def listening(self) -> list[tuple[str, int]]:
+        """``(cluster IP, port)`` of every open listener (for tests and diagnostics)."""
+        return sorted((k[1], k[2]) for k in list(self._listeners))
+
+    def __repr__(self) -> str:
+        return f"ServiceProxy(listeners={self.listening})"

@@ -1,0 +1,133 @@
+"""Local Services proxy real TCP traffic to ready Pods; LocalBackend wires the whole local cluster."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from gm.cluster.interface import NODE, POD, SERVICE, Obj
+from gm.cluster.local.backend import LocalBackend
+from gm.cluster.local.runtime import Backoff
+from tests.gm.test_local_runtime import wait_for
+
+SERVER = """
+import http.server, os
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = os.environ["POD_NAME"].encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+http.server.HTTPServer((os.environ["POD_IP"], 8080), Handler).serve_forever()
+"""
+
+
+def deployment(name: str, replicas: int) -> Obj:
+    env = [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+           {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}]
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": "default"},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+                     "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [
+                         {"name": "http", "command": ["python", "-c", SERVER], "env": env,
+                          "ports": [{"name": "web", "containerPort": 8080}]}]}}}}
+
+
+def service(name: str, app: str, target: int | str = "web") -> Obj:
+    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": "default"},
+            "spec": {"selector": {"app": app}, "ports": [{"name": "http", "port": 80, "targetPort": target}]}}
+
+
+def listening(host: str, port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.2):
+        return True
+    return False
+
+
+def get(url: str) -> str:
+    with httpx.Client(timeout=5) as client:
+        return client.get(url).text
+
+
+@pytest.fixture
+def backend(tmp_path: Path) -> Iterator[LocalBackend]:
+    b = LocalBackend(tmp_path / "state", ["cloud", "edge-0"], token="t0ken", backoff=Backoff(0.2, 1.0))
+    b.runtime.tick = 0.05
+    b.store.poll_interval = 0.02
+    b.start()
+    yield b
+    b.stop()
+
+
+class TestServiceProxy:
+    def test_round_robin_over_two_pods(self, backend: LocalBackend) -> None:
+        store = backend.store
+        store.create(deployment("web", 2))
+        svc = store.create(service("web", "web"))
+        ip = wait_for(lambda: store.get(SERVICE, "default", "web")["spec"].get("clusterIP"), what="clusterIP")
+        assert ip.startswith("127.0.2.")
+        assert store.get(SERVICE, "default", "web")["metadata"]["uid"] == svc["metadata"]["uid"]
+        pods = wait_for(lambda: len(p := store.list(POD, "default", {"app": "web"})) == 2
+                        and all(x["status"].get("podIP") for x in p) and p, what="2 pods with IPs")
+        for p in pods:
+            wait_for(lambda p=p: listening(p["status"]["podIP"], 8080), what="pod server")
+        wait_for(lambda: listening(ip, 80), what="service listener")
+        answers = [get(f"http://{ip}:80/") for _ in range(4)]
+        names = sorted(p["metadata"]["name"] for p in pods)
+        assert sorted(answers) == sorted(names * 2)
+        assert answers[0] != answers[1]
+
+    def test_no_ready_endpoint_resets_the_connection(self, backend: LocalBackend) -> None:
+        store = backend.store
+        store.create(service("lonely", "nobody", target=8080))
+        ip = wait_for(lambda: store.get(SERVICE, "default", "lonely")["spec"].get("clusterIP"), what="clusterIP")
+        wait_for(lambda: listening(ip, 80), what="service listener")
+        with socket.create_connection((ip, 80), timeout=5) as sock, pytest.raises(ConnectionResetError):
+            sock.recv(100)
+
+    def test_deleted_service_stops_listening(self, backend: LocalBackend) -> None:
+        store = backend.store
+        store.create(service("brief", "nobody", target=8080))
+        ip = wait_for(lambda: store.get(SERVICE, "default", "brief")["spec"].get("clusterIP"), what="clusterIP")
+        wait_for(lambda: listening(ip, 80), what="service listener")
+        store.delete(SERVICE, "default", "brief")
+        wait_for(lambda: not listening(ip, 80), what="listener closed")
+
+
+class TestBackend:
+    def test_registers_nodes_and_serves_the_api(self, backend: LocalBackend) -> None:
+        assert [n["metadata"]["name"] for n in backend.store.list(NODE)] == ["cloud", "edge-0"]
+        url = f"http://127.0.0.1:{backend.api_port}/api/v1/nodes"
+        resp = httpx.get(url, headers={"Authorization": "Bearer t0ken"})
+        assert [n["metadata"]["name"] for n in resp.json()["items"]] == ["cloud", "edge-0"]
+        assert httpx.get(url).status_code == 401
+
+    def test_stop_leaves_no_process_behind(self, tmp_path: Path) -> None:
+        b = LocalBackend(tmp_path / "s", ["cloud"], token="t", api_port=None)
+        b.start()
+        b.store.create({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "default"},
+                        "spec": {"nodeName": "cloud", "containers": [
+                            {"name": "c", "command": ["python", "-c", "import os,time; print(os.getpid(), "
+                                                      "flush=True); time.sleep(60)"]}]}})
+        log = tmp_path / "s" / "logs" / "default_p_c.log"
+        pid = int(wait_for(lambda: log.exists() and log.read_text().strip(), what="pid"))
+        b.stop()
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                import os
+
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError(f"pod process {pid} outlived the backend")
