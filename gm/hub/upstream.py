@@ -41,12 +41,12 @@ def now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _int(payload: dict[str, Any], path: str) -> int:
+def _int(payload: dict[str, Any], path: str, where: str = "") -> int:
     value: Any = payload
     for part in path.split("."):
         value = value.get(part) if isinstance(value, dict) else None
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise MalformedReport(f"{path}: expected a non-negative integer, got {value!r}")
+        raise MalformedReport(f"{where}{path}: expected a non-negative integer, got {value!r}")
     return value
 
 
@@ -70,9 +70,10 @@ def handle_joint_inference(cluster: Cluster, report: Report) -> None:
     info = (report.payload.get("output") or {}).get("ownerInfo")
     if not isinstance(info, dict):
         raise MalformedReport("output.ownerInfo: expected an object of edge counters")
-    count, hard = _int(info, "inferenceNumber"), _int(info, "hardExampleNumber")
-    failures = _int(info, "cloudFailures") if "cloudFailures" in info else 0
-    fallbacks = _int(info, "fallbacks") if "fallbacks" in info else 0
+    where = "output.ownerInfo."
+    count, hard = _int(info, "inferenceNumber", where), _int(info, "hardExampleNumber", where)
+    failures = _int(info, "cloudFailures", where) if "cloudFailures" in info else 0
+    fallbacks = _int(info, "fallbacks", where) if "fallbacks" in info else 0
     ratio = info.get("uploadCloudRatio", hard / count if count else 0.0)
     if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 <= ratio <= 1:
         raise MalformedReport(f"output.ownerInfo.uploadCloudRatio: expected a number in [0, 1], got {ratio!r}")

@@ -84,7 +84,9 @@ class LC:
         stop(self.proc)
 
     def post(self, worker: str, body: Any, token: str = WORKER_TOKEN, raw: bytes | None = None) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
         url = f"{self.url}/sedna/workers/{worker}/info"
         if raw is not None:
             return httpx.post(url, content=raw, headers=headers, timeout=10)

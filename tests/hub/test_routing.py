@@ -1,0 +1,64 @@
+"""Which object goes to which node, and what an update or a resync sends."""
+
+from __future__ import annotations
+
+from gm.hub.routing import Router
+from sedna.service.edgehub import ObjectKey, ObjectRef
+from tests.hub.harness import dataset, joint_inference, model
+
+
+def _v(obj: dict, rv: int) -> dict:
+    obj["metadata"]["resourceVersion"] = str(rv)
+    return obj
+
+
+def _fl(name: str, datasets: list[str], rv: int) -> dict:
+    return _v({"apiVersion": "sedna.io/v1alpha1", "kind": "FederatedLearningJob",
+               "metadata": {"name": name, "namespace": "default"},
+               "spec": {"aggregationWorker": {"model": {"name": "agg"}},
+                        "trainingWorkers": [{"dataset": {"name": d}} for d in datasets]}}, rv)
+
+
+def _sent(changes) -> list[tuple[str, str, bool]]:
+    return sorted((c.node, str(c.ref.key), c.object is not None) for c in changes)
+
+
+def test_federated_job_and_its_model_follow_the_training_datasets() -> None:
+    router = Router()
+    router.apply("ADDED", _v(model("agg"), 1))
+    router.apply("ADDED", _v(dataset("d0", "edge-0", "/a"), 2))
+    router.apply("ADDED", _v(dataset("d1", "edge-1", "/b"), 3))
+    assert _sent(router.apply("ADDED", _fl("fl", ["d0", "d1"], 4))) == [
+        ("edge-0", "federatedlearningjob/default/fl", True), ("edge-0", "model/default/agg", True),
+        ("edge-1", "federatedlearningjob/default/fl", True), ("edge-1", "model/default/agg", True)]
+    # Moving d1 to edge-2 moves the job and its model with it.
+    assert _sent(router.apply("MODIFIED", _v(dataset("d1", "edge-2", "/b"), 5))) == [
+        ("edge-1", "dataset/default/d1", False), ("edge-1", "federatedlearningjob/default/fl", False), ("edge-1", "model/default/agg", False),
+        ("edge-2", "dataset/default/d1", True), ("edge-2", "federatedlearningjob/default/fl", True),
+        ("edge-2", "model/default/agg", True)]
+
+
+def test_joint_inference_goes_to_the_node_selector_host_when_no_node_name() -> None:
+    router = Router()
+    ji = _v(joint_inference("ji", ""), 1)
+    ji["spec"]["edgeWorker"]["template"]["spec"]["nodeSelector"] = {"kubernetes.io/hostname": "edge-3"}
+    assert _sent(router.apply("ADDED", ji)) == [("edge-3", "jointinferenceservice/default/ji", True)]
+
+
+def test_status_only_writes_send_nothing_and_keep_the_version_lcs_hold() -> None:
+    router = Router()
+    router.apply("ADDED", _v(dataset("d0", "edge-0", "/a"), 1))
+    with_status = {**_v(dataset("d0", "edge-0", "/a"), 2), "status": {"numberOfSamples": 3}}
+    assert router.apply("MODIFIED", with_status) == []
+    assert router.resync("edge-0", [ObjectRef(ObjectKey("dataset", "default", "d0"), "1")]) == []
+
+
+def test_resync_is_exactly_the_difference() -> None:
+    router = Router()
+    router.apply("ADDED", _v(dataset("keep", "edge-0", "/a"), 1))
+    router.apply("ADDED", _v(dataset("new", "edge-0", "/b"), 2))
+    router.apply("ADDED", _v(dataset("other", "edge-1", "/c"), 3))
+    held = [ObjectRef(ObjectKey("dataset", "default", "keep"), "1"),
+            ObjectRef(ObjectKey("dataset", "default", "stale"), "9")]
+    assert _sent(router.resync("edge-0", held)) == [("edge-0", "dataset/default/new", True),
+                                                     ("edge-0", "dataset/default/stale", False)]
