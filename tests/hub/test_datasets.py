@@ -29,7 +29,7 @@ def test_missing_and_unknown_index_files_are_problems_not_crashes(tmp_path: Path
     with pytest.raises(IndexProblem, match="does not exist"):
         count_samples(tmp_path / "missing.txt", "txt")
     (tmp_path / "x.json").write_text("{}")
-    with pytest.raises(IndexProblem, match="spec.format 'json' is not supported"):
+    with pytest.raises(IndexProblem, match=r"spec\.format 'json' is not supported"):
         count_samples(tmp_path / "x.json", "json")
 
 

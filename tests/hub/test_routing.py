@@ -33,7 +33,8 @@ def test_federated_job_and_its_model_follow_the_training_datasets() -> None:
         ("edge-1", "federatedlearningjob/default/fl", True), ("edge-1", "model/default/agg", True)]
     # Moving d1 to edge-2 moves the job and its model with it.
     assert _sent(router.apply("MODIFIED", _v(dataset("d1", "edge-2", "/b"), 5))) == [
-        ("edge-1", "dataset/default/d1", False), ("edge-1", "federatedlearningjob/default/fl", False), ("edge-1", "model/default/agg", False),
+        ("edge-1", "dataset/default/d1", False), ("edge-1", "federatedlearningjob/default/fl", False),
+        ("edge-1", "model/default/agg", False),
         ("edge-2", "dataset/default/d1", True), ("edge-2", "federatedlearningjob/default/fl", True),
         ("edge-2", "model/default/agg", True)]
 
