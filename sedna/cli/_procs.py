@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
 import os
 import socket
 import subprocess
@@ -85,10 +86,32 @@ def terminate(pids: Iterable[int], timeout: float) -> None:
     psutil.wait_procs(survivors, timeout=5)
 
 
-def stop_all(pids: list[int], marker: tuple[str, str], timeout: float = 20.0) -> int:
-    """Stop ``pids`` gracefully (they stop their own children), then anything left of their trees
-    or carrying ``marker`` in its environment; return how many processes were stopped."""
+def _recorded(pid_file: Path | None) -> list[psutil.Process]:
+    """Worker processes the local runtime recorded in ``pid_file`` ({key: pid}) that started before it was
+    last written (a recycled pid belongs to someone else)."""
+    if pid_file is None or not pid_file.exists():
+        return []
+    try:
+        data = json.loads(pid_file.read_text())
+        written = pid_file.stat().st_mtime
+    except (OSError, ValueError):
+        return []
+    found = []
+    for value in (data.values() if isinstance(data, dict) else []):
+        if isinstance(value, int):
+            with contextlib.suppress(psutil.Error):
+                proc = psutil.Process(value)
+                if proc.create_time() <= written + 1.0:
+                    found.append(proc)
+    return found
+
+
+def stop_all(pids: list[int], marker: tuple[str, str], pid_file: Path | None = None, timeout: float = 20.0) -> int:
+    """Stop ``pids`` gracefully (they stop their own children), then anything left of their trees, of the
+    runtime's ``pid_file`` or carrying ``marker`` in its environment; return how many processes were stopped."""
     tree: dict[int, psutil.Process] = {}
+    for proc in _recorded(pid_file):
+        tree[proc.pid] = proc
     for pid in pids:
         with contextlib.suppress(psutil.Error):
             root = psutil.Process(pid)
@@ -98,7 +121,7 @@ def stop_all(pids: list[int], marker: tuple[str, str], timeout: float = 20.0) ->
     for proc in _marked(marker):
         tree.setdefault(proc.pid, proc)
     terminate([p for p in pids if p in tree], timeout)
-    leftovers = [p for p in tree.values() if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    leftovers = [p for p in tree.values() if alive(p.pid) and p.is_running()]
     leftovers += [p for p in _marked(marker) if p.pid not in {q.pid for q in leftovers}]
     terminate([p.pid for p in leftovers], 5.0)
     return len(tree)

@@ -178,7 +178,7 @@ def down(args: argparse.Namespace) -> int:
     pids = [int(v["pid"]) for v in (record.get("lc") or {}).values()]
     if record.get("gm"):
         pids.append(int(record["gm"]))
-    stopped = _procs.stop_all(pids, marker=(MARKER, str(state)))
+    stopped = _procs.stop_all(pids, marker=(MARKER, str(state)), pid_file=state / "pids.json")
     (state / READY_FILE).unlink(missing_ok=True)
     (state / RECORD).unlink(missing_ok=True)
     print(f"sedna local is down ({stopped} processes stopped)" if stopped else "sedna local was not running")
