@@ -273,3 +273,13 @@ class TestDeployments:
         wait_for(lambda: len(pods_of(store, "web")) == 2, what="2 pods")
         store.delete(DEPLOYMENT, "default", "web")
         assert pods_of(store, "web") == []
+
+    def test_invalid_template_is_reported_not_run(self, store: LocalStore, deployments: Any) -> None:
+        from gm.cluster.interface import DEPLOYMENT
+
+        store.create(deployment("bad", 1, restartPolicy="Never"))
+        st = wait_for(lambda: store.get(DEPLOYMENT, "default", "bad").get("status"), what="status")
+        progressing = {c["type"]: c for c in st["conditions"]}["Progressing"]
+        assert (progressing["status"], progressing["reason"]) == ("False", "ReplicaSetCreateError")
+        assert "spec.template.spec.restartPolicy" in progressing["message"]
+        assert pods_of(store, "bad") == []

@@ -131,3 +131,37 @@ class TestBackend:
             time.sleep(0.05)
         else:
             raise AssertionError(f"pod process {pid} outlived the backend")
+
+
+GRPC_SERVER = """
+import os, grpc
+from concurrent import futures
+def say(request, context):
+    return request + b" from " + os.environ["POD_NAME"].encode()
+handler = grpc.method_handlers_generic_handler("echo.Echo", {"Say": grpc.unary_unary_rpc_method_handler(say)})
+server = grpc.server(futures.ThreadPoolExecutor(2))
+server.add_generic_rpc_handlers((handler,))
+server.add_insecure_port(os.environ["POD_IP"] + ":9000")
+server.start()
+server.wait_for_termination()
+"""
+
+
+def test_grpc_over_http2_goes_through_the_proxy(backend: LocalBackend) -> None:
+    import grpc
+
+    store = backend.store
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "grpc", "namespace": "default",
+                                                           "labels": {"app": "grpc"}},
+           "spec": {"nodeName": "edge-0", "containers": [{"name": "s", "command": ["python", "-c", GRPC_SERVER],
+                                                          "env": deployment("x", 1)["spec"]["template"]["spec"]
+                                                          ["containers"][0]["env"]}]}}
+    store.create(pod)
+    store.create(service("grpc", "grpc", target=9000))
+    ip = wait_for(lambda: store.get(SERVICE, "default", "grpc")["spec"].get("clusterIP"), what="clusterIP")
+    pod_ip = wait_for(lambda: store.get(POD, "default", "grpc")["status"].get("podIP"), what="podIP")
+    wait_for(lambda: listening(pod_ip, 9000), timeout=20, what="grpc server")
+    with grpc.insecure_channel(f"{ip}:80") as channel:
+        say = channel.unary_unary("/echo.Echo/Say")
+        assert say(b"hi", timeout=10) == b"hi from grpc"
+        assert say(b"again", timeout=10) == b"again from grpc"

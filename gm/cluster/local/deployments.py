@@ -139,9 +139,14 @@ class DeploymentController:
         template = spec.get("template") or {}
         wanted = int(spec.get("replicas", 1))
         selector = (spec.get("selector") or {}).get("matchLabels") or {}
+        policy = (template.get("spec") or {}).get("restartPolicy", "Always")
+        failure = None
         if selector and not labels_match(template, selector):
-            self._write_status(deploy, [], wanted, failure="spec.selector.matchLabels does not match "
-                                                           "spec.template.metadata.labels")
+            failure = "spec.selector.matchLabels does not match spec.template.metadata.labels"
+        elif policy != "Always":
+            failure = f"spec.template.spec.restartPolicy: Unsupported value {policy!r}: Deployments need 'Always'"
+        if failure:
+            self._write_status(deploy, [], wanted, failure=failure)
             return
         digest = template_hash(template)
         uid = deploy["metadata"]["uid"]
