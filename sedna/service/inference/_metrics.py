@@ -13,7 +13,7 @@ lets several servers live in one process, as tests and benchmarks do. Series:
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
 UNKNOWN_MODEL = "_unknown_"
 """The ``model`` label of requests naming a model that is not served (keeps label sets bounded)."""
@@ -38,7 +38,7 @@ class ServerMetrics:
         self.compute_seconds = Histogram("sedna_inference_compute_seconds", "Duration of each predict call",
                                          ["model"], buckets=latency, registry=self.registry)
 
-    def observer(self, model: str) -> Any:
+    def observer(self, model: str) -> Callable[[int, list[float], float], None]:
         """A :data:`~._batching.BatchObserver` recording into this model's series."""
         batch_size = self.batch_size.labels(model)
         queue = self.queue_seconds.labels(model)

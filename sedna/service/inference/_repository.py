@@ -17,7 +17,7 @@ import numpy as np
 from sedna.backend.tensors import Prediction, ServedModel
 from sedna.common.errors import InvalidInputError, ModelNotFoundError
 
-from ._batching import Batcher
+from ._batching import Batcher, BatchObserver
 from ._config import BatchingConfig
 from ._metrics import UNKNOWN_MODEL, ServerMetrics
 
@@ -42,6 +42,7 @@ class ModelRepository:
         self.metrics = metrics
         self.batching = batching
         self._batchers: dict[str, Batcher] = {}
+        self._observers: dict[str, BatchObserver] = {}
 
     def open(self) -> None:
         """Start a batcher for every model that batches."""
@@ -89,7 +90,10 @@ class ModelRepository:
             return model.predict(inputs)
         finally:
             size = next(iter(inputs.values())).shape[0] if model.max_batch_size > 0 and inputs else 1
-            self.metrics.observer(model.name)(int(size), [0.0], time.monotonic() - started)
+            observe = self._observers.get(model.name)
+            if observe is None:
+                observe = self._observers[model.name] = self.metrics.observer(model.name)
+            observe(int(size), [0.0], time.monotonic() - started)
 
 
 def failure_reason(exc: BaseException) -> str:

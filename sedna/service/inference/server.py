@@ -98,6 +98,8 @@ class InferenceServer:
 
     def start(self, timeout: float = 30.0) -> InferenceServer:
         """Start both listeners in background threads; returns once they accept connections."""
+        if self._grpc is not None or self._uvicorn is not None:
+            raise RuntimeError("InferenceServer.start() called twice; call stop() first")
         self.repository.open()
         try:
             if self._want_grpc is not None:
