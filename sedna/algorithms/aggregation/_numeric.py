@@ -36,12 +36,16 @@ def _flat(arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
     return [np.ascontiguousarray(a).reshape(-1) for a in arrays]
 
 
-def weighted_average(updates: Sequence[Weights], factors: Sequence[float]) -> Weights:
-    """``sum_k factors[k] * updates[k]`` per tensor (factors should sum to 1)."""
+def weighted_average(updates: Sequence[Weights], factors: Sequence[float], precise: bool = False) -> Weights:
+    """``sum_k factors[k] * updates[k]`` per tensor (factors should sum to 1).
+
+    ``precise`` accumulates in float64 (for server optimisers, whose tiny ``tau`` would
+    turn float32 rounding noise in the average into a full step).
+    """
     out: Weights = {}
     for name, like in updates[0].items():
         flat = _flat([u[name] for u in updates])
-        acc_dt = _acc_dtype(like.dtype)
+        acc_dt = np.dtype(np.float64) if precise else _acc_dtype(like.dtype)
         size = flat[0].size
         acc = np.empty(size, acc_dt)
         tmp = np.empty(min(BLOCK, size), acc_dt)

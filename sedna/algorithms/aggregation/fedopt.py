@@ -38,7 +38,7 @@ class _ServerOptimizer(Strategy):
     ) -> tuple[Weights | None, Metrics]:
         if not results:
             return None, {}
-        avg = weighted_average([r.weights for r in results], sample_weights(results))
+        avg = weighted_average([r.weights for r in results], sample_weights(results), precise=True)
         new: Weights = {}
         for name, current in weights.items():
             work = np.float64 if current.dtype == np.float64 else np.float32

@@ -121,6 +121,7 @@ class AggregationServer:
         self._round = 0
         self._history: list[dict[str, Any]] = []
         self._done = False
+        self._served_after_done = False
         self._stopping = False
         self._status = "WAITING"
         self._rng = random.Random(self.settings.seed)
@@ -365,6 +366,7 @@ class AggregationServer:
                  " and replaced its previous stream" if old is not None else "")
         session.send(pb.ServerMessage(welcome=pb.Welcome(round=self._round, job_name=self.settings.job_name)))
         if done:
+            self._served_after_done = True
             self._send_stop(session, "job already finished")
 
     def unregister(self, session: Session, reason: str) -> None:
@@ -450,6 +452,7 @@ class AggregationServer:
 
     def _finish(self, reason: str) -> None:
         s = self.settings
+        ran = not self._done
         if not self._done:
             self._done = True
             self._checkpoint(done=True)
@@ -461,8 +464,10 @@ class AggregationServer:
             sessions = list(self._sessions.values())
         for session in sessions:
             self._send_stop(session, reason)
+        # Let connected clients receive the final model; a server restarted after the job ended
+        # lingers up to stop_grace_s so that trainers still retrying can fetch it.
         deadline = time.monotonic() + s.stop_grace_s
         with self._cond:
-            while self._sessions and time.monotonic() < deadline:
+            while time.monotonic() < deadline and (self._sessions or not (ran or self._served_after_done)):
                 self._cond.wait(0.1)
         LOG.info("job finished after round %d: %s", self._round, reason)
