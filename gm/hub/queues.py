@@ -6,16 +6,19 @@ difference (:meth:`NodeQueue.reset`). ``pending`` holds what still has to be wri
 moves messages to ``inflight`` until the LC acks that key *at that resourceVersion*; a newer
 version of a key supersedes both the pending and the in-flight one (so an ack for the old one is
 ignored); :meth:`NodeQueue.requeue_expired` puts unacked messages back after a timeout.
+Entries are ``(ref, message)`` where the message is already encoded for the wire, so one big
+object fanned out to a thousand nodes is serialised once, not a thousand times.
 Used only from the hub's event loop, so there is no locking; ``wake`` is set on every put.
 """
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
-from sedna.service.edgehub import Delete, ObjectKey, ObjectRef, Upsert
+from sedna.service.edgehub import ObjectKey, ObjectRef
 
-Down = Upsert | Delete
+Down = tuple[ObjectRef, Any]
 
 
 class NodeQueue:
@@ -25,7 +28,7 @@ class NodeQueue:
         self.wake = asyncio.Event()
 
     def put(self, msg: Down) -> None:
-        key = msg.ref.key
+        key = msg[0].key
         self.inflight.pop(key, None)
         self.pending.pop(key, None)
         self.pending[key] = msg
@@ -47,7 +50,7 @@ class NodeQueue:
 
     def ack(self, ref: ObjectRef) -> bool:
         entry = self.inflight.get(ref.key)
-        if entry is not None and entry[0].ref.resource_version == ref.resource_version:
+        if entry is not None and entry[0][0].resource_version == ref.resource_version:
             del self.inflight[ref.key]
             return True
         return False

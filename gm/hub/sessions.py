@@ -72,6 +72,7 @@ class HubCore:
         self.upstream = Upstream(cluster, handlers, SequenceBook(cluster), count)
         self.loop: asyncio.AbstractEventLoop | None = None
         self._apply_locks: dict[str, asyncio.Lock] = {}
+        self._encoded: dict[eh.ObjectKey, tuple[str, Any]] = {}  # key -> (version, wire message)
 
     # ------------------------------------------------------- watch threads
 
@@ -100,10 +101,21 @@ class HubCore:
             self.queues[node] = NodeQueue()
         return self.queues[node]
 
+    def encode(self, change: Change) -> tuple[eh.ObjectRef, Any]:
+        """The wire message for ``change``; an object version is JSON-encoded once for all nodes."""
+        ref = change.ref
+        if change.object is None:
+            self._encoded.pop(ref.key, None)
+            return ref, eh.down_to_proto(eh.Delete(ref))
+        cached = self._encoded.get(ref.key)
+        if cached is None or cached[0] != ref.resource_version:
+            cached = (ref.resource_version, eh.down_to_proto(eh.Upsert(ref, change.object)))
+            self._encoded[ref.key] = cached
+        return ref, cached[1]
+
     def _deliver(self, changes: list[Change]) -> None:
         for change in changes:
-            msg = eh.Upsert(change.ref, change.object) if change.object is not None else eh.Delete(change.ref)
-            self.queue(change.node).put(msg)
+            self.queue(change.node).put(self.encode(change))
 
     def attach(self, node: str) -> Session:
         old = self.sessions.get(node)
@@ -125,9 +137,9 @@ class HubCore:
         await asyncio.to_thread(self.upstream.book.begin, session.node, msg.outbox_epoch)
         with self.lock:
             changes = self.router.resync(session.node, msg.objects)
-        downs: list[Any] = [eh.Upsert(c.ref, c.object) if c.object is not None else eh.Delete(c.ref) for c in changes]
-        session.queue.reset(downs)
-        upserts = sum(1 for d in downs if isinstance(d, eh.Upsert))
+        session.queue.reset([self.encode(c) for c in changes])
+        upserts = sum(1 for c in changes if c.object is not None)
+        downs = changes
         session.ready = True
         session.send(eh.ResyncDone(upserts, len(downs) - upserts))
         LOG.info("node %s: hello with %d objects; resync sends %d upserts, %d deletes",
@@ -186,8 +198,8 @@ class HubCore:
                 break
             if session.ready:
                 queue.requeue_expired(now, settings.ack_timeout)
-                for msg in queue.take(now, limit=100_000):
-                    await write(eh.down_to_proto(msg))
+                for _ref, wire in queue.take(now, limit=100_000):
+                    await write(wire)
             direct, session.direct = session.direct, []
             for msg in direct:
                 await write(eh.down_to_proto(msg))
