@@ -289,3 +289,22 @@ class TestPersistence:
         assert sorted(int(v) for v in versions) == list(range(1, 41))
         for s in stores:
             s.close()
+
+    def test_watch_sees_writes_of_another_process(self, tmp_path: Path) -> None:
+        import subprocess
+        import sys
+
+        path = tmp_path / "state.db"
+        reader = LocalStore(path, poll_interval=0.02)
+        stop = threading.Event()
+        events = reader.watch(MODEL, resource_version=reader.resource_version(), stop=stop)
+        code = ("import sys; from gm.cluster.local.store import LocalStore; s = LocalStore(sys.argv[1]); "
+                "s.create({'apiVersion': 'sedna.io/v1alpha1', 'kind': 'Model', 'metadata': {'name': 'remote'}, "
+                "'spec': {}}); s.close()")
+        subprocess.run([sys.executable, "-c", code, str(path)], check=True, timeout=30,
+                       cwd=Path(__file__).resolve().parents[2])
+        got = next(events)
+        assert (got.type, got.object["metadata"]["name"], got.object["metadata"]["resourceVersion"]) == (
+            "ADDED", "remote", "1")
+        stop.set()
+        reader.close()

@@ -123,6 +123,9 @@ class DeploymentController:
             except ClusterError as exc:
                 _LOG.warning("reconciling deployment %s/%s failed (%s); retrying in 1 s", *key, exc)
                 self.enqueue(*key, delay=1.0)
+            except (ValueError, TypeError, KeyError, AttributeError):
+                # A malformed Deployment is not retried until it changes; the others go on.
+                _LOG.exception("deployment %s/%s cannot be reconciled", *key)
             if time.monotonic() - last_resync > self.resync_period:
                 last_resync = time.monotonic()
                 self._sync(self.store.list(DEPLOYMENT))
@@ -137,7 +140,11 @@ class DeploymentController:
             return
         spec = deploy.get("spec") or {}
         template = spec.get("template") or {}
-        wanted = int(spec.get("replicas", 1))
+        wanted = spec.get("replicas", 1)
+        if not isinstance(wanted, int) or isinstance(wanted, bool) or wanted < 0:
+            self._write_status(deploy, [], 0, failure=f"spec.replicas: Invalid value {wanted!r}: must be an "
+                                                      "integer >= 0")
+            return
         selector = (spec.get("selector") or {}).get("matchLabels") or {}
         policy = (template.get("spec") or {}).get("restartPolicy", "Always")
         failure = None

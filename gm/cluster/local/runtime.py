@@ -155,15 +155,25 @@ class ProcessRuntime:
         while not self._stop.is_set():
             try:
                 kind, payload = self._events.get(timeout=self.tick)
-                self._handle(kind, payload)
+                self._handle_safely(kind, payload)
                 while True:
-                    self._handle(*self._events.get_nowait())
+                    self._handle_safely(*self._events.get_nowait())
             except queue.Empty:
                 pass
             current = time.monotonic()
             for pod in list(self._pods.values()):
-                self._supervise(pod, current)
+                try:
+                    self._supervise(pod, current)
+                except (OSError, ValueError, TypeError, KeyError):
+                    # A malformed Pod must not stop the supervision of all the others.
+                    _LOG.exception("supervising pod %s failed", pod.obj["metadata"].get("name"))
             self._reap(current)
+
+    def _handle_safely(self, kind: str, payload: Any) -> None:
+        try:
+            self._handle(kind, payload)
+        except (OSError, ValueError, TypeError, KeyError):
+            _LOG.exception("handling a %s pod event failed", kind)
 
     def _handle(self, kind: str, payload: Any) -> None:
         if kind == "SYNC":

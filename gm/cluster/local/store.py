@@ -112,6 +112,7 @@ class LocalStore:
 
     def get(self, kind: Kind, namespace: str, name: str) -> Obj:
         with self._lock:
+            self._check_open()
             row = self._db.execute("SELECT body FROM objects WHERE kind=? AND namespace=? AND name=?",
                                    (_key(kind), _ns(kind, namespace), name)).fetchone()
         if row is None:
@@ -127,6 +128,7 @@ class LocalStore:
                           labels: Mapping[str, str] | None = None) -> tuple[list[Obj], str]:
         """Like :meth:`list`, plus the store's resourceVersion at that moment (to watch from)."""
         with self._lock:
+            self._check_open()
             self._db.execute("BEGIN")
             try:
                 rows = self._select(kind, namespace)
@@ -139,6 +141,7 @@ class LocalStore:
     def resource_version(self) -> str:
         """The newest resourceVersion in the store."""
         with self._lock:
+            self._check_open()
             return str(self._meta("rv"))
 
     # ----------------------------------------------------------------- writes
@@ -290,6 +293,8 @@ class LocalStore:
     def close(self) -> None:
         """Close the database; running watches end."""
         with self._lock:
+            if self._closed:
+                return
             self._closed = True
             self._cond.notify_all()
             self._db.close()
@@ -329,8 +334,7 @@ class LocalStore:
             store = self.store
             store._lock.acquire()
             try:
-                if store._closed:
-                    raise ClusterError("the store is closed")
+                store._check_open()
                 store._db.execute("BEGIN IMMEDIATE")
             except BaseException:
                 store._lock.release()
@@ -352,6 +356,10 @@ class LocalStore:
 
     def _write(self) -> LocalStore._Tx:
         return LocalStore._Tx(self)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ClusterError(f"the store {self.path!r} is closed")
 
     def _meta(self, key: str) -> int:
         return int(self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()[0])
