@@ -169,9 +169,10 @@ class TestServerBatching:
         assert all(results[i] == expected(i) for i in range(8) if i not in failed)
         assert after == expected(7)
 
-    def test_without_batching_each_request_runs_alone(self) -> None:
+    @pytest.mark.parametrize("batching", [None, BatchingConfig(max_batch_size=0)], ids=["none", "zero"])
+    def test_without_batching_each_request_runs_alone(self, batching: BatchingConfig | None) -> None:
         model = LinearModel(max_batch_size=16, delay=0.01)
-        with serving([model], batching=None, rest_port=None) as srv, \
+        with serving([model], batching=batching, rest_port=None) as srv, \
                 GrpcInferenceClient("127.0.0.1", srv.grpc_port) as client:
             results = run_concurrently(6, lambda i: client.infer("linear", {"x": rows(i)}).outputs["y"].tolist())
         assert results == [expected(i) for i in range(6)]

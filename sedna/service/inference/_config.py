@@ -39,15 +39,15 @@ class BatchingConfig:
     """Dynamic batching of concurrent requests to a model whose ``max_batch_size`` > 0."""
 
     max_batch_size: int = 32
-    """Upper bound of samples per batch; the model's own ``max_batch_size`` may lower it."""
+    """Upper bound of samples per batch; the model's own ``max_batch_size`` may lower it. 0 disables batching."""
     max_queue_delay_ms: float = 2.0
     """How long the first request of a batch may wait for others to join it."""
     workers: int = 1
     """Threads per model that run batches (each runs one batch at a time)."""
 
     def __post_init__(self) -> None:
-        if not isinstance(self.max_batch_size, int) or self.max_batch_size < 1:
-            raise ConfigError(f"BatchingConfig.max_batch_size={self.max_batch_size!r} must be an integer >= 1")
+        if not isinstance(self.max_batch_size, int) or self.max_batch_size < 0:
+            raise ConfigError(f"BatchingConfig.max_batch_size={self.max_batch_size!r} must be an integer >= 0")
         if not self.max_queue_delay_ms >= 0:
             raise ConfigError(f"BatchingConfig.max_queue_delay_ms={self.max_queue_delay_ms!r} must be >= 0")
         if not isinstance(self.workers, int) or self.workers < 1:

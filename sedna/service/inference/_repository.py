@@ -46,7 +46,7 @@ class ModelRepository:
 
     def open(self) -> None:
         """Start a batcher for every model that batches."""
-        if self.batching is None:
+        if self.batching is None or self.batching.max_batch_size == 0:
             return
         for model in self.models.values():
             if model.max_batch_size > 0 and model.name not in self._batchers:
