@@ -103,6 +103,11 @@ class IncrementalLearning:
                                             poll_period or float(cfg.model_poll_period_seconds))
             self.watcher.start()
 
+    @property
+    def lock(self) -> threading.RLock:
+        """Held while a model loads; hold it to run several inferences on one model version."""
+        return self._lock
+
     # -- reports ------------------------------------------------------------------------------------
     def report(self, kind: str, status: str, results: list[dict[str, Any]] | None = None,
                owner_info: dict[str, Any] | None = None) -> bool:

@@ -1,0 +1,1 @@
+"""Incremental-learning workers for a numpy digits model: ``train``, ``eval``, ``infer``."""
