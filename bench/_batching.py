@@ -3,7 +3,7 @@
 The cloud model is an MLP 3072-2048-2048-10 built as ONNX from numpy random weights
 (fixed seed), run by ONNX Runtime on one intra-op thread, so one sample costs
 over a millisecond while a batch of 32 amortises the weight reads. Two servers run in
-child processes on 127.0.0.1 (``python -m bench._batching --serve <max_batch>``),
+child processes on 127.0.0.1 (``python -m bench._batching --serve <max_batch>``, gRPC plus REST for ``/metrics``),
 one with ``BatchingConfig(max_batch_size=32, max_queue_delay_ms=2)`` and one with
 ``max_batch_size=1``; the same 32 concurrent gRPC clients (threads, one channel
 each) drive each in turn for a fixed time. Used by ``python -m bench.joint_inference``
@@ -89,8 +89,8 @@ def _serve(max_batch_size: int) -> None:
     model = MlpModel()
     model.predict({"x": np.zeros((1, LAYERS[0]), np.float32)})  # warm the session
     batching = BatchingConfig(max_batch_size=max_batch_size, max_queue_delay_ms=2.0, workers=1)
-    server = InferenceServer([model], rest_port=None, grpc_port=0, batching=batching).start()
-    print(json.dumps({"grpc_port": server.grpc_port}), flush=True)
+    server = InferenceServer([model], rest_port=0, grpc_port=0, batching=batching).start()
+    print(json.dumps({"grpc_port": server.grpc_port, "rest_port": server.rest_port}), flush=True)
     sys.stdin.read()
     server.stop()
 
@@ -105,7 +105,21 @@ class _ServerProcess:
         line = self.proc.stdout.readline() if self.proc.stdout else ""
         if not line:
             raise RuntimeError(f"batching server (max_batch_size={max_batch_size}) exited before listening")
-        self.port = int(json.loads(line)["grpc_port"])
+        ports = json.loads(line)
+        self.port, self.rest_port = int(ports["grpc_port"]), int(ports["rest_port"])
+
+    def mean_batch_size(self) -> float:
+        """Samples per predict call so far, from the server's Prometheus metrics."""
+        import httpx
+
+        text = httpx.get(f"http://127.0.0.1:{self.rest_port}/metrics", timeout=10, trust_env=False).text
+        values = {}
+        for line in text.splitlines():
+            for key in ("sedna_inference_batch_size_sum", "sedna_inference_batch_size_count"):
+                if line.startswith(key + "{"):
+                    values[key] = float(line.rsplit(" ", 1)[1])
+        count = values.get("sedna_inference_batch_size_count", 0.0)
+        return values.get("sedna_inference_batch_size_sum", 0.0) / count if count else float("nan")
 
     def close(self) -> None:
         if self.proc.stdin:
@@ -161,6 +175,7 @@ def measure_batching(quick: bool) -> dict[str, float]:
     try:
         throughput_unbatched, p95_unbatched = _load(unbatched.port, seconds, warmup)
         throughput_batched, p95_batched = _load(batched.port, seconds, warmup)
+        mean_batch = batched.mean_batch_size()
     finally:
         batched.close()
         unbatched.close()
@@ -171,6 +186,7 @@ def measure_batching(quick: bool) -> dict[str, float]:
         "p95_unbatched_ms": round(p95_unbatched, 2),
         "batching_speedup": round(throughput_batched / throughput_unbatched, 2),
         "batching_p95_ratio": round(p95_batched / p95_unbatched, 3),
+        "mean_batch_size": round(mean_batch, 2),
         "clients": CLIENTS,
         "seconds": seconds,
     }
