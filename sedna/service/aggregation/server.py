@@ -418,11 +418,13 @@ class AggregationServer:
                 assert phase is not None
                 label = "client error" if kind == "error" else "rejected"
                 phase.failures[session.client_id] = f"{label}: {reason}"
+            if reason is not None and kind != "error":
+                # queued before the round can end, so the client learns why before it gets Stop
+                session.send(pb.ServerMessage(rejected=pb.Rejected(round=round_number, reason=reason)))
             self._cond.notify_all()
         if reason is not None and kind != "error":
             self.metrics.updates.labels("rejected").inc()
             LOG.warning("round %d: update from %s rejected: %s", round_number, session.client_id, reason)
-            session.send(pb.ServerMessage(rejected=pb.Rejected(round=round_number, reason=reason)))
 
     def deliver_evaluation(self, session: Session, result: pb.EvaluateRes) -> None:
         with self._cond:
