@@ -8,6 +8,7 @@ False, never raises, so a down LC cannot stop inference or training.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,6 +53,13 @@ class LCClient:
     def __init__(self, config: WorkerConfig, timeout: float = 5.0) -> None:
         self._config = config
         self._timeout = timeout
+        self._failing = False  # warn once per outage, not on every report
+
+    def _failed(self, message: str, *args: object) -> bool:
+        LOG.log(logging.DEBUG if self._failing else logging.WARNING, message + (
+            "" if self._failing else " (further failures are logged at debug level until a report succeeds)"), *args)
+        self._failing = True
+        return False
 
     def send(self, report: WorkerReport) -> bool:
         """POST the report; True when the LC accepted it."""
@@ -65,9 +73,10 @@ class LCClient:
             response = httpx.post(url, json=report.to_body(worker, cfg.namespace), headers=headers,
                                   timeout=self._timeout)
         except httpx.HTTPError as exc:
-            LOG.warning("report to LC %s failed: %s", url, exc)
-            return False
+            return self._failed("report to LC %s failed: %s", url, exc)
         if response.status_code >= 300:
-            LOG.warning("LC %s refused report (%s): %s", url, response.status_code, response.text[:200])
-            return False
+            return self._failed("LC %s refused report (%s): %s", url, response.status_code, response.text[:200])
+        if self._failing:
+            LOG.info("reports to LC %s succeed again", url)
+            self._failing = False
         return True
