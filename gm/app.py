@@ -88,6 +88,9 @@ class GlobalManager:
             return None
         s = self.settings
         handle = hub.start_hub(cluster, s.hub_host, s.hub_port, dict(s.node_tokens))
+        from gm.controllers import incremental_learning
+
+        handle.handlers.register("incrementallearningjob", incremental_learning.handle_upstream)
         self.addresses["hub"] = f"{s.hub_host}:{handle.port}"
         return handle
 

@@ -45,6 +45,7 @@ def run(settings: LCSettings) -> None:
     from lc import managers
     from lc.api import create_app
     from lc.hubclient import HubClient
+    from lc.incremental.loop import IncrementalLoop
     from lc.managers.dataset import DatasetManager
     from lc.store import Store
 
@@ -53,10 +54,12 @@ def run(settings: LCSettings) -> None:
     LOG.info("node %r: %d objects and %d queued reports loaded from %s", settings.hub.node,
              len(store.refs()), store.outbox_size(), store.path)
     datasets_ref: list[DatasetManager] = []
+    incremental = IncrementalLoop(store, lambda: hub.wake())
 
     def on_change(key: object) -> None:
         if datasets_ref and str(key).startswith("dataset/"):
             datasets_ref[0].poke()
+        incremental.poke()
 
     hub = HubClient(settings.hub, store, on_change)
     datasets = DatasetManager(store, hub.wake, settings.dataset_period)
@@ -67,12 +70,14 @@ def run(settings: LCSettings) -> None:
     config = uvicorn.Config(app, host=api.host, port=api.port, log_level="warning", access_log=False,
                             ssl_certfile=api.tls_cert or None, ssl_keyfile=api.tls_key or None)
     datasets.start()
+    incremental.start()
     hub.start()
     LOG.info("worker API on %s:%d; dialling GM %s", api.host, api.port, settings.hub.gm_address)
     try:
         uvicorn.Server(config).run()
     finally:
         hub.stop()
+        incremental.stop()
         datasets.stop()
         store.close()
 
