@@ -36,6 +36,9 @@ class ControllerSettings:
     """Known node names; an edge worker on another node is reported. Empty: not checked."""
     mqtt_broker: str = ""
     """``host:port`` injected as ``MQTT_BROKER`` into edge workers (empty: not injected)."""
+    wait_for_cluster_ip: bool = False
+    """Create an edge worker only once its cloud Service has a clusterIP (the local backend allocates
+    them asynchronously; Kubernetes does it in the create call)."""
     workers: int = 4
     """Worker threads per controller."""
     resync_period: float = 300.0
@@ -173,6 +176,7 @@ def from_args(argv: Sequence[str] | None = None, environ: Mapping[str, str] | No
         lc_tokens=worker_tokens,
         default_cloud_node="cloud" if args.backend == "local" else None,
         nodes=nodes if args.backend == "local" else (), mqtt_broker=args.mqtt_broker,
+        wait_for_cluster_ip=args.backend == "local",
         workers=_int(args.workers, "--workers", 1, 64), resync_period=resync)
     return GMSettings(
         backend=args.backend, state_dir=state_dir, api_host=args.api_host,

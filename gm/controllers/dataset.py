@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from gm.cluster.interface import DATASET, Cluster, Obj
 from gm.controllers.validation import check_url
+from gm.runtime import predicates
 from gm.runtime.caching import Cache
 from gm.runtime.mapping import own_key
 from gm.runtime.outcomes import DONE, ObjectKey, Outcome
@@ -72,5 +73,5 @@ def setup(manager: Manager, settings: ControllerSettings) -> Controller:
     cache = manager.informer(DATASET).cache
     reconciler = ConditionReconciler(manager.cluster, cache, problems, settings.nodes)
     controller = manager.add_controller("dataset", reconciler, 1)
-    manager.watch(DATASET, controller, own_key)
+    manager.watch(DATASET, controller, own_key, predicates.spec_or_metadata_changed)
     return controller

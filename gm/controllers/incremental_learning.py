@@ -167,7 +167,8 @@ class IncrementalLearningReconciler:
 
     def _watch_stage(self, job: Obj, stage: str, state: str, data: dict[str, Any], now: str) -> Obj | None:
         name = str(data.get("pod") or "")
-        pod = self.pods.get(job["metadata"]["namespace"], name)
+        ns = job["metadata"]["namespace"]
+        pod = self.pods.get(ns, name) or self._get_pod(ns, name)  # the cache may lag behind our create
         report = ((job.get("status") or {}).get("edgeReports") or {}).get(stage.lower()) or {}
         mine = report.get("worker") == name
         if mine and report.get("status") == "failed":

@@ -10,7 +10,6 @@ user already set are kept. Pure functions: no I/O, so tests assert on their outp
 
 from __future__ import annotations
 
-import copy
 import ipaddress
 import json
 from dataclasses import dataclass
@@ -108,7 +107,7 @@ def deployment(ji: Obj, worker_type: str, env: list[dict[str, Any]], node: str) 
     """The Deployment of one worker type, built from the user's template."""
     meta = ji["metadata"]
     side = ji["spec"].get(f"{worker_type}Worker") or {}
-    template = copy.deepcopy(side.get("template") or {})
+    template = json.loads(json.dumps(side.get("template") or {}))  # a deep copy, faster than copy.deepcopy
     labels = worker_labels(KIND, ji, worker_type)
     tmeta = template.setdefault("metadata", {})
     tmeta["labels"] = {**(tmeta.get("labels") or {}), **labels}

@@ -22,6 +22,7 @@ from typing import Any
 from gm.cluster.interface import DEPLOYMENT, JOINT_INFERENCE_SERVICE, MODEL, POD, SERVICE, Cluster, Obj
 from gm.controllers import ji_validation, ji_workers
 from gm.controllers.workloads import apply_child, worker_labels
+from gm.runtime import predicates
 from gm.runtime.caching import Cache
 from gm.runtime.mapping import own_key, owner_keys
 from gm.runtime.outcomes import DONE, ObjectKey, Outcome
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 
 KIND = JOINT_INFERENCE_SERVICE
 CONDITIONS = ("Pending", "Running", "Failed")
+POD_INDEX = "jointinferenceservice"
 _BAD_WAITING = {"CrashLoopBackOff", "ErrImagePull", "ImagePullBackOff", "CreateContainerConfigError",
                 "RunContainerError", "InvalidImageName"}
 
@@ -59,13 +61,16 @@ class JointInferenceReconciler:
         patch = StatusPatch(ji.get("status"), int(meta.get("generation") or 1), self.now)
         events: list[tuple[str, str, str]] = []
         problems = ji_validation.validate(ji, lambda name: self.models.get(key.namespace, name), self.settings.nodes)
+        outcome = DONE
         if problems:
             self._invalid(ji, patch, problems, events)
         else:
             deployments = self._apply_children(ji, events)
             self._observe(ji, patch, deployments)
+            if "edge" not in deployments:  # waiting for the Service's clusterIP; its event wakes us
+                outcome = Outcome.requeue(2.0)
         self._flush(ji, patch, events)
-        return DONE
+        return outcome
 
     # -- steps ----------------------------------------------------------------------------
     def _invalid(self, ji: Obj, patch: StatusPatch, problems: list[ji_validation.Problem],
@@ -90,12 +95,21 @@ class JointInferenceReconciler:
         plans = ji_workers.plan_workers(ji, models, service, self.settings)
         stored: dict[str, Obj] = {}
         for worker_type, plan in plans.items():
+            if worker_type == "edge" and self._defer_edge(ji, service):
+                continue
             stored[worker_type], action = apply_child(self.cluster, self.deployments, plan.deployment, ji, changes)
             if plan.kept_env and action != "unchanged":
                 events.append(("Normal", "EnvKept", f"{worker_type} worker: kept the user's own value of "
                                                     f"{', '.join(plan.kept_env)}"))
         events.extend(("Normal", reason, message) for reason, message in changes)
         return stored
+
+    def _defer_edge(self, ji: Obj, service: Obj) -> bool:
+        """Whether to wait for the backend to allocate the Service's clusterIP before creating the edge
+        worker, so BIG_MODEL_IP is right from the start (no second rollout)."""
+        if not self.settings.wait_for_cluster_ip or (service.get("spec") or {}).get("clusterIP"):
+            return False
+        return self.deployments.get(ji["metadata"]["namespace"], ji_workers.child_name(ji, "edge")) is None
 
     def _owned_deployments(self, ji: Obj) -> dict[str, Obj]:
         out = {}
@@ -126,7 +140,9 @@ class JointInferenceReconciler:
         ready: list[str] = []
         reasons: list[str] = []
         for worker_type in ji_workers.WORKER_TYPES:
-            pods = self.pods.list(ji["metadata"]["namespace"], worker_labels(KIND, ji, worker_type))
+            labels = worker_labels(KIND, ji, worker_type)
+            pods = [p for p in self.pods.by_index(POD_INDEX, f"{ji['metadata']['namespace']}/{ji['metadata']['name']}")
+                    if all((p["metadata"].get("labels") or {}).get(k) == v for k, v in labels.items())]
             state, why = worker_state(deployments.get(worker_type), pods)
             if state == "ready":
                 ready.append(worker_type)
@@ -188,13 +204,20 @@ def setup(manager: Manager, settings: ControllerSettings) -> Controller:
     """Register the controller and its watches with ``manager``."""
     kinds = (KIND, MODEL, DEPLOYMENT, SERVICE, POD)
     caches = {k.plural: manager.informer(k).cache for k in kinds}
+    caches[POD.plural].add_index(POD_INDEX, _owner_label)
     reconciler = JointInferenceReconciler(manager.cluster, caches, settings)
     controller = manager.add_controller("jointinference", reconciler, settings.workers)
-    manager.watch(KIND, controller, own_key)
-    for child in (DEPLOYMENT, SERVICE, POD):
-        manager.watch(child, controller, owner_keys(KIND))
-    manager.watch(MODEL, controller, _users_of_model(caches[KIND.plural]))
+    manager.watch(KIND, controller, own_key, predicates.spec_or_metadata_changed)
+    manager.watch(DEPLOYMENT, controller, owner_keys(KIND), predicates.deployment_state_changed)
+    manager.watch(SERVICE, controller, owner_keys(KIND), predicates.service_changed)
+    manager.watch(POD, controller, owner_keys(KIND), predicates.pod_state_changed)
+    manager.watch(MODEL, controller, _users_of_model(caches[KIND.plural]), predicates.spec_or_metadata_changed)
     return controller
+
+
+def _owner_label(pod: Obj) -> str | None:
+    name = (pod["metadata"].get("labels") or {}).get(f"{KIND.label_prefix}/name")
+    return f"{pod['metadata'].get('namespace') or ''}/{name}" if name else None
 
 
 def _users_of_model(services: Cache) -> Callable[[Obj], list[ObjectKey]]:

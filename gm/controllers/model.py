@@ -12,6 +12,7 @@ import re
 from gm.cluster.interface import MODEL, Obj
 from gm.controllers.dataset import ConditionReconciler
 from gm.controllers.validation import check_url
+from gm.runtime import predicates
 from gm.runtime.mapping import own_key
 from gm.runtime.reconciling import Controller, Manager
 from gm.settings import ControllerSettings
@@ -35,5 +36,5 @@ def setup(manager: Manager, settings: ControllerSettings) -> Controller:
     """Register the Model controller with ``manager``."""
     cache = manager.informer(MODEL).cache
     controller = manager.add_controller("model", ConditionReconciler(manager.cluster, cache, problems), 1)
-    manager.watch(MODEL, controller, own_key)
+    manager.watch(MODEL, controller, own_key, predicates.spec_or_metadata_changed)
     return controller

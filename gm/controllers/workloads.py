@@ -51,7 +51,7 @@ def merge_env(containers: Sequence[dict[str, Any]], env: Sequence[EnvVar]) -> li
             if item["name"] in have:
                 kept.add(item["name"])
             else:
-                current.append(copy.deepcopy(item))
+                current.append(json.loads(json.dumps(item)))
     return sorted(kept)
 
 

@@ -23,8 +23,9 @@ from gm.cluster.interface import Cluster, Kind, Obj
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[str, Obj], None]
-"""Called with ``ADDED`` / ``MODIFIED`` / ``DELETED`` / ``SYNC`` and the object."""
+Handler = Callable[[str, Obj, "Obj | None"], None]
+"""Called with ``ADDED`` / ``MODIFIED`` / ``DELETED`` / ``SYNC``, the object and, for
+``MODIFIED``, the version the cache held before (None when unknown)."""
 
 
 def _rv(obj: Obj) -> int:
@@ -47,6 +48,24 @@ class Cache:
         self._lock = threading.RLock()
         self._objects: dict[tuple[str, str], Obj] = {}
         self._by_owner: dict[str, set[tuple[str, str]]] = {}
+        self._indexers: dict[str, Callable[[Obj], str | None]] = {}
+        self._indexes: dict[str, dict[str, set[tuple[str, str]]]] = {}
+
+    def add_index(self, name: str, key: Callable[[Obj], str | None]) -> None:
+        """Index objects by ``key(obj)`` (None: not indexed); query with :meth:`by_index`."""
+        with self._lock:
+            self._indexers[name] = key
+            index: dict[str, set[tuple[str, str]]] = {}
+            for okey, obj in self._objects.items():
+                value = key(obj)
+                if value is not None:
+                    index.setdefault(value, set()).add(okey)
+            self._indexes[name] = index
+
+    def by_index(self, name: str, value: str) -> list[Obj]:
+        """Objects whose index ``name`` key is ``value``."""
+        with self._lock:
+            return [self._objects[k] for k in self._indexes[name].get(value, ()) if k in self._objects]
 
     def get(self, namespace: str, name: str) -> Obj | None:
         """The cached object, or None. Treat it as read-only."""
@@ -78,6 +97,10 @@ class Cache:
             self._objects[key] = obj
             for uid in _owner_uids(obj):
                 self._by_owner.setdefault(uid, set()).add(key)
+            for name, indexer in self._indexers.items():
+                value = indexer(obj)
+                if value is not None:
+                    self._indexes[name].setdefault(value, set()).add(key)
             return old
 
     def remove(self, obj: Obj) -> Obj | None:
@@ -107,6 +130,13 @@ class Cache:
         return events
 
     def _unindex(self, key: tuple[str, str], obj: Obj) -> None:
+        for name, indexer in self._indexers.items():
+            value = indexer(obj)
+            keys = self._indexes[name].get(value) if value is not None else None
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self._indexes[name][value]  # type: ignore[arg-type]
         for uid in _owner_uids(obj):
             keys = self._by_owner.get(uid)
             if keys is not None:
@@ -160,10 +190,10 @@ class Informer:
         for thread in self._threads:
             thread.join(timeout)
 
-    def _dispatch(self, event_type: str, obj: Obj) -> None:
+    def _dispatch(self, event_type: str, obj: Obj, old: Obj | None = None) -> None:
         for handler in self._handlers:
             try:
-                handler(event_type, obj)
+                handler(event_type, obj, old)
             except Exception:  # a handler bug must not kill the watch; it is logged with its traceback
                 log.exception("event handler for %s %s/%s failed", self.kind.kind, *_key(obj))
 
@@ -199,6 +229,7 @@ class Informer:
                 self._stop.wait(self.retry_delay)
 
     def _apply(self, event_type: str, obj: Obj) -> None:
+        old = None
         if event_type == "DELETED":
             self.cache.remove(obj)
         else:
@@ -208,7 +239,7 @@ class Informer:
                 return
             if old is not None and _rv(old) == _rv(obj) and event_type == "ADDED":
                 return  # a synthetic ADDED for an object we already have
-        self._dispatch(event_type, obj)
+        self._dispatch(event_type, obj, old)
 
     def _resync_loop(self) -> None:
         while not self._stop.wait(self.resync_period):

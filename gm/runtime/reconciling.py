@@ -171,11 +171,15 @@ class Manager:
         return controller
 
     def watch(self, kind: Kind, controller: Controller, mapper: Mapper,
-              predicate: Callable[[str, dict], bool] | None = None) -> None:
-        """Enqueue ``mapper(obj)`` keys into ``controller`` for every change of ``kind``."""
+              predicate: Callable[[dict, dict], bool] | None = None) -> None:
+        """Enqueue ``mapper(obj)`` keys into ``controller`` for every change of ``kind``.
 
-        def handler(event_type: str, obj: dict) -> None:
-            if predicate is None or predicate(event_type, obj):
+        ``predicate(old, new)``, when given, filters ``MODIFIED`` events: False drops the event
+        (e.g. a status-only write the reconciler does not read). Other events always pass.
+        """
+
+        def handler(event_type: str, obj: dict, old: dict | None) -> None:
+            if predicate is None or old is None or event_type != "MODIFIED" or predicate(old, obj):
                 for key in mapper(obj):
                     controller.enqueue(key)
 

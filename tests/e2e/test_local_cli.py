@@ -30,7 +30,8 @@ def tiny_model(path: Path, seed: int) -> None:
 
     weights = np.random.default_rng(seed).normal(size=(64, 10)).astype(np.float32)
     graph = helper.make_graph(
-        [helper.make_node("MatMul", ["x", "w"], ["logits"]), helper.make_node("Softmax", ["logits"], ["probabilities"])],
+        [helper.make_node("MatMul", ["x", "w"], ["logits"]),
+         helper.make_node("Softmax", ["logits"], ["probabilities"])],
         "tiny", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 64])],
         [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [None, 10])],
         [numpy_helper.from_array(weights, "w")])

@@ -8,13 +8,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from gm.cluster.interface import DEPLOYMENT, EVENT, JOINT_INFERENCE_SERVICE, MODEL, POD, SERVICE
+from gm.cluster.interface import DEPLOYMENT, EVENT, JOINT_INFERENCE_SERVICE, MODEL, POD, SERVICE, Cluster
 from gm.cluster.local.store import LocalStore
 from gm.controllers.setup import setup_controllers
 from gm.runtime.reconciling import Manager
+from gm.settings import ControllerSettings
 from tests.gm.ji_fixtures import KEY, SETTINGS, Harness, env_of, ji, model
 
 LABEL = "jointinferenceservice.sedna.io"
+SETTINGS_KUBE = ControllerSettings()  # as python -m gm --backend kube builds it
 
 
 @pytest.fixture
@@ -294,3 +296,62 @@ def test_the_running_manager_creates_children_from_watch_events(store: LocalStor
         assert store.get(MODEL, "default", "big")["status"]["conditions"][0]["type"] == "Ready"
     finally:
         manager.stop()
+
+
+class TestKubeBackend:
+    """The same controller against the kmock Kubernetes API emulator through KubeCluster."""
+
+    @pytest.fixture
+    def kube(self) -> Iterator[Cluster]:
+        from tests.gm.test_cluster_contract import kube_backend
+
+        with kube_backend() as cluster:
+            cluster.create(model("small", "/models/edge.onnx"))
+            cluster.create(model("big", "/models/cloud.onnx"))
+            cluster.create(ji())
+            yield cluster
+
+    def test_children_env_owner_refs_and_status_are_written(self, kube: Cluster) -> None:
+        harness = Harness(kube, SETTINGS_KUBE)
+
+        harness.reconcile()
+
+        owner = kube.get(JOINT_INFERENCE_SERVICE, "default", "digits")
+        edge = kube.get(DEPLOYMENT, "default", "digits-edge")
+        cloud = kube.get(DEPLOYMENT, "default", "digits-cloud")
+        svc = kube.get(SERVICE, "default", "digits-cloud")
+        for obj in (edge, cloud, svc):
+            assert obj["metadata"]["ownerReferences"][0]["uid"] == owner["metadata"]["uid"]
+            assert obj["metadata"]["labels"][f"{LABEL}/uid"] == owner["metadata"]["uid"]
+        assert env_of(edge)["BIG_MODEL_IP"] == "digits-cloud.default"  # no clusterIP from the emulator
+        assert env_of(edge)["LC_SERVER"] == "http://127.0.0.1:9100"
+        assert env_of(cloud)["MODEL_URL"] == "/models/cloud.onnx"
+        assert "nodeName" not in cloud["spec"]["template"]["spec"]  # the scheduler places cloud workers
+        assert owner["status"]["phase"] == "Pending" and owner["status"]["readyWorkers"] == "0/2"
+
+    def test_reconciling_again_creates_nothing_and_a_deleted_child_comes_back(self, kube: Cluster) -> None:
+        harness = Harness(kube, SETTINGS_KUBE)
+        harness.reconcile()
+        uid = kube.get(DEPLOYMENT, "default", "digits-cloud")["metadata"]["uid"]
+
+        Harness(kube, SETTINGS_KUBE).reconcile()
+        assert kube.get(DEPLOYMENT, "default", "digits-cloud")["metadata"]["uid"] == uid
+        kube.delete(DEPLOYMENT, "default", "digits-edge")
+        harness.reconcile()
+
+        assert kube.get(DEPLOYMENT, "default", "digits-edge")["metadata"]["labels"][f"{LABEL}/worker-type"] == "edge"
+        assert len(kube.list(DEPLOYMENT, "default")) == 2
+
+    def test_a_bad_reference_names_the_field_and_recovers(self, kube: Cluster) -> None:
+        kube.delete(MODEL, "default", "big")
+        kube.delete(JOINT_INFERENCE_SERVICE, "default", "digits")
+        kube.create(ji())
+        harness = Harness(kube, SETTINGS_KUBE)
+
+        harness.reconcile()
+        status = kube.get(JOINT_INFERENCE_SERVICE, "default", "digits")["status"]
+        assert status["conditions"][0]["message"].startswith("spec.cloudWorker.model.name: Model 'big' not found")
+
+        kube.create(model("big"))
+        harness.reconcile()
+        assert len(kube.list(DEPLOYMENT, "default")) == 2
