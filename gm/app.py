@@ -91,6 +91,9 @@ class GlobalManager:
         from gm.controllers import incremental_learning
 
         handle.handlers.register("incrementallearningjob", incremental_learning.handle_upstream)
+        from gm.controllers import fl_upstream
+
+        handle.handlers.register("federatedlearningjob", fl_upstream.handle_upstream)
         self.addresses["hub"] = f"{s.hub_host}:{handle.port}"
         return handle
 

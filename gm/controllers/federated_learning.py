@@ -152,9 +152,9 @@ class FederatedLearningReconciler:
     def _apply_pod(self, plan: fl_workers.PodPlan, current: Obj | None, events: Events) -> bool:
         """Create the Pod when missing, recreate it when its hash changed; False when it must wait."""
         meta = plan.pod["metadata"]
-        want = meta["annotations"][HASH_ANNOTATION]
         if current is not None:
-            if (current["metadata"].get("annotations") or {}).get(HASH_ANNOTATION) == want:
+            have = current["metadata"].get("annotations") or {}
+            if all(have.get(a) == meta["annotations"][a] for a in (HASH_ANNOTATION, fl_workers.GENERATION_ANNOTATION)):
                 return True
             if not current["metadata"].get("deletionTimestamp"):
                 self._delete(meta["namespace"], meta["name"])

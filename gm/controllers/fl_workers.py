@@ -6,9 +6,9 @@ server on :data:`AGG_PORT` on the cloud node; ``<job>-train-<i>`` (worker-type `
 the aggregator through the Service: ``AGG_IP`` is the Service's clusterIP when it is an IP address
 (the local backend's 127.0.2.N, a TCP proxy that carries gRPC), else its DNS name ``<svc>.<ns>``.
 
-Every Pod carries the annotation :data:`GENERATION_ANNOTATION` (part of its spec hash), so a spec
-change - a new ``metadata.generation`` - gives every Pod a new hash and the controller recreates
-them all: the job restarts. The aggregator's checkpoints go to a directory named after the job's uid
+Every Pod carries the annotation :data:`GENERATION_ANNOTATION`, so after a spec change - a new
+``metadata.generation`` - the controller recreates every Pod, not only those whose spec hash
+changed: the job restarts. The aggregator's checkpoints go to a directory named after the job's uid
 and generation, so a restarted job starts from round 0 while a restarted aggregator Pod of the same
 generation resumes from its last round. Each container gets the DESIGN section 4 env; values a user
 already set are kept (user wins, as in Sedna). Pure functions: tests assert on their output.

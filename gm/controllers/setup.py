@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from gm.controllers import dataset, incremental_learning, joint_inference, model
+from gm.controllers import dataset, federated_learning, incremental_learning, joint_inference, model
 from gm.runtime.reconciling import Controller, Manager
 from gm.settings import ControllerSettings
 
-CONTROLLERS = (dataset, model, joint_inference, incremental_learning)
+CONTROLLERS = (dataset, model, joint_inference, incremental_learning, federated_learning)
 
 
 def setup_controllers(manager: Manager, settings: ControllerSettings) -> list[Controller]:
