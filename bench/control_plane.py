@@ -120,6 +120,7 @@ def run(count: int, rate: float) -> dict[str, float]:
             reconciles = ji_controller.reconcile_count - before
             # level-triggered capacity: every service reconciled again at once (as a resync does)
             storm_before, storm_started = ji_controller.reconcile_count, time.monotonic()
+            deadline = storm_started + 120
             for name in created:
                 ji_controller.enqueue(ObjectKey("default", name))
             while ji_controller.reconcile_count - storm_before < count and time.monotonic() < deadline:
