@@ -48,7 +48,7 @@ def _get(obj: Any, *path: str) -> Any:
 
 
 class IncrementalLoop:
-    def __init__(self, store: Store, notify: Callable[[], None], tick: float = 1.0,
+    def __init__(self, store: Store, notify: Callable[[], None], tick: float = 0.5,
                  clock: Callable[[], float] = time.monotonic,
                  local_time: Callable[[], dtime] = lambda: datetime.now().time()) -> None:
         self._store, self._notify, self._tick = store, notify, tick

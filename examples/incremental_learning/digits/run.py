@@ -49,17 +49,33 @@ class Watcher:
         self.state_dir = state_dir
         self.seen: dict[tuple[int, str, str], float] = {}
         self.status: dict[str, Any] = {}
+        self._api: tuple[str, str] | None = None
 
     def poll(self) -> dict[str, Any]:
-        done = sedna("get", "il", JOB, "-o", "json", state_dir=self.state_dir, check=False)
-        if done.returncode == 0:
-            self.status = json.loads(done.stdout).get("status") or {}
+        status = self._read()
+        if status is not None:
+            self.status = status
             now = time.monotonic()
             for cond in self.status.get("conditions") or []:
                 data = json.loads(cond.get("data") or "{}")
                 key = (int(data.get("round") or 0), cond["stage"], cond["type"])
                 self.seen.setdefault(key, now)
         return self.status
+
+    def _read(self) -> dict[str, Any] | None:
+        """The job's status from the local API (fast), else ``sedna get`` when the API is unknown."""
+        import httpx
+
+        if self._api is None:
+            ready = self.state_dir / "gm.ready.json"
+            if ready.exists() and (self.state_dir / "token").exists():
+                self._api = (json.loads(ready.read_text())["api"], (self.state_dir / "token").read_text().strip())
+        if self._api is not None:
+            url = f"{self._api[0]}/apis/sedna.io/v1alpha1/namespaces/default/incrementallearningjobs/{JOB}"
+            response = httpx.get(url, headers={"Authorization": f"Bearer {self._api[1]}"}, timeout=10)
+            return response.json().get("status") or {} if response.status_code == 200 else None
+        done = sedna("get", "il", JOB, "-o", "json", state_dir=self.state_dir, check=False)
+        return (json.loads(done.stdout).get("status") or {}) if done.returncode == 0 else None
 
     def wait(self, predicate: Callable[[dict[str, Any]], bool], timeout: float, what: str) -> None:
         deadline = time.monotonic() + timeout
