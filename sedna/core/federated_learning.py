@@ -166,7 +166,7 @@ class FederatedLearning:
         self.rejections: list[tuple[int, str]] = []
         self.current_round = 0
         self._client: AggregationClient | None = None
-        self._reporter = _Reporter(self.config)
+        self._reporter = ReportSender(self.config)
         self._start_time = ""
 
     def _parameter(self, name: str, default: str) -> str:
@@ -219,8 +219,12 @@ def _now() -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
 
 
-class _Reporter:
-    """Best-effort LC reports on a background thread; only the latest pending report is kept."""
+class ReportSender:
+    """Best-effort LC reports on a background thread; only the latest pending report is kept.
+
+    Used by the trainer (``FederatedLearning``) and the aggregation worker: a slow or absent LC
+    never delays a round.
+    """
 
     def __init__(self, config: WorkerConfig) -> None:
         self._client = LCClient(config, timeout=2.0)

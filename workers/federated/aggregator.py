@@ -19,6 +19,11 @@ Configured by env only (names of Sedna's contract plus this project's additions)
 ``AGG_TOKEN``, ``AGG_TLS_CERT``, ``AGG_TLS_KEY``  auth and TLS; ``METRICS_PORT`` Prometheus
 ================================  ==========================================================
 
+After every aggregated round the worker reports to its Local Controller (``LC_SERVER``; ownerKind
+``federatedlearningjob``, kind ``aggregation``, ownerInfo ``{currentRound, clients, failures,
+metrics, startTime, updateTime}`` with the global model's federated evaluation as ``metrics``),
+so the round count and accuracy reach the job's and the Model's status.
+
 Exit status: 0 when the job finished, 2 when a round failed too often, 1 on bad config.
 """
 
@@ -28,7 +33,8 @@ import json
 import signal
 import sys
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +42,10 @@ from sedna.algorithms.aggregation import create_strategy
 from sedna.common.config import Context, WorkerConfig, parse_parameters
 from sedna.common.errors import ConfigError, SednaError
 from sedna.common.log import configure, get_logger
+from sedna.core.federated_learning import OWNER_KIND, ReportSender
 from sedna.service.aggregation import AggregationServer, RoundFailedError, ServerSettings
 from sedna.service.aggregation.checkpoint import load_npz
+from sedna.service.lc_client import WorkerReport
 
 LOG = get_logger("workers.federated.aggregator")
 
@@ -80,6 +88,30 @@ def model_paths(model_url: str) -> tuple[str, str]:
     return str(p / "model.npz"), str(p / "checkpoints")
 
 
+def round_info(entry: Mapping[str, Any], started: str) -> dict[str, Any]:
+    """The ``ownerInfo`` of one round's report, from the server's history entry."""
+    metrics = {k: v for k, v in (entry.get("eval_metrics") or {}).items() if isinstance(v, (int, float, str, bool))}
+    loss = entry.get("eval_loss")
+    if metrics and isinstance(loss, (int, float)) and "loss" not in metrics:
+        metrics["loss"] = float(loss)
+    return {"currentRound": int(entry.get("round") or 0), "clients": len(entry.get("clients") or []),
+            "failures": len(entry.get("failures") or {}), "metrics": metrics, "startTime": started,
+            "updateTime": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())}
+
+
+def round_reporter(cfg: WorkerConfig) -> Callable[[dict[str, Any], bool], None]:
+    """A server ``on_round`` listener that reports each round to the LC (best effort, in the background)."""
+    sender = ReportSender(cfg)
+    started = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+
+    def report(entry: dict[str, Any], done: bool) -> None:
+        sender.send(WorkerReport(owner_kind=OWNER_KIND, owner_name=cfg.job_name, kind="aggregation",
+                                 status="completed" if done else "running", owner_info=round_info(entry, started)),
+                    wait=done)
+
+    return report
+
+
 def build(environ: Mapping[str, str] | None = None) -> AggregationServer:
     """The server a worker environment describes."""
     cfg = WorkerConfig.from_env(environ)
@@ -114,7 +146,8 @@ def build(environ: Mapping[str, str] | None = None) -> AggregationServer:
         if not p.exists():
             raise ConfigError(f"PRETRAINED_MODEL_URL {cfg.pretrained_model_url!r}: no such .npz file")
         initial = load_npz(p)
-    return AggregationServer(strategy, settings, initial_weights=initial)
+    listener = round_reporter(cfg) if cfg.job_name else None
+    return AggregationServer(strategy, settings, initial_weights=initial, on_round=listener)
 
 
 def main(environ: Mapping[str, str] | None = None) -> int:

@@ -8,13 +8,15 @@ Configured by env only:
 ``VALID_SPLIT``        share of local samples held out for evaluation (0.2; 0 disables)
 ``epochs``, ``batch_size``, ``learning_rate``  local training (5, 32, 0.5)
 ``AGG_IP`` / ``AGG_PORT``, ``WORKER_NAME``, ``JOB_NAME``, ``AGG_TOKEN``, ``FL_COMPRESSION``
-``MODEL_URL``          optional: where this node saves the final model (``.npz``)
+``MODEL_URL``          optional: where this node saves the final model: an ``.npz`` path, or the job's
+                       model directory (the GM sets it to the Model's url), then ``<dir>/<WORKER_NAME>.npz``
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 
 from sedna.common.config import Context, WorkerConfig
 from sedna.common.errors import SednaError
@@ -47,7 +49,11 @@ def main(environ: Mapping[str, str] | None = None) -> int:
     LOG.info("training on %d samples (%d held out), %s", len(train), len(valid) if valid else 0, hyper)
     info = fl.train(train, valid, **hyper)
     if cfg.model_url:
-        estimator.save(cfg.model_url)
+        target = Path(cfg.model_url)
+        if target.suffix != ".npz":  # the model directory the aggregator writes model.npz into
+            target = target / f"{cfg.worker_name or 'trainer'}.npz"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        estimator.save(target)
     LOG.info("job ended after round %d: %s", info.round, info.reason)
     return 0
 

@@ -15,7 +15,9 @@ Each round (Sedna's blocking "wait for everyone" loop, redesigned after kubeedge
 
 It stops after ``num_rounds`` or once an evaluation metric reaches its target, sends every
 client the final model in ``Stop``, writes it to ``model_path`` and returns. A restarted
-server resumes after the last checkpointed round. Wire handling lives in ``sessions``;
+server resumes after the last checkpointed round. ``on_round`` hears of every aggregated round
+(the aggregation worker reports them to its Local Controller). Wire handling lives in ``sessions``,
+what reader threads call in ``coordination``;
 the aggregation rule is the strategy's (``sedna.algorithms.aggregation``).
 """
 
@@ -25,8 +27,8 @@ import math
 import random
 import threading
 import time
+from collections.abc import Callable
 from concurrent import futures
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,22 +36,19 @@ import grpc
 
 from sedna.algorithms.aggregation.records import EvaluateRes, Failure, FitRes, Metrics, Weights
 from sedna.algorithms.aggregation.strategy import Strategy
-from sedna.common.errors import SednaError
 from sedna.common.log import get_logger
 from sedna.proto import federated_pb2 as pb
 from sedna.proto import federated_pb2_grpc as pb_grpc
 from sedna.service.aggregation.checkpoint import Checkpoint, CheckpointStore, save_npz
+from sedna.service.aggregation.coordination import Phase, RoundFailedError, RunResult, Stopped, StreamSide
 from sedna.service.aggregation.metrics import ServerMetrics
 from sedna.service.aggregation.serde import (
     encode_weights,
-    header_spec,
-    scalars_from_proto,
     scalars_to_proto,
     weights_spec,
 )
 from sedna.service.aggregation.sessions import FederatedServicer, Session
 from sedna.service.aggregation.settings import ServerSettings
-from sedna.service.aggregation.validation import check_finite, check_header
 
 LOG = get_logger(__name__)
 
@@ -64,38 +63,7 @@ GRPC_OPTIONS = [
 ]
 
 
-class RoundFailedError(SednaError, RuntimeError):
-    """A round could not gather enough updates in ``max_round_attempts`` attempts."""
-
-
-class _Stopped(Exception):
-    """The server was asked to stop while waiting."""
-
-
-@dataclass
-class RunResult:
-    """What :meth:`AggregationServer.run` returns."""
-
-    rounds: int
-    weights: Weights
-    history: list[dict[str, Any]]
-    reason: str
-
-
-@dataclass
-class _Phase:
-    kind: str  # "fit", "evaluate" or "parameters"
-    round: int
-    selected: dict[str, Session]
-    spec: dict[str, tuple[str, tuple[int, ...]]] | None
-    results: dict[str, Any] = field(default_factory=dict)
-    failures: dict[str, str] = field(default_factory=dict)
-
-    def pending(self) -> list[str]:
-        return [c for c in self.selected if c not in self.results and c not in self.failures]
-
-
-class AggregationServer:
+class AggregationServer(StreamSide):
     """Runs a federated learning job with ``strategy`` (see the module docstring).
 
     Parameters
@@ -107,16 +75,21 @@ class AggregationServer:
     initial_weights:
         The starting model (e.g. a pretrained one). Without it, and without a checkpoint,
         one connected client is asked for its weights.
+    on_round:
+        Called with ``(history entry, done)`` after each round is checkpointed, and once more with
+        ``done=True`` when the job ends; an exception in it is logged, never fatal.
     """
 
     def __init__(self, strategy: Strategy, settings: ServerSettings | None = None,
-                 initial_weights: Weights | None = None) -> None:
+                 initial_weights: Weights | None = None,
+                 on_round: Callable[[dict[str, Any], bool], None] | None = None) -> None:
+        self._on_round = on_round
         self.strategy = strategy
         self.settings = settings or ServerSettings()
         self.metrics = ServerMetrics()
         self._cond = threading.Condition()
         self._sessions: dict[str, Session] = {}
-        self._phase: _Phase | None = None
+        self._phase: Phase | None = None
         self._weights: Weights | None = initial_weights
         self._round = 0
         self._history: list[dict[str, Any]] = []
@@ -214,7 +187,7 @@ class AggregationServer:
                     if self._target_reached():
                         reason = f"target {s.target_metric} >= {s.target_value} reached"
                         break
-            except _Stopped:
+            except Stopped:
                 pass
             if self._stopping:  # not the end of the job: a restarted server resumes from the checkpoint
                 LOG.info("stopped after round %d", self._round)
@@ -257,6 +230,7 @@ class AggregationServer:
             "completed_at": time.time(),
         })
         self._checkpoint(done=False)
+        self._notify(done=False)
         self.metrics.round.set(number)
         self.metrics.rounds.labels("completed").inc()
         self.metrics.round_seconds.observe(duration)
@@ -313,16 +287,16 @@ class AggregationServer:
                     LOG.info("waiting for clients: %d connected, %d needed", have, need)
                     logged = True
                 self._cond.wait(0.5 if deadline is None else max(0.01, min(0.5, deadline - time.monotonic())))
-        raise _Stopped
+        raise Stopped
 
     def _run_phase(self, kind: str, number: int, instructions: list[tuple[str, Any]],
-                   weights: Weights | None) -> _Phase:
+                   weights: Weights | None) -> Phase:
         s = self.settings
         cached: tuple[pb.TensorsHeader, list[memoryview]] | None = None
         with self._cond:
             selected = {cid: self._sessions[cid] for cid, _ in instructions if cid in self._sessions}
             spec = weights_spec(weights) if weights is not None and kind == "fit" else None
-            phase = _Phase(kind, number, selected, spec)
+            phase = Phase(kind, number, selected, spec)
             self._phase = phase
         for cid, ins in instructions:
             session = selected.get(cid)
@@ -352,105 +326,19 @@ class AggregationServer:
             self._phase = None
         return phase
 
-    # ---- called from stream threads (Coordinator protocol)
-    def register(self, session: Session) -> None:
-        with self._cond:
-            old = self._sessions.get(session.client_id)
-            if old is not None:
-                self._drop(old, "replaced by a new connection with the same client id")
-            self._sessions[session.client_id] = session
-            self.metrics.connected.set(len(self._sessions))
-            done = self._done
-            self._cond.notify_all()
-        LOG.info("client %s joined (%d samples)%s", session.client_id, session.info.num_samples,
-                 " and replaced its previous stream" if old is not None else "")
-        session.send(pb.ServerMessage(welcome=pb.Welcome(round=self._round, job_name=self.settings.job_name)))
-        if done:
-            self._served_after_done = True
-            self._send_stop(session, "job already finished")
-
-    def unregister(self, session: Session, reason: str) -> None:
-        with self._cond:
-            if self._sessions.get(session.client_id) is session:
-                del self._sessions[session.client_id]
-                self.metrics.connected.set(len(self._sessions))
-                LOG.info("client %s left: %s", session.client_id, reason)
-            self._drop(session, reason)
-            self._cond.notify_all()
-
-    def _drop(self, session: Session, reason: str) -> None:
-        phase = self._phase
-        if phase is not None and phase.selected.get(session.client_id) is session \
-                and session.client_id in phase.pending():
-            phase.failures[session.client_id] = reason
-        session.close()
-
-    def expect(self, session: Session, kind: str, round_number: int, header: pb.TensorsHeader) -> str | None:
-        with self._cond:
-            phase = self._phase
-            wanted = {"fit_res": "fit", "parameters_res": "parameters"}[kind]
-            if phase is None or phase.kind != wanted or phase.round != round_number:
-                return f"{kind} for round {round_number} is not expected now (the round is closed or not started)"
-            if phase.selected.get(session.client_id) is not session or session.client_id not in phase.pending():
-                return f"client {session.client_id!r} is not awaited in round {round_number}"
-            spec = phase.spec
-        return check_header(spec, header_spec(header)) if spec is not None else None
-
-    def deliver(self, session: Session, kind: str, message: Any, weights: Weights | None, reason: str | None) -> None:
-        if reason is None and weights is not None:
-            reason = check_finite(weights)
-        round_number = int(getattr(message, "round", 0))
-        with self._cond:
-            phase = self._phase
-            awaited = (phase is not None and phase.round == round_number
-                       and phase.selected.get(session.client_id) is session
-                       and session.client_id in phase.pending())
-            if reason is None and awaited and weights is not None:
-                assert phase is not None
-                self.metrics.bytes_received.inc(int(message.weights.total_bytes))
-                self.metrics.updates.labels("accepted").inc()
-                if kind == "parameters_res":
-                    phase.results[session.client_id] = weights
-                else:
-                    phase.results[session.client_id] = FitRes(session.client_id, int(message.num_samples), weights,
-                                                              scalars_from_proto(message.metrics))
-            elif awaited:
-                assert phase is not None
-                label = "client error" if kind == "error" else "rejected"
-                phase.failures[session.client_id] = f"{label}: {reason}"
-            if reason is not None and kind != "error":
-                # queued before the round can end, so the client learns why before it gets Stop
-                session.send(pb.ServerMessage(rejected=pb.Rejected(round=round_number, reason=reason)))
-            self._cond.notify_all()
-        if reason is not None and kind != "error":
-            self.metrics.updates.labels("rejected").inc()
-            LOG.warning("round %d: update from %s rejected: %s", round_number, session.client_id, reason)
-
-    def deliver_evaluation(self, session: Session, result: pb.EvaluateRes) -> None:
-        with self._cond:
-            phase = self._phase
-            if (phase is not None and phase.kind == "evaluate" and phase.round == result.round
-                    and phase.selected.get(session.client_id) is session and session.client_id in phase.pending()):
-                phase.results[session.client_id] = EvaluateRes(session.client_id, int(result.num_samples),
-                                                               float(result.loss), scalars_from_proto(result.metrics))
-                self._cond.notify_all()
-
-    def health(self) -> pb.HealthResponse:
-        with self._cond:
-            return pb.HealthResponse(status="DONE" if self._done else self._status, round=self._round,
-                                     connected_clients=len(self._sessions), job_name=self.settings.job_name)
-
     # ---- persistence and the end
     def _checkpoint(self, done: bool) -> None:
         if self._store is None or self._weights is None:
             return
         self._store.save(Checkpoint(self._round, self._weights, self._history, self.strategy.state_dict(), done))
 
-    def _send_stop(self, session: Session, reason: str) -> None:
-        assert self._weights is not None
-        header, views = encode_weights(self._weights)
-        session.send(pb.ServerMessage(stop=pb.Stop(round=self._round, reason=reason, weights=header)), views)
-        session.close()
+    def _notify(self, done: bool) -> None:
+        if self._on_round is None or not self._history:
+            return
+        try:
+            self._on_round(dict(self._history[-1]), done)
+        except Exception:  # a listener must never stop training
+            LOG.exception("round listener failed")
 
     def _finish(self, reason: str) -> None:
         s = self.settings
@@ -458,6 +346,7 @@ class AggregationServer:
         if not self._done:
             self._done = True
             self._checkpoint(done=True)
+            self._notify(done=True)
         if s.model_path and self._weights is not None:
             save_npz(Path(s.model_path), self._weights)
             LOG.info("final model (round %d) written to %s", self._round, s.model_path)
