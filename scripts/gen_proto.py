@@ -11,8 +11,8 @@ import sys
 
 
 def main() -> int:
-    from grpc_tools import protoc
     import grpc_tools
+    from grpc_tools import protoc
 
     root = pathlib.Path(__file__).resolve().parent.parent
     include = pathlib.Path(grpc_tools.__file__).parent / "_proto"

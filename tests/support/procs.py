@@ -34,7 +34,8 @@ def wait_for_port(port: int, timeout: float = 30.0, proc: subprocess.Popen[bytes
     raise TimeoutError(f"nothing listened on 127.0.0.1:{port} within {timeout}s\n{detail}")
 
 
-def start_module(module: str, env: Mapping[str, str], log: Path, args: list[str] | None = None) -> subprocess.Popen[bytes]:
+def start_module(module: str, env: Mapping[str, str], log: Path,
+                 args: list[str] | None = None) -> subprocess.Popen[bytes]:
     """Run ``python -m module`` with ``env`` added to this environment, output to ``log``."""
     full_env = {**os.environ, **env}
     full_env.setdefault("PYTHONUNBUFFERED", "1")
