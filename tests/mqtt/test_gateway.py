@@ -154,7 +154,7 @@ class TestOverload:
             release.wait(10)
             return argmax_infer()(tensor)
 
-        start_gateway(slow, workers=1, max_in_flight=1)
+        start_gateway(slow, workers=1, max_in_flight=1, inline_max_ms=0)
         device.send(encode_frame(np.array([1.0, 0.0], np.float32), "first"))
         device.send(encode_frame(np.array([1.0, 0.0], np.float32), "second"))
 

@@ -64,20 +64,52 @@ def connect(client: Any, settings: MqttSettings, protocol: str, *, persistent: b
     client.loop_start()
 
 
+class PublishProperties:
+    """MQTT 5 PUBLISH properties (response topic, correlation data), encoded once.
+
+    paho only calls ``pack()`` on the properties it is given; its own ``Properties``
+    class validates every attribute through a list comprehension over all property
+    names and costs more than the rest of an answer's encoding (``bench.mqtt``), so
+    the two properties devices and the gateway use are written here, byte for byte
+    as ``Properties.pack()`` writes them (a test compares both).
+    """
+
+    __slots__ = ("_packed", "correlation", "response_topic")
+
+    def __init__(self, response_topic: str | None = None, correlation: bytes | None = None) -> None:
+        self.response_topic = response_topic
+        self.correlation = correlation
+        body = b""
+        if response_topic is not None:
+            topic = response_topic.encode("utf-8")
+            body += b"\x08" + len(topic).to_bytes(2, "big") + topic
+        if correlation is not None:
+            body += b"\x09" + len(correlation).to_bytes(2, "big") + correlation
+        self._packed = _variable_byte_integer(len(body)) + body
+
+    def pack(self) -> bytes:
+        """The properties as they go on the wire (length prefix included)."""
+        return self._packed
+
+    def __repr__(self) -> str:
+        return f"PublishProperties(response_topic={self.response_topic!r}, correlation={self.correlation!r})"
+
+
+def _variable_byte_integer(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        value, digit = divmod(value, 128)
+        out.append(digit | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
 def publish_properties(protocol: str, *, response_topic: str | None = None,
-                       correlation: bytes | None = None) -> Any:
+                       correlation: bytes | None = None) -> PublishProperties | None:
     """MQTT 5 PUBLISH properties (response topic, correlation data), ``None`` for 3.1.1 or when empty."""
     if protocol != "5" or (response_topic is None and correlation is None):
         return None
-    from paho.mqtt.packettypes import PacketTypes
-    from paho.mqtt.properties import Properties
-
-    properties = Properties(PacketTypes.PUBLISH)
-    if response_topic is not None:
-        properties.ResponseTopic = response_topic
-    if correlation is not None:
-        properties.CorrelationData = correlation
-    return properties
+    return PublishProperties(response_topic, correlation)
 
 
 def correlation_text(data: bytes | None) -> str | None:

@@ -12,9 +12,10 @@ Topics (see :class:`~sedna.service.mqtt.settings.Topics`), for service ``S`` in 
 The gateway keeps a persistent session under a stable client id, so requests sent
 while it or the broker was away are delivered when it is back; paho reconnects with
 back-off, and every (re)connect resubscribes and republishes ``online``. Decoding
-happens on paho's network thread (cheap); inference runs on a bounded pool and a
-request beyond ``max_in_flight`` is answered ``busy`` at once, never blocking the
-network loop. Each (device, id) pair is answered exactly once (:mod:`.dedup`).
+happens on paho's network thread (cheap); :mod:`.dispatch` runs inference inline
+there while it is cheap (recent mean below ``inline_max_ms``) and nothing is queued,
+else on ``workers`` threads; a request beyond ``max_in_flight`` is answered ``busy``
+at once. Each (device, id) pair is answered exactly once (:mod:`.dedup`).
 """
 
 from __future__ import annotations
@@ -23,10 +24,8 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -36,6 +35,7 @@ from sedna.core.outcome import JointOutcome
 from sedna.service.mqtt import connection
 from sedna.service.mqtt.codec import PayloadError, Request, RequestId, decode_request, error_payload, result_payload
 from sedna.service.mqtt.dedup import SeenCache
+from sedna.service.mqtt.dispatch import Dispatcher
 from sedna.service.mqtt.metrics import GatewayMetrics
 from sedna.service.mqtt.settings import MqttSettings, Topics
 
@@ -48,8 +48,7 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
-@dataclass(frozen=True)
-class Reply:
+class Reply(NamedTuple):
     """Where the answer to one request goes."""
 
     topic: str
@@ -69,10 +68,7 @@ class DeviceGateway:
         self._infer = infer
         self._protocol = "3.1.1" if settings.protocol == "3.1.1" else "5"
         self._seen = SeenCache(settings.dedup_ttl, settings.dedup_size)
-        self._slots = threading.BoundedSemaphore(settings.max_in_flight)
-        self._in_flight = 0
-        self._count_lock = threading.Lock()
-        self._pool: ThreadPoolExecutor | None = None
+        self._dispatcher: Dispatcher | None = None
         self._client: Any = None
         self._client_lock = threading.Lock()
         self._ready = threading.Event()
@@ -94,10 +90,12 @@ class DeviceGateway:
 
         Returns whether it is serving; when not, it keeps retrying with back-off.
         """
-        if self._pool is not None:
+        if self._dispatcher is not None:
             raise RuntimeError("DeviceGateway.start() called twice")
         self._stopping = False
-        self._pool = ThreadPoolExecutor(self.settings.workers, thread_name_prefix=f"mqtt-infer-{self.topics.service}")
+        self._dispatcher = Dispatcher(self.settings.workers, self.settings.max_in_flight,
+                                      self.settings.inline_max_ms / 1000.0, f"mqtt-infer-{self.topics.service}")
+        self._dispatcher.start()
         if self.settings.protocol == "auto":
             threading.Thread(target=self._detect_then_connect, name="mqtt-protocol-probe", daemon=True).start()
         else:
@@ -114,11 +112,11 @@ class DeviceGateway:
 
     def stop(self, timeout: float = 10.0) -> None:
         """Answer what is in flight, publish ``offline`` (retained), disconnect cleanly (no Last Will)."""
-        if self._pool is None:
+        if self._dispatcher is None:
             return
         self._stopping = True
-        self._pool.shutdown(wait=True)
-        self._pool = None
+        self._dispatcher.stop(timeout)
+        self._dispatcher = None
         with self._client_lock:
             client, self._client = self._client, None
         if client is None:
@@ -142,8 +140,11 @@ class DeviceGateway:
     def stats(self) -> dict[str, Any]:
         """Counters (requests, answered, errors by code, duplicates, hard examples, latency) and state."""
         out = self.metrics.stats()
-        out.update(in_flight=self._in_flight, connected=self.connected, protocol=self._protocol,
-                   client_id=self.client_id)
+        dispatcher = self._dispatcher
+        out.update(in_flight=dispatcher.in_flight if dispatcher else 0, connected=self.connected,
+                   protocol=self._protocol, client_id=self.client_id,
+                   inline_runs=dispatcher.inline_runs if dispatcher else 0,
+                   pooled_runs=dispatcher.pooled_runs if dispatcher else 0)
         return out
 
     # -- connection ------------------------------------------------------------------------
@@ -235,42 +236,30 @@ class DeviceGateway:
         if not self._seen.first(key):
             self.metrics.duplicate()
             return
-        pool = self._pool
-        if pool is None or not self._slots.acquire(blocking=False):
+        dispatcher = self._dispatcher
+        if dispatcher is None or not dispatcher.submit(self._serve, request, reply, received):
             self._seen.forget(key)
-            self._answer_error(reply, request.id, "busy",
-                               f"busy: {self.settings.max_in_flight} requests in flight; retry later")
-            return
-        with self._count_lock:
-            self._in_flight += 1
-        try:
-            pool.submit(self._serve, request, reply, received)
-        except RuntimeError:  # stop() shut the pool down between the check and the submit
-            with self._count_lock:
-                self._in_flight -= 1
-            self._slots.release()
-            self._answer_error(reply, request.id, "unavailable", "gateway is stopping; retry later")
+            if dispatcher is None or self._stopping:
+                self._answer_error(reply, request.id, "unavailable", "gateway is stopping; retry later")
+            else:
+                self._answer_error(reply, request.id, "busy",
+                                   f"busy: {self.settings.max_in_flight} requests in flight; retry later")
 
     def _serve(self, request: Request, reply: Reply, received: float) -> None:
         try:
-            try:
-                outcome = self._infer(request.tensor)
-            except InvalidInputError as exc:
-                self._answer_error(reply, request.id, "invalid_input", f"data: {exc}")
-                return
-            except Exception as exc:  # the model failed: answered as an error, counted and logged
-                log.exception("inference failed for %s from %s", request.id, reply.device)
-                self._answer_error(reply, request.id, "infer_failed", f"inference failed: {type(exc).__name__}: {exc}")
-                return
-            latency = time.perf_counter() - received
-            self._publish(reply, result_payload(request.id, outcome, latency * 1000.0))
-            self.metrics.answer(latency, outcome.is_hard_example)
-            if outcome.is_hard_example:
-                self._announce(request, reply, outcome)
-        finally:
-            with self._count_lock:
-                self._in_flight -= 1
-            self._slots.release()
+            outcome = self._infer(request.tensor)
+        except InvalidInputError as exc:
+            self._answer_error(reply, request.id, "invalid_input", f"data: {exc}")
+            return
+        except Exception as exc:  # the model failed: answered as an error, counted and logged
+            log.exception("inference failed for %s from %s", request.id, reply.device)
+            self._answer_error(reply, request.id, "infer_failed", f"inference failed: {type(exc).__name__}: {exc}")
+            return
+        latency = time.perf_counter() - received
+        self._publish(reply, result_payload(request.id, outcome, latency * 1000.0))
+        self.metrics.answer(latency, outcome.is_hard_example)
+        if outcome.is_hard_example:
+            self._announce(request, reply, outcome)
 
     def _announce(self, request: Request, reply: Reply, outcome: JointOutcome) -> None:
         body = {"id": outcome.example_id, "device": reply.device, "correlation_id": request.id,

@@ -76,7 +76,10 @@ class MqttSettings:
     qos: int = 1
     """QoS of the subscription and of every message the gateway publishes."""
     workers: int = 2
-    """Threads that run inference, off the paho network thread."""
+    """Threads that run inference off the paho network thread, when it is not run inline."""
+    inline_max_ms: float = 1.0
+    """Run inference on the network thread while its recent mean time is below this and no request
+    is queued (saves a thread hand-off per message for shallow models); 0 always uses the workers."""
     max_in_flight: int = 64
     """Requests accepted but not yet answered; beyond this a request is answered ``busy``."""
     max_payload_bytes: int = 8 * 1024 * 1024
@@ -102,6 +105,8 @@ class MqttSettings:
                 f"MqttSettings.workers={self.workers!r} must be >= 1 "
                 f"and max_in_flight={self.max_in_flight!r} >= workers"
             )
+        if self.inline_max_ms < 0:
+            raise ConfigError(f"MqttSettings.inline_max_ms={self.inline_max_ms!r} must be >= 0 (0: never inline)")
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ConfigError("MqttSettings.tls_cert and tls_key must be given together "
                               "(client certificate and its key)")

@@ -16,7 +16,6 @@ import os
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 import numpy as np
@@ -52,16 +51,61 @@ def predicted_label(result: Any) -> int | None:
     return int(array.reshape(-1)[0])
 
 
-@dataclass
-class _Tally:
-    sent: dict[str, float] = field(default_factory=dict)
-    rtts: list[float] = field(default_factory=list)
-    answers: dict[str, dict[str, Any]] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    changed: threading.Condition = field(init=False)
+class _Run:
+    """The state of one simulation: what was sent when, what came back.
 
-    def __post_init__(self) -> None:
-        self.changed = threading.Condition(self.lock)
+    With a ``window`` (no rate) it is driven by the answers: each answer, handled on
+    paho's network thread, sends the next request, so no second thread is woken per
+    message; with a rate, the caller's thread paces the sends.
+    """
+
+    def __init__(self, client: Any, topics: Topics, device: str, protocol: str, reply_topic: str, x: np.ndarray,
+                 n: int, window: int, qos: int) -> None:
+        self.client, self.protocol, self.reply_topic, self.x = client, protocol, reply_topic, x
+        self.request_topic = topics.request(device)
+        self.device, self.n, self.window, self.qos = device, n, max(1, window), qos
+        self.sent: dict[str, float] = {}
+        self.rtts: list[float] = []
+        self.answers: dict[str, dict[str, Any]] = {}
+        self.errors = 0
+        self.last_answer = time.monotonic()
+        self.lock = threading.Lock()
+        self.done = threading.Event()
+        self.windowed = True
+
+    def send(self, paced: bool = False) -> bool:
+        """Send the next request unless all are sent or (unless ``paced``) the window is full."""
+        with self.lock:
+            i = len(self.sent)
+            if i >= self.n or (not paced and i - len(self.answers) >= self.window):
+                return False
+            rid = f"{self.device}-{i}"
+            self.sent[rid] = time.perf_counter()
+        props = connection.publish_properties(self.protocol, response_topic=self.reply_topic, correlation=rid.encode())
+        self.client.publish(self.request_topic, encode_frame(self.x[i % len(self.x)][None, :], rid), qos=self.qos,
+                            properties=props)
+        return True
+
+    def collect(self, payload: bytes) -> None:
+        """Record one answer (on the network thread) and, in window mode, send the next request."""
+        arrived = time.perf_counter()
+        try:
+            body = json.loads(payload)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return
+        rid = str(body.get("id")) if isinstance(body, dict) else None
+        with self.lock:
+            if rid not in self.sent or rid in self.answers:
+                return
+            self.answers[rid] = body
+            self.errors += not body.get("ok")
+            self.rtts.append((arrived - self.sent[rid]) * 1000.0)
+            self.last_answer = time.monotonic()
+            finished = len(self.answers) >= self.n
+        if finished:
+            self.done.set()
+        elif self.windowed:
+            self.send()
 
 
 class _Progress:
@@ -86,17 +130,18 @@ class _Progress:
 def simulate(service: str, namespace: str = "default", settings: MqttSettings | None = None, *,
              count: int | None = None, rate: float = 0.0, window: int = 32, qos: int = 1, timeout: float = 30.0,
              device_id: str | None = None, progress: TextIO | None = None) -> dict[str, Any]:
-    """Send ``count`` digits (default: all 540) to ``service`` and return a summary dict.
+    """Send ``count`` digits (default: all 540; more cycle through the split again) and return a summary dict.
 
     Keys: ``sent``, ``answered``, ``ok``, ``errors`` (count), ``error_codes``, ``unanswered``,
     ``accuracy`` (correct / ok answers), ``offload_share`` (answers computed in the cloud /
     ok answers), ``hard_examples``, ``rtt_p50_ms``, ``rtt_p99_ms``, ``duration_s``,
     ``requests_per_s``, ``protocol``. ``progress`` (e.g. ``sys.stderr``) gets a progress line.
+    The run ends when every request is answered or no answer came for ``timeout`` seconds.
     """
     settings = settings or MqttSettings()
     topics = Topics(namespace, service)
     x, y = digits_test_split()
-    n = len(x) if count is None else max(0, min(count, len(x)))
+    n = len(x) if count is None else max(0, count)
     device = device_id or f"sim-{os.getpid()}-{os.urandom(3).hex()}"
     protocol = settings.protocol
     if protocol == "auto":
@@ -104,12 +149,13 @@ def simulate(service: str, namespace: str = "default", settings: MqttSettings | 
         if not protocol:
             raise ConnectionError(f"cannot reach the MQTT broker at {settings.host}:{settings.port}")
     reply_topic = f"{topics.base}/response/{device}" if protocol == "5" else topics.result(device)
-    tally = _Tally()
     connected = threading.Event()
     client = connection.new_client(settings, device, protocol, persistent=False)
+    run = _Run(client, topics, device, protocol, reply_topic, x, n, window, qos)
+    run.windowed = rate <= 0
     client.on_connect = lambda c, u, f, rc, p: (c.subscribe(reply_topic, qos=qos), None)[1]
     client.on_subscribe = lambda c, u, mid, codes, p: connected.set()
-    client.on_message = lambda c, u, message: _collect(tally, message.payload)
+    client.on_message = lambda c, u, message: run.collect(message.payload)
     connection.connect(client, settings, protocol, persistent=False)
     bar = _Progress(n, progress) if progress is not None else None
     try:
@@ -117,81 +163,56 @@ def simulate(service: str, namespace: str = "default", settings: MqttSettings | 
             raise ConnectionError(f"no MQTT session with {settings.host}:{settings.port} within "
                                   f"{settings.connect_timeout}s (check --broker and credentials)")
         started = time.monotonic()
-        for i in range(n):
-            rid = f"{device}-{i}"
-            _wait_turn(tally, started, i, rate, window, timeout)
-            props = connection.publish_properties(protocol, response_topic=reply_topic, correlation=rid.encode())
-            with tally.lock:
-                tally.sent[rid] = time.perf_counter()
-            client.publish(topics.request(device), encode_frame(x[i:i + 1], rid), qos=qos, properties=props)
+        run.last_answer = started
+        if n == 0:
+            run.done.set()
+        elif rate > 0:
+            _paced(run, started, rate, bar)
+        else:
+            while run.send():  # the first window; every answer then sends the next request
+                pass
+        while not run.done.wait(0.2) and time.monotonic() - run.last_answer < timeout:
             if bar:
-                bar.show(i + 1, len(tally.answers), _errors(tally))
-        deadline = time.monotonic() + timeout
-        with tally.changed:
-            while len(tally.answers) < n and time.monotonic() < deadline:
-                tally.changed.wait(0.2)
-                if bar:
-                    bar.show(n, len(tally.answers), _errors(tally))
+                bar.show(len(run.sent), len(run.answers), run.errors)
         duration = time.monotonic() - started
     finally:
         client.disconnect()
         client.loop_stop()
     if bar:
-        bar.show(n, len(tally.answers), _errors(tally), final=True)
-    return _summary(tally, y, device, n, duration, protocol)
+        bar.show(len(run.sent), len(run.answers), run.errors, final=True)
+    return _summary(run, y, n, duration)
 
 
-def _wait_turn(tally: _Tally, started: float, i: int, rate: float, window: int, timeout: float) -> None:
-    if rate > 0:
+def _paced(run: _Run, started: float, rate: float, bar: _Progress | None) -> None:
+    for i in range(run.n):
         delay = started + i / rate - time.monotonic()
         if delay > 0:
             time.sleep(delay)
-        return
-    deadline = time.monotonic() + timeout
-    with tally.changed:
-        while len(tally.sent) - len(tally.answers) >= window and time.monotonic() < deadline:
-            tally.changed.wait(0.5)
+        run.send(paced=True)
+        if bar:
+            bar.show(i + 1, len(run.answers), run.errors)
 
 
-def _collect(tally: _Tally, payload: bytes) -> None:
-    arrived = time.perf_counter()
-    try:
-        body = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return
-    rid = str(body.get("id")) if isinstance(body, dict) else None
-    with tally.changed:
-        if rid not in tally.sent or rid in tally.answers:
-            return
-        tally.answers[rid] = body
-        tally.rtts.append((arrived - tally.sent[rid]) * 1000.0)
-        tally.changed.notify_all()
-
-
-def _errors(tally: _Tally) -> int:
-    return sum(1 for a in list(tally.answers.values()) if not a.get("ok"))
-
-
-def _summary(tally: _Tally, y: np.ndarray, device: str, n: int, duration: float, protocol: str) -> dict[str, Any]:
+def _summary(run: _Run, y: np.ndarray, n: int, duration: float) -> dict[str, Any]:
     ok = correct = cloud = hard = 0
     codes: dict[str, int] = {}
-    for rid, body in tally.answers.items():
+    for rid, body in run.answers.items():
         if not body.get("ok"):
             code = str(body.get("code", "error"))
             codes[code] = codes.get(code, 0) + 1
             continue
         ok += 1
-        index = int(rid.rsplit("-", 1)[1])
+        index = int(rid.rsplit("-", 1)[1]) % len(y)
         correct += int(predicted_label(body.get("result")) == int(y[index]))
         hard += int(bool(body.get("hard_example")))
         cloud += int(bool(body.get("hard_example")) and body.get("computed_at") == "cloud")
-    rtts = np.asarray(tally.rtts, dtype=np.float64)
-    return {"device": device, "protocol": protocol, "sent": n, "answered": len(tally.answers), "ok": ok,
-            "errors": sum(codes.values()), "error_codes": codes, "unanswered": n - len(tally.answers),
+    rtts = np.asarray(run.rtts, dtype=np.float64)
+    return {"device": run.device, "protocol": run.protocol, "sent": len(run.sent), "answered": len(run.answers),
+            "ok": ok, "errors": sum(codes.values()), "error_codes": codes, "unanswered": n - len(run.answers),
             "accuracy": correct / ok if ok else 0.0, "offload_share": cloud / ok if ok else 0.0,
             "hard_examples": hard, "rtt_p50_ms": float(np.percentile(rtts, 50)) if rtts.size else None,
             "rtt_p99_ms": float(np.percentile(rtts, 99)) if rtts.size else None, "duration_s": duration,
-            "requests_per_s": len(tally.answers) / duration if duration > 0 else 0.0}
+            "requests_per_s": len(run.answers) / duration if duration > 0 else 0.0}
 
 
 def format_summary(summary: dict[str, Any]) -> str:
