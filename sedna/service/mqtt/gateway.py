@@ -8,6 +8,9 @@ Topics (see :class:`~sedna.service.mqtt.settings.Topics`), for service ``S`` in 
 * ``sedna/N/S/status``: retained ``{"state": "online"|"offline", "since", ...}``; the Last
   Will (retained) says ``offline`` when the gateway dies without a goodbye.
 * ``sedna/N/S/hard_examples``: one announcement per hard example (metadata, no tensor).
+* with ``kubeedge_devices``: the KubeEdge mapper topics ``$ke/events/device/+/data/update``
+  and ``$hw/events/device/+/twin/update``, answered on ``sedna/N/S/result/{device}``
+  (:mod:`.kubeedge`).
 
 The gateway keeps a persistent session under a stable client id, so requests sent
 while it or the broker was away are delivered when it is back; paho reconnects with
@@ -29,10 +32,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from sedna.common.errors import InvalidInputError
+from sedna.common.errors import ConfigError, InvalidInputError
 from sedna.common.log import get_logger
 from sedna.core.outcome import JointOutcome
-from sedna.service.mqtt import connection
+from sedna.service.mqtt import connection, kubeedge
 from sedna.service.mqtt.codec import PayloadError, Request, RequestId, decode_request, error_payload, result_payload
 from sedna.service.mqtt.dedup import SeenCache
 from sedna.service.mqtt.dispatch import Dispatcher
@@ -69,6 +72,13 @@ class DeviceGateway:
         self._protocol = "3.1.1" if settings.protocol == "3.1.1" else "5"
         self._seen = SeenCache(settings.dedup_ttl, settings.dedup_size)
         self._dispatcher: Dispatcher | None = None
+        self._kubeedge: kubeedge.KubeEdgeDecoder | None = None
+        if settings.kubeedge_devices:
+            try:
+                self._kubeedge = kubeedge.KubeEdgeDecoder(settings.kubeedge_properties, settings.kubeedge_dtype,
+                                                          settings.max_payload_bytes)
+            except PayloadError as exc:
+                raise ConfigError(f"MQTT_KUBEEDGE_DTYPE: {exc}") from None
         self._client: Any = None
         self._client_lock = threading.Lock()
         self._ready = threading.Event()
@@ -147,6 +157,11 @@ class DeviceGateway:
                    pooled_runs=dispatcher.pooled_runs if dispatcher else 0)
         return out
 
+    @property
+    def subscriptions(self) -> list[str]:
+        """The topic filters the gateway subscribes to (requests, and the KubeEdge mapper topics when enabled)."""
+        return [self.topics.request_filter, *(kubeedge.TOPICS if self._kubeedge is not None else ())]
+
     # -- connection ------------------------------------------------------------------------
     def _connect(self) -> None:
         client = connection.new_client(self.settings, self.client_id, self._protocol)
@@ -192,7 +207,7 @@ class DeviceGateway:
             return
         log.info("MQTT gateway %s connected (session present: %s)", self.client_id,
                  getattr(flags, "session_present", None))
-        client.subscribe(self.topics.request_filter, qos=self.settings.qos)
+        client.subscribe([(topic, self.settings.qos) for topic in self.subscriptions])
         client.publish(self.topics.status, self._status("online", utc_now(), request_topic=self.topics.request_filter),
                        qos=self.settings.qos, retain=True)
 
@@ -207,7 +222,7 @@ class DeviceGateway:
         if all(connection.reason_value(rc) < 128 for rc in reason_codes):
             self._ready.set()
         else:
-            log.error("broker refused the subscription to %s: %s", self.topics.request_filter, reason_codes)
+            log.error("broker refused the subscription to %s: %s", self.subscriptions, reason_codes)
 
     def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
         self._ready.clear()
@@ -217,7 +232,11 @@ class DeviceGateway:
     # -- requests --------------------------------------------------------------------------
     def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
         received = time.perf_counter()
-        device = self.topics.device_of(message.topic)
+        topic = message.topic
+        if topic.startswith("$"):
+            self._on_kubeedge(topic, message.payload, received)
+            return
+        device = self.topics.device_of(topic)
         props = getattr(message, "properties", None)
         response_topic = getattr(props, "ResponseTopic", None) or None
         correlation = getattr(props, "CorrelationData", None) or None
@@ -229,6 +248,28 @@ class DeviceGateway:
         except PayloadError as exc:
             self._answer_error(reply, exc.request_id, exc.code, str(exc))
             return
+        self._accept(request, reply, device, received)
+
+    def _on_kubeedge(self, topic: str, payload: bytes, received: float) -> None:
+        """A mapper data or twin update: served when it carries the configured properties."""
+        if self._kubeedge is None or not kubeedge.is_kubeedge_topic(topic):
+            return
+        device = kubeedge.device_of(topic)
+        reply = Reply(self.topics.result(device), device)
+        try:
+            request = self._kubeedge.decode(topic, payload)
+        except PayloadError as exc:
+            self.metrics.request()
+            self._answer_error(reply, exc.request_id, exc.code, str(exc))
+            return
+        if request is None:
+            self.metrics.ignore()
+            return
+        self.metrics.request()
+        self._accept(request, reply, "$ke/" + device, received)
+
+    def _accept(self, request: Request, reply: Reply, device: str, received: float) -> None:
+        """De-duplicate, then serve ``request`` (inline or on a worker), or answer why not."""
         if self._stopping:
             self._answer_error(reply, request.id, "unavailable", "gateway is stopping; retry later")
             return

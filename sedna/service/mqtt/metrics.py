@@ -26,6 +26,7 @@ class GatewayMetrics:
         self.requests = 0
         self.answered = 0
         self.duplicates = 0
+        self.ignored = 0
         self.hard_examples = 0
         self.errors: Counter[str] = Counter()
         self._latencies: deque[float] = deque(maxlen=_LATENCY_WINDOW)
@@ -46,6 +47,11 @@ class GatewayMetrics:
             self.duplicates += 1
         if self._prom:
             self._prom["duplicates"].inc()
+
+    def ignore(self) -> None:
+        """A KubeEdge update without the input properties (not a request)."""
+        with self._lock:
+            self.ignored += 1
 
     def error(self, code: str) -> None:
         with self._lock:
@@ -74,7 +80,7 @@ class GatewayMetrics:
                        "p50_ms": float(np.percentile(window, 50)) if window.size else 0.0,
                        "p99_ms": float(np.percentile(window, 99)) if window.size else 0.0}
             return {"requests": self.requests, "answered": self.answered, "duplicates": self.duplicates,
-                    "hard_examples": self.hard_examples, "errors": dict(self.errors),
+                    "ignored": self.ignored, "hard_examples": self.hard_examples, "errors": dict(self.errors),
                     "errors_total": sum(self.errors.values()), "latency": latency}
 
 

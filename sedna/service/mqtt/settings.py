@@ -2,7 +2,8 @@
 
 :class:`MqttSettings` is data that is passed in (STYLE §2.11): the edge worker builds
 it once with :meth:`MqttSettings.from_config` from the worker contract
-(``MQTT_BROKER=host:port``, ``MQTT_USERNAME``, ``MQTT_PASSWORD``, ``MQTT_TLS_CA``) and
+(``MQTT_BROKER=host:port``, ``MQTT_USERNAME``, ``MQTT_PASSWORD``, ``MQTT_TLS_CA``,
+``MQTT_KUBEEDGE_DEVICES``, ``MQTT_KUBEEDGE_PROPERTIES``, ``MQTT_KUBEEDGE_DTYPE``) and
 hands it to :class:`~sedna.service.mqtt.gateway.DeviceGateway`; the device simulator
 and the benchmark build it directly. :class:`Topics` is the one place that spells
 the topic layout ``sedna/{namespace}/{service}/...``.
@@ -34,6 +35,16 @@ def parse_broker(address: str, field_name: str = "MQTT_BROKER") -> tuple[str, in
     if not sep or not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
         raise ConfigError(f"{field_name}={address!r} is not a broker address (expected host:port, e.g. 127.0.0.1:1883)")
     return host, int(port_text)
+
+
+def parse_flag(value: str, field_name: str) -> bool:
+    """``true``/``false`` (also 1/0, yes/no, on/off; empty is false); the error names ``field_name``."""
+    text = value.strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("", "0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{field_name}={value!r} is not a boolean (use true or false)")
 
 
 def check_name(value: str, field_name: str) -> str:
@@ -94,6 +105,15 @@ class MqttSettings:
     """Longest back-off delay between reconnect attempts."""
     connect_timeout: float = 10.0
     """How long :meth:`DeviceGateway.start` waits for the first subscription."""
+    kubeedge_devices: bool = False
+    """Also serve KubeEdge-managed devices: subscribe to the mapper topics
+    ``$ke/events/device/+/data/update`` and ``$hw/events/device/+/twin/update``
+    (env ``MQTT_KUBEEDGE_DEVICES=true``; see :mod:`sedna.service.mqtt.kubeedge`)."""
+    kubeedge_properties: tuple[str, ...] = ()
+    """The device properties that form the input: one property holding a number or a JSON list,
+    or several numeric ones in this order (env ``MQTT_KUBEEDGE_PROPERTIES=a,b,c``)."""
+    kubeedge_dtype: str = "FP32"
+    """The dtype of the input built from KubeEdge values (env ``MQTT_KUBEEDGE_DTYPE``)."""
 
     def __post_init__(self) -> None:
         if self.qos not in (0, 1, 2):
@@ -107,6 +127,9 @@ class MqttSettings:
             )
         if self.inline_max_ms < 0:
             raise ConfigError(f"MqttSettings.inline_max_ms={self.inline_max_ms!r} must be >= 0 (0: never inline)")
+        if self.kubeedge_devices and not self.kubeedge_properties:
+            raise ConfigError("MQTT_KUBEEDGE_DEVICES is on but MQTT_KUBEEDGE_PROPERTIES is empty: name the device "
+                              "properties that form the input (one holding a JSON list, or several numbers: a,b,c)")
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ConfigError("MqttSettings.tls_cert and tls_key must be given together "
                               "(client certificate and its key)")
@@ -117,9 +140,14 @@ class MqttSettings:
         if not config.mqtt_broker:
             raise ConfigError("MQTT_BROKER is empty: set it to host:port of the broker devices use")
         host, port = parse_broker(config.mqtt_broker)
+        env = config.environ
         values: dict[str, object] = {
             "host": host, "port": port, "username": config.mqtt_username, "password": config.mqtt_password,
             "tls_ca": config.mqtt_tls_ca, "worker_name": config.worker_name,
+            "kubeedge_devices": parse_flag(env.get("MQTT_KUBEEDGE_DEVICES", ""), "MQTT_KUBEEDGE_DEVICES"),
+            "kubeedge_properties": tuple(p.strip() for p in env.get("MQTT_KUBEEDGE_PROPERTIES", "").split(",")
+                                         if p.strip()),
+            "kubeedge_dtype": env.get("MQTT_KUBEEDGE_DTYPE", "") or "FP32",
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
