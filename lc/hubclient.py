@@ -3,12 +3,13 @@
 One session = one gRPC stream. It opens with a hello listing every stored object and the
 outbox epoch; the GM answers with upserts/deletes then ``ResyncDone``. Each downstream object
 is written to :class:`~lc.store.Store` before its ack is sent, so an ack always means
-"durable". A pump thread sends outbox reports in ``seq`` order, resends one that stays
-unacknowledged for ``ack_timeout`` (the GM drops duplicates), sends an app-level ping every
-``ping_interval`` and cancels the stream when nothing arrived for three intervals (gRPC
-keepalive catches dead TCP links underneath). A lost stream is re-dialled after a jittered
-exponential backoff from ``backoff_min`` to ``backoff_max``; a refused token is logged as an
-error naming the node every time. Callers: :mod:`lc.main` wires it; managers call :meth:`wake`.
+"durable"; a batch of objects is answered with one ``ObjectAcks`` once all are stored. A
+pump thread sends outbox reports in ``seq`` order, resends one that stays unacknowledged for
+``ack_timeout`` (the GM drops duplicates), sends an app-level ping every ``ping_interval`` and
+cancels the stream when nothing arrived for three intervals (gRPC keepalive catches dead TCP
+links underneath). A lost stream is re-dialled after a jittered exponential backoff from
+``backoff_min`` to ``backoff_max``; a refused token is logged as an error naming the node every
+time. Callers: :mod:`lc.main` wires it; managers call :meth:`wake`.
 """
 
 from __future__ import annotations
@@ -111,7 +112,10 @@ class HubClient:
                 except eh.MalformedMessage as exc:
                     LOG.warning("ignoring malformed message from GM: %s", exc)
                     continue
-                self._handle(msg, state, out)
+                acks = [ref for item in (msg.messages if isinstance(msg, eh.Batch) else [msg])
+                        if (ref := self._handle(item, state, out)) is not None]
+                if acks:  # after every object of the batch is stored: an ack means "durable"
+                    out.put(eh.ObjectAck(acks[0]) if len(acks) == 1 else eh.ObjectAcks(acks))
         except grpc.RpcError as exc:
             code, details = exc.code(), exc.details()
             if code == grpc.StatusCode.UNAUTHENTICATED:
@@ -127,16 +131,18 @@ class HubClient:
             channel.close()
         return state.resynced
 
-    def _handle(self, msg: eh.DownMessage, state: _SessionState, out: queue.Queue[eh.UpMessage]) -> None:
+    def _handle(self, msg: eh.DownMessage, state: _SessionState,
+                out: queue.Queue[eh.UpMessage]) -> eh.ObjectRef | None:
+        """Act on one (non-batch) message; return the ref to acknowledge for objects."""
         if isinstance(msg, eh.Upsert):
             self._store.put_object(msg.ref.key, msg.ref.resource_version, msg.object)
-            out.put(eh.ObjectAck(msg.ref))
             self._on_change(msg.ref.key)
-        elif isinstance(msg, eh.Delete):
+            return msg.ref
+        if isinstance(msg, eh.Delete):
             self._store.delete_object(msg.ref.key)
-            out.put(eh.ObjectAck(msg.ref))
             self._on_change(msg.ref.key)
-        elif isinstance(msg, eh.ReportAck):
+            return msg.ref
+        if isinstance(msg, eh.ReportAck):
             self._store.outbox_delete(msg.seq)
             state.inflight.pop(msg.seq, None)
             if not msg.accepted:
@@ -149,6 +155,7 @@ class HubClient:
                      self.settings.gm_address, self.settings.node, msg.upserts, msg.deletes)
         elif isinstance(msg, eh.Ping):
             out.put(eh.Pong(msg.nonce))
+        return None
 
     def _pump(self, state: _SessionState, out: queue.Queue[eh.UpMessage], done: threading.Event, call: Any) -> None:
         s = self.settings

@@ -6,19 +6,18 @@ difference (:meth:`NodeQueue.reset`). ``pending`` holds what still has to be wri
 moves messages to ``inflight`` until the LC acks that key *at that resourceVersion*; a newer
 version of a key supersedes both the pending and the in-flight one (so an ack for the old one is
 ignored); :meth:`NodeQueue.requeue_expired` puts unacked messages back after a timeout.
-Entries are ``(ref, message)`` where the message is already encoded for the wire, so one big
-object fanned out to a thousand nodes is serialised once, not a thousand times.
+Entries are ``(ref, wire bytes)``: the message is already serialised, so one big object fanned
+out to a thousand nodes is encoded once, not a thousand times.
 Used only from the hub's event loop, so there is no locking; ``wake`` is set on every put.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from sedna.service.edgehub import ObjectKey, ObjectRef
 
-Down = tuple[ObjectRef, Any]
+Down = tuple[ObjectRef, bytes]
 
 
 class NodeQueue:

@@ -28,6 +28,7 @@ from .upstream import HandlerRegistry
 from .watching import Watcher
 
 LOG = get_logger(__name__)
+SERVICE = "sedna.edgehub.v1.EdgeHub"
 
 
 @dataclass(frozen=True)
@@ -56,10 +57,15 @@ class HubHandle:
         """Stop serving (streams end; LCs reconnect elsewhere or later) and stop watching."""
         self._watcher.stop()
         if self._loop.is_running():
-            future = asyncio.run_coroutine_threadsafe(self._server.stop(grace), self._loop)
+            future = asyncio.run_coroutine_threadsafe(self._shutdown(grace), self._loop)
             future.result(grace + 5)
             self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(grace + 5)
+
+    async def _shutdown(self, grace: float) -> None:
+        if self._core.ticker is not None:
+            self._core.ticker.cancel()
+        await self._server.stop(grace)
 
 
 class _Servicer:
@@ -125,10 +131,16 @@ async def _serve(core: HubCore, address: str, tokens: Mapping[str, str], tls: Hu
                  metrics: dict[str, Any]) -> tuple[Any, int]:
     import grpc
 
-    from sedna.proto import edgehub_pb2_grpc
+    from sedna.proto import edgehub_pb2
 
     server = grpc.aio.server(options=eh.keepalive_options(core.settings.keepalive))
-    edgehub_pb2_grpc.add_EdgeHubServicer_to_server(_Servicer(core, tokens, metrics), server)
+    # Registered by hand (not edgehub_pb2_grpc) so responses are bytes written as they are: the
+    # hub encodes each message once (see eh.batch_bytes), gRPC must not serialise it again.
+    handlers = {"Connect": grpc.stream_stream_rpc_method_handler(
+        _Servicer(core, tokens, metrics).Connect, request_deserializer=edgehub_pb2.UpMessage.FromString,
+        response_serializer=bytes)}
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
+    server.add_registered_method_handlers(SERVICE, handlers)
     if tls is None:
         port = server.add_insecure_port(address)
     else:
@@ -141,6 +153,7 @@ async def _serve(core: HubCore, address: str, tokens: Mapping[str, str], tls: Hu
         raise OSError(f"edge hub could not bind {address}")
     await server.start()
     core.loop = asyncio.get_running_loop()
+    core.ticker = asyncio.ensure_future(core.tick())
     return server, port
 
 

@@ -4,10 +4,12 @@
 write it), one :class:`~gm.hub.queues.NodeQueue` per node and the current :class:`Session` per
 node (event-loop side). Watch events become per-node queue entries through
 ``loop.call_soon_threadsafe``. A session answers the hello with the exact resync difference,
-then writes queued changes, report acks and pongs; it reads acks, reports (applied in order, one
-node at a time, via :class:`~gm.hub.upstream.Upstream` in a worker thread) and pings. A malformed
-message is logged and rejected (with a ReportAck when it carried a seq) and the stream goes on.
-A newer stream for the same node closes the older one. :mod:`.server` wraps this in gRPC.
+then writes queued changes, report acks and pongs (pre-encoded bytes, batched); it reads acks,
+reports (applied in order, one node at a time, via :class:`~gm.hub.upstream.Upstream` in a
+worker thread) and pings. A malformed message is logged and rejected (with a ReportAck when it
+carried a seq) and the stream goes on. A newer stream for the same node closes the older one.
+One :meth:`HubCore.tick` task checks every session for silence and unacked objects (history: a
+timer per stream cost a thousand wake-ups a second). :mod:`.server` wraps this in gRPC.
 """
 
 from __future__ import annotations
@@ -41,6 +43,12 @@ class HubSettings:
     """Seconds without any upstream message (LCs ping every few seconds) before a stream is dropped."""
     keepalive: float = 10.0
     """gRPC HTTP/2 keepalive interval, seconds."""
+    tick: float = 1.0
+    """Seconds between checks for dead streams and unacknowledged objects."""
+    batch_messages: int = 512
+    """Most downstream messages packed into one gRPC message."""
+    batch_bytes: int = 4 * 2**20
+    """Most bytes packed into one gRPC message (a bigger single object still goes, alone)."""
 
 
 class Session:
@@ -71,8 +79,9 @@ class HubCore:
         self.sessions: dict[str, Session] = {}
         self.upstream = Upstream(cluster, handlers, SequenceBook(cluster), count)
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.ticker: asyncio.Future[None] | None = None
         self._apply_locks: dict[str, asyncio.Lock] = {}
-        self._encoded: dict[eh.ObjectKey, tuple[str, Any]] = {}  # key -> (version, wire message)
+        self._encoded: dict[eh.ObjectKey, tuple[str, bytes]] = {}  # key -> (version, wire message)
 
     # ------------------------------------------------------- watch threads
 
@@ -101,15 +110,15 @@ class HubCore:
             self.queues[node] = NodeQueue()
         return self.queues[node]
 
-    def encode(self, change: Change) -> tuple[eh.ObjectRef, Any]:
-        """The wire message for ``change``; an object version is JSON-encoded once for all nodes."""
+    def encode(self, change: Change) -> tuple[eh.ObjectRef, bytes]:
+        """The wire bytes for ``change``; an object version is encoded once for all nodes."""
         ref = change.ref
         if change.object is None:
             self._encoded.pop(ref.key, None)
-            return ref, eh.down_to_proto(eh.Delete(ref))
+            return ref, eh.down_bytes(eh.Delete(ref))
         cached = self._encoded.get(ref.key)
         if cached is None or cached[0] != ref.resource_version:
-            cached = (ref.resource_version, eh.down_to_proto(eh.Upsert(ref, change.object)))
+            cached = (ref.resource_version, eh.down_bytes(eh.Upsert(ref, change.object)))
             self._encoded[ref.key] = cached
         return ref, cached[1]
 
@@ -155,6 +164,9 @@ class HubCore:
                     await self.hello(session, msg)
                 elif not session.ready:
                     raise eh.MalformedMessage("the first message must be a hello")
+                elif isinstance(msg, eh.ObjectAcks):
+                    for ref in msg.refs:
+                        session.queue.ack(ref)
                 elif isinstance(msg, eh.ObjectAck):
                     session.queue.ack(msg.ref)
                 elif isinstance(msg, eh.Report):
@@ -180,26 +192,52 @@ class HubCore:
                 return
         session.send(ack)
 
-    async def write(self, session: Session, write: Callable[[Any], Awaitable[None]]) -> None:
-        """Write queued and direct messages until the session closes."""
+    async def write(self, session: Session, write: Callable[[bytes], Awaitable[None]]) -> None:
+        """Write queued and direct messages until the session closes, several per gRPC message.
+
+        Everything pending goes out at once, packed into batches of at most ``batch_messages``
+        messages / ``batch_bytes`` bytes; direct messages (report acks, ResyncDone, pongs) follow
+        the queued objects, so ResyncDone comes after the resync's upserts. Timeouts are the
+        :meth:`tick` task's business, so an idle stream costs one parked coroutine.
+        """
         queue, settings = session.queue, self.settings
         while not session.closed:
             if not session.direct and not (session.ready and queue.pending):
                 queue.wake.clear()
-                try:
-                    await asyncio.wait_for(queue.wake.wait(), timeout=1.0)
-                except asyncio.TimeoutError:
-                    pass
-            now = time.monotonic()
-            if now - session.last_recv > settings.dead_after:
-                LOG.warning("node %s: nothing received for %.0fs; dropping the stream", session.node,
-                            now - session.last_recv)
-                session.close()
-                break
-            if session.ready:
-                queue.requeue_expired(now, settings.ack_timeout)
-                for _ref, wire in queue.take(now, limit=100_000):
-                    await write(wire)
+                await queue.wake.wait()
+                continue
+            wires = [wire for _ref, wire in queue.take(time.monotonic(), limit=1 << 30)] if session.ready else []
             direct, session.direct = session.direct, []
-            for msg in direct:
-                await write(eh.down_to_proto(msg))
+            wires += [eh.down_bytes(msg) for msg in direct]
+            for chunk in chunks(wires, settings.batch_messages, settings.batch_bytes):
+                await write(eh.batch_bytes(chunk))
+
+    async def tick(self) -> None:
+        """Once a second: drop streams silent for ``dead_after``, requeue objects unacked for ``ack_timeout``."""
+        settings = self.settings
+        while True:
+            await asyncio.sleep(settings.tick)
+            now = time.monotonic()
+            for session in list(self.sessions.values()):
+                if now - session.last_recv > settings.dead_after:
+                    LOG.warning("node %s: nothing received for %.0fs; dropping the stream", session.node,
+                                now - session.last_recv)
+                    session.close()
+                elif session.ready and session.queue.inflight:
+                    session.queue.requeue_expired(now, settings.ack_timeout)
+
+
+def chunks(wires: list[bytes], max_messages: int, max_bytes: int) -> list[list[bytes]]:
+    """Split ``wires`` in order into runs of at most ``max_messages`` and (unless one is bigger) ``max_bytes``."""
+    out: list[list[bytes]] = []
+    current: list[bytes] = []
+    size = 0
+    for wire in wires:
+        if current and (len(current) >= max_messages or size + len(wire) > max_bytes):
+            out.append(current)
+            current, size = [], 0
+        current.append(wire)
+        size += len(wire)
+    if current:
+        out.append(current)
+    return out

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19sedna/proto/edgehub.proto\x12\x10sedna.edgehub.v1\"T\n\tObjectRef\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x18\n\x10resource_version\x18\x04 \x01(\t\"Y\n\x05Hello\x12\x0c\n\x04node\x18\x01 \x01(\t\x12,\n\x07objects\x18\x02 \x03(\x0b\x32\x1b.sedna.edgehub.v1.ObjectRef\x12\x14\n\x0coutbox_epoch\x18\x03 \x01(\t\"5\n\tObjectAck\x12(\n\x03ref\x18\x01 \x01(\x0b\x32\x1b.sedna.edgehub.v1.ObjectRef\"U\n\x06Report\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x11\n\tnamespace\x18\x03 \x01(\t\x12\x0c\n\x04name\x18\x04 \x01(\t\x12\x0f\n\x07payload\x18\x05 \x01(\x0c\"\x15\n\x04Ping\x12\r\n\x05nonce\x18\x01 \x01(\x04\"\xe5\x01\n\tUpMessage\x12(\n\x05hello\x18\x01 \x01(\x0b\x32\x17.sedna.edgehub.v1.HelloH\x00\x12*\n\x03\x61\x63k\x18\x02 \x01(\x0b\x32\x1b.sedna.edgehub.v1.ObjectAckH\x00\x12*\n\x06report\x18\x03 \x01(\x0b\x32\x18.sedna.edgehub.v1.ReportH\x00\x12&\n\x04ping\x18\x04 \x01(\x0b\x32\x16.sedna.edgehub.v1.PingH\x00\x12&\n\x04pong\x18\x05 \x01(\x0b\x32\x16.sedna.edgehub.v1.PingH\x00\x42\x06\n\x04\x62ody\"B\n\x06Upsert\x12(\n\x03ref\x18\x01 \x01(\x0b\x32\x1b.sedna.edgehub.v1.ObjectRef\x12\x0e\n\x06object\x18\x02 \x01(\x0c\"2\n\x06\x44\x65lete\x12(\n\x03ref\x18\x01 \x01(\x0b\x32\x1b.sedna.edgehub.v1.ObjectRef\"M\n\tReportAck\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x08\x12\x11\n\tduplicate\x18\x03 \x01(\x08\x12\x0e\n\x06reason\x18\x04 \x01(\t\".\n\nResyncDone\x12\x0f\n\x07upserts\x18\x01 \x01(\r\x12\x0f\n\x07\x64\x65letes\x18\x02 \x01(\r\"\xa5\x02\n\x0b\x44ownMessage\x12*\n\x06upsert\x18\x01 \x01(\x0b\x32\x18.sedna.edgehub.v1.UpsertH\x00\x12*\n\x06\x64\x65lete\x18\x02 \x01(\x0b\x32\x18.sedna.edgehub.v1.DeleteH\x00\x12\x31\n\nreport_ack\x18\x03 \x01(\x0b\x32\x1b.sedna.edgehub.v1.ReportAckH\x00\x12\x33\n\x0bresync_done\x18\x04 \x01(\x0b\x32\x1c.sedna.edgehub.v1.ResyncDoneH\x00\x12&\n\x04ping\x18\x05 \x01(\x0b\x32\x16.sedna.edgehub.v1.PingH\x00\x12&\n\x04pong\x18\x06 \x01(\x0b\x32\x16.sedna.edgehub.v1.PingH\x00\x42\x06\n\x04\x62ody2T\n\x07\x45\x64geHub\x12I\n\x07\x43onnect\x12\x1b.sedna.edgehub.v1.UpMessage\x1a\x1d.sedna.edgehub.v1.DownMessage(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19sedna/proto/edgehub.proto\x12\x10sedna.edgehub.v1\"T\n\tObjectRef\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x18\n\x10resource_version\x18\x04 \x01(\t\"Y\n\x05Hello\x12\x0c\n\x04node\x18\x01 \x01(\t\x12,\n\x07objects\x18\x02 \x03(\x0b\x32\x1b.sedna.edgehub.v1.ObjectRef\x12\x14\n\x0coutbox_epoch\x18\x03 \x01(\t\"5\n\tObjectAck\x12(\n\x03ref\x18\x01 \x01(\x0b\x32\x1b.sedna.edgehub.v1.ObjectRef\"7\n\nObjectAcks\x12)\n\x04refs\x18\x01 \x03(\x0b\x32\x1b.sedna.edgehub.v1.ObjectRef\"U\n\x06Report\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x11\n\tnamespace\x18\x03 \x01(\t\x12\x0c\n\x04name\x18\x04 \x01(\t\x12\x0f\n\x07payload\x18\x05 \x01(\x0c\"\x15\n\x04Ping\x12\r\n\x05nonce\x18\x01 \x01(\x04\"\x93\x02\n\tUpMessage\x12(\n\x05hello\x18\x01 \x01(\x0b\x32\x17.sedna.edgehub.v1.HelloH\x00\x12*\n\x03\x61\x63k\x18\x02 \x01(\x0b\x32\x1b.sedna.edgehub.v1.ObjectAckH\x00\x12*\n\x06report\x18\x03 \x01(\x0b\x32\x18.sedna.edgehub.v1.ReportH\x00\x12&\n\x04ping\x18\x04 \x01(\x0b\x32\x16.sedna.edgehub.v1.PingH\x00\x12&\n\x04pong\x18\x05 \x01(\x0b\x32\x16.sedna.edgehub.v1.PingH\x00\x12,\n\x04\x61\x63ks\x18\x06 \x01(\x0b\x32\x1c.sedna.edgehub.v1.ObjectAcksH\x00\x42\x06\n\x04\x62ody\"T\n\x06Upsert\x12(\n\x03ref\x18\x01 \x01(\x0b\x32\x1b.sedna.edgehub.v1.ObjectRef\x12\x0e\n\x06object\x18\x02 \x01(\x0c\x12\x10\n\x08\x65ncoding\x18\x03 \x01(\t\"2\n\x06\x44\x65lete\x12(\n\x03ref\x18\x01 \x01(\x0b\x32\x1b.sedna.edgehub.v1.ObjectRef\"M\n\tReportAck\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x08\x12\x11\n\tduplicate\x18\x03 \x01(\x08\x12\x0e\n\x06reason\x18\x04 \x01(\t\".\n\nResyncDone\x12\x0f\n\x07upserts\x18\x01 \x01(\r\x12\x0f\n\x07\x64\x65letes\x18\x02 \x01(\r\"\x19\n\x05\x42\x61tch\x12\x10\n\x08messages\x18\x01 \x03(\x0c\"\xcf\x02\n\x0b\x44ownMessage\x12*\n\x06upsert\x18\x01 \x01(\x0b\x32\x18.sedna.edgehub.v1.UpsertH\x00\x12*\n\x06\x64\x65lete\x18\x02 \x01(\x0b\x32\x18.sedna.edgehub.v1.DeleteH\x00\x12\x31\n\nreport_ack\x18\x03 \x01(\x0b\x32\x1b.sedna.edgehub.v1.ReportAckH\x00\x12\x33\n\x0bresync_done\x18\x04 \x01(\x0b\x32\x1c.sedna.edgehub.v1.ResyncDoneH\x00\x12&\n\x04ping\x18\x05 \x01(\x0b\x32\x16.sedna.edgehub.v1.PingH\x00\x12&\n\x04pong\x18\x06 \x01(\x0b\x32\x16.sedna.edgehub.v1.PingH\x00\x12(\n\x05\x62\x61tch\x18\x07 \x01(\x0b\x32\x17.sedna.edgehub.v1.BatchH\x00\x42\x06\n\x04\x62ody2T\n\x07\x45\x64geHub\x12I\n\x07\x43onnect\x12\x1b.sedna.edgehub.v1.UpMessage\x1a\x1d.sedna.edgehub.v1.DownMessage(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,22 +37,26 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_HELLO']._serialized_end=222
   _globals['_OBJECTACK']._serialized_start=224
   _globals['_OBJECTACK']._serialized_end=277
-  _globals['_REPORT']._serialized_start=279
-  _globals['_REPORT']._serialized_end=364
-  _globals['_PING']._serialized_start=366
-  _globals['_PING']._serialized_end=387
-  _globals['_UPMESSAGE']._serialized_start=390
-  _globals['_UPMESSAGE']._serialized_end=619
-  _globals['_UPSERT']._serialized_start=621
-  _globals['_UPSERT']._serialized_end=687
-  _globals['_DELETE']._serialized_start=689
-  _globals['_DELETE']._serialized_end=739
-  _globals['_REPORTACK']._serialized_start=741
-  _globals['_REPORTACK']._serialized_end=818
-  _globals['_RESYNCDONE']._serialized_start=820
-  _globals['_RESYNCDONE']._serialized_end=866
-  _globals['_DOWNMESSAGE']._serialized_start=869
-  _globals['_DOWNMESSAGE']._serialized_end=1162
-  _globals['_EDGEHUB']._serialized_start=1164
-  _globals['_EDGEHUB']._serialized_end=1248
+  _globals['_OBJECTACKS']._serialized_start=279
+  _globals['_OBJECTACKS']._serialized_end=334
+  _globals['_REPORT']._serialized_start=336
+  _globals['_REPORT']._serialized_end=421
+  _globals['_PING']._serialized_start=423
+  _globals['_PING']._serialized_end=444
+  _globals['_UPMESSAGE']._serialized_start=447
+  _globals['_UPMESSAGE']._serialized_end=722
+  _globals['_UPSERT']._serialized_start=724
+  _globals['_UPSERT']._serialized_end=808
+  _globals['_DELETE']._serialized_start=810
+  _globals['_DELETE']._serialized_end=860
+  _globals['_REPORTACK']._serialized_start=862
+  _globals['_REPORTACK']._serialized_end=939
+  _globals['_RESYNCDONE']._serialized_start=941
+  _globals['_RESYNCDONE']._serialized_end=987
+  _globals['_BATCH']._serialized_start=989
+  _globals['_BATCH']._serialized_end=1014
+  _globals['_DOWNMESSAGE']._serialized_start=1017
+  _globals['_DOWNMESSAGE']._serialized_end=1352
+  _globals['_EDGEHUB']._serialized_start=1354
+  _globals['_EDGEHUB']._serialized_end=1438
 # @@protoc_insertion_point(module_scope)

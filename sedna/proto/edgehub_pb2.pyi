@@ -34,6 +34,12 @@ class ObjectAck(_message.Message):
     ref: ObjectRef
     def __init__(self, ref: _Optional[_Union[ObjectRef, _Mapping]] = ...) -> None: ...
 
+class ObjectAcks(_message.Message):
+    __slots__ = ("refs",)
+    REFS_FIELD_NUMBER: _ClassVar[int]
+    refs: _containers.RepeatedCompositeFieldContainer[ObjectRef]
+    def __init__(self, refs: _Optional[_Iterable[_Union[ObjectRef, _Mapping]]] = ...) -> None: ...
+
 class Report(_message.Message):
     __slots__ = ("seq", "kind", "namespace", "name", "payload")
     SEQ_FIELD_NUMBER: _ClassVar[int]
@@ -55,26 +61,30 @@ class Ping(_message.Message):
     def __init__(self, nonce: _Optional[int] = ...) -> None: ...
 
 class UpMessage(_message.Message):
-    __slots__ = ("hello", "ack", "report", "ping", "pong")
+    __slots__ = ("hello", "ack", "report", "ping", "pong", "acks")
     HELLO_FIELD_NUMBER: _ClassVar[int]
     ACK_FIELD_NUMBER: _ClassVar[int]
     REPORT_FIELD_NUMBER: _ClassVar[int]
     PING_FIELD_NUMBER: _ClassVar[int]
     PONG_FIELD_NUMBER: _ClassVar[int]
+    ACKS_FIELD_NUMBER: _ClassVar[int]
     hello: Hello
     ack: ObjectAck
     report: Report
     ping: Ping
     pong: Ping
-    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., ack: _Optional[_Union[ObjectAck, _Mapping]] = ..., report: _Optional[_Union[Report, _Mapping]] = ..., ping: _Optional[_Union[Ping, _Mapping]] = ..., pong: _Optional[_Union[Ping, _Mapping]] = ...) -> None: ...
+    acks: ObjectAcks
+    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., ack: _Optional[_Union[ObjectAck, _Mapping]] = ..., report: _Optional[_Union[Report, _Mapping]] = ..., ping: _Optional[_Union[Ping, _Mapping]] = ..., pong: _Optional[_Union[Ping, _Mapping]] = ..., acks: _Optional[_Union[ObjectAcks, _Mapping]] = ...) -> None: ...
 
 class Upsert(_message.Message):
-    __slots__ = ("ref", "object")
+    __slots__ = ("ref", "object", "encoding")
     REF_FIELD_NUMBER: _ClassVar[int]
     OBJECT_FIELD_NUMBER: _ClassVar[int]
+    ENCODING_FIELD_NUMBER: _ClassVar[int]
     ref: ObjectRef
     object: bytes
-    def __init__(self, ref: _Optional[_Union[ObjectRef, _Mapping]] = ..., object: _Optional[bytes] = ...) -> None: ...
+    encoding: str
+    def __init__(self, ref: _Optional[_Union[ObjectRef, _Mapping]] = ..., object: _Optional[bytes] = ..., encoding: _Optional[str] = ...) -> None: ...
 
 class Delete(_message.Message):
     __slots__ = ("ref",)
@@ -102,18 +112,26 @@ class ResyncDone(_message.Message):
     deletes: int
     def __init__(self, upserts: _Optional[int] = ..., deletes: _Optional[int] = ...) -> None: ...
 
+class Batch(_message.Message):
+    __slots__ = ("messages",)
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    messages: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, messages: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
 class DownMessage(_message.Message):
-    __slots__ = ("upsert", "delete", "report_ack", "resync_done", "ping", "pong")
+    __slots__ = ("upsert", "delete", "report_ack", "resync_done", "ping", "pong", "batch")
     UPSERT_FIELD_NUMBER: _ClassVar[int]
     DELETE_FIELD_NUMBER: _ClassVar[int]
     REPORT_ACK_FIELD_NUMBER: _ClassVar[int]
     RESYNC_DONE_FIELD_NUMBER: _ClassVar[int]
     PING_FIELD_NUMBER: _ClassVar[int]
     PONG_FIELD_NUMBER: _ClassVar[int]
+    BATCH_FIELD_NUMBER: _ClassVar[int]
     upsert: Upsert
     delete: Delete
     report_ack: ReportAck
     resync_done: ResyncDone
     ping: Ping
     pong: Ping
-    def __init__(self, upsert: _Optional[_Union[Upsert, _Mapping]] = ..., delete: _Optional[_Union[Delete, _Mapping]] = ..., report_ack: _Optional[_Union[ReportAck, _Mapping]] = ..., resync_done: _Optional[_Union[ResyncDone, _Mapping]] = ..., ping: _Optional[_Union[Ping, _Mapping]] = ..., pong: _Optional[_Union[Ping, _Mapping]] = ...) -> None: ...
+    batch: Batch
+    def __init__(self, upsert: _Optional[_Union[Upsert, _Mapping]] = ..., delete: _Optional[_Union[Delete, _Mapping]] = ..., report_ack: _Optional[_Union[ReportAck, _Mapping]] = ..., resync_done: _Optional[_Union[ResyncDone, _Mapping]] = ..., ping: _Optional[_Union[Ping, _Mapping]] = ..., pong: _Optional[_Union[Ping, _Mapping]] = ..., batch: _Optional[_Union[Batch, _Mapping]] = ...) -> None: ...

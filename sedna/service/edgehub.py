@@ -6,14 +6,28 @@ frozen dataclasses below and convert with the paired ``up_to_proto`` / ``up_from
 ``oneof``, non-empty names, JSON object payloads) and raises :class:`MalformedMessage` naming the
 field, so a receiver can reject one bad message and keep the stream.
 
+Batching (history: one gRPC message per object cost ~0.3 ms of GM event-loop time per node and
+object, which dominated a thousand-node resync): the GM encodes each downstream message once to
+bytes (:func:`down_bytes`) and packs a node's pending ones into one :class:`Batch` on the wire
+(:func:`batch_bytes`), so an object version fanned out to every node is serialised once; the LC
+answers a batch with one :class:`ObjectAcks`. An object whose JSON is at least
+:data:`COMPRESS_MIN_BYTES` travels zlib-compressed (``Upsert.encoding = "zlib"``): compressed once
+per version at the GM, it cut the bytes of a thousand-node fan-out of a 45 KB job sixteenfold.
+
 This module is the only code ``gm`` and ``lc`` share about the hub; neither imports the other.
 """
 
 from __future__ import annotations
 
 import json
+import zlib
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
+
+COMPRESS_MIN_BYTES = 8192
+"""Objects whose JSON is at least this big are sent zlib-compressed."""
+MAX_OBJECT_BYTES = 64 * 2**20
+"""Largest object (decompressed JSON) a receiver accepts."""
 
 NODE_METADATA = "x-sedna-node"
 """gRPC metadata key carrying the node name; the token goes in ``authorization: Bearer <token>``."""
@@ -54,6 +68,13 @@ class Hello:
 @dataclass(frozen=True)
 class ObjectAck:
     ref: ObjectRef
+
+
+@dataclass(frozen=True)
+class ObjectAcks:
+    """Several :class:`ObjectAck` in one message (the LC's answer to a :class:`Batch`)."""
+
+    refs: list[ObjectRef]
 
 
 @dataclass(frozen=True)
@@ -98,8 +119,15 @@ class ResyncDone:
     deletes: int = 0
 
 
-UpMessage = Hello | ObjectAck | Report | Ping | Pong
-DownMessage = Upsert | Delete | ReportAck | ResyncDone | Ping | Pong
+@dataclass(frozen=True)
+class Batch:
+    """Downstream messages in order, received as one (never nested)."""
+
+    messages: list[Upsert | Delete | ReportAck | ResyncDone | Ping | Pong]
+
+
+UpMessage = Hello | ObjectAck | ObjectAcks | Report | Ping | Pong
+DownMessage = Upsert | Delete | ReportAck | ResyncDone | Ping | Pong | Batch
 
 
 def _pb() -> Any:
@@ -151,6 +179,9 @@ def up_to_proto(msg: UpMessage) -> Any:
             _ref_to(pb.hello.objects.add(), ref)
     elif isinstance(msg, ObjectAck):
         _ref_to(pb.ack.ref, msg.ref)
+    elif isinstance(msg, ObjectAcks):
+        for ref in msg.refs:
+            _ref_to(pb.acks.refs.add(), ref)
     elif isinstance(msg, Report):
         pb.report.seq = msg.seq
         pb.report.kind, pb.report.namespace, pb.report.name = msg.key
@@ -174,6 +205,8 @@ def up_from_proto(pb: Any) -> UpMessage:
         return Hello(pb.hello.node, refs, pb.hello.outbox_epoch)
     if which == "ack":
         return ObjectAck(_ref_from(pb.ack.ref, "ack.ref"))
+    if which == "acks":
+        return ObjectAcks([_ref_from(r, f"acks.refs[{i}]") for i, r in enumerate(pb.acks.refs)])
     if which == "report":
         rep = pb.report
         if rep.seq <= 0:
@@ -184,7 +217,7 @@ def up_from_proto(pb: Any) -> UpMessage:
         return Ping(pb.ping.nonce)
     if which == "pong":
         return Pong(pb.pong.nonce)
-    raise MalformedMessage("body: no message set (expected hello, ack, report, ping or pong)")
+    raise MalformedMessage("body: no message set (expected hello, ack, acks, report, ping or pong)")
 
 
 def down_to_proto(msg: DownMessage) -> Any:
@@ -192,7 +225,11 @@ def down_to_proto(msg: DownMessage) -> Any:
     pb = _pb().DownMessage()
     if isinstance(msg, Upsert):
         _ref_to(pb.upsert.ref, msg.ref)
-        pb.upsert.object = encode_json(msg.object)
+        raw = encode_json(msg.object)
+        if len(raw) >= COMPRESS_MIN_BYTES:
+            raw = zlib.compress(raw, 1)
+            pb.upsert.encoding = "zlib"
+        pb.upsert.object = raw
     elif isinstance(msg, Delete):
         _ref_to(pb.delete.ref, msg.ref)
     elif isinstance(msg, ReportAck):
@@ -207,16 +244,36 @@ def down_to_proto(msg: DownMessage) -> Any:
         pb.ping.nonce = msg.nonce
     elif isinstance(msg, Pong):
         pb.pong.nonce = msg.nonce
+    elif isinstance(msg, Batch):
+        pb.batch.messages.extend(down_bytes(m) for m in msg.messages)
     else:
         raise TypeError(f"not a downstream message: {msg!r}")
     return pb
 
 
-def down_from_proto(pb: Any) -> DownMessage:
-    """Decode a GM -> LC message; raise :class:`MalformedMessage` naming the bad field."""
+def down_bytes(msg: DownMessage) -> bytes:
+    """``msg`` serialised for the wire (the GM's servicer writes bytes as they are)."""
+    return bytes(down_to_proto(msg).SerializeToString())
+
+
+def batch_bytes(messages: list[bytes]) -> bytes:
+    """One wire message carrying already serialised (non-batch) downstream messages, in order."""
+    if len(messages) == 1:
+        return messages[0]
+    pb = _pb().DownMessage()
+    pb.batch.messages.extend(messages)
+    return bytes(pb.SerializeToString())
+
+
+def down_from_proto(pb: Any, nested: bool = False) -> DownMessage:
+    """Decode a GM -> LC message; raise :class:`MalformedMessage` naming the bad field.
+
+    A :class:`Batch` decodes whole or not at all (one bad element rejects it). ``nested`` is set
+    for the elements of a batch, which must not be batches themselves.
+    """
     which = pb.WhichOneof("body")
     if which == "upsert":
-        return Upsert(_ref_from(pb.upsert.ref, "upsert.ref"), decode_json(pb.upsert.object, "upsert.object"))
+        return Upsert(_ref_from(pb.upsert.ref, "upsert.ref"), decode_json(_object_bytes(pb.upsert), "upsert.object"))
     if which == "delete":
         return Delete(_ref_from(pb.delete.ref, "delete.ref"))
     if which == "report_ack":
@@ -228,7 +285,43 @@ def down_from_proto(pb: Any) -> DownMessage:
         return Ping(pb.ping.nonce)
     if which == "pong":
         return Pong(pb.pong.nonce)
-    raise MalformedMessage("body: no message set (expected upsert, delete, report_ack, resync_done, ping or pong)")
+    if which == "batch" and not nested:
+        return Batch([_batch_item(raw, i) for i, raw in enumerate(pb.batch.messages)])
+    if which == "batch":
+        raise MalformedMessage("batch.messages: a batch must not contain a batch")
+    raise MalformedMessage("body: no message set (expected upsert, delete, report_ack, resync_done, ping, pong "
+                           "or batch)")
+
+
+def _object_bytes(upsert: Any) -> bytes:
+    """The JSON of an upsert's object, inflated when compressed (refusing more than MAX_OBJECT_BYTES)."""
+    if not upsert.encoding:
+        return bytes(upsert.object)
+    if upsert.encoding != "zlib":
+        raise MalformedMessage(f"upsert.encoding: {upsert.encoding!r} is not supported (expected '' or 'zlib')")
+    inflate = zlib.decompressobj()
+    try:
+        raw = inflate.decompress(upsert.object, MAX_OBJECT_BYTES)
+    except zlib.error as exc:
+        raise MalformedMessage(f"upsert.object: not valid zlib data ({exc})") from None
+    if inflate.unconsumed_tail:
+        raise MalformedMessage(f"upsert.object: inflates to more than {MAX_OBJECT_BYTES} bytes")
+    return raw
+
+
+def _batch_item(raw: bytes, index: int) -> Upsert | Delete | ReportAck | ResyncDone | Ping | Pong:
+    from google.protobuf.message import DecodeError
+
+    try:
+        pb = _pb().DownMessage.FromString(raw)
+    except DecodeError as exc:
+        raise MalformedMessage(f"batch.messages[{index}]: not a DownMessage ({exc})") from None
+    try:
+        msg = down_from_proto(pb, nested=True)
+    except MalformedMessage as exc:
+        raise MalformedMessage(f"batch.messages[{index}].{exc}") from None
+    assert not isinstance(msg, Batch)
+    return msg
 
 
 def keepalive_options(interval_s: float) -> list[tuple[str, int]]:
