@@ -141,6 +141,12 @@ class Store:
             rows = self._db.execute("SELECT body FROM counters WHERE scope=? ORDER BY worker", (scope,)).fetchall()
         return derive([json.loads(b) for (b,) in rows])
 
+    def get_counters(self, scope: str, worker: str) -> dict[str, Any] | None:
+        """The record last stored for ``worker`` under ``scope`` (call inside the same transaction)."""
+        with self._lock:
+            row = self._db.execute("SELECT body FROM counters WHERE scope=? AND worker=?", (scope, worker)).fetchone()
+        return None if row is None else dict(json.loads(row[0]))
+
     def get_meta(self, key: str) -> str | None:
         with self._lock:
             row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
