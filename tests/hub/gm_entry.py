@@ -1,6 +1,7 @@
 """A GM for hub tests and the hub benchmark: ``LocalStore(--db)`` + ``start_hub``, until SIGTERM.
 
-``python -m tests.hub.gm_entry --db FILE --port P --tokens edge-0=tok,... --metrics-port M``.
+``python -m tests.hub.gm_entry --db FILE --port P --tokens edge-0=tok,... --metrics-port M``
+(plus ``--tls-cert/--tls-key`` to serve TLS, ``--client-ca`` for mutual TLS).
 Tests change objects by opening their own ``LocalStore`` on the same file (its watch polls the
 database, so this process sees other processes' writes) and read the hub's Prometheus
 metrics on ``--metrics-port`` (127.0.0.1 only).
@@ -23,17 +24,21 @@ def main() -> int:
     parser.add_argument("--metrics-port", type=int, default=0)
     parser.add_argument("--ack-timeout", type=float, default=10.0)
     parser.add_argument("--dead-after", type=float, default=20.0)
+    parser.add_argument("--tls-cert", default="", help="serve TLS with this certificate (and --tls-key)")
+    parser.add_argument("--tls-key", default="")
+    parser.add_argument("--client-ca", default="", help="require client certificates signed by this CA (mTLS)")
     args = parser.parse_args()
     log.configure()
     from prometheus_client import start_http_server
 
     from gm.cluster.local.store import LocalStore
-    from gm.hub.server import start_hub
+    from gm.hub.server import HubTLS, start_hub
     from gm.hub.sessions import HubSettings
 
     tokens = dict(pair.split("=", 1) for pair in args.tokens.split(",") if pair)
     store = LocalStore(args.db, poll_interval=0.05)
-    handle = start_hub(store, "127.0.0.1", args.port, tokens,
+    tls = HubTLS(args.tls_cert, args.tls_key, args.client_ca) if args.tls_cert else None
+    handle = start_hub(store, "127.0.0.1", args.port, tokens, tls,
                        settings=HubSettings(ack_timeout=args.ack_timeout, dead_after=args.dead_after))
     if args.metrics_port:
         start_http_server(args.metrics_port, addr="127.0.0.1", registry=handle.registry)

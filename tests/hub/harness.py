@@ -33,7 +33,8 @@ def wait_until(probe: Callable[[], T], timeout: float = 20.0, what: str = "condi
 
 
 class GM:
-    def __init__(self, root: Path, tokens: Mapping[str, str]) -> None:
+    def __init__(self, root: Path, tokens: Mapping[str, str], *extra: str) -> None:
+        self.extra = extra
         self.db = root / "gm.db"
         self.log = root / "gm.log"
         self.tokens = ",".join(f"{n}={t}" for n, t in tokens.items())
@@ -42,7 +43,7 @@ class GM:
 
     def start(self) -> GM:
         args = ["--db", str(self.db), "--port", str(self.port), "--tokens", self.tokens,
-                "--metrics-port", str(self.metrics_port), "--ack-timeout", "3"]
+                "--metrics-port", str(self.metrics_port), "--ack-timeout", "3", *self.extra]
         self.proc = start_module("tests.hub.gm_entry", {}, self.log, args)
         wait_for_port(self.metrics_port, 30, self.proc, self.log)
         return self
@@ -76,9 +77,7 @@ class LC:
         self.url = f"http://127.0.0.1:{self.port}"
 
     def start(self) -> LC:
-        self.proc = start_module("lc", {}, self.log, self.args)
-        wait_for_port(self.port, 30, self.proc, self.log)
-        return self
+        return start_all(self)[0]
 
     def stop(self) -> None:
         stop(self.proc)
@@ -101,6 +100,15 @@ class LC:
 
     def connected(self) -> bool:
         return self.health()["hub"] == "connected"
+
+
+def start_all(*lcs: LC) -> tuple[LC, ...]:
+    """Start several LCs at once (their start-up overlaps), then wait until each serves its API."""
+    for lc in lcs:
+        lc.proc = start_module("lc", {}, lc.log, lc.args)
+    for lc in lcs:
+        wait_for_port(lc.port, 30, lc.proc, lc.log)
+    return lcs
 
 
 def ji_report(worker: str, service: str, count: int, hard: int, **extra: Any) -> dict[str, Any]:
