@@ -43,6 +43,9 @@ class ControllerSettings:
     """Worker threads per controller."""
     resync_period: float = 300.0
     """Seconds between full resyncs of every informer cache."""
+    pod_log_dir: str = ""
+    """Where the local runtime writes Pod logs (``<dir>/<namespace>_<pod>_<container>.log``), so a
+    failure condition can name the file; empty on Kubernetes (``kubectl logs``)."""
 
     def lc_server(self, node: str) -> str:
         """The LC URL for workers on ``node``."""
@@ -177,7 +180,8 @@ def from_args(argv: Sequence[str] | None = None, environ: Mapping[str, str] | No
         default_cloud_node="cloud" if args.backend == "local" else None,
         nodes=nodes if args.backend == "local" else (), mqtt_broker=args.mqtt_broker,
         wait_for_cluster_ip=args.backend == "local",
-        workers=_int(args.workers, "--workers", 1, 64), resync_period=resync)
+        workers=_int(args.workers, "--workers", 1, 64), resync_period=resync,
+        pod_log_dir=str(state_dir / "logs") if args.backend == "local" else "")
     return GMSettings(
         backend=args.backend, state_dir=state_dir, api_host=args.api_host,
         api_port=_int(args.api_port, "--api-port"), hub_host=args.hub_host,
