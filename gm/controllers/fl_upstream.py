@@ -113,6 +113,8 @@ def handle_upstream(cluster: Cluster, report: Any) -> None:
             if not isinstance(worker, str) or not worker:
                 raise _malformed(f"worker: expected the reporting worker's name, got {worker!r}")
             old = ((status.get("trainingWorkers") or {}).get(worker) or {})
+            if not metrics and old.get("round") == round_:  # the final report repeats the round without metrics
+                metrics = {k: v for k, v in (old.get("metrics") or {}).items() if v is not None}
             entry = {"round": round_, "sampleCount": _count(info, "sampleCount", required=False),
                      "status": state or "", "metrics": _replace(old.get("metrics"), metrics), "updateTime": stamp}
             body["trainingWorkers"] = {worker: entry}

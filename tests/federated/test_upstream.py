@@ -51,6 +51,14 @@ def test_trainer_reports_fill_per_worker_fields_and_a_weighted_mean(store: Local
     assert s["latestMetrics"] == {"accuracy": pytest.approx(0.725), "loss": 2.0}
 
 
+def test_the_final_trainer_report_keeps_its_last_metrics(store: LocalStore) -> None:
+    handle_upstream(store, report("train", 2, {"accuracy": 0.7}))
+    handle_upstream(store, report("train", 2, {}, status="completed"))
+
+    entry = status(store)["trainingWorkers"]["fl-train-0"]
+    assert (entry["status"], entry["metrics"]) == ("completed", {"accuracy": 0.7})
+
+
 def test_aggregator_metrics_win_and_reach_the_model(store: LocalStore) -> None:
     handle_upstream(store, report("train", 2, {"accuracy": 0.5, "loss": 1.0}))
     handle_upstream(store, report("aggregation", 2, {"accuracy": 0.91}, "fl-aggregation"))
