@@ -122,13 +122,47 @@ def correlation_text(data: bytes | None) -> str | None:
         return binascii.hexlify(data).decode()
 
 
+BAD_CREDENTIALS = (4, 5, 134, 135)
+"""CONNACK codes for refused credentials: 3.1.1 "bad user name or password", "not authorized"; the same in 5."""
+
+
+def describe_refusal(reason_code: Any, settings: MqttSettings) -> str:
+    """Why the broker refused a CONNECT, and what to check."""
+    where = f"MQTT broker {settings.host}:{settings.port}"
+    if reason_value(reason_code) in BAD_CREDENTIALS:
+        who = f"user {settings.username!r}" if settings.username else "anonymous clients"
+        return (f"{where} refused {who}: {reason_code} (check MQTT_USERNAME and MQTT_PASSWORD, "
+                "and the broker's password file and ACL)")
+    return f"{where} refused the connection: {reason_code}"
+
+
+def describe_failure(exc: BaseException | None, settings: MqttSettings) -> str:
+    """Why a TCP or TLS connection to the broker failed, and what to check."""
+    import ssl
+
+    where = f"MQTT broker {settings.host}:{settings.port}"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return (f"TLS: the certificate of {where} does not verify against MQTT_TLS_CA={settings.tls_ca!r}: "
+                f"{exc.verify_message or exc} (use the CA that signed the broker's certificate)")
+    if isinstance(exc, ssl.SSLError):
+        hint = "" if settings.tls_ca else " (is it a TLS listener? then set MQTT_TLS_CA)"
+        return f"TLS handshake with {where} failed: {exc}{hint}"
+    if isinstance(exc, ConnectionRefusedError):
+        return f"nothing listens on {where} (check MQTT_BROKER)"
+    if exc is None:
+        return f"cannot connect to {where}"
+    return f"cannot connect to {where}: {type(exc).__name__}: {exc}"
+
+
 def reason_value(reason_code: Any) -> int:
     """The integer of a paho ``ReasonCode`` (or a plain int)."""
     return int(getattr(reason_code, "value", reason_code))
 
 
-def detect_protocol(settings: MqttSettings, timeout: float = 5.0) -> str | None:
+def detect_protocol(settings: MqttSettings, timeout: float = 5.0, failures: list[str] | None = None) -> str | None:
     """Ask the broker which MQTT version it speaks: ``"5"``, ``"3.1.1"``, or ``None`` if unreachable.
+
+    When unreachable, :func:`describe_failure` of the error is appended to ``failures``.
 
     A bare MQTT 5 CONNECT (no will, no properties) is answered "unsupported protocol
     version" by 3.1.1-only brokers such as amqtt, which would hang on a full one.
@@ -143,7 +177,9 @@ def detect_protocol(settings: MqttSettings, timeout: float = 5.0) -> str | None:
     probe.on_connect = lambda client, userdata, flags, reason_code, properties: answer.append(reason_value(reason_code))
     try:
         probe.connect(settings.host, settings.port, keepalive=max(5, int(timeout) + 1), clean_start=True)
-    except (OSError, ValueError):
+    except (OSError, ValueError) as exc:
+        if failures is not None:
+            failures.append(describe_failure(exc, settings))
         return None
     deadline = time.monotonic() + timeout
     try:

@@ -24,6 +24,7 @@ at once. Each (device, id) pair is answered exactly once (:mod:`.dedup`).
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -83,6 +84,8 @@ class DeviceGateway:
         self._client_lock = threading.Lock()
         self._ready = threading.Event()
         self._stopping = False
+        self.last_error: str | None = None
+        """Why the last connection attempt failed (refused credentials, TLS, unreachable), until one succeeds."""
 
     # -- lifecycle -------------------------------------------------------------------------
     @property
@@ -112,8 +115,8 @@ class DeviceGateway:
             self._connect()
         ready = self._ready.wait(self.settings.connect_timeout if timeout is None else timeout)
         if not ready:
-            log.warning("MQTT gateway %s not connected to %s:%s yet; retrying in the background",
-                        self.client_id, self.settings.host, self.settings.port)
+            log.warning("MQTT gateway %s not connected to %s:%s yet (%s); retrying in the background",
+                        self.client_id, self.settings.host, self.settings.port, self.last_error or "no answer yet")
         return ready
 
     def wait_ready(self, timeout: float) -> bool:
@@ -152,7 +155,7 @@ class DeviceGateway:
         out = self.metrics.stats()
         dispatcher = self._dispatcher
         out.update(in_flight=dispatcher.in_flight if dispatcher else 0, connected=self.connected,
-                   protocol=self._protocol, client_id=self.client_id,
+                   protocol=self._protocol, client_id=self.client_id, last_error=self.last_error,
                    inline_runs=dispatcher.inline_runs if dispatcher else 0,
                    pooled_runs=dispatcher.pooled_runs if dispatcher else 0)
         return out
@@ -168,6 +171,7 @@ class DeviceGateway:
         client.will_set(self.topics.status, self._status("offline", None, reason="connection lost"),
                         qos=self.settings.qos, retain=True)
         client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
         client.on_subscribe = self._on_subscribe
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
@@ -178,7 +182,10 @@ class DeviceGateway:
     def _detect_then_connect(self) -> None:
         delay = self.settings.reconnect_min_delay
         while not self._stopping:
-            found = connection.detect_protocol(self.settings)
+            failures: list[str] = []
+            found = connection.detect_protocol(self.settings, failures=failures)
+            if failures:
+                self._failed(failures[-1])
             if found is not None:
                 if found != self._protocol:
                     log.info("broker %s:%s speaks MQTT %s only: results go to result topics (no response topics)",
@@ -202,14 +209,24 @@ class DeviceGateway:
                          self.settings.host, self.settings.port)
                 threading.Thread(target=self._fall_back, args=(client,), daemon=True).start()
             else:
-                log.warning("MQTT broker %s:%s refused the gateway: %s", self.settings.host, self.settings.port,
-                            reason_code)
+                self._failed(connection.describe_refusal(reason_code, self.settings))
             return
+        self.last_error = None
         log.info("MQTT gateway %s connected (session present: %s)", self.client_id,
                  getattr(flags, "session_present", None))
         client.subscribe([(topic, self.settings.qos) for topic in self.subscriptions])
         client.publish(self.topics.status, self._status("online", utc_now(), request_topic=self.topics.request_filter),
                        qos=self.settings.qos, retain=True)
+
+    def _on_connect_fail(self, client: Any, userdata: Any) -> None:
+        # paho calls this while handling the OSError (or ssl.SSLError) of the attempt: exc_info names it
+        self._failed(connection.describe_failure(sys.exc_info()[1], self.settings))
+
+    def _failed(self, reason: str) -> None:
+        """Record why connecting failed; logged once per distinct reason, not at every back-off retry."""
+        if reason != self.last_error:
+            log.error("MQTT gateway %s: %s; retrying with back-off", self.client_id, reason)
+        self.last_error = reason
 
     def _fall_back(self, old: Any) -> None:
         old.loop_stop()

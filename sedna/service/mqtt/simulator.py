@@ -144,23 +144,39 @@ def simulate(service: str, namespace: str = "default", settings: MqttSettings | 
     n = len(x) if count is None else max(0, count)
     device = device_id or f"sim-{os.getpid()}-{os.urandom(3).hex()}"
     protocol = settings.protocol
+    failures: list[str] = []
     if protocol == "auto":
-        protocol = connection.detect_protocol(settings) or ""
+        protocol = connection.detect_protocol(settings, failures=failures) or ""
         if not protocol:
-            raise ConnectionError(f"cannot reach the MQTT broker at {settings.host}:{settings.port}")
+            raise ConnectionError(failures[-1] if failures else
+                                  f"cannot reach the MQTT broker at {settings.host}:{settings.port}")
     reply_topic = f"{topics.base}/response/{device}" if protocol == "5" else topics.result(device)
     connected = threading.Event()
     client = connection.new_client(settings, device, protocol, persistent=False)
     run = _Run(client, topics, device, protocol, reply_topic, x, n, window, qos)
     run.windowed = rate <= 0
-    client.on_connect = lambda c, u, f, rc, p: (c.subscribe(reply_topic, qos=qos), None)[1]
+
+    def on_connect(c: Any, u: Any, f: Any, reason_code: Any, p: Any) -> None:
+        if connection.reason_value(reason_code) == 0:
+            c.subscribe(reply_topic, qos=qos)
+        else:  # refused (credentials, ACL): no point in waiting
+            failures.append(connection.describe_refusal(reason_code, settings))
+            connected.set()
+
+    def on_connect_fail(c: Any, u: Any) -> None:  # called while paho handles the OSError: exc_info names it
+        failures.append(connection.describe_failure(sys.exc_info()[1], settings))
+        connected.set()
+
+    client.on_connect = on_connect
+    client.on_connect_fail = on_connect_fail
     client.on_subscribe = lambda c, u, mid, codes, p: connected.set()
     client.on_message = lambda c, u, message: run.collect(message.payload)
     connection.connect(client, settings, protocol, persistent=False)
     bar = _Progress(n, progress) if progress is not None else None
     try:
-        if not connected.wait(min(timeout, settings.connect_timeout)):
-            raise ConnectionError(f"no MQTT session with {settings.host}:{settings.port} within "
+        if not connected.wait(min(timeout, settings.connect_timeout)) or failures:
+            raise ConnectionError(failures[-1] if failures else
+                                  f"no MQTT session with {settings.host}:{settings.port} within "
                                   f"{settings.connect_timeout}s (check --broker and credentials)")
         started = time.monotonic()
         run.last_answer = started

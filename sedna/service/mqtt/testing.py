@@ -2,9 +2,9 @@
 
 STYLE §2.9: seams ship with fakes that are public API. :class:`Mosquitto` starts the
 mosquitto binary with a generated config (``listener PORT 127.0.0.1``, anonymous or a
-password file, persistence in a given directory), and can be stopped and restarted on
-the same port with its persisted sessions: what the broker-restart tests and
-``bench/mqtt.py`` need. :func:`argmax_infer` is a numpy stand-in for a joint inference.
+password file, TLS with :mod:`.certs` files when asked, persistence in a given directory),
+and can be stopped and restarted on the same port with its persisted sessions: what the
+broker-restart tests and ``bench/mqtt.py`` need. :func:`argmax_infer` is a numpy stand-in for a joint inference.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from sedna.core.outcome import JointOutcome
+from sedna.service.mqtt.certs import TlsFiles
 
 MOSQUITTO_PATHS = ("/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto")
 
@@ -55,7 +56,7 @@ class Mosquitto:
     """A mosquitto process on ``127.0.0.1:port`` whose config and persistence live in ``workdir``."""
 
     def __init__(self, workdir: Path, port: int | None = None, users: dict[str, str] | None = None,
-                 binary: str | None = None, persistence: bool = True) -> None:
+                 binary: str | None = None, persistence: bool = True, tls: TlsFiles | None = None) -> None:
         found = binary or find_mosquitto()
         if found is None:
             raise FileNotFoundError("mosquitto binary not found (install the 'mosquitto' package)")
@@ -64,6 +65,7 @@ class Mosquitto:
         self.port = port or free_port()
         self.users = users or {}
         self.persistence = persistence
+        self.tls = tls
         self.proc: subprocess.Popen[bytes] | None = None
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.config = self.workdir / "mosquitto.conf"
@@ -75,11 +77,14 @@ class Mosquitto:
         return f"127.0.0.1:{self.port}"
 
     def _write_config(self) -> None:
-        lines = [f"listener {self.port} 127.0.0.1", f"persistence {str(self.persistence).lower()}",
-                 f"persistence_location {self.workdir}/", "autosave_interval 1",
-                 "set_tcp_nodelay true", "max_queued_messages 100000", "max_inflight_messages 0",
-                 f"user {getpass.getuser()}",  # as root, mosquitto would switch to 'mosquitto' and lose the tmp dir
-                 "log_type error", "log_type warning", "log_type notice", "log_dest stderr"]
+        lines = [f"listener {self.port} 127.0.0.1"]
+        if self.tls is not None:
+            lines += [f"cafile {self.tls.ca}", f"certfile {self.tls.cert}", f"keyfile {self.tls.key}"]
+        lines += [f"persistence {str(self.persistence).lower()}",
+                  f"persistence_location {self.workdir}/", "autosave_interval 1",
+                  "set_tcp_nodelay true", "max_queued_messages 100000", "max_inflight_messages 0",
+                  f"user {getpass.getuser()}",  # as root, mosquitto would switch to 'mosquitto' and lose the tmp dir
+                  "log_type error", "log_type warning", "log_type notice", "log_dest stderr"]
         if self.users:
             passwd = self.workdir / "passwd"
             passwd.write_text("".join(password_line(u, p) + "\n" for u, p in self.users.items()))
