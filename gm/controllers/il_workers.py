@@ -108,3 +108,38 @@ def stage_pod(job: Obj, stage: str, round_: int, data: dict[str, Any], dataset_u
                 env_value("TEST_DATASET_URL", data.get("dataURL", ""))]
     env.append(env_value("ORIGINAL_DATASET_URL", data.get("dataIndexURL") or dataset_url))
     return build_pod(job, side, worker_type, name, env, node, "Never", {"sedna.io/round": str(round_)})
+
+
+def pod_phase(pod: Obj) -> tuple[str, str]:
+    """``(phase, why)``; a container in CrashLoopBackOff makes the phase Failed."""
+    status = pod.get("status") or {}
+    phase = status.get("phase") or "Pending"
+    why = status.get("message") or status.get("reason") or ""
+    for cs in status.get("containerStatuses") or []:
+        state = cs.get("state") or {}
+        waiting = state.get("waiting") or {}
+        if waiting.get("reason") == "CrashLoopBackOff":
+            return "Failed", waiting.get("message") or "CrashLoopBackOff"
+        term = state.get("terminated") or {}
+        if term and term.get("exitCode"):
+            why = why or f"exit code {term['exitCode']}"
+    return phase, why
+
+
+def pod_ready(pod: Obj) -> bool:
+    conds = {c.get("type"): c.get("status") for c in (pod.get("status") or {}).get("conditions") or []}
+    return conds.get("Ready", "True") == "True"
+
+
+def log_hint(job: Obj, name: str, pod: Obj | None, settings: ControllerSettings) -> str:
+    """Where the Pod's log is: the local runtime's file(s), or the runtime's ``log: <path>``, or the command."""
+    detail = str(((pod or {}).get("status") or {}).get("message") or "")
+    if "log:" in detail:
+        return detail[detail.index("log:"):]
+    ns = job["metadata"]["namespace"]
+    if settings.pod_log_dir:
+        containers = [str(c.get("name") or "") for c in ((pod or {}).get("spec") or {}).get("containers") or []]
+        paths = [f"{settings.pod_log_dir.rstrip('/')}/{ns}_{name}_{c}.log" for c in containers if c]
+        if paths:
+            return "log: " + ", ".join(paths)
+    return f"log: sedna logs -n {ns} {name} (kubectl logs on Kubernetes)"

@@ -17,7 +17,8 @@ a JSON string with the stage's inputs and outputs; the last :data:`HISTORY` kept
 
 The GM mirrors what the LC needs (:class:`sedna.common.il_protocol.JobState`) into an annotation,
 since the hub forwards metadata and spec changes only. :func:`handle_upstream` files LC and worker
-reports under ``status.edgeReports``; only it writes there, only this controller writes the rest.
+reports under ``status.edgeReports`` (:mod:`.il_reports`); only it writes there, only this controller
+writes the rest. The inference worker's counter report becomes ``status.inference``.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from collections.abc import Callable
 from typing import Any
 
 from gm.cluster.interface import DATASET, INCREMENTAL_LEARNING_JOB, MODEL, POD, Cluster, Conflict, NotFound, Obj
-from gm.controllers import il_validation, il_workers
+from gm.controllers import il_reports, il_validation, il_workers
+from gm.controllers.il_reports import handle_upstream
 from gm.controllers.workloads import HASH_ANNOTATION
 from gm.runtime.caching import Cache
 from gm.runtime.mapping import own_key, owner_keys
@@ -90,6 +92,9 @@ class IncrementalLearningReconciler:
         patch.set("stageState", last["type"])
         patch.set("round", self._round(history, status))
         patch.set("deployedRound", self._deployed_round(history, status))
+        inference = il_reports.inference_status(job)
+        if inference is not None:
+            patch.set("inference", inference)
         body = patch.body()
         if body:
             self.cluster.patch_status(KIND, key.namespace, key.name, body)
@@ -153,7 +158,7 @@ class IncrementalLearningReconciler:
 
     # -- steps -------------------------------------------------------------------------------------
     def _lc_decision(self, job: Obj, stage: str, round_: int, now: str) -> Obj | None:
-        report = ((job.get("status") or {}).get("edgeReports") or {}).get("lc") or {}
+        report = il_reports.edge_report(job, "lc")
         want = round_ + 1 if stage == ilp.TRAIN else round_
         if report.get("phase") != stage.lower() or report.get("round") != want:
             return None
@@ -169,30 +174,31 @@ class IncrementalLearningReconciler:
         name = str(data.get("pod") or "")
         ns = job["metadata"]["namespace"]
         pod = self.pods.get(ns, name) or self._get_pod(ns, name)  # the cache may lag behind our create
-        report = ((job.get("status") or {}).get("edgeReports") or {}).get(stage.lower()) or {}
+        report = il_reports.edge_report(job, stage.lower())
         mine = report.get("worker") == name
         if mine and report.get("status") == "failed":
             error = (report.get("info") or {}).get("error") or "the worker reported a failure"
-            return condition(stage, ilp.FAILED, "WorkerFailed", f"{name}: {error}; {_log_hint(job, name, pod)}",
-                             data, now)
+            hint = il_workers.log_hint(job, name, pod, self.settings)
+            return condition(stage, ilp.FAILED, "WorkerFailed", f"{name}: {error}; {hint}", data, now)
         if mine and report.get("status") == "completed":
             models = report.get("models") or []
             return condition(stage, ilp.COMPLETED, "WorkerCompleted", f"{name} completed",
                              {**data, "output": {"models": models}}, now)
         if pod is None:
             return condition(stage, ilp.FAILED, "PodMissing", f"pod {name} disappeared", data, now)
-        phase, why = _pod_phase(pod)
+        phase, why = il_workers.pod_phase(pod)
         if phase == "Failed":
-            return condition(stage, ilp.FAILED, "PodFailed", f"{name} failed: {why}; {_log_hint(job, name, pod)}",
-                             data, now)
+            hint = il_workers.log_hint(job, name, pod, self.settings)
+            return condition(stage, ilp.FAILED, "PodFailed", f"{name} failed: {why}; {hint}", data, now)
         if phase == "Succeeded":
             since = float(data.get("succeededAt") or 0)
             if not since:
                 return condition(stage, ilp.RUNNING, "PodSucceeded", f"{name} exited; waiting for its report",
                                  {**data, "succeededAt": self.clock()}, now)
             if self.clock() - since > REPORT_GRACE_SECONDS:
+                hint = il_workers.log_hint(job, name, pod, self.settings)
                 return condition(stage, ilp.FAILED, "NoReport", f"{name} exited without reporting its results "
-                                 f"within {REPORT_GRACE_SECONDS:g}s; {_log_hint(job, name, pod)}", data, now)
+                                 f"within {REPORT_GRACE_SECONDS:g}s; {hint}", data, now)
             return None
         if phase == "Running" and state == ilp.STARTING:
             return condition(stage, ilp.RUNNING, "PodRunning", f"{name} is running", data, now)
@@ -202,7 +208,7 @@ class IncrementalLearningReconciler:
         ns = job["metadata"]["namespace"]
         name = il_workers.pod_name(job, "infer")
         if state == ilp.RUNNING:  # hot update
-            report = ((job.get("status") or {}).get("edgeReports") or {}).get("deploy") or {}
+            report = il_reports.edge_report(job, "deploy")
             if (report.get("info") or {}).get("round") == round_:
                 if report.get("status") == "completed":
                     return condition(ilp.DEPLOY, ilp.COMPLETED, "HotUpdated", f"{report.get('worker')} serves "
@@ -210,7 +216,11 @@ class IncrementalLearningReconciler:
                 if report.get("status") == "failed":
                     error = (report.get("info") or {}).get("error") or "load failed"
                     return condition(ilp.DEPLOY, ilp.FAILED, "HotUpdateFailed", f"{name}: {error}; "
-                                     f"{_log_hint(job, name, self.pods.get(ns, name))}", data, now)
+                                     f"{il_workers.log_hint(job, name, self.pods.get(ns, name), self.settings)}",
+                                     data, now)
+            if il_reports.served_round(job) == round_:  # the counter report names it: the deploy report was lost
+                return condition(ilp.DEPLOY, ilp.COMPLETED, "HotUpdated", f"{name} serves the round {round_} "
+                                 "model (from its inference report)", data, now)
             limit = 3 * _poll_period(job) + REPORT_GRACE_SECONDS
             if self.clock() - float(data.get("since") or self.clock()) > limit:
                 return condition(ilp.DEPLOY, ilp.FAILED, "HotUpdateTimeout", f"the inference worker did not "
@@ -219,7 +229,7 @@ class IncrementalLearningReconciler:
         pod = self.pods.get(ns, name)
         fresh = pod is not None and (pod["metadata"].get("labels") or {}).get(
             il_workers.ROUND_LABEL) == str(round_)
-        if fresh and _pod_phase(pod)[0] == "Running" and _ready(pod):
+        if fresh and il_workers.pod_phase(pod)[0] == "Running" and il_workers.pod_ready(pod):
             return condition(ilp.DEPLOY, ilp.COMPLETED, "InferenceRestarted", f"{name} restarted with the round "
                              f"{round_} model", data, now)
         return None
@@ -353,59 +363,8 @@ def _poll_period(job: Obj) -> float:
     return float(((job["spec"].get("deploySpec") or {}).get("model") or {}).get("pollPeriodSeconds") or 60)
 
 
-def _pod_phase(pod: Obj) -> tuple[str, str]:
-    status = pod.get("status") or {}
-    phase = status.get("phase") or "Pending"
-    why = status.get("message") or status.get("reason") or ""
-    for cs in status.get("containerStatuses") or []:
-        state = cs.get("state") or {}
-        waiting = state.get("waiting") or {}
-        if waiting.get("reason") == "CrashLoopBackOff":
-            return "Failed", waiting.get("message") or "CrashLoopBackOff"
-        term = state.get("terminated") or {}
-        if term and term.get("exitCode"):
-            why = why or f"exit code {term['exitCode']}"
-    return phase, why
+__all__ = ["IncrementalLearningReconciler", "condition", "handle_upstream", "setup"]
 
-
-def _ready(pod: Obj) -> bool:
-    conds = {c.get("type"): c.get("status") for c in (pod.get("status") or {}).get("conditions") or []}
-    return conds.get("Ready", "True") == "True"
-
-
-def _log_hint(job: Obj, name: str, pod: Obj | None) -> str:
-    detail = str(((pod or {}).get("status") or {}).get("message") or "")
-    if "log:" in detail:
-        return detail[detail.index("log:"):]
-    return f"log: sedna logs -n {job['metadata']['namespace']} {name} (kubectl logs on Kubernetes)"
-
-
-def handle_upstream(cluster: Cluster, report: Any) -> None:
-    """Edge hub handler: file an LC decision or a worker report under ``status.edgeReports``."""
-    from gm.hub.upstream import MalformedReport, now
-
-    payload = report.payload
-    phase = payload.get("phase")
-    if not isinstance(phase, str) or phase.lower() not in ("train", "eval", "deploy", "inference"):
-        raise MalformedReport(f"phase: expected train, eval, deploy or inference, got {phase!r}")
-    status = payload.get("status")
-    if status is not None and not isinstance(status, str):
-        raise MalformedReport(f"status: expected a string, got {status!r}")
-    if payload.get("source") == ilp.LC_SOURCE:
-        if not isinstance(payload.get("round"), int):
-            raise MalformedReport(f"round: expected an integer, got {payload.get('round')!r}")
-        entry = {"phase": phase.lower(), "status": status, "round": payload["round"],
-                 "input": payload.get("input") or {}, "message": str(payload.get("message") or ""),
-                 "time": now()}
-        slot = "lc"
-    else:
-        output = payload.get("output") or {}
-        entry = {"worker": payload.get("worker"), "status": status, "models": output.get("models") or [],
-                 "info": output.get("ownerInfo") or {}, "time": now()}
-        slot = phase.lower()
-    # a merge patch merges nested objects: drop the old entry first so none of its keys survive
-    cluster.patch_status(KIND, report.key.namespace, report.key.name, {"edgeReports": {slot: None}})
-    cluster.patch_status(KIND, report.key.namespace, report.key.name, {"edgeReports": {slot: entry}})
 
 def setup(manager: Manager, settings: ControllerSettings) -> Controller:
     """Register the controller and its watches with ``manager``."""

@@ -6,15 +6,24 @@ Samples are identified by their position in the index, which only grows, so a sp
 index lists and nothing is ever taken twice. The split is exact (``int(trainProb * n)`` samples
 train, the rest evaluate, as in Sedna) but shuffled with a seed derived from the batch's offset,
 so it is repeatable after a restart and does not follow the order labels were appended in.
+
+The index is read while a labeller may be appending to it: a last line without its newline that
+was written less than :data:`SETTLE_SECONDS` ago is the writer's unfinished line and is left for
+the next read, so half a sample is never taken (and its other half never becomes a second one).
+An unterminated last line older than that is a complete sample in a file that lacks the final newline.
 """
 
 from __future__ import annotations
 
 import os
 import random
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+SETTLE_SECONDS = 2.0
+"""How long an unterminated last index line must stay unchanged before it counts as a sample."""
 
 
 class IndexUnreadable(ValueError):
@@ -31,14 +40,17 @@ class Index:
 
 def read_index(url: str, fmt: str) -> Index:
     """Read a local index (``file://`` or a path); ``fmt`` is ``txt`` or ``csv``."""
-    if "://" in url and not url.startswith("file://"):
+    path = local_path(url)
+    if path is None:
         raise IndexUnreadable(f"spec.url {url!r} is remote; this LC splits local index files only")
-    path = Path(url.removeprefix("file://"))
     fmt = (fmt or path.suffix.lstrip(".")).lower()
     if fmt not in ("txt", "csv"):
         raise IndexUnreadable(f"spec.format {fmt!r} is not supported for incremental learning (use txt or csv)")
     try:
-        raw = path.read_text(encoding="utf-8").splitlines()
+        text = path.read_text(encoding="utf-8")
+        raw = text.splitlines()
+        if raw and not text.endswith(("\n", "\r")) and time.time() - path.stat().st_mtime < SETTLE_SECONDS:
+            raw.pop()  # the writer's unfinished line: taken at the next read
     except FileNotFoundError:
         raise IndexUnreadable(f"index file {str(path)!r} (spec.url) does not exist") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -47,6 +59,13 @@ def read_index(url: str, fmt: str) -> Index:
     if fmt == "csv":
         return Index(lines[0] if lines else None, lines[1:])
     return Index(None, lines)
+
+
+def local_path(url: str) -> Path | None:
+    """The local file a Dataset ``spec.url`` names (``file://`` or a path); None when it is remote."""
+    if "://" in url and not url.startswith("file://"):
+        return None
+    return Path(url.removeprefix("file://"))
 
 
 def split(start: int, count: int, train_prob: float) -> tuple[list[int], list[int]]:

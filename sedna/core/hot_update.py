@@ -4,9 +4,12 @@ The Local Controller deploys a new model by writing (atomically: temp file + ren
 
     {"model_config": {"model_path": "<file>", "model_update_time": "<stamp>", "round": N}}
 
-to the file ``MODEL_HOT_UPDATE_CONFIG`` names. :class:`HotUpdateWatcher` polls it every
-``MODEL_POLL_PERIOD_SECONDS`` and calls ``load(path, info)`` whenever ``(model_path,
-model_update_time)`` differs from the last one it loaded. Sedna's loader kept a "completed"
+to the file ``MODEL_HOT_UPDATE_CONFIG`` names. :class:`HotUpdateWatcher` reads it every
+``MODEL_POLL_PERIOD_SECONDS`` and, in between, stats it every ``stat_period`` (0.1 s): a
+changed ``(inode, size, mtime)`` -- the LC's rename -- is read at once, so a deploy is picked up
+within ~0.1 s while the periodic read stays the safety net (a filesystem whose mtime lags, a
+write the stat missed). It calls ``load(config)`` whenever ``(model_path, model_update_time)``
+differs from the last one it loaded. Sedna's loader kept a "completed"
 flag and never reloaded after the first update (its issue #381); here the signature of the
 config is the only state, so the tenth deploy works like the first. A relative
 ``model_path`` is resolved against the config file's directory. A config that cannot be
@@ -16,7 +19,9 @@ read or parsed is retried next period and logged once per distinct problem.
 from __future__ import annotations
 
 import json
+import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,11 +71,14 @@ class HotUpdateWatcher:
     """Polls ``config_path``; ``load(config)`` runs on the watcher thread for each new version."""
 
     def __init__(self, config_path: str | Path, load: Loader, period: float = 60.0,
-                 initial: tuple[str, str] | None = None) -> None:
+                 initial: tuple[str, str] | None = None, stat_period: float = 0.1) -> None:
         if period <= 0:
             raise ValueError(f"hot update poll period must be positive, got {period!r}")
+        if stat_period <= 0:
+            raise ValueError(f"hot update stat period must be positive, got {stat_period!r}")
         self.config_path = Path(config_path)
         self.period = period
+        self.stat_period = min(stat_period, period)
         self._load = load
         self.loaded: tuple[str, str] | None = initial
         self._problem = ""
@@ -107,11 +115,25 @@ class HotUpdateWatcher:
             self._thread.join(timeout)
 
     def _run(self) -> None:
-        while not self._stop.wait(self.period):
+        seen = _stat(self.config_path)
+        last_read = time.monotonic()
+        while not self._stop.wait(self.stat_period):
+            now, stat = time.monotonic(), _stat(self.config_path)
+            if stat == seen and now - last_read < self.period:
+                continue
+            seen, last_read = stat, now
             try:
                 self.check()
             except Exception:  # the loader failed; it reported why, the watcher goes on
                 LOG.exception("hot update of %s failed", self.config_path)
+
+
+def _stat(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
 
 
 def current_config(path: str | Path) -> ModelConfig | None:

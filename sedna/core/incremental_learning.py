@@ -10,7 +10,10 @@
   first, then the deployed one) and reports their metrics in that order (``kind=eval``);
 - :meth:`~IncrementalLearning.inference` returns ``(result, post_processed, is_hard_example)``;
   with ``MODEL_HOT_UPDATE=true`` a :class:`~sedna.core.hot_update.HotUpdateWatcher` reloads
-  the model on every change of ``MODEL_HOT_UPDATE_CONFIG`` and reports ``kind=deploy``.
+  the model on every change of ``MODEL_HOT_UPDATE_CONFIG`` and reports ``kind=deploy``; once
+  serving, the inference and hard-example counters and the served round go to the LC every
+  ``report_period`` seconds when they changed (``kind=inference``,
+  :mod:`sedna.core.incremental_stats`).
 
 Reports go to the LC as ownerKind ``incrementallearningjob``, ownerName ``JOB_NAME``. A failed
 train or eval is reported (``status=failed`` with the error) before the exception propagates,
@@ -31,6 +34,7 @@ from sedna.common.config import Context, WorkerConfig
 from sedna.common.errors import ConfigError
 from sedna.common.log import get_logger
 from sedna.core.hot_update import HotUpdateWatcher, ModelConfig, current_config
+from sedna.core.incremental_stats import CounterReporter, InferenceCounters
 
 LOG = get_logger(__name__)
 
@@ -73,11 +77,15 @@ class IncrementalLearning:
     lc_client:
         Where reports go; default an :class:`~sedna.service.lc_client.LCClient` when ``LC_SERVER`` is set.
     poll_period:
-        Seconds between hot-update checks (default ``MODEL_POLL_PERIOD_SECONDS``).
+        Seconds between hot-update reads (default ``MODEL_POLL_PERIOD_SECONDS``; the config file is
+        also stat'ed every 0.1 s, so a deploy is picked up at once).
+    report_period:
+        Seconds between inference counter reports to the LC (default the ``LC_PERIOD`` parameter, 5).
     """
 
     def __init__(self, estimator: Any, hard_example_mining: Any = None, *, config: WorkerConfig | None = None,
-                 lc_client: Any = None, poll_period: float | None = None) -> None:
+                 lc_client: Any = None, poll_period: float | None = None,
+                 report_period: float | None = None) -> None:
         from sedna.core.joint_inference.edge import build_hem
 
         self.config = cfg = config or WorkerConfig.from_env()
@@ -93,8 +101,10 @@ class IncrementalLearning:
         self._lock = threading.RLock()
         self._loaded: str | None = None
         self.model_config: ModelConfig | None = None
-        self.inference_count = 0
-        self.hard_example_count = 0
+        self.counters = InferenceCounters()
+        period = report_period or float(Context(cfg.environ).get_parameters("LC_PERIOD", 5.0))
+        self.reporter = CounterReporter(self.counters, self._report_counters, self._served, period) \
+            if self._lc is not None else None
         self.watcher: HotUpdateWatcher | None = None
         if cfg.model_hot_update:
             if not cfg.model_hot_update_config:
@@ -102,6 +112,14 @@ class IncrementalLearning:
             self.watcher = HotUpdateWatcher(cfg.model_hot_update_config, self._hot_load,
                                             poll_period or float(cfg.model_poll_period_seconds))
             self.watcher.start()
+
+    @property
+    def inference_count(self) -> int:
+        return self.counters.snapshot()[0]
+
+    @property
+    def hard_example_count(self) -> int:
+        return self.counters.snapshot()[1]
 
     @property
     def lock(self) -> threading.RLock:
@@ -118,6 +136,13 @@ class IncrementalLearning:
 
         return bool(self._lc.send(WorkerReport(OWNER_KIND, self.config.job_name, kind, status,
                                                owner_info=owner_info, results=results)))
+
+    def _report_counters(self, owner_info: dict[str, Any]) -> bool:
+        return self.report("inference", "running", owner_info=owner_info)
+
+    def _served(self) -> tuple[int | None, str]:
+        config = self.model_config
+        return (config.round, config.update_time) if config is not None else (None, "")
 
     # -- train -------------------------------------------------------------------------------------
     def model_output_path(self, model_name: str | None = None) -> str:
@@ -184,7 +209,9 @@ class IncrementalLearning:
                 self._loaded = self.config.model_url
             else:
                 self._loaded = self._loaded or ""
-            return self._loaded
+        if self.reporter is not None:  # serving from now on: report the counters
+            self.reporter.start()
+        return self._loaded
 
     def inference(self, data: Any, post_process: Any = None, **kwargs: Any) -> tuple[Any, Any, bool]:
         """``(result, post_processed, is_hard_example)`` for ``data``."""
@@ -194,8 +221,7 @@ class IncrementalLearning:
             result = self.estimator.predict(data, **kwargs)
         processed = post_process(result) if callable(post_process) else result
         is_hard = bool(self.hem(processed)) if self.hem is not None else False
-        self.inference_count += 1
-        self.hard_example_count += int(is_hard)
+        self.counters.add(is_hard)
         return result, processed, is_hard
 
     def _load_config(self, config: ModelConfig) -> None:
@@ -217,9 +243,11 @@ class IncrementalLearning:
         self.report("deploy", "completed", results=[model_info(config.model_path)], owner_info=info)
 
     def close(self) -> None:
-        """Stop the hot-update thread."""
+        """Stop the hot-update and report threads (sending the counters still owed)."""
         if self.watcher is not None:
             self.watcher.stop()
+        if self.reporter is not None:
+            self.reporter.stop()
 
 
 __all__ = ["OWNER_KIND", "IncrementalLearning", "model_info", "normalise_metrics"]

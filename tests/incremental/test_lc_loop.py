@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import time
 from pathlib import Path
 
 import numpy as np
 
 from lc.incremental.loop import IncrementalLoop
-from lc.incremental.samples import split
+from lc.incremental.samples import read_index, split
+from lc.incremental.watching import FileWatch
 from lc.store import Store
 from sedna.common import il_protocol as ilp
 from sedna.service.edgehub import ObjectKey
@@ -155,3 +157,41 @@ def test_manual_trigger_and_counters_survive_a_restart(tmp_path: Path) -> None:
     assert IncrementalLoop(store, lambda: None, local_time=lambda: time(12, 0)).check() == 1
     second = reports(store)[1]
     assert second["round"] == 2 and len(Path(second["input"]["dataURL"]).read_text().splitlines()) == 1 + 8
+
+
+def test_the_first_samples_of_a_round_are_judged_at_once_then_every_check_period(tmp_path: Path) -> None:
+    store, index = setup(tmp_path, 0)
+    clock = Clock()
+    loop = IncrementalLoop(store, lambda: None, clock=clock, local_time=lambda: time(23, 0))
+    store.put_object(ObjectKey("incrementallearningjob", "default", "il"), "1", job(tmp_path))
+    assert loop.check() == 0                      # nothing waits: no check, no check period started
+    with index.open("a") as handle:
+        handle.write("".join(f"{i},{i},{i % 10}\n" for i in range(5)))  # 4 train samples: not >= 8
+    assert loop.check() == 0                      # judged at once (and not enough)
+    with index.open("a") as handle:
+        handle.write("".join(f"{i},{i},{i % 10}\n" for i in range(5, 15)))  # now 12 train samples
+    assert loop.check() == 0                      # the 30 s check period runs since the last judgement
+    clock.now += 31
+    assert loop.check() == 1
+
+
+def test_an_unfinished_last_index_line_is_left_for_the_next_read(tmp_path: Path) -> None:
+    index = tmp_path / "index.txt"
+    index.write_text("a.png 1\nb.png 2\nc.pn")
+    assert read_index(str(index), "txt").lines == ["a.png 1", "b.png 2"]
+    os.utime(index, (1_000_000, 1_000_000))       # unchanged for long: a file without its final newline
+    assert read_index(str(index), "txt").lines == ["a.png 1", "b.png 2", "c.pn"]
+
+
+def test_file_watch_sees_appends_replacements_and_new_files_once(tmp_path: Path) -> None:
+    path = tmp_path / "index.csv"
+    path.write_text("h\n")
+    watch = FileWatch()
+    watch.watch([str(path), ""])
+    assert watch.paths == [str(path)]
+    assert watch.changed() is True and watch.changed() is False  # new to the watch: looked at once
+    with path.open("a") as handle:
+        handle.write("1\n")
+    assert watch.changed() is True and watch.changed() is False
+    path.unlink()
+    assert watch.changed() is True and watch.changed() is False

@@ -141,6 +141,10 @@ def wait_for(predicate, timeout: float = 5.0) -> None:
     raise AssertionError("condition not met in time")
 
 
+def deploys(lc: RecordingLC) -> list:
+    return [r for r in lc.reports if r.kind == "deploy"]
+
+
 def test_hot_update_reloads_on_every_change_not_just_the_first(tmp_path: Path) -> None:
     initial = write_model(tmp_path / "initial.npz", 0.0)
     hot = tmp_path / "model_config.json"
@@ -153,10 +157,10 @@ def test_hot_update_reloads_on_every_change_not_just_the_first(tmp_path: Path) -
             model = write_model(tmp_path / f"r{round_}.npz", float(round_ * 10))
             deploy(hot, model, f"t{round_}", round_)
             wait_for(lambda r=round_: il.inference(np.array([1.0]))[0].tolist() == [1.0 + r * 10])
-        wait_for(lambda: len(lc.reports) == 3)
-        assert [(r.kind, r.status, r.owner_info["round"]) for r in lc.reports] == [
+        wait_for(lambda: len(deploys(lc)) == 3)
+        assert [(r.kind, r.status, r.owner_info["round"]) for r in deploys(lc)] == [
             ("deploy", "completed", 1), ("deploy", "completed", 2), ("deploy", "completed", 3)]
-        assert lc.reports[-1].results[0]["url"] == str(tmp_path / "r3.npz")
+        assert deploys(lc)[-1].results[0]["url"] == str(tmp_path / "r3.npz")
     finally:
         il.close()
 
@@ -171,8 +175,8 @@ def test_a_broken_model_is_reported_failed_and_the_old_one_keeps_serving(tmp_pat
         assert il.inference(np.array([0.0]))[0].tolist() == [5.0]  # a restarted worker starts from the config
         (tmp_path / "bad.npz").write_bytes(b"not a model")
         deploy(hot, str(tmp_path / "bad.npz"), "t2", 2)
-        wait_for(lambda: len(lc.reports) == 1)
-        assert (lc.reports[0].status, lc.reports[0].owner_info["round"]) == ("failed", 2)
+        wait_for(lambda: len(deploys(lc)) == 1)
+        assert (deploys(lc)[0].status, deploys(lc)[0].owner_info["round"]) == ("failed", 2)
         assert il.inference(np.array([0.0]))[0].tolist() == [5.0]
     finally:
         il.close()
@@ -195,3 +199,41 @@ def test_watcher_resolves_relative_paths_and_tolerates_garbage(tmp_path: Path) -
     hot.write_text(json.dumps({"model_config": {"model_update_time": "x"}}))
     with pytest.raises(ValueError, match=r"model_config\.model_path must be a non-empty string"):
         read_model_config(hot)
+
+
+def test_a_deploy_is_picked_up_at_once_not_at_the_next_poll_period(tmp_path: Path) -> None:
+    hot = tmp_path / "model_config.json"
+    il = IncrementalLearning(Offset, config=config(MODEL_URL=write_model(tmp_path / "m0.npz", 0.0),
+                                                   MODEL_HOT_UPDATE="true", MODEL_HOT_UPDATE_CONFIG=str(hot)),
+                             poll_period=60)
+    try:
+        il.load()
+        deploy(hot, write_model(tmp_path / "m1.npz", 7.0), "t1", 1)
+        wait_for(lambda: il.inference(np.array([0.0]))[0].tolist() == [7.0], timeout=3)  # stat every 0.1 s
+    finally:
+        il.close()
+
+
+def test_inference_counters_and_the_served_round_are_reported_when_they_change(tmp_path: Path) -> None:
+    hot = tmp_path / "model_config.json"
+    deploy(hot, write_model(tmp_path / "m.npz", 1.0), "t1", 4)
+    lc = RecordingLC()
+    il = IncrementalLearning(Offset, hard_example_mining=lambda value: value[0] > 1.5,
+                             config=config(MODEL_HOT_UPDATE="true", MODEL_HOT_UPDATE_CONFIG=str(hot)),
+                             lc_client=lc, report_period=0.05)
+    try:
+        il.load()
+        wait_for(lambda: any(r.kind == "inference" for r in lc.reports))  # at once: the worker serves round 4
+        il.inference(np.array([0.0]))
+        il.inference(np.array([1.0]))
+        wait_for(lambda: counters(lc)[-1][:2] == (2, 1))
+        time.sleep(0.2)
+        assert counters(lc) == [(0, 0, 4), (2, 1, 4)]  # nothing new: nothing sent
+    finally:
+        il.close()
+    assert counters(lc) == [(0, 0, 4), (2, 1, 4)]
+
+
+def counters(lc: RecordingLC) -> list[tuple[int, int, int]]:
+    return [(r.owner_info["inferenceNumber"], r.owner_info["hardExampleNumber"], r.owner_info["round"])
+            for r in lc.reports if (r.kind, r.status) == ("inference", "running")]

@@ -85,9 +85,10 @@ def feed(layout: Layout, start: int, count: int) -> int:
     """Append pool samples ``start .. start+count`` to the dataset index; return the new offset."""
     pool = load_samples(layout.pool)
     end = min(start + count, len(pool))
+    lines = [",".join(f"{v:g}" for v in row) + f",{int(label)}\n"
+             for row, label in zip(pool.x[start:end], pool.y[start:end], strict=True)]
     with layout.index.open("a", newline="") as handle:
-        for row, label in zip(pool.x[start:end], pool.y[start:end], strict=True):
-            handle.write(",".join(f"{v:g}" for v in row) + f",{int(label)}\n")
+        handle.write("".join(lines))  # one write: a reader sees the batch whole, or almost (see lc samples)
     return end
 
 
