@@ -27,15 +27,14 @@ from sedna.algorithms.aggregation.records import Config, Metrics, Weights
 from sedna.common.errors import SednaError
 from sedna.common.log import get_logger
 from sedna.proto import federated_pb2 as pb
-from sedna.proto import federated_pb2_grpc as pb_grpc
 from sedna.service.aggregation.serde import (
     ENCODINGS,
     TensorAssembler,
     encode_weights,
-    iter_chunks,
     scalars_from_proto,
     scalars_to_proto,
 )
+from sedna.service.aggregation.wire import CLIENT_CHUNK_TAG, WireChunk, chunk_frames, join_method
 
 LOG = get_logger(__name__)
 
@@ -168,7 +167,7 @@ class AggregationClient:
                          can_evaluate=s.can_evaluate)
         outbox.put((pb.ClientMessage(hello=hello), None))
 
-        def requests() -> Iterator[pb.ClientMessage]:
+        def requests() -> Iterator[pb.ClientMessage | bytes]:
             while True:
                 item = outbox.get()
                 if item is None:
@@ -176,13 +175,12 @@ class AggregationClient:
                 message, views = item
                 yield message
                 if views:
-                    for data in iter_chunks(views, s.chunk_size):
-                        yield pb.ClientMessage(chunk=pb.Chunk(data=data))
+                    yield from chunk_frames(views, s.chunk_size, CLIENT_CHUNK_TAG)
 
         metadata = [("authorization", f"Bearer {s.token}")] if s.token else []
         channel = self._channel()
         try:
-            call = pb_grpc.FederatedLearningStub(channel).Join(requests(), metadata=metadata)
+            call = join_method(channel)(requests(), metadata=metadata)
             self._call = call
             if self._closed.is_set():
                 call.cancel()
@@ -196,11 +194,12 @@ class AggregationClient:
         kind, head, assembler = "", None, None
         for message in call:
             self._last_contact = time.monotonic()
-            what = message.WhichOneof("msg")
+            wire_chunk = isinstance(message, WireChunk)
+            what = "chunk" if wire_chunk else message.WhichOneof("msg")
             if what == "chunk":
                 if assembler is None:
                     raise ConnectionError("server sent a chunk without a header")
-                assembler.feed(message.chunk.data)
+                assembler.feed(message.data if wire_chunk else message.chunk.data)
                 if assembler.done:
                     result = self._handle(kind, head, assembler.result(), outbox)
                     kind, head, assembler = "", None, None

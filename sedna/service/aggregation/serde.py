@@ -20,6 +20,7 @@ import numpy as np
 from sedna.algorithms.aggregation.records import Scalar, Weights
 from sedna.backend.tensors import from_numpy_dtype, to_numpy_dtype
 from sedna.proto import federated_pb2 as pb
+from sedna.service.aggregation.wire import pieces
 
 CHUNK_SIZE = 1 << 20
 """Default chunk payload: 1 MiB."""
@@ -99,24 +100,8 @@ def encode_weights(weights: Mapping[str, np.ndarray],
 
 def iter_chunks(views: list[memoryview], chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
     """Concatenated tensor bytes in pieces of ``chunk_size`` (the last may be shorter)."""
-    pending: list[memoryview] = []
-    pending_len = 0
-    for view in views:
-        offset = 0
-        while offset < len(view):
-            take = min(chunk_size - pending_len, len(view) - offset)
-            piece = view[offset : offset + take]
-            offset += take
-            if not pending and take == chunk_size:
-                yield bytes(piece)
-                continue
-            pending.append(piece)
-            pending_len += take
-            if pending_len == chunk_size:
-                yield b"".join(pending)
-                pending, pending_len = [], 0
-    if pending:
-        yield b"".join(pending)
+    for parts in pieces(views, chunk_size):
+        yield bytes(parts[0]) if len(parts) == 1 else b"".join(parts)
 
 
 class TensorAssembler:
@@ -166,7 +151,7 @@ class TensorAssembler:
         """All announced bytes arrived."""
         return self.received >= self.total
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: bytes | memoryview) -> None:
         """Copy one chunk into place; more bytes than announced is an error."""
         if self.received + len(data) > self.total:
             raise WireError(f"chunk overruns the announced {self.total} bytes")

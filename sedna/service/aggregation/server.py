@@ -38,7 +38,6 @@ from sedna.algorithms.aggregation.records import EvaluateRes, Failure, FitRes, M
 from sedna.algorithms.aggregation.strategy import Strategy
 from sedna.common.log import get_logger
 from sedna.proto import federated_pb2 as pb
-from sedna.proto import federated_pb2_grpc as pb_grpc
 from sedna.service.aggregation.checkpoint import Checkpoint, CheckpointStore, save_npz
 from sedna.service.aggregation.coordination import Phase, RoundFailedError, RunResult, Stopped, StreamSide
 from sedna.service.aggregation.metrics import ServerMetrics
@@ -49,6 +48,7 @@ from sedna.service.aggregation.serde import (
 )
 from sedna.service.aggregation.sessions import FederatedServicer, Session
 from sedna.service.aggregation.settings import ServerSettings
+from sedna.service.aggregation.wire import framed_once, service_handler
 
 LOG = get_logger(__name__)
 
@@ -113,7 +113,7 @@ class AggregationServer(StreamSide):
                                  options=GRPC_OPTIONS, maximum_concurrent_rpcs=s.max_workers // 2)
         servicer = FederatedServicer(self, job_name=s.job_name, token=s.token, chunk_size=s.chunk_size,
                                      max_update_bytes=s.max_update_bytes)
-        pb_grpc.add_FederatedLearningServicer_to_server(servicer, self._grpc)
+        self._grpc.add_generic_rpc_handlers((service_handler(servicer),))
         address = f"{s.bind_ip}:{s.bind_port}"
         if s.tls_cert_file:
             pair = (Path(s.tls_key_file).read_bytes(), Path(s.tls_cert_file).read_bytes())
@@ -292,7 +292,7 @@ class AggregationServer(StreamSide):
     def _run_phase(self, kind: str, number: int, instructions: list[tuple[str, Any]],
                    weights: Weights | None) -> Phase:
         s = self.settings
-        cached: tuple[pb.TensorsHeader, list[memoryview]] | None = None
+        cached: tuple[pb.TensorsHeader, Any] | None = None
         with self._cond:
             selected = {cid: self._sessions[cid] for cid, _ in instructions if cid in self._sessions}
             spec = weights_spec(weights) if weights is not None and kind == "fit" else None
@@ -305,8 +305,10 @@ class AggregationServer(StreamSide):
             if kind == "parameters":
                 session.send(pb.ServerMessage(get_parameters_ins=pb.GetParametersIns(round=number)))
                 continue
-            if ins.weights is weights:
-                cached = cached or encode_weights(ins.weights)
+            if ins.weights is weights:  # the global model: encoded and framed once for every client
+                if cached is None:
+                    header, views = encode_weights(ins.weights)
+                    cached = header, framed_once(views, header.total_bytes, s.chunk_size)
                 header, views = cached
             else:
                 header, views = encode_weights(ins.weights)

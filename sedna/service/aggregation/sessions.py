@@ -23,7 +23,8 @@ from sedna.algorithms.aggregation.records import ClientInfo, Weights
 from sedna.common.log import get_logger
 from sedna.proto import federated_pb2 as pb
 from sedna.proto import federated_pb2_grpc as pb_grpc
-from sedna.service.aggregation.serde import TensorAssembler, WireError, iter_chunks
+from sedna.service.aggregation.serde import TensorAssembler, WireError
+from sedna.service.aggregation.wire import SERVER_CHUNK_TAG, Framed, WireChunk, chunk_frames
 
 LOG = get_logger(__name__)
 
@@ -35,11 +36,12 @@ class Session:
         self.info = info
         self.client_id = info.client_id
         self._chunk_size = chunk_size
-        self._out: queue.SimpleQueue[tuple[pb.ServerMessage, list[memoryview] | None] | None] = queue.SimpleQueue()
+        self._out: queue.SimpleQueue[tuple[pb.ServerMessage, list[memoryview] | Framed | None] | None] = \
+            queue.SimpleQueue()
         self.closed = threading.Event()
 
-    def send(self, message: pb.ServerMessage, views: list[memoryview] | None = None) -> None:
-        """Queue ``message``; ``views`` (tensor bytes) follow it as chunks."""
+    def send(self, message: pb.ServerMessage, views: list[memoryview] | Framed | None = None) -> None:
+        """Queue ``message``; ``views`` (tensor bytes, or chunks framed already) follow it as chunks."""
         if not self.closed.is_set():
             self._out.put((message, views))
 
@@ -49,16 +51,18 @@ class Session:
             self.closed.set()
             self._out.put(None)
 
-    def responses(self) -> Iterator[pb.ServerMessage]:
+    def responses(self) -> Iterator[pb.ServerMessage | bytes]:
+        """Queued messages; weights follow as pre-framed chunk messages (see :mod:`.wire`)."""
         while True:
             item = self._out.get()
             if item is None:
                 return
             message, views = item
             yield message
-            if views:
-                for data in iter_chunks(views, self._chunk_size):
-                    yield pb.ServerMessage(chunk=pb.Chunk(data=data))
+            if isinstance(views, Framed):
+                yield from views.frames
+            elif views:
+                yield from chunk_frames(views, self._chunk_size, SERVER_CHUNK_TAG)
 
 
 class Coordinator(Protocol):
@@ -102,7 +106,7 @@ class FederatedServicer(pb_grpc.FederatedLearningServicer):
         return self._coordinator.health()
 
     def Join(self, request_iterator: Iterator[pb.ClientMessage],
-             context: grpc.ServicerContext) -> Iterator[pb.ServerMessage]:
+             context: grpc.ServicerContext) -> Iterator[pb.ServerMessage | bytes]:
         if not self._authorised(context):
             context.abort(grpc.StatusCode.UNAUTHENTICATED,
                           "missing or wrong bearer token (send metadata 'authorization: Bearer <token>')")
@@ -126,16 +130,18 @@ class FederatedServicer(pb_grpc.FederatedLearningServicer):
                          name=f"fl-read-{hello.client_id}").start()
         yield from session.responses()
 
-    def _read(self, session: Session, requests: Iterator[pb.ClientMessage], context: grpc.ServicerContext) -> None:
+    def _read(self, session: Session, requests: Iterator[pb.ClientMessage | WireChunk],
+              context: grpc.ServicerContext) -> None:
         reason = "disconnected"
         incoming: _Incoming | None = None
         try:
             for message in requests:
-                kind = message.WhichOneof("msg")
+                wire_chunk = isinstance(message, WireChunk)
+                kind = "chunk" if wire_chunk else message.WhichOneof("msg")
                 if kind == "chunk":
                     if incoming is None:
                         raise WireError("chunk without a preceding fit_res/parameters_res header")
-                    data = message.chunk.data
+                    data = message.data if wire_chunk else message.chunk.data
                     if len(data) > incoming.remaining:
                         raise WireError(f"chunk overruns the announced {incoming.message.weights.total_bytes} bytes")
                     incoming.remaining -= len(data)
