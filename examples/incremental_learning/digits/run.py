@@ -87,12 +87,12 @@ class Watcher:
         raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}; last conditions: {last}")
 
 
-def measure(port: int, test: Any) -> tuple[float, int | None]:
+def measure(port: int, test: Any, model: str = JOB) -> tuple[float, int | None]:
     """(accuracy on ``test``, round of the model that answered) over OIP v2 REST."""
     from sedna.service.inference.rest_client import RestInferenceClient
 
     with RestInferenceClient(f"http://127.0.0.1:{port}") as client:
-        result = client.infer(JOB, {"pixels": test.x}, timeout=30)
+        result = client.infer(model, {"pixels": test.x}, timeout=30)
     predicted = result.outputs["probabilities"].argmax(axis=1)
     return float((predicted == test.y).mean()), result.parameters.get("model_round")
 
