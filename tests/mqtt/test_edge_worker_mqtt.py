@@ -8,6 +8,7 @@ the edge worker is killed with SIGKILL and its Last Will marks the service offli
 
 from __future__ import annotations
 
+import fcntl
 import json
 from pathlib import Path
 from typing import Any
@@ -25,10 +26,14 @@ SERVICE = "digits-mqtt"
 
 
 @pytest.fixture(scope="module")
-def digits_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def digits_models(pytestconfig: pytest.Config) -> dict[str, Any]:
+    """The digits models, trained once and kept in pytest's cache (``--cache-clear`` retrains them)."""
     from examples.joint_inference.digits.models import build_models
 
-    return build_models(Path(tmp_path_factory.mktemp("digits-models")))
+    directory = pytestconfig.cache.mkdir("digits-models")
+    with (directory / ".lock").open("w") as lock:  # concurrent test runs share the cache: one trains, others wait
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return build_models(directory)
 
 
 def test_edge_worker_serves_devices_over_mqtt_and_its_last_will_reports_it_killed(
