@@ -27,7 +27,8 @@ def register(subparsers: Any) -> None:
                      help="MQTT broker HOST:PORT (default: $MQTT_BROKER or 127.0.0.1:1883)")
     sim.add_argument("--rate", type=float, default=0.0, help="requests per second (default 0: keep --window in flight)")
     sim.add_argument("--window", type=int, default=32, help="requests in flight when no --rate is given (default 32)")
-    sim.add_argument("--count", type=int, default=None, help="how many test digits to send (default: all 540)")
+    sim.add_argument("--count", type=int, default=None,
+                     help="how many test digits to send (default: all 540; more cycle through the split)")
     sim.add_argument("--qos", type=int, choices=(0, 1, 2), default=1, help="MQTT QoS of requests (default 1)")
     sim.add_argument("--username", default=os.environ.get("MQTT_USERNAME", ""), help="broker user ($MQTT_USERNAME)")
     sim.add_argument("--password", default=os.environ.get("MQTT_PASSWORD", ""),

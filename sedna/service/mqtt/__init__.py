@@ -4,12 +4,15 @@ Devices publish requests to ``sedna/{namespace}/{service}/request/{device}`` and
 answers on ``.../result/{device}`` or their MQTT 5 response topic. Modules:
 
 * :mod:`.gateway`: :class:`DeviceGateway`, serving an ``infer(ndarray) -> JointOutcome``.
+* :mod:`.dispatch`: inference inline on the network thread while cheap, else on worker threads.
+* :mod:`.connection`: paho clients built from settings; connection errors explained.
 * :mod:`.codec` / :mod:`.png`: request frames and result JSON; PNG on the standard library.
 * :mod:`.settings`: :class:`MqttSettings` (from the worker contract) and :class:`Topics`.
 * :mod:`.broker`: :class:`EmbeddedBroker` (amqtt) for the local backend.
 * :mod:`.simulator`: a digits-playing device fleet (``sedna device simulate``).
 * :mod:`.kubeedge`: KubeEdge device-twin mapper topics as inference input.
-* :mod:`.testing`: a real mosquitto launcher and a fake model, for tests and benchmarks.
+* :mod:`.testing` / :mod:`.certs`: a real mosquitto launcher (password file, TLS), throwaway
+  TLS certificates and a fake model, for tests and benchmarks.
 
 paho-mqtt and amqtt are imported inside the functions that use them.
 """
