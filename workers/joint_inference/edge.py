@@ -51,19 +51,19 @@ def main() -> int:
         return 2
     from sedna.service.inference import InferenceServer
 
-    gateway = None
-    if cfg.mqtt_broker:
-        from sedna.service.mqtt import DeviceGateway, MqttSettings
-
-        gateway = DeviceGateway(joint.infer, MqttSettings.from_config(cfg), cfg.namespace,
-                                cfg.service_name or "joint-inference")
-        gateway.start()
     server = InferenceServer([served], host=cfg.edge_bind_ip, rest_port=cfg.edge_bind_port,
                              grpc_port=cfg.edge_grpc_port, token=cfg.edge_token or None, batching=None,
                              sedna_service_name=cfg.service_name or None)
     from sedna.core.joint_inference.stats import StatsCollector
 
     server.metrics.registry.register(StatsCollector(joint.stats, served.name))
+    gateway = None
+    if cfg.mqtt_broker:
+        from sedna.service.mqtt import DeviceGateway, MqttSettings
+
+        gateway = DeviceGateway(joint.infer, MqttSettings.from_config(cfg), cfg.namespace,
+                                cfg.service_name or "joint-inference", registry=server.metrics.registry)
+        gateway.start()
     LOG.info("edge joint inference for %r on %s (REST :%d, gRPC :%d), cloud %s:%d", served.name, cfg.edge_bind_ip,
              cfg.edge_bind_port, cfg.edge_grpc_port, cfg.big_model_ip, cfg.big_model_grpc_port)
     try:
