@@ -28,8 +28,10 @@ lint: install
 proto: install
 	$(PYTHON) scripts/gen_proto.py
 
+## Every benchmark, quick mode (one JSON line per figure; reports in bench/reports/).
 bench: install
-	$(PYTHON) -m bench.joint_inference --quick
+	@for b in joint_inference control_plane edge_hub mqtt federated incremental; do \
+		echo "== bench.$$b"; $(PYTHON) -m bench.$$b --quick || exit 1; done
 
 clean:
 	rm -rf .make build *.egg-info .pytest_cache
