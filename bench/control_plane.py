@@ -110,9 +110,9 @@ def run(count: int, rate: float) -> dict[str, float]:
                 created[obj["metadata"]["name"]] = time.monotonic()
                 store.create(obj)
             deadline = time.monotonic() + 300
+            cache = manager.informer(JOINT_INFERENCE_SERVICE).cache  # the GM's own view: no store reads
             while time.monotonic() < deadline:
-                running = sum(1 for o in store.list(JOINT_INFERENCE_SERVICE, "default")
-                              if (o.get("status") or {}).get("phase") == "Running")
+                running = sum(1 for o in cache.list("default") if (o.get("status") or {}).get("phase") == "Running")
                 if running == count and len(watch.complete) == count:
                     break
                 time.sleep(0.1)

@@ -283,3 +283,16 @@ class TestDeployments:
         assert (progressing["status"], progressing["reason"]) == ("False", "ReplicaSetCreateError")
         assert "spec.template.spec.restartPolicy" in progressing["message"]
         assert pods_of(store, "bad") == []
+
+    def test_a_resync_of_a_steady_deployment_writes_nothing(self, store: LocalStore, deployments: Any) -> None:
+        from gm.cluster.interface import DEPLOYMENT
+
+        store.create(deployment("web", 2))
+        wait_for(lambda: (store.get(DEPLOYMENT, "default", "web").get("status") or {}).get("readyReplicas") == 2,
+                 what="2 ready replicas")
+        time.sleep(0.3)  # let the runtime's and the controller's last writes land
+        before = store.resource_version()
+        for _ in range(3):
+            deployments.reconcile("default", "web")
+        assert store.resource_version() == before
+        assert len(pods_of(store, "web")) == 2

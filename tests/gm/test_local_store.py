@@ -308,3 +308,62 @@ class TestPersistence:
             "ADDED", "remote", "1")
         stop.set()
         reader.close()
+
+
+class TestFanOut:
+    """One change-log reader per store feeds every watch (see gm.cluster.local.feed)."""
+
+    def test_many_watchers_each_see_every_change_once_in_order(self, store: LocalStore) -> None:
+        rv = store.resource_version()
+        stop = threading.Event()
+        got: list[list[int]] = [[] for _ in range(12)]
+
+        def follow(out: list[int], kind: object) -> None:
+            for event in store.watch(kind, resource_version=rv, stop=stop):  # type: ignore[arg-type]
+                out.append(int(event.object["metadata"]["resourceVersion"]))
+
+        watchers = [threading.Thread(target=follow, args=(got[i], MODEL if i % 2 else POD), daemon=True)
+                    for i in range(12)]
+        for t in watchers:
+            t.start()
+        writers = [threading.Thread(target=lambda p=p: [store.create((model if p == "m" else pod)(f"{p}{i}"))
+                                                        for i in range(100)]) for p in "mp"]
+        for t in writers:
+            t.start()
+        for t in writers:
+            t.join()
+        deadline = time.monotonic() + 10
+        while any(len(g) < 100 for g in got) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        stop.set()
+        for t in watchers:
+            t.join(5)
+        models = sorted(int(m["metadata"]["resourceVersion"]) for m in store.list(MODEL))
+        pods = sorted(int(p["metadata"]["resourceVersion"]) for p in store.list(POD))
+        for i, seen in enumerate(got):
+            assert seen == (models if i % 2 else pods)
+
+    def test_a_watcher_that_stops_reading_is_expired_not_unbounded(self, store: LocalStore) -> None:
+        store.create(model("seed"))
+        events = store.watch(MODEL, resource_version=store.resource_version())
+        threading.Timer(0.05, lambda: store.create(model("first"))).start()
+        assert next(events).object["metadata"]["name"] == "first"  # now following the feed
+        for i in range(store._feed.limit + 10):
+            store.create(model(f"m{i}"))
+        with pytest.raises(Expired):
+            for _ in events:  # the backlog is capped at the feed's limit, then the watch must re-list
+                pass
+
+    def test_closing_the_store_ends_watches(self, tmp_path: Path) -> None:
+        s = LocalStore(tmp_path / "state.db")
+        events = s.watch(MODEL, resource_version=s.resource_version())
+        threading.Timer(0.1, s.close).start()
+        assert list(events) == []
+
+    def test_list_owned_uses_the_owner_index(self, store: LocalStore) -> None:
+        job = store.create(model("job"))
+        store.create(pod("a", job))
+        store.create(pod("b", job))
+        store.create(pod("free"))
+        assert [p["metadata"]["name"] for p in store.list_owned(POD, job["metadata"]["uid"])] == ["a", "b"]
+        assert store.list_owned(DEPLOYMENT, job["metadata"]["uid"]) == []

@@ -10,14 +10,17 @@ availableReplicas, updatedReplicas, observedGeneration and the Available/Progres
 conditions. A Pod is placed on the template's ``nodeName``, else its ``nodeSelector``
 ``kubernetes.io/hostname``, else ``default_node``.
 
-Design: Deployment and Pod watches (:mod:`.watching`) only enqueue Deployment keys; one worker
-thread reconciles a key at a time against the store, so reconciling twice creates nothing twice.
+Design: Deployment and Pod watches (:mod:`.watching`) only enqueue Deployment keys (a heap of due
+times, de-duplicated); one worker thread reconciles a key at a time against the store, so
+reconciling twice creates nothing twice. A reconcile reads only its own Pods (the store's owner
+index) and writes status only when it changed, so a periodic resync of every Deployment is cheap.
 """
 
 from __future__ import annotations
 
 import copy
 import hashlib
+import heapq
 import json
 import threading
 import time
@@ -25,7 +28,14 @@ from typing import Any
 
 from gm.cluster.interface import DEPLOYMENT, POD, AlreadyExists, ClusterError, NotFound, Obj, WatchEvent
 from gm.cluster.local import watching
-from gm.cluster.local._objects import controller_of, labels_match, now, owner_reference, random_suffix
+from gm.cluster.local._objects import (
+    controller_of,
+    labels_match,
+    merge_patch,
+    now,
+    owner_reference,
+    random_suffix,
+)
 from gm.cluster.local.store import LocalStore
 from sedna.common.log import get_logger
 
@@ -58,11 +68,12 @@ def is_terminal(pod: Obj) -> bool:
 class DeploymentController:
     """Reconciles every Deployment in ``store``; ``start()`` / ``stop()`` run it in background threads."""
 
-    def __init__(self, store: LocalStore, default_node: str = "cloud", resync_period: float = 10.0) -> None:
+    def __init__(self, store: LocalStore, default_node: str = "cloud", resync_period: float = 30.0) -> None:
         self.store, self.default_node, self.resync_period = store, default_node, resync_period
         self._stop = threading.Event()
         self._cond = threading.Condition()
-        self._dirty: dict[Key, float] = {}
+        self._dirty: dict[Key, float] = {}  # key -> due time; the heap may hold stale entries
+        self._heap: list[tuple[float, Key]] = []
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
@@ -90,7 +101,10 @@ class DeploymentController:
         with self._cond:
             due = time.monotonic() + delay
             key = (namespace, name)
-            self._dirty[key] = min(self._dirty.get(key, due), due)
+            if key in self._dirty and self._dirty[key] <= due:
+                return
+            self._dirty[key] = due
+            heapq.heappush(self._heap, (due, key))
             self._cond.notify()
 
     def _sync(self, items: list[Obj]) -> None:
@@ -110,13 +124,13 @@ class DeploymentController:
         last_resync = time.monotonic()
         while not self._stop.is_set():
             with self._cond:
+                while self._heap and self._dirty.get(self._heap[0][1]) != self._heap[0][0]:
+                    heapq.heappop(self._heap)  # superseded by an earlier due time, or done
                 current = time.monotonic()
-                due = [k for k, t in self._dirty.items() if t <= current]
-                if not due:
-                    wait = min([t - current for t in self._dirty.values()] + [0.5])
-                    self._cond.wait(wait)
+                if not self._heap or self._heap[0][0] > current:
+                    self._cond.wait(min(self._heap[0][0] - current, 0.5) if self._heap else 0.5)
                     continue
-                key = min(due, key=lambda k: self._dirty[k])
+                key = heapq.heappop(self._heap)[1]
                 del self._dirty[key]
             try:
                 self.reconcile(*key)
@@ -157,7 +171,7 @@ class DeploymentController:
             return
         digest = template_hash(template)
         uid = deploy["metadata"]["uid"]
-        owned = [p for p in self.store.list(POD, namespace) if (controller_of(p) or {}).get("uid") == uid]
+        owned = [p for p in self.store.list_owned(POD, uid) if (controller_of(p) or {}).get("uid") == uid]
         current = []
         for pod in owned:
             labels = pod["metadata"].get("labels") or {}
@@ -234,4 +248,6 @@ class DeploymentController:
                           "MinimumReplicasAvailable" if available else "MinimumReplicasUnavailable",
                           f"{ready} of {wanted} replica(s) available"),
                 progressing]}
+        if merge_patch(deploy.get("status") or {}, status) == (deploy.get("status") or {}):
+            return  # nothing changed (a resync): no write
         self.store.patch_status(DEPLOYMENT, deploy["metadata"]["namespace"], name, status)

@@ -84,6 +84,8 @@ class _Pod:
     ready: bool = False
     ready_changed: str = ""
     written: Obj | None = None
+    unwritten: bool = True
+    """The status changed (or its last write failed) since it was last written."""
 
     @property
     def policy(self) -> str:
@@ -236,9 +238,12 @@ class ProcessRuntime:
         for c in pod.containers:
             if c.proc is not None and c.proc.poll() is not None:
                 self._exited(pod, c, c.proc.returncode, current)
+                pod.unwritten = True
             if c.proc is None and c.next_start is not None and current >= c.next_start and not self.dry_run:
                 self._start(pod, c, current)
-        self._write(pod)
+                pod.unwritten = True
+        if pod.unwritten:  # a status only changes with a start or an exit: idle Pods cost no status build
+            self._write(pod)
 
     def _start(self, pod: _Pod, c: _Container, current: float) -> None:
         c.starts += 1
@@ -337,12 +342,13 @@ class ProcessRuntime:
     def _write(self, pod: _Pod, extra: Obj | None = None) -> None:
         status = {**self._status(pod), **(extra or {})}
         if status == pod.written:
+            pod.unwritten = False
             return
         meta = pod.obj["metadata"]
         try:
             pod.obj = self.store.patch_status(POD, meta.get("namespace", "default"), meta["name"], status)
-            pod.written = status
+            pod.written, pod.unwritten = status, False
         except NotFound:
-            pass
+            pod.unwritten = False
         except ClusterError as exc:
             _LOG.warning("could not write status of pod %s/%s: %s", meta.get("namespace"), meta["name"], exc)
