@@ -157,4 +157,4 @@ class OnnxEstimator:
         array = np.asarray(data, dtype=dtype)
         if array.ndim == rank - 1:
             array = array[np.newaxis, ...]
-        return self.model.run({name: array}, self._outputs)[self._outputs[0]]
+        return self.model._session.run(self._outputs, {name: array})[0]  # the hot path: one session call

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 ComputedAt = Literal["edge", "cloud"]
 
 
-@dataclass(frozen=True)
-class JointOutcome:
+class JointOutcome(NamedTuple):
     """What :meth:`sedna.core.joint_inference.JointInference.infer` returns for one input.
 
     ``result`` is the final answer: the cloud's when the sample was offloaded and the
-    cloud answered, else the edge's. ``computed_at`` says which.
+    cloud answered, else the edge's. ``computed_at`` says which. (A NamedTuple: it is
+    built once per sample on the edge's hot path, where a frozen dataclass costs more.)
     """
 
     is_hard_example: bool

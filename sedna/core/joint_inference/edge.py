@@ -132,7 +132,7 @@ class JointInference:
         edge = self._edge(data, post_process, **kwargs)
         hard = bool(self.hem(edge)) if self.hem is not None else False
         if not hard:
-            self.stats.add(inferences=1)
+            self.stats.count_edge()
             return JointOutcome(False, edge, edge, None, "edge")
         cloud, example_id = self._offload(data, edge, post_process)
         self.stats.add(inferences=1, hard_examples=1)

@@ -33,6 +33,11 @@ class JointStats:
     started_at: float = field(default_factory=time.time)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
+    def count_edge(self) -> None:
+        """One sample answered on the edge without mining it hard (the hot path: no kwargs)."""
+        with self._lock:
+            self.inferences += 1
+
     def add(self, **deltas: int) -> None:
         with self._lock:
             for name, delta in deltas.items():
