@@ -102,6 +102,71 @@ class TestServiceProxy:
         wait_for(lambda: not listening(ip, 80), what="listener closed")
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def two_port_service(name: str, ports: tuple[int, int], cluster_ip: str | None = None) -> Obj:
+    spec: Obj = {"selector": {"app": name}, "ports": [{"name": f"p{i}", "port": p} for i, p in enumerate(ports)]}
+    if cluster_ip:
+        spec["clusterIP"] = cluster_ip
+    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": "default"}, "spec": spec}
+
+
+class TestManyServices:
+    """Regression: overlapping listener re-syncs raced to bind the same address ("address already in use",
+    over and over) and stop() timed out behind the queued passes."""
+
+    def test_hundreds_of_services_each_listen_once_and_stop_is_quick(self, tmp_path: Path) -> None:
+        from gm.cluster.interface import EVENT
+        from gm.cluster.local.services import ServiceProxy
+        from gm.cluster.local.store import LocalStore
+
+        store = LocalStore(tmp_path / "state.db")
+        proxy = ServiceProxy(store)
+        proxy.start()
+        ports = (free_port(), free_port())
+        try:
+            for i in range(150):
+                store.create(two_port_service(f"s{i}", ports))
+            wait_for(lambda: len(proxy.listening) == 300, timeout=30, what="300 listeners")
+            for i in range(0, 150, 2):  # churn: freed addresses are handed out again
+                store.delete(SERVICE, "default", f"s{i}")
+            for i in range(150, 200):
+                store.create(two_port_service(f"s{i}", ports))
+            wait_for(lambda: len(proxy.listening) == 250, timeout=30, what="250 listeners")
+            ips = [s["spec"]["clusterIP"] for s in store.list(SERVICE)]
+            assert len(ips) == len(set(ips)) == 125
+            assert sorted(proxy.listening) == sorted((ip, p) for ip in ips for p in ports)
+            assert [e["message"] for e in store.list(EVENT) if e["reason"] == "ListenFailed"] == []
+        finally:
+            started = time.monotonic()
+            proxy.stop()
+            store.close()
+        assert time.monotonic() - started < 5
+
+    def test_a_cluster_ip_given_in_the_manifest_is_never_handed_out(self, tmp_path: Path) -> None:
+        from gm.cluster.local.services import ServiceProxy
+        from gm.cluster.local.store import LocalStore
+
+        store = LocalStore(tmp_path / "state.db")
+        proxy = ServiceProxy(store)
+        proxy.start()
+        ports = (free_port(), free_port())
+        try:
+            fixed = proxy.addresses.address(0)
+            store.create(two_port_service("fixed", ports, cluster_ip=fixed))
+            store.create(two_port_service("auto", ports))
+            auto = wait_for(lambda: store.get(SERVICE, "default", "auto")["spec"].get("clusterIP"), what="clusterIP")
+            assert auto != fixed
+            wait_for(lambda: len(proxy.listening) == 4, what="4 listeners")
+        finally:
+            proxy.stop()
+            store.close()
+
+
 class TestBackend:
     def test_registers_nodes_and_serves_the_api(self, backend: LocalBackend) -> None:
         assert [n["metadata"]["name"] for n in backend.store.list(NODE)] == ["cloud", "edge-0"]

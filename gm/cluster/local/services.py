@@ -9,7 +9,11 @@ is reset at once (RST), like a refused connection. The proxy copies bytes both w
 half-closes, so HTTP/1.1, HTTP/2 and gRPC streams go through unchanged.
 
 Design: the asyncio loop runs in one thread and owns the listeners; watches (:mod:`.watching`)
-keep a Service and Pod cache under a lock and schedule re-syncs of the listeners on the loop.
+keep a Service and Pod cache under a lock and ask the loop for a re-sync of the listeners. Re-syncs
+never overlap: one task runs them, and requests that arrive meanwhile coalesce into one more pass
+(overlapping passes used to race each other to bind the same address: "address already in use",
+over and over, with hundreds of Services). A port that cannot be bound is logged and recorded as
+an event once, and retried quietly on later passes.
 """
 
 from __future__ import annotations
@@ -62,6 +66,20 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
         writer.close()
 
 
+def _bound_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port``, bound here and now (no resolver round trip on the loop)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 def _reset(writer: asyncio.StreamWriter) -> None:
     """Close with a TCP RST (linger 0), the closest a listening proxy gets to "connection refused"."""
     sock = writer.get_extra_info("socket")
@@ -82,6 +100,12 @@ class ServiceProxy:
         self._pods: dict[str, Obj] = {}
         self._listeners: dict[ListenerKey, asyncio.Server] = {}
         self._rr: dict[ListenerKey, itertools.count[int]] = {}
+        # owned by the loop thread:
+        self._failed: dict[ListenerKey, str] = {}
+        self._resync_task: asyncio.Task[None] | None = None
+        self._again = False
+        self._closing = False
+        self._connections: set[asyncio.StreamWriter] = set()
         self._stop = threading.Event()
         self._loop = asyncio.new_event_loop()
         self._threads: list[threading.Thread] = []
@@ -124,8 +148,9 @@ class ServiceProxy:
                 self._pods[event.object["metadata"]["uid"]] = event.object
 
     def _sync_services(self, items: list[Obj]) -> None:
-        for svc in items:
-            self.addresses.claim((svc.get("spec") or {}).get("clusterIP") or "")
+        # a fresh pool from what the store holds: addresses of Services deleted while the watch was
+        # down are free again (this runs on the watch thread, as does every allocation)
+        self.addresses = AddressPool(SERVICE_NET, ((s.get("spec") or {}).get("clusterIP") or "" for s in items))
         with self._lock:
             self._services = {}
         for svc in items:
@@ -140,7 +165,9 @@ class ServiceProxy:
             self.addresses.release((svc.get("spec") or {}).get("clusterIP") or "")
         else:
             ip = (svc.get("spec") or {}).get("clusterIP")
-            if not ip:
+            if ip:
+                self.addresses.claim(ip)  # e.g. given in the manifest: never hand it out again
+            else:
                 svc = self._assign_ip(svc)
                 if svc is None:
                     return
@@ -179,8 +206,24 @@ class ServiceProxy:
     # ------------------------------------------------------------ listeners
 
     def _schedule(self) -> None:
-        if self._loop.is_running() and not self._stop.is_set():
-            asyncio.run_coroutine_threadsafe(self._resync(), self._loop)
+        if not self._stop.is_set():
+            with contextlib.suppress(RuntimeError):  # the loop is closed: we are stopping
+                self._loop.call_soon_threadsafe(self._kick)
+
+    def _kick(self) -> None:
+        """On the loop: run a re-sync pass, or one more after the one running (never two at once)."""
+        if self._closing:
+            return
+        if self._resync_task is not None and not self._resync_task.done():
+            self._again = True
+            return
+        self._resync_task = self._loop.create_task(self._resync_passes())
+
+    async def _resync_passes(self) -> None:
+        self._again = True
+        while self._again and not self._closing:
+            self._again = False
+            await self._resync()
 
     async def _resync(self) -> None:
         with self._lock:
@@ -197,23 +240,43 @@ class ServiceProxy:
             server = self._listeners.pop(key)
             server.close()
             self._rr.pop(key, None)
+        for key in [k for k in self._failed if k not in wanted]:
+            del self._failed[key]
         for key, (svc, _port_spec) in wanted.items():
-            if key in self._listeners:
+            if key in self._listeners or self._closing:
                 continue
             try:
-                self._listeners[key] = await asyncio.start_server(
-                    lambda r, w, k=key: self._proxy(k, r, w), host=key[1], port=key[2])
+                sock = _bound_socket(key[1], key[2])
+                self._listeners[key] = await asyncio.start_server(lambda r, w, k=key: self._proxy(k, r, w), sock=sock)
                 self._rr[key] = itertools.count()
+                if self._failed.pop(key, None) is not None:
+                    _LOG.info("service %s: listening on %s:%d now", svc["metadata"]["name"], key[1], key[2])
             except OSError as exc:
-                _LOG.warning("service %s: cannot listen on %s:%d: %s", svc["metadata"]["name"], key[1], key[2], exc)
-                with contextlib.suppress(ClusterError):
-                    self.store.emit_event(svc, "ListenFailed", f"cannot listen on {key[1]}:{key[2]}: {exc}",
-                                          "Warning")
+                self._listen_failed(key, svc, exc)
+
+    def _listen_failed(self, key: ListenerKey, svc: Obj, exc: OSError) -> None:
+        message = f"cannot listen on {key[1]}:{key[2]}: {exc.strerror or exc}"
+        if self._failed.get(key) == message:
+            return  # already reported; retried quietly on every pass
+        self._failed[key] = message
+        _LOG.warning("service %s: %s", svc["metadata"]["name"], message)
+
+        def record() -> None:
+            with contextlib.suppress(ClusterError):
+                self.store.emit_event(svc, "ListenFailed", message, "Warning")
+
+        self._loop.run_in_executor(None, record)  # a store write must not block the proxy's loop
 
     async def _shutdown(self) -> None:
-        await self._resync()
-        for server in list(self._listeners.values()):
-            await server.wait_closed()
+        self._closing = True
+        if self._resync_task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._resync_task
+        for server in self._listeners.values():
+            server.close()
+        self._listeners.clear()
+        for writer in list(self._connections):
+            writer.transport.abort()
         for _ in range(10):
             tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
             if not tasks:
@@ -231,6 +294,13 @@ class ServiceProxy:
         return None
 
     async def _proxy(self, key: ListenerKey, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._connections.add(writer)
+        try:
+            await self._forward(key, reader, writer)
+        finally:
+            self._connections.discard(writer)
+
+    async def _forward(self, key: ListenerKey, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         found = self._current(key)
         endpoints = self.endpoints(*found) if found else []
         upstream: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None

@@ -96,7 +96,7 @@ class LocalStore:
             raise ValueError(f"keep_changes must be >= 1, got {keep_changes!r}")
         self.path = str(path)
         self.keep_changes = keep_changes
-        self.poll_interval = poll_interval
+        self._poll_interval = poll_interval
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30.0)
@@ -110,6 +110,15 @@ class LocalStore:
             self._db.executescript(_SCHEMA)
             self._feed = ChangeFeed(self._read_changes, self._cond, self._head, poll_interval,
                                     max(keep_changes, 1000), lambda: self._closed)
+
+    @property
+    def poll_interval(self) -> float:
+        """Seconds between polls of the change log for other processes' writes."""
+        return self._poll_interval
+
+    @poll_interval.setter
+    def poll_interval(self, value: float) -> None:
+        self._poll_interval = self._feed.poll_interval = value
 
     # ------------------------------------------------------------------ reads
 
