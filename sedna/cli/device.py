@@ -1,7 +1,8 @@
 """``sedna device ...``: tools for MQTT devices (``simulate`` a fleet against a gateway).
 
 The heavy lifting lives in :mod:`sedna.service.mqtt.simulator`; this module parses
-flags, maps errors to exit codes (0 all answered without error, 1 some errors or
+flags (the broker: ``--broker``, else ``$MQTT_BROKER``, else the one ``sedna local up`` started
+for ``--state-dir``, else 127.0.0.1:1883), maps errors to exit codes (0 all answered without error, 1 some errors or
 unanswered requests, 2 bad flags, 3 broker unreachable) and prints the report.
 """
 
@@ -11,6 +12,7 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from sedna.common.errors import ConfigError
@@ -23,8 +25,11 @@ def register(subparsers: Any) -> None:
     sim = commands.add_parser("simulate", help="play the digits test split against an inference service over MQTT")
     sim.add_argument("--service", required=True, help="the joint inference service to call")
     sim.add_argument("--namespace", default="default", help="its namespace (default: default)")
-    sim.add_argument("--broker", default=os.environ.get("MQTT_BROKER") or "127.0.0.1:1883",
-                     help="MQTT broker HOST:PORT (default: $MQTT_BROKER or 127.0.0.1:1883)")
+    sim.add_argument("--broker", default=None,
+                     help="MQTT broker HOST:PORT (default: $MQTT_BROKER, else the broker of `sedna local up` "
+                          "in --state-dir, else 127.0.0.1:1883)")
+    sim.add_argument("--state-dir", default=os.environ.get("SEDNA_STATE_DIR", ".sedna"),
+                     help="state directory of `sedna local up` (default ./.sedna, env SEDNA_STATE_DIR)")
     sim.add_argument("--rate", type=float, default=0.0, help="requests per second (default 0: keep --window in flight)")
     sim.add_argument("--window", type=int, default=32, help="requests in flight when no --rate is given (default 32)")
     sim.add_argument("--count", type=int, default=None,
@@ -43,11 +48,14 @@ def register(subparsers: Any) -> None:
 
 def run_simulate(args: argparse.Namespace) -> int:
     """Handler of ``sedna device simulate``."""
+    from sedna.cli._client import read_ready
     from sedna.service.mqtt.settings import MqttSettings, parse_broker
     from sedna.service.mqtt.simulator import format_summary, simulate
 
+    broker = args.broker or os.environ.get("MQTT_BROKER") or \
+        (read_ready(Path(args.state_dir)) or {}).get("mqtt_broker") or "127.0.0.1:1883"
     try:
-        host, port = parse_broker(args.broker, "--broker")
+        host, port = parse_broker(broker, "--broker")
         settings = MqttSettings(host=host, port=port, username=args.username, password=args.password,
                                 tls_ca=args.tls_ca, protocol=args.protocol)
         summary = simulate(args.service, args.namespace, settings, count=args.count, rate=args.rate,
