@@ -54,6 +54,8 @@ class GlobalManager:
             self.cluster = self._start_local()
         else:
             self.cluster = self._start_kube()
+        if s.controllers.mqtt_broker:  # injected into edge workers; `sedna device simulate` reads it here
+            self.addresses["mqtt_broker"] = s.controllers.mqtt_broker
         self.manager = Manager(self.cluster, s.controllers.resync_period)
         setup_controllers(self.manager, s.controllers)
         self.manager.start()
