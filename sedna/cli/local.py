@@ -1,7 +1,10 @@
 """``sedna local up | down | status``: the embedded cluster on this machine.
 
-``up`` writes bearer tokens into the state dir (mode 0600), starts ``python -m gm``
-detached (local backend: SQLite store, process runtime, REST API, edge hub), waits for
+``up`` writes bearer tokens into the state dir (mode 0600), starts the embedded MQTT
+broker (``python -m sedna.service.mqtt.broker`` on a free 127.0.0.1 port) unless
+``--mqtt-broker HOST:PORT`` names an external one, starts ``python -m gm`` detached (local
+backend: SQLite store, process runtime, REST API, edge hub; edge workers get the broker as
+``MQTT_BROKER``, and the GM's ready file records it for ``sedna device simulate``), waits for
 its ready file, then starts one Local Controller per simulated node when the ``lc``
 package is installed, and prints the addresses. It is idempotent: when the GM of that
 state dir is already up it only prints them. ``down`` stops every process it started,
@@ -39,7 +42,9 @@ def register(subparsers: Any) -> None:
         p.add_argument("--state-dir", default=os.environ.get("SEDNA_STATE_DIR", DEFAULT_STATE_DIR))
         if name == "up":
             p.add_argument("--nodes", default="cloud,edge-0,edge-1", help="simulated nodes, comma separated")
-            p.add_argument("--mqtt-broker", default="", help="HOST:PORT injected into edge workers as MQTT_BROKER")
+            p.add_argument("--mqtt-broker", default="",
+                           help="external MQTT broker HOST:PORT for edge workers (MQTT_BROKER); default: start "
+                                "the embedded one on a free 127.0.0.1 port")
             p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the GM")
         p.set_defaults(handler=_guard(fn))
 
@@ -123,13 +128,21 @@ def up(args: argparse.Namespace) -> int:
     env = {**os.environ, MARKER: str(state), "PYTHONUNBUFFERED": "1"}
     logs = state / "logs"
     logs.mkdir(exist_ok=True)
+    record: dict[str, Any] = {"lc": {}, "nodes": nodes}
+    broker = _start_broker(args.mqtt_broker, env, logs / "mqtt-broker.log", state, record)
     cmd = [sys.executable, "-m", "gm", "--backend", "local", "--state-dir", str(state), "--api-port", "0",
-           "--hub-port", "0", "--nodes", ",".join(nodes), "--mqtt-broker", args.mqtt_broker,
+           "--hub-port", "0", "--nodes", ",".join(nodes), "--mqtt-broker", broker,
            "--lc-servers", ",".join(f"{n}=http://127.0.0.1:{p}" for n, p in lc_ports.items())]
     gm = _procs.spawn(cmd, env, logs / "gm.log")
-    record: dict[str, Any] = {"gm": gm.pid, "lc": {}, "nodes": nodes}
+    record["gm"] = gm.pid
     _secret_file(state / RECORD, json.dumps(record))
-    ready = _wait_ready(state, gm, args.timeout)
+    try:  # the broker and the GM start side by side
+        _wait_broker(record, logs / "mqtt-broker.log")
+        ready = _wait_ready(state, gm, args.timeout)
+    except CliError:
+        _procs.terminate([gm.pid], 5.0)
+        _stop_broker(record)
+        raise
     for node, port in lc_ports.items():
         lc_state = state / "lc" / node
         lc_state.mkdir(parents=True, exist_ok=True)
@@ -146,6 +159,34 @@ def up(args: argparse.Namespace) -> int:
     print(f"sedna local is up (state dir {state})")
     _print_addresses(ready, record)
     return 0
+
+
+def _start_broker(external: str, env: dict[str, str], log: Path, state: Path, record: dict[str, Any]) -> str:
+    """The broker address for the workers: ``external``, or an embedded broker started (and recorded) now."""
+    if external:
+        record["mqtt_broker"] = {"address": external, "embedded": False}
+        return external
+    port = _procs.free_port()
+    proc = _procs.spawn([sys.executable, "-m", "sedna.service.mqtt.broker", "--host", "127.0.0.1",
+                         "--port", str(port)], env, log)
+    address = f"127.0.0.1:{port}"
+    record["mqtt_broker"] = {"address": address, "embedded": True, "pid": proc.pid, "port": port}
+    _secret_file(state / RECORD, json.dumps(record))
+    return address
+
+
+def _wait_broker(record: dict[str, Any], log: Path) -> None:
+    broker = record.get("mqtt_broker") or {}
+    if broker.get("pid") and not _procs.wait_port(int(broker["port"]), 30.0, int(broker["pid"])):
+        tail = log.read_text(errors="replace").strip().splitlines()[-10:] if log.exists() else []
+        raise CliError("the embedded MQTT broker did not listen on {} (or use --mqtt-broker HOST:PORT for an "
+                       "external one):\n{}".format(broker["address"], "\n".join(tail)))
+
+
+def _stop_broker(record: dict[str, Any]) -> None:
+    pid = (record.get("mqtt_broker") or {}).get("pid")
+    if pid:
+        _procs.terminate([int(pid)], 5.0)
 
 
 def _wait_ready(state: Path, gm: subprocess.Popen[bytes], timeout: float) -> dict[str, Any]:
@@ -167,6 +208,9 @@ def _print_addresses(ready: dict[str, Any], record: dict[str, Any]) -> None:
     print(f"  API:      {ready.get('api')}")
     print(f"  hub:      {ready.get('hub', '<not running: gm.hub not installed>')}")
     print(f"  metrics:  {ready.get('metrics')}")
+    broker = record.get("mqtt_broker") or {}
+    if broker:
+        print(f"  MQTT:     {broker['address']} ({'embedded' if broker.get('embedded') else 'external'})")
     for node in ready.get("nodes", []):
         lc = (record.get("lc") or {}).get(node)
         print(f"  node {node}: LC {lc['server'] if lc else '<not running>'}")
@@ -178,6 +222,8 @@ def down(args: argparse.Namespace) -> int:
     pids = [int(v["pid"]) for v in (record.get("lc") or {}).values()]
     if record.get("gm"):
         pids.append(int(record["gm"]))
+    if (record.get("mqtt_broker") or {}).get("pid"):
+        pids.append(int(record["mqtt_broker"]["pid"]))
     stopped = _procs.stop_all(pids, marker=(MARKER, str(state)), pid_file=state / "pids.json")
     (state / READY_FILE).unlink(missing_ok=True)
     (state / RECORD).unlink(missing_ok=True)
@@ -196,4 +242,7 @@ def status(args: argparse.Namespace) -> int:
     _print_addresses(ready, record)
     for node, lc in (record.get("lc") or {}).items():
         print(f"  LC {node}: pid {lc['pid']} {'running' if _procs.alive(int(lc['pid'])) else 'NOT running'}")
+    broker = record.get("mqtt_broker") or {}
+    if broker.get("pid"):
+        print(f"  MQTT broker: pid {broker['pid']} {'running' if _procs.alive(int(broker['pid'])) else 'NOT running'}")
     return 0

@@ -1,8 +1,9 @@
 """``sedna local up`` → apply the digits YAML → workers run → infer through the edge → delete → down.
 
-Real processes end to end: the CLI, the GM (local backend, API, controllers, hub), one LC
-per node and the two joint-inference workers the runtime starts from the YAML. Models
-are tiny ONNX files written here (a 64→10 linear layer), not the trained digits models.
+Real processes end to end: the CLI, the GM (local backend, API, controllers, hub), the embedded
+MQTT broker, one LC per node and the two joint-inference workers the runtime starts from the
+YAML; device requests go from ``sedna device simulate`` through the broker to the edge worker.
+Models are tiny ONNX files written here (a 64→10 linear layer), not the trained digits models.
 """
 
 from __future__ import annotations
@@ -94,6 +95,15 @@ def test_the_digits_service_runs_from_yaml_and_leaves_nothing_behind(cluster: Pa
         result = client.infer("digits", {"x": np.ones((1, 64), np.float32)})
     probabilities = np.asarray(result.outputs["probabilities"])
     assert probabilities.shape[-1] == 10 and abs(float(probabilities.sum()) - 1.0) < 1e-4
+
+    broker = run_local.mqtt_broker(state)  # the embedded broker `local up` started, given to the edge worker
+    assert broker.startswith("127.0.0.1:")
+    assert "MQTT broker: pid" in sedna(state, "local", "status").stdout
+    run_local.wait_gateway_online(broker, timeout=60)
+    devices = sedna(state, "device", "simulate", "--service", "digits", "--count", "20", "--json")
+    assert devices.returncode == 0, devices.stdout + devices.stderr
+    summary = json.loads(devices.stdout)
+    assert (summary["sent"], summary["answered"], summary["errors"]) == (20, 20, 0)
 
     table = sedna(state, "get", "ji").stdout.splitlines()
     assert table[0].split()[:3] == ["NAME", "PHASE", "READY"] and table[1].split()[:3] == ["digits", "Running", "2/2"]

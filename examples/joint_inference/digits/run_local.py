@@ -1,10 +1,12 @@
 """The digits joint-inference example on the embedded control plane, from YAML.
 
-``sedna local up`` → build the two ONNX models → ``sedna apply -f resources.yaml``
-(model URLs rewritten to the built files) → wait until the JointInferenceService is
-Running → find the edge pod's IP with ``sedna get pods -o json`` → stream the test split
-through the edge worker and print the report → ``sedna local down``. Everything goes
-through the ``sedna`` command line, as a user would type it.
+``sedna local up`` (with its embedded MQTT broker) → build the two ONNX models →
+``sedna apply -f resources.yaml`` (model URLs rewritten to the built files) → wait until the
+JointInferenceService is Running → find the edge pod's IP with ``sedna get pods -o json`` →
+stream the test split through the edge worker over gRPC and print the report → play the same
+split from simulated devices over MQTT (``sedna device simulate --service digits``, through the
+embedded broker to the edge worker's device gateway) and print its summary → ``sedna local down``.
+Everything goes through the ``sedna`` command line, as a user would type it.
 """
 
 from __future__ import annotations
@@ -82,11 +84,62 @@ def wait_listening(host: str, port: int, timeout: float = 60.0) -> None:
     raise TimeoutError(f"the edge worker did not listen on {host}:{port} within {timeout:.0f}s")
 
 
+def mqtt_broker(state_dir: Path) -> str:
+    """The broker ``sedna local up`` gave the edge workers (``MQTT_BROKER``), from the GM's ready file."""
+    broker = json.loads((state_dir / "gm.ready.json").read_text()).get("mqtt_broker")
+    if not broker:
+        raise RuntimeError(f"no MQTT broker recorded in {state_dir / 'gm.ready.json'}")
+    return str(broker)
+
+
+def wait_gateway_online(broker: str, service: str = SERVICE, namespace: str = "default",
+                        timeout: float = 60.0) -> None:
+    """Wait until the edge worker's device gateway announces itself ``online`` (its retained status topic)."""
+    import threading
+
+    import paho.mqtt.client as mqtt
+
+    host, _, port = broker.rpartition(":")
+    online = threading.Event()
+
+    def on_message(_client: Any, _userdata: Any, message: Any) -> None:
+        try:
+            if json.loads(message.payload).get("state") == "online":
+                online.set()
+        except (ValueError, AttributeError):
+            pass
+
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"run-local-{time.monotonic_ns()}",
+                         protocol=mqtt.MQTTv311)
+    client.on_message = on_message
+    client.on_connect = lambda c, *_: c.subscribe(f"sedna/{namespace}/{service}/status", qos=1)
+    client.connect(host, int(port))
+    client.loop_start()
+    try:
+        if not online.wait(timeout):
+            raise TimeoutError(f"the device gateway of {service!r} was not online at {broker} within {timeout:.0f}s")
+    finally:
+        client.loop_stop()
+        client.disconnect()
+
+
+def simulate_devices(state_dir: Path, count: int) -> str:
+    """``sedna device simulate --service digits --count N``: its printed summary."""
+    done = subprocess.run([sys.executable, "-m", "sedna", "device", "simulate", "--service", SERVICE,
+                           "--count", str(count), "--state-dir", str(state_dir)],
+                          stdout=subprocess.PIPE, text=True, timeout=180)
+    if done.returncode != 0:
+        raise RuntimeError(f"`sedna device simulate` failed ({done.returncode}):\n{done.stdout.strip()}")
+    return done.stdout.rstrip()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", type=Path, default=None, help="models and state (default: a temp dir)")
     parser.add_argument("--state-dir", type=Path, default=None, help="sedna state dir (default: <workdir>/state)")
     parser.add_argument("--limit", type=int, default=None, help="stream only the first N test samples")
+    parser.add_argument("--devices", type=int, default=540,
+                        help="digits sent from simulated MQTT devices (default 540, the whole split; 0: skip)")
     parser.add_argument("--keep", action="store_true", help="leave the cluster up afterwards")
     args = parser.parse_args(argv)
     workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="sedna-digits-"))).resolve()
@@ -94,21 +147,27 @@ def main(argv: list[str] | None = None) -> int:
     from examples.joint_inference.digits.models import build_models
     from examples.joint_inference.digits.report import stream_and_report
 
-    print(f"[1/5] sedna local up (state dir {state_dir})", flush=True)
+    print(f"[1/6] sedna local up (state dir {state_dir})", flush=True)
     print(sedna("local", "up", "--nodes", "cloud,edge-0", state_dir=state_dir).stdout.rstrip(), flush=True)
     try:
-        print("[2/5] building the edge and cloud models", flush=True)
+        print("[2/6] building the edge and cloud models", flush=True)
         models = build_models(workdir / "models")
         applied = workdir / "resources.yaml"
         applied.write_text(manifests(models))
-        print(f"[3/5] sedna apply -f {applied}", flush=True)
+        print(f"[3/6] sedna apply -f {applied}", flush=True)
         print(sedna("apply", "-f", str(applied), state_dir=state_dir).stdout.rstrip(), flush=True)
-        print("[4/5] waiting for the service to be Running", flush=True)
+        print("[4/6] waiting for the service to be Running", flush=True)
         wait_running(state_dir)
         host = edge_pod_ip(state_dir)
         wait_listening(host, EDGE_GRPC_PORT)
-        print(f"[5/5] streaming the test split through the edge worker at {host}:{EDGE_GRPC_PORT}", flush=True)
+        print(f"[5/6] streaming the test split through the edge worker at {host}:{EDGE_GRPC_PORT}", flush=True)
         stream_and_report(host, EDGE_GRPC_PORT, SERVICE, models, limit=args.limit)
+        if args.devices > 0:
+            broker = mqtt_broker(state_dir)
+            print(f"[6/6] sedna device simulate --service {SERVICE} --count {args.devices} "
+                  f"(simulated devices over MQTT, broker {broker})", flush=True)
+            wait_gateway_online(broker)
+            print(simulate_devices(state_dir, args.devices), flush=True)
     finally:
         if not args.keep:
             print(sedna("local", "down", state_dir=state_dir, check=False).stdout.rstrip(), flush=True)
