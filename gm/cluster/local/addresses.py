@@ -2,8 +2,9 @@
 
 Linux routes all of 127.0.0.0/8 to the loopback interface, so giving every Pod its own
 address lets replicas bind the same port, as they would on a real cluster network, without
-any traffic leaving the machine. A pool hands out the lowest free index; its state is seeded
-from the store (``status.podIP`` / ``spec.clusterIP``), which is what persists it.
+any traffic leaving the machine. A pool hands out the lowest free index (scanning from a hint,
+the lowest index that may be free, so handing out N addresses costs O(N), not O(N²)); its state
+is seeded from the store (``status.podIP`` / ``spec.clusterIP``), which is what persists it.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ class AddressPool:
         self._overflow = ipaddress.IPv4Address(_OVERFLOW.get(net, "127.3.0.0"))
         self._lock = threading.Lock()
         self._used: set[str] = set()
+        self._hint = 0  # every index below it is in use
         for ip in used:
             self.claim(ip)
 
@@ -47,14 +49,29 @@ class AddressPool:
     def allocate(self) -> str:
         """The lowest free address, now marked in use."""
         with self._lock:
-            index = 0
+            index = self._hint
             while self.address(index) in self._used:
                 index += 1
             ip = self.address(index)
             self._used.add(ip)
+            self._hint = index + 1
             return ip
 
     def release(self, ip: str) -> None:
         """Return ``ip`` to the pool."""
         with self._lock:
-            self._used.discard(ip)
+            if ip in self._used:
+                self._used.discard(ip)
+                self._hint = min(self._hint, self._index(ip))
+
+    def _index(self, ip: str) -> int:
+        """The index of ``ip`` in this pool (0 when it is not one of the pool's addresses)."""
+        try:
+            value = int(ipaddress.IPv4Address(ip))
+        except ValueError:
+            return 0
+        offset = value - int(self._first) - 1
+        if 0 <= offset < 254:
+            return offset
+        high, low = divmod(value - int(self._overflow) - 1, 256)
+        return 254 + high * 254 + low if 0 <= high <= 255 and 0 <= low < 254 else 0
