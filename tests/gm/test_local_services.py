@@ -230,3 +230,14 @@ def test_grpc_over_http2_goes_through_the_proxy(backend: LocalBackend) -> None:
         say = channel.unary_unary("/echo.Echo/Say")
         assert say(b"hi", timeout=10) == b"hi from grpc"
         assert say(b"again", timeout=10) == b"again from grpc"
+
+
+def test_the_address_pool_hands_out_the_lowest_free_address() -> None:
+    from gm.cluster.local.addresses import SERVICE_NET, AddressPool
+
+    pool = AddressPool(SERVICE_NET, used=["127.0.2.2"])
+    got = [pool.allocate() for _ in range(300)]  # past the /24 into the overflow range
+    assert got[:2] == ["127.0.2.1", "127.0.2.3"] and got[253] == "127.2.0.1" and len(set(got)) == 300
+    pool.release("127.2.0.1")
+    pool.release("127.0.2.7")
+    assert [pool.allocate(), pool.allocate(), pool.allocate()] == ["127.0.2.7", "127.2.0.1", "127.2.0.48"]

@@ -291,7 +291,7 @@ class LocalStore:
             except ValueError:
                 raise Invalid(f"resourceVersion must be an integer string, got {resource_version!r}",
                               [("resourceVersion", "must be an integer")]) from None
-        yield from self._follow(_key(kind), ns, last, stop)
+        yield from self.changes(kind, ns, last, stop)
 
     def close(self) -> None:
         """Close the database; running watches end."""
@@ -305,8 +305,12 @@ class LocalStore:
 
     # -------------------------------------------------------------- internals
 
-    def _follow(self, key: str, ns: str | None, last: int, stop: threading.Event) -> Iterator[WatchEvent]:
-        """Changes of ``key`` (in ``ns``) after ``last``: replayed from the log, then from the feed."""
+    def changes(self, kind: Kind, ns: str | None, last: int, stop: threading.Event) -> Iterator[WatchEvent]:
+        """Changes of ``kind`` (in ``ns``) after version ``last`` — replayed from the log, then from the feed.
+
+        Unlike ``watch(resource_version="0")`` this never lists first: ``last=0`` means every change.
+        """
+        key = _key(kind)
         sub, position = self._feed.subscribe(key, ns)
         try:
             while last < position:  # catch up on what the feed had passed when we subscribed

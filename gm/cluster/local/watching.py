@@ -28,7 +28,7 @@ def follow(store: LocalStore, kind: Kind, stop: threading.Event, on_sync: Callab
             if rv is None:
                 items, rv = store.list_with_version(kind)
                 on_sync(items)
-            for event in store.watch(kind, resource_version=rv, stop=stop):
+            for event in store.changes(kind, None, int(rv), stop):  # rv "0" (an empty store) lists nothing again
                 on_event(event)
                 rv = event.object["metadata"]["resourceVersion"]
         except Expired:
