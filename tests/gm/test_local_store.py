@@ -190,6 +190,14 @@ class TestDelete:
         with pytest.raises(NotFound):
             store.delete(MODEL, "default", "job")
 
+    def test_a_child_of_a_deleted_owner_is_refused(self, store: LocalStore) -> None:
+        # a controller acting on a stale cache must not resurrect a dependent of a deleted owner
+        job = store.create(model("job"))
+        store.delete(MODEL, "default", "job")
+        with pytest.raises(NotFound, match="owner Model/job no longer exists"):
+            store.create(pod("late", job))
+        assert store.list(POD) == []
+
 
 class TestWatch:
     def test_without_version_lists_then_follows(self, store: LocalStore) -> None:

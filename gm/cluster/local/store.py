@@ -197,6 +197,7 @@ class LocalStore:
                 meta["name"] = self._free_name(kind, meta["generateName"], _ns(kind, meta.get("namespace")))
             elif self._exists(kind, _ns(kind, meta.get("namespace")), meta["name"]):
                 raise AlreadyExists(f"{kind.kind} {meta['name']!r} already exists")
+            self._check_owners_alive(meta)
             meta["resourceVersion"] = str(rv)
             body = self._put(kind, new, rv, "ADDED", insert=True)
         return json.loads(body)
@@ -261,6 +262,16 @@ class LocalStore:
                     if row is not None:
                         child = json.loads(row[0])
                         queue.append((kind_of(child), child))
+
+    def _check_owners_alive(self, meta: Obj) -> None:
+        """Refuse a dependent whose every owner is gone (garbage, as Kubernetes' collector sees it):
+        closes the race of a controller with a stale cache re-creating a child of a deleted owner."""
+        uids = [ref.get("uid") for ref in meta.get("ownerReferences") or [] if ref.get("uid")]
+        if uids and not any(self._db.execute("SELECT 1 FROM objects WHERE uid=?", (uid,)).fetchone()
+                            for uid in uids):
+            owners = ", ".join(f"{r.get('kind')}/{r.get('name')}" for r in meta["ownerReferences"])
+            raise NotFound(f"cannot create {meta.get('name') or meta.get('generateName')!r}: its owner "
+                           f"{owners} no longer exists")
 
     def emit_event(self, involved: Obj, reason: str, message: str, type_: str = "Normal") -> None:
         try:
