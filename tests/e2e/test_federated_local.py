@@ -33,6 +33,17 @@ def _pods(state: Path) -> dict[str, dict[str, Any]]:
     return {p["metadata"]["name"]: p for p in json.loads(out.stdout)["items"]}
 
 
+def _settled(state: Path, job: dict[str, Any], timeout: float) -> dict[str, Any]:
+    """The job as stored once no worker Pod is active any more (or as last seen after ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    while (job.get("status") or {}).get("active") and time.monotonic() < deadline:
+        time.sleep(0.5)
+        out = sedna("get", "fl", job["metadata"]["name"], "-o", "json", state_dir=state, check=False)
+        if out.returncode == 0:
+            job = json.loads(out.stdout)
+    return job
+
+
 def _delete_a_trainer(state: Path, record: dict[str, Any], stop: threading.Event) -> None:
     """As soon as trainer 1's Pod exists, delete it; record its uid before and after it comes back.
 
@@ -71,6 +82,8 @@ def test_federated_digits_from_yaml(tmp_path: Path) -> None:
     killer.start()
     try:
         result = run_local.run(tmp_path, state, ROUNDS, timeout=75, keep=True)
+        # the trainers stop once the aggregator said so; the counts settle when their Pods finish
+        result["job"] = _settled(state, result["job"], timeout=30)
         pods = _pods(state)
     finally:
         stop.set()
