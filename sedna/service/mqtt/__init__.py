@@ -17,10 +17,29 @@ answers on ``.../result/{device}`` or their MQTT 5 response topic. Modules:
 paho-mqtt and amqtt are imported inside the functions that use them.
 """
 
-from sedna.service.mqtt.broker import EmbeddedBroker
-from sedna.service.mqtt.codec import PayloadError, decode_request, encode_frame, encode_image_frame
-from sedna.service.mqtt.gateway import DeviceGateway
-from sedna.service.mqtt.settings import MqttSettings, Topics
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sedna.service.mqtt.broker import EmbeddedBroker
+    from sedna.service.mqtt.codec import PayloadError, decode_request, encode_frame, encode_image_frame
+    from sedna.service.mqtt.gateway import DeviceGateway
+    from sedna.service.mqtt.settings import MqttSettings, Topics
+
+_EXPORTS = {"EmbeddedBroker": "broker", "PayloadError": "codec", "decode_request": "codec",
+            "encode_frame": "codec", "encode_image_frame": "codec", "DeviceGateway": "gateway",
+            "MqttSettings": "settings", "Topics": "settings"}
 
 __all__ = ["DeviceGateway", "EmbeddedBroker", "MqttSettings", "PayloadError", "Topics", "decode_request",
            "encode_frame", "encode_image_frame"]
+
+
+def __getattr__(name: str) -> Any:
+    """Import the exported names lazily, so ``python -m sedna.service.mqtt.broker`` does not
+    find its own module already imported (runpy's RuntimeWarning)."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
