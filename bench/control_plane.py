@@ -13,7 +13,7 @@ process, creates 500 services (250 with ``--quick``), and measures:
   ``--rate`` per second (default 50; ``--rate 0`` creates them in one burst) (goal ≤ 1 s);
 - ``gm_rss_mb``: resident memory of this process, which holds what the GM holds (goal ≤ 300 MB).
 
-It prints one JSON line per figure and writes ``bench/results/control_plane.md``.
+It prints one JSON line per figure and writes ``bench/reports/control_plane.md``.
 """
 
 from __future__ import annotations
@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
                                ("gm_rss_mb", "MB", "<= 300")):
         print(json.dumps({"bench": "control_plane", "metric": metric, "value": round(figures[metric], 3),
                           "unit": unit, "goal": goal, "services": count}))
-    out = Path(__file__).resolve().parent / "results"
+    out = Path(__file__).resolve().parent / "reports"
     out.mkdir(exist_ok=True)
     rows = "\n".join(f"| {k} | {v:.3f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in figures.items())
     (out / "control_plane.md").write_text(f"# Control plane ({count} JointInferenceServices, dry run)\n\n"
