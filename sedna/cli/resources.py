@@ -21,6 +21,7 @@ from sedna.cli import _kinds, _tables
 from sedna.cli._client import ApiError, Client, add_connection_flags
 from sedna.cli._describe import describe
 from sedna.cli._errors import CliError
+from sedna.common import manifests
 
 
 def register(subparsers: Any) -> None:
@@ -77,7 +78,7 @@ def load_manifests(path_text: str) -> list[tuple[str, dict[str, Any]]]:
     docs: list[tuple[str, dict[str, Any]]] = []
     for file in files:
         try:
-            loaded = list(yaml.safe_load_all(file.read_text()))
+            loaded = manifests.load_all(file.read_text())
         except yaml.YAMLError as exc:
             raise CliError(f"{file}: not valid YAML: {exc}".replace("\n", " ")) from None
         for i, doc in enumerate(loaded):
