@@ -133,6 +133,20 @@ def simulate_devices(state_dir: Path, count: int) -> str:
     return done.stdout.rstrip()
 
 
+def wait_counters(state_dir: Path, expected: int, timeout: float = 45.0) -> dict[str, Any]:
+    """Poll the service until its ``status.inference.count`` (reported by the edge) reaches ``expected``."""
+    deadline, inference = time.monotonic() + timeout, {}
+    while time.monotonic() < deadline:
+        done = sedna("get", "ji", SERVICE, "-o", "json", state_dir=state_dir, check=False)
+        if done.returncode == 0:
+            inference = (json.loads(done.stdout).get("status") or {}).get("inference") or {}
+            if inference.get("count", 0) >= expected:
+                return inference
+        time.sleep(1.0)
+    print(f"    (the edge's report has not arrived within {timeout:.0f}s: {inference})", flush=True)
+    return inference
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", type=Path, default=None, help="models and state (default: a temp dir)")
@@ -147,27 +161,32 @@ def main(argv: list[str] | None = None) -> int:
     from examples.joint_inference.digits.models import build_models
     from examples.joint_inference.digits.report import stream_and_report
 
-    print(f"[1/6] sedna local up (state dir {state_dir})", flush=True)
+    print(f"[1/7] sedna local up (state dir {state_dir})", flush=True)
     print(sedna("local", "up", "--nodes", "cloud,edge-0", state_dir=state_dir).stdout.rstrip(), flush=True)
     try:
-        print("[2/6] building the edge and cloud models", flush=True)
+        print("[2/7] building the edge and cloud models", flush=True)
         models = build_models(workdir / "models")
         applied = workdir / "resources.yaml"
         applied.write_text(manifests(models))
-        print(f"[3/6] sedna apply -f {applied}", flush=True)
+        print(f"[3/7] sedna apply -f {applied}", flush=True)
         print(sedna("apply", "-f", str(applied), state_dir=state_dir).stdout.rstrip(), flush=True)
-        print("[4/6] waiting for the service to be Running", flush=True)
+        print("[4/7] waiting for the service to be Running", flush=True)
         wait_running(state_dir)
         host = edge_pod_ip(state_dir)
         wait_listening(host, EDGE_GRPC_PORT)
-        print(f"[5/6] streaming the test split through the edge worker at {host}:{EDGE_GRPC_PORT}", flush=True)
+        print(f"[5/7] streaming the test split through the edge worker at {host}:{EDGE_GRPC_PORT}", flush=True)
         stream_and_report(host, EDGE_GRPC_PORT, SERVICE, models, limit=args.limit)
         if args.devices > 0:
             broker = mqtt_broker(state_dir)
-            print(f"[6/6] sedna device simulate --service {SERVICE} --count {args.devices} "
+            print(f"[6/7] sedna device simulate --service {SERVICE} --count {args.devices} "
                   f"(simulated devices over MQTT, broker {broker})", flush=True)
             wait_gateway_online(broker)
             print(simulate_devices(state_dir, args.devices), flush=True)
+        expected = (args.limit or 540) + max(args.devices, 0)
+        print("[7/7] the edge's counters as the control plane sees them (edge worker -> LC -> GM): sedna get ji",
+              flush=True)
+        wait_counters(state_dir, expected)
+        print(sedna("get", "ji", state_dir=state_dir).stdout.rstrip(), flush=True)
     finally:
         if not args.keep:
             print(sedna("local", "down", state_dir=state_dir, check=False).stdout.rstrip(), flush=True)
