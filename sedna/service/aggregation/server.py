@@ -11,12 +11,16 @@ Each round (Sedna's blocking "wait for everyone" loop, redesigned after kubeedge
 4. if at least ``min_completion_rate`` of the selection delivered, the strategy aggregates,
    otherwise the round is retried (up to ``max_round_attempts``);
 5. optional evaluation of the new model on clients with validation data;
-6. the global weights, round number, strategy state and history are checkpointed atomically.
+6. the global weights, round number, strategy state and history are checkpointed atomically,
+   by a background writer: the write (and its fsyncs) overlaps the next round's transport, and
+   the next round waits for it before it aggregates, so a round is never committed before the
+   previous one is durable (:meth:`run`'s return and :meth:`stop` wait for it too).
 
 It stops after ``num_rounds`` or once an evaluation metric reaches its target, sends every
 client the final model in ``Stop``, writes it to ``model_path`` and returns. A restarted
 server resumes after the last checkpointed round. ``on_round`` hears of every aggregated round
-(the aggregation worker reports them to its Local Controller). Wire handling lives in ``sessions``,
+once it is checkpointed (from the writer thread; the aggregation worker reports them to its
+Local Controller). Wire handling lives in ``sessions``,
 what reader threads call in ``coordination``;
 the aggregation rule is the strategy's (``sedna.algorithms.aggregation``).
 """
@@ -102,6 +106,8 @@ class AggregationServer(StreamSide):
             if self.settings.checkpoint_dir else None
         self._grpc: grpc.Server | None = None
         self._http: Any = None
+        self._writer: threading.Thread | None = None
+        self._writer_error: BaseException | None = None
         self.port = 0
 
     # ---- lifecycle
@@ -131,7 +137,11 @@ class AggregationServer(StreamSide):
         return self.port
 
     def stop(self, grace: float = 1.0) -> None:
-        """Close every stream and stop listening."""
+        """Close every stream and stop listening (after the pending checkpoint is written)."""
+        try:
+            self._await_checkpoint()
+        except Exception:
+            LOG.exception("checkpoint write failed")
         with self._cond:
             self._stopping = True
             sessions = list(self._sessions.values())
@@ -190,6 +200,7 @@ class AggregationServer(StreamSide):
             except Stopped:
                 pass
             if self._stopping:  # not the end of the job: a restarted server resumes from the checkpoint
+                self._await_checkpoint()
                 LOG.info("stopped after round %d", self._round)
                 return RunResult(self._round, self._weights or {}, list(self._history), "stopped")
         assert self._weights is not None
@@ -217,6 +228,7 @@ class AggregationServer(StreamSide):
                                    f"{phase.failures}")
         results: list[FitRes] = [phase.results[c] for c in sorted(phase.results)]
         failures = [Failure(c, r) for c, r in sorted(phase.failures.items())]
+        self._await_checkpoint()  # round number - 1 is durable before this round is committed
         new, fit_metrics = self.strategy.aggregate_fit(number, self._weights, results, failures)
         if new is not None:
             self._weights = new
@@ -230,7 +242,6 @@ class AggregationServer(StreamSide):
             "completed_at": time.time(),
         })
         self._checkpoint(done=False)
-        self._notify(done=False)
         self.metrics.round.set(number)
         self.metrics.rounds.labels("completed").inc()
         self.metrics.round_seconds.observe(duration)
@@ -330,15 +341,47 @@ class AggregationServer(StreamSide):
 
     # ---- persistence and the end
     def _checkpoint(self, done: bool) -> None:
-        if self._store is None or self._weights is None:
-            return
-        self._store.save(Checkpoint(self._round, self._weights, self._history, self.strategy.state_dict(), done))
+        """Start writing the current state, then tell ``on_round``; returns before the write is done.
 
-    def _notify(self, done: bool) -> None:
-        if self._on_round is None or not self._history:
+        Everything the writer needs is snapshotted here (history entries and weight arrays are
+        never modified once recorded; strategy state arrays may be, so they are copied).
+        """
+        self._await_checkpoint()
+        if self._store is None or self._weights is None:
+            self._notify(done)
+            return
+        store = self._store
+        ckpt = Checkpoint(self._round, dict(self._weights), list(self._history),
+                          {k: v.copy() for k, v in self.strategy.state_dict().items()}, done)
+        entry = dict(self._history[-1]) if self._history else None
+
+        def write() -> None:
+            try:
+                store.save(ckpt)
+            except BaseException as exc:
+                self._writer_error = exc
+                return
+            self._notify(done, entry)
+
+        self._writer = threading.Thread(target=write, name="fl-checkpoint", daemon=True)
+        self._writer.start()
+
+    def _await_checkpoint(self) -> None:
+        """Block until the pending checkpoint is on disk; re-raise its failure."""
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.join()
+        error, self._writer_error = self._writer_error, None
+        if error is not None:
+            raise error
+
+    def _notify(self, done: bool, entry: dict[str, Any] | None = None) -> None:
+        if entry is None and self._history:
+            entry = dict(self._history[-1])
+        if self._on_round is None or entry is None:
             return
         try:
-            self._on_round(dict(self._history[-1]), done)
+            self._on_round(entry, done)
         except Exception:  # a listener must never stop training
             LOG.exception("round listener failed")
 
@@ -348,7 +391,7 @@ class AggregationServer(StreamSide):
         if not self._done:
             self._done = True
             self._checkpoint(done=True)
-            self._notify(done=True)
+            self._await_checkpoint()
         if s.model_path and self._weights is not None:
             save_npz(Path(s.model_path), self._weights)
             LOG.info("final model (round %d) written to %s", self._round, s.model_path)
