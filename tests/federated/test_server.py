@@ -150,3 +150,68 @@ def test_client_gives_up_after_connect_timeout() -> None:
                                               connect_timeout_s=0.5, backoff_initial_s=0.05), Handler(plus_one))
     with pytest.raises(ConnectionError, match="CONNECT_TIMEOUT"):
         client.run()
+
+
+def test_checkpoints_are_written_in_the_background_but_durable_before_the_next_round(tmp_path, monkeypatch) -> None:
+    from sedna.service.aggregation.checkpoint import CheckpointStore
+
+    store = CheckpointStore(tmp_path / "ckpt")
+    seen: list[tuple[int, bool, int]] = []
+    writes: list[tuple[int, str]] = []
+    real_save = CheckpointStore.save
+
+    def slow_save(self: CheckpointStore, ckpt) -> None:
+        writes.append((ckpt.round, threading.current_thread().name))
+        threading.Event().wait(0.2)  # slower than a round: the next round must wait for it
+        real_save(self, ckpt)
+
+    monkeypatch.setattr(CheckpointStore, "save", slow_save)
+
+    def listener(entry: dict, done: bool) -> None:
+        loaded = store.load()
+        seen.append((entry["round"], done, loaded.round if loaded else -1))
+
+    server = AggregationServer(create_strategy("FedAvg", min_available_clients=2),
+                               ServerSettings(bind_port=0, num_rounds=3, round_timeout_s=20,
+                                              checkpoint_dir=str(store.directory)),
+                               initial_weights={"w": np.zeros(10, np.float32)}, on_round=listener)
+    result = run_job(server, {"a": Handler(plus_one), "b": Handler(plus_one)})
+    assert result.weights["w"].tolist() == [3.0] * 10
+    assert [r for r, _ in writes] == [1, 2, 3, 3] and all(name == "fl-checkpoint" for _, name in writes)
+    assert seen == [(1, False, 1), (2, False, 2), (3, False, 3), (3, True, 3)]  # told once it is on disk
+    final = store.load()
+    assert final is not None and final.round == 3 and final.done
+
+
+def test_a_failed_background_checkpoint_stops_the_job(tmp_path, monkeypatch) -> None:
+    from sedna.service.aggregation.checkpoint import CheckpointStore
+
+    def broken(self: CheckpointStore, ckpt) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(CheckpointStore, "save", broken)
+    server = AggregationServer(create_strategy("FedAvg", min_available_clients=1),
+                               ServerSettings(bind_port=0, num_rounds=3, round_timeout_s=20,
+                                              checkpoint_dir=str(tmp_path / "ckpt")),
+                               initial_weights={"w": np.zeros(10, np.float32)})
+    port = server.start()
+    client = AggregationClient(ClientSettings(target=f"127.0.0.1:{port}", client_id="a", connect_timeout_s=5),
+                               Handler(plus_one))
+    errors: list[BaseException] = []
+
+    def follow() -> None:
+        try:
+            client.run()
+        except (ConnectionError, grpc.RpcError) as exc:  # the server went away mid-job
+            errors.append(exc)
+
+    thread = threading.Thread(target=follow, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(OSError, match="disk full"):
+            server.run()
+        assert server._round == 1  # round 2 was not committed on top of an unsaved round 1
+    finally:
+        server.stop()
+        client.close()
+        thread.join(10)
