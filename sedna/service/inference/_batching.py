@@ -37,10 +37,13 @@ class _Request:
     inputs: Mapping[str, np.ndarray]
     size: int
     enqueued: float
+    key: tuple[tuple[str, str, tuple[int, ...]], ...]
+    """What requests batched together must share (computed by the requester, not the worker)."""
     future: Future[Prediction] = field(default_factory=Future)
 
-    def key(self) -> tuple[tuple[str, str, tuple[int, ...]], ...]:
-        return tuple(sorted((n, a.dtype.str, a.shape[1:]) for n, a in self.inputs.items()))
+
+def _batch_key(inputs: Mapping[str, np.ndarray]) -> tuple[tuple[str, str, tuple[int, ...]], ...]:
+    return tuple(sorted((n, a.dtype.str, a.shape[1:]) for n, a in inputs.items()))
 
 
 class Batcher:
@@ -64,7 +67,7 @@ class Batcher:
     def submit(self, inputs: Mapping[str, np.ndarray]) -> Future[Prediction]:
         """Queue one request (already validated; dim 0 is its batch size)."""
         size = int(next(iter(inputs.values())).shape[0]) if inputs else 1
-        request = _Request(inputs, size, time.monotonic())
+        request = _Request(inputs, size, time.monotonic(), _batch_key(inputs))
         with self._cond:
             if self._closed:
                 raise RuntimeError(f"model {self.model.name!r} is shutting down")
@@ -94,12 +97,12 @@ class Batcher:
                     return None
                 self._cond.wait()
             first = self._pending.popleft()
-            batch, total, key = [first], first.size, first.key()
+            batch, total, key = [first], first.size, first.key
             deadline = first.enqueued + self.delay
             while total < self.limit:
                 if self._pending:
                     nxt = self._pending[0]
-                    if total + nxt.size > self.limit or nxt.key() != key:
+                    if total + nxt.size > self.limit or nxt.key != key:
                         break
                     batch.append(self._pending.popleft())
                     total += nxt.size

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from sedna.backend.tensors import Prediction, ServedModel, from_numpy_dtype, to_numpy_dtype
+from sedna.backend.tensors import Prediction, ServedModel, from_numpy_dtype
 from sedna.common.errors import InvalidInputError
 
 from ._tensors import (
@@ -30,6 +30,7 @@ from ._tensors import (
     parse_shape,
     select_outputs,
     where,
+    wire_dtype,
 )
 
 CONTENTS_FIELD = {
@@ -74,31 +75,38 @@ def params_from_proto(source: Any) -> dict[str, Any]:
 
 def parse_request(model: ServedModel, request: Any) -> tuple[dict[str, np.ndarray], list[str]]:
     """Validated inputs and requested output names of a ``ModelInferRequest``."""
-    raw = request.raw_input_contents
-    if raw and len(raw) != len(request.inputs):
-        raise InvalidInputError(f"raw_input_contents: has {len(raw)} entries for {len(request.inputs)} inputs "
+    # Read each repeated field once: upb builds a fresh Python object (for bytes, a copy
+    # of the tensor data) on every element access.
+    raw = list(request.raw_input_contents)
+    tensors = list(request.inputs)
+    if raw and len(raw) != len(tensors):
+        raise InvalidInputError(f"raw_input_contents: has {len(raw)} entries for {len(tensors)} inputs "
                                 f"(give raw data for every input or for none)")
-    if not request.inputs:
+    if not tensors:
         raise InvalidInputError("inputs: must be a non-empty list of tensors")
     headers = []
-    for index, tensor in enumerate(request.inputs):
-        if not tensor.name:
+    for index, tensor in enumerate(tensors):
+        name = tensor.name
+        if not name:
             raise InvalidInputError(f"inputs[{index}].name: must be a non-empty string")
-        headers.append(TensorHeader(tensor.name, tensor.datatype, parse_shape(list(tensor.shape), where(index,
-                                                                                                         tensor.name))))
+        shape = tuple(tensor.shape)  # repeated int64: always Python ints
+        if shape and min(shape) < 0:
+            parse_shape(list(shape), where(index, name))  # raises, naming the field
+        headers.append(TensorHeader(name, tensor.datatype, shape))
 
     def decode(index: int, head: TensorHeader, dtype: np.dtype) -> np.ndarray:
-        at = where(index, head.name)
         if raw:
+            data = raw[index]
             want = expected_bytes(head, dtype)
-            if len(raw[index]) != want:
-                raise InvalidInputError(f"{at}: raw_input_contents[{index}] has {len(raw[index])} bytes, shape "
-                                        f"{fmt_shape(head.shape)} of {head.datatype} needs {want}")
-            return np.frombuffer(raw[index], dtype=dtype).reshape(head.shape)
+            if len(data) != want:
+                raise InvalidInputError(f"{where(index, head.name)}: raw_input_contents[{index}] has {len(data)} "
+                                        f"bytes, shape {fmt_shape(head.shape)} of {head.datatype} needs {want}")
+            return np.frombuffer(data, dtype=dtype).reshape(head.shape)
+        at = where(index, head.name)
         field_name = CONTENTS_FIELD.get(head.datatype.upper())
         if field_name is None:
             raise InvalidInputError(f"{at}: datatype {head.datatype} must be sent in raw_input_contents")
-        values = getattr(request.inputs[index].contents, field_name)
+        values = getattr(tensors[index].contents, field_name)
         need = math.prod(head.shape)
         if len(values) != need:
             raise InvalidInputError(f"{at}: contents.{field_name} has {len(values)} values, shape "
@@ -143,10 +151,10 @@ def build_request(pb: Any, model: str, inputs: Mapping[str, np.ndarray], paramet
 def parse_response(response: Any) -> InferResult:
     """A client's view of a ``ModelInferResponse`` (raw or typed contents)."""
     outputs: dict[str, np.ndarray] = {}
-    raw = response.raw_output_contents
+    raw = list(response.raw_output_contents)  # one copy of each element (see parse_request)
     for index, tensor in enumerate(response.outputs):
-        shape = tuple(int(d) for d in tensor.shape)
-        dtype = to_numpy_dtype(tensor.datatype).newbyteorder("<")
+        shape = tuple(tensor.shape)
+        dtype = wire_dtype(tensor.datatype)
         if raw:
             outputs[tensor.name] = np.frombuffer(raw[index], dtype=dtype).reshape(shape)
         else:

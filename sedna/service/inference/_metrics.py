@@ -14,6 +14,7 @@ lets several servers live in one process, as tests and benchmarks do. Series:
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 UNKNOWN_MODEL = "_unknown_"
 """The ``model`` label of requests naming a model that is not served (keeps label sets bounded)."""
@@ -37,6 +38,7 @@ class ServerMetrics:
                                        ["model"], buckets=latency, registry=self.registry)
         self.compute_seconds = Histogram("sedna_inference_compute_seconds", "Duration of each predict call",
                                          ["model"], buckets=latency, registry=self.registry)
+        self._request_counters: dict[tuple[str, str], Any] = {}
 
     def observer(self, model: str) -> Callable[[int, list[float], float], None]:
         """A :data:`~._batching.BatchObserver` recording into this model's series."""
@@ -54,7 +56,10 @@ class ServerMetrics:
 
     def request(self, model: str, protocol: str) -> None:
         """Count one inference request."""
-        self.requests.labels(model, protocol).inc()
+        counter = self._request_counters.get((model, protocol))
+        if counter is None:  # label sets are bounded (served models + UNKNOWN_MODEL, per protocol)
+            counter = self._request_counters[(model, protocol)] = self.requests.labels(model, protocol)
+        counter.inc()
 
     def failure(self, model: str, protocol: str, reason: str) -> None:
         """Count one failed inference request."""

@@ -10,6 +10,7 @@ both protocols reject bad input with the same message, naming the field, e.g.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -80,31 +81,39 @@ def bind_inputs(model: ServedModel, headers: Sequence[TensorHeader], decode: Dec
     specs: dict[str, TensorSpec] = {spec.name: spec for spec in model.inputs}
     arrays: dict[str, np.ndarray] = {}
     for index, header in enumerate(headers):
-        at = where(index, header.name)
         spec = specs.get(header.name)
         if spec is None:
             known = ", ".join(repr(name) for name in specs)
-            raise InvalidInputError(f"{at}: model {model.name!r} has no input named {header.name!r} (inputs: {known})")
+            raise InvalidInputError(f"{where(index, header.name)}: model {model.name!r} has no input named "
+                                    f"{header.name!r} (inputs: {known})")
         if header.name in arrays:
-            raise InvalidInputError(f"{at}: input {header.name!r} is given twice")
-        if header.datatype.upper() != spec.datatype.upper():
-            raise InvalidInputError(f"{at}: datatype {header.datatype!r} does not match model input {spec.datatype!r}")
+            raise InvalidInputError(f"{where(index, header.name)}: input {header.name!r} is given twice")
+        if header.datatype != spec.datatype and header.datatype.upper() != spec.datatype.upper():
+            raise InvalidInputError(f"{where(index, header.name)}: datatype {header.datatype!r} does not match "
+                                    f"model input {spec.datatype!r}")
         if not spec.accepts_shape(header.shape):
-            raise InvalidInputError(
-                f"{at}: shape {fmt_shape(header.shape)} does not match model input {fmt_shape(spec.shape)}"
-            )
-        arrays[header.name] = decode(index, header, to_numpy_dtype(spec.datatype).newbyteorder("<"))
-    missing = [name for name in specs if name not in arrays]
-    if missing:
-        names = ", ".join(repr(m) for m in missing)
-        names = ", ".join(repr(m) for m in missing)
+            raise InvalidInputError(f"{where(index, header.name)}: shape {fmt_shape(header.shape)} does not match "
+                                    f"model input {fmt_shape(spec.shape)}")
+        arrays[header.name] = decode(index, header, wire_dtype(spec.datatype))
+    if len(arrays) != len(specs):
+        names = ", ".join(repr(name) for name in specs if name not in arrays)
         raise InvalidInputError(f"inputs: missing input(s) {names} of model {model.name!r}")
     if model.max_batch_size > 0:
         _check_batch_dim(arrays)
     return arrays
 
 
+@functools.lru_cache(maxsize=64)
+def wire_dtype(datatype: str) -> np.dtype:
+    """The little-endian numpy dtype that tensors of OIP ``datatype`` travel as."""
+    return to_numpy_dtype(datatype).newbyteorder("<")
+
+
 def _check_batch_dim(arrays: Mapping[str, np.ndarray]) -> None:
+    if len(arrays) == 1:  # the common case: one input, only its rank matters
+        (arr,) = arrays.values()
+        if arr.ndim:
+            return
     sizes = {name: (arr.shape[0] if arr.ndim else None) for name, arr in arrays.items()}
     scalar = [name for name, size in sizes.items() if size is None]
     if scalar:
