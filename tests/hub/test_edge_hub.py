@@ -117,24 +117,26 @@ def test_malformed_upstream_messages_are_rejected_with_a_reason_and_the_stream_g
                 return
             yield item
 
-    acks = {}
-    with grpc.insecure_channel(gm.address) as channel:
-        call = edgehub_pb2_grpc.EdgeHubStub(channel).Connect(
-            requests(), metadata=(("x-sedna-node", "edge-0"), ("authorization", "Bearer t0")), timeout=20)
-        for message in call:
-            if message.WhichOneof("body") == "report_ack":
-                acks[message.report_ack.seq] = (message.report_ack.accepted, message.report_ack.reason)
-                if message.report_ack.seq == 4:
-                    outgoing.put(None)
-                    break
-        call.cancel()
-    assert acks[1][0] is False and "report.payload: not valid UTF-8 JSON" in acks[1][1]
-    assert acks[2][0] is False and "output.ownerInfo.inferenceNumber: expected a non-negative integer" in acks[2][1]
-    assert acks[3][0] is False and "kind: 'teapot' takes no status reports" in acks[3][1]
-    assert acks[4] == (True, "")
-    assert store.get(DATASET, "default", "ds")["status"]["numberOfSamples"] == 7
-    assert "body: no message set" in gm.log.read_text()
-    gm.stop()
+    try:
+        acks = {}
+        with grpc.insecure_channel(gm.address) as channel:
+            call = edgehub_pb2_grpc.EdgeHubStub(channel).Connect(
+                requests(), metadata=(("x-sedna-node", "edge-0"), ("authorization", "Bearer t0")), timeout=20)
+            for message in call:
+                if message.WhichOneof("body") == "report_ack":
+                    acks[message.report_ack.seq] = (message.report_ack.accepted, message.report_ack.reason)
+                    if message.report_ack.seq == 4:
+                        outgoing.put(None)
+                        break
+            call.cancel()
+        assert acks[1][0] is False and "report.payload: not valid UTF-8 JSON" in acks[1][1]
+        assert acks[2][0] is False and "output.ownerInfo.inferenceNumber: expected a non-negative integer" in acks[2][1]
+        assert acks[3][0] is False and "kind: 'teapot' takes no status reports" in acks[3][1]
+        assert acks[4] == (True, "")
+        assert store.get(DATASET, "default", "ds")["status"]["numberOfSamples"] == 7
+        assert "body: no message set" in gm.log.read_text()
+    finally:
+        gm.stop()
 
 
 def test_ji_status_shows_live_counters_from_the_edge(tmp_path: Path, store) -> None:
