@@ -84,6 +84,7 @@ class HotUpdateWatcher:
         self._problem = ""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._seen: tuple[int, int, int] | None = None
         self.reloads = 0
 
     def check(self) -> bool:
@@ -106,6 +107,9 @@ class HotUpdateWatcher:
         return True
 
     def start(self) -> None:
+        # the baseline is taken here, not in the thread: a deploy landing before the thread first
+        # runs must still look like a change (it did not, on a busy machine, until the next period)
+        self._seen = _stat(self.config_path)
         self._thread = threading.Thread(target=self._run, name="model-hot-update", daemon=True)
         self._thread.start()
 
@@ -115,7 +119,7 @@ class HotUpdateWatcher:
             self._thread.join(timeout)
 
     def _run(self) -> None:
-        seen = _stat(self.config_path)
+        seen = self._seen
         last_read = time.monotonic()
         while not self._stop.wait(self.stat_period):
             now, stat = time.monotonic(), _stat(self.config_path)
