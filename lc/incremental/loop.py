@@ -27,7 +27,6 @@ restarted LC neither loses a counter nor sends a decision twice.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -37,6 +36,7 @@ from typing import Any
 from lc.incremental import deploying, samples
 from lc.incremental.progress import Progress, meta_key
 from lc.incremental.watching import FileWatch
+from lc.periodic import PeriodicWorker
 from lc.store import Store
 from sedna.algorithms.triggers import MissingMetric, TriggerSpecError, metric_deltas, parse_trigger
 from sedna.common import il_protocol as ilp
@@ -53,41 +53,16 @@ def _get(obj: Any, *path: str) -> Any:
     return obj
 
 
-class IncrementalLoop:
+class IncrementalLoop(PeriodicWorker):
     def __init__(self, store: Store, notify: Callable[[], None], tick: float = 1.0,
                  clock: Callable[[], float] = time.monotonic,
                  local_time: Callable[[], dtime] = lambda: datetime.now().time(), watch_period: float = 0.1) -> None:
+        super().__init__("lc-incremental", tick)
         self._store, self._notify, self._tick, self._watch_period = store, notify, tick, watch_period
         self._clock, self._local_time = clock, local_time
         self._next_check: dict[str, float] = {}
         self._files = FileWatch()
         self._indexes: set[str] = set()
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="lc-incremental", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(5)
-
-    def poke(self) -> None:
-        """Check now (a job, dataset or model changed)."""
-        self._wake.set()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            self._wake.clear()
-            try:
-                self.check()
-            except Exception:  # the loop must survive; the traceback is logged
-                LOG.exception("incremental learning check failed; retrying in %.1fs", self._tick)
-            self._pause()
 
     def _pause(self) -> None:
         """Until the tick is over, a poke arrives or a watched index file changes."""

@@ -11,11 +11,11 @@ Counting happens on a daemon thread (:meth:`DatasetManager.start`); :meth:`check
 from __future__ import annotations
 
 import csv
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from lc.periodic import PeriodicWorker
 from lc.store import Store
 from sedna.common.log import get_logger
 from sedna.service.edgehub import ObjectKey, key_of
@@ -44,37 +44,13 @@ def count_samples(path: Path, fmt: str) -> int:
     raise IndexProblem(f"spec.format {fmt!r} is not supported (use txt or csv)")
 
 
-class DatasetManager:
+class DatasetManager(PeriodicWorker):
+    """Counts every dataset's index every ``period`` seconds (or when poked) and reports changes."""
+
     def __init__(self, store: Store, notify: Callable[[], None], period: float) -> None:
+        super().__init__("lc-datasets", period)
         self._store = store
         self._notify = notify
-        self._period = period
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="lc-datasets", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(5)
-
-    def poke(self) -> None:
-        """Count now (a dataset arrived or changed)."""
-        self._wake.set()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            self._wake.clear()
-            try:
-                self.check()
-            except Exception:  # the loop must survive; the error is logged with its traceback
-                LOG.exception("dataset check failed; retrying in %.1fs", self._period)
-            self._wake.wait(self._period)
 
     def check(self) -> int:
         """Count every dataset once; return how many reports were queued."""
