@@ -240,6 +240,25 @@ class Context:
                 return self._env[key]
         return default
 
+    def get_int(self, name: str, default: int) -> int:
+        """:meth:`get_parameters` as an integer; a malformed value raises ConfigError naming it."""
+        return self._number(name, default, int)
+
+    def get_float(self, name: str, default: float) -> float:
+        """:meth:`get_parameters` as a number; a malformed value raises ConfigError naming it."""
+        return self._number(name, default, float)
+
+    def _number(self, name: str, default: Any, kind: type) -> Any:
+        for key in (name, name.upper()):
+            raw = self._env.get(key)
+            if raw is not None and str(raw).strip() != "":
+                try:
+                    return kind(raw)
+                except ValueError:
+                    what = "an integer" if kind is int else "a number"
+                    raise ConfigError(f"env {key}={raw!r} is not {what}") from None
+        return default
+
     def get_algorithm_from_api(self, algorithm: str = "HEM", **overrides: Any) -> AlgorithmSpec | None:
         """Build the spec from ``<ALG>_NAME`` / ``<ALG>_PARAMETERS``; ``overrides`` win over the env."""
         name = self.get_parameters(f"{algorithm}_NAME", "") or ""

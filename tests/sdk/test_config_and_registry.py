@@ -78,3 +78,11 @@ def test_registering_a_second_class_under_a_taken_name_is_an_error() -> None:
 def test_unknown_name_suggests_a_close_one() -> None:
     with pytest.raises(RegistryError, match="Did you mean 'IBT'"):
         ClassFactory.get_cls(ClassType.HEM, "IBTT")
+
+
+def test_typed_parameters_name_the_variable_when_malformed() -> None:
+    ctx = Context({"batch_size": "32", "LEARNING_RATE": "0.1", "EPOCHS": "many"})
+    assert ctx.get_int("batch_size", 1) == 32
+    assert (ctx.get_float("learning_rate", 0.5), ctx.get_int("missing", 7)) == (0.1, 7)
+    with pytest.raises(ConfigError, match="env EPOCHS='many' is not an integer"):
+        ctx.get_int("epochs", 1)

@@ -36,11 +36,11 @@ def main(environ: Mapping[str, str] | None = None) -> int:
         if not cfg.train_dataset_url:
             raise SednaError("TRAIN_DATASET_URL is not set (a CSV or npz file of 64-feature digits)")
         data = load_samples(cfg.train_dataset_url)
-        split = float(ctx.get_parameters("VALID_SPLIT", 0.2))
+        split = ctx.get_float("VALID_SPLIT", 0.2)
         train, valid = data.split(split) if split > 0 else (data, None)
-        hyper = {"epochs": int(ctx.get_parameters("epochs", 5)),
-                 "batch_size": int(ctx.get_parameters("batch_size", 32)),
-                 "learning_rate": float(ctx.get_parameters("learning_rate", 0.5))}
+        hyper = {"epochs": ctx.get_int("epochs", 5),
+                 "batch_size": ctx.get_int("batch_size", 32),
+                 "learning_rate": ctx.get_float("learning_rate", 0.5)}
     except (SednaError, ValueError) as exc:
         LOG.error("bad configuration: %s", exc)
         return 1

@@ -28,9 +28,9 @@ def main(environ: Mapping[str, str] | None = None) -> int:
         if not cfg.train_dataset_url:
             raise ConfigError("TRAIN_DATASET_URL is not set: the train worker needs the round's sample file")
         data = load_samples(cfg.train_dataset_url)
-        epochs = int(ctx.get_parameters("epochs", 20))
-        rate = float(ctx.get_parameters("learning_rate", 0.5))
-        batch = int(ctx.get_parameters("batch_size", 32))
+        epochs = ctx.get_int("epochs", 20)
+        rate = ctx.get_float("learning_rate", 0.5)
+        batch = ctx.get_int("batch_size", 32)
     except (ConfigError, DataSourceError, ValueError) as exc:
         LOG.error("cannot start the train worker: %s", exc)
         return 2

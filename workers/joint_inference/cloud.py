@@ -29,8 +29,8 @@ def main() -> int:
 
         model = OnnxModel(cfg.model_url, cfg.service_name or None, intra_op_threads=cfg.intra_op_threads,
                           sha256=cfg.model_sha256 or None)
-        service = BigModelService(model, cfg, max_batch_size=int(ctx.get_parameters("MAX_BATCH_SIZE", 32)),
-                                  max_queue_delay_ms=float(ctx.get_parameters("MAX_QUEUE_DELAY_MS", 2.0)))
+        service = BigModelService(model, cfg, max_batch_size=ctx.get_int("MAX_BATCH_SIZE", 32),
+                                  max_queue_delay_ms=ctx.get_float("MAX_QUEUE_DELAY_MS", 2.0))
     except (ConfigError, ModelLoadError, ValueError) as exc:
         LOG.error("cannot start the cloud worker: %s", exc)
         return 2

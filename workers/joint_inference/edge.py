@@ -32,8 +32,8 @@ def build(cfg: WorkerConfig) -> tuple[Any, Any]:
     ctx = Context(cfg.environ)
     estimator = OnnxEstimator(output_name=ctx.get_parameters("EDGE_OUTPUT") or None,
                               intra_op_threads=cfg.intra_op_threads, sha256=cfg.model_sha256 or None)
-    joint = JointInference(estimator, config=cfg, cloud_timeout=float(ctx.get_parameters("BIG_MODEL_TIMEOUT", 1.0)),
-                           report_period=float(ctx.get_parameters("LC_PERIOD", 5.0)))
+    joint = JointInference(estimator, config=cfg, cloud_timeout=ctx.get_float("BIG_MODEL_TIMEOUT", 1.0),
+                           report_period=ctx.get_float("LC_PERIOD", 5.0))
     model = estimator.model
     assert model is not None
     output = next(s for s in model.outputs if s.name == (estimator.output_name or model.outputs[-1].name))
