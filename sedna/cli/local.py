@@ -26,7 +26,7 @@ from typing import Any
 
 from sedna.cli import _procs
 from sedna.cli._client import DEFAULT_STATE_DIR, READY_FILE, read_ready
-from sedna.cli._errors import CliError
+from sedna.cli._errors import CliError, guarded
 
 RECORD = "local.json"
 MARKER = "SEDNA_LOCAL_STATE_DIR"
@@ -46,18 +46,9 @@ def register(subparsers: Any) -> None:
                            help="external MQTT broker HOST:PORT for edge workers (MQTT_BROKER); default: start "
                                 "the embedded one on a free 127.0.0.1 port")
             p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the GM")
-        p.set_defaults(handler=_guard(fn))
+        p.set_defaults(handler=guarded(fn))
 
 
-def _guard(fn: Any) -> Any:
-    def handler(args: argparse.Namespace) -> int:
-        try:
-            return int(fn(args) or 0)
-        except CliError as exc:
-            print(f"sedna: {exc}", file=sys.stderr)
-            return exc.code
-
-    return handler
 
 
 def _record(state: Path) -> dict[str, Any]:

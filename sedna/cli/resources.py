@@ -20,7 +20,7 @@ import yaml
 from sedna.cli import _kinds, _tables
 from sedna.cli._client import ApiError, Client, add_connection_flags
 from sedna.cli._describe import describe
-from sedna.cli._errors import CliError
+from sedna.cli._errors import CliError, guarded
 from sedna.common import manifests
 
 
@@ -53,17 +53,7 @@ def register(subparsers: Any) -> None:
 
 def _finish(parser: argparse.ArgumentParser, fn: Any) -> None:
     add_connection_flags(parser)
-
-    def handler(args: argparse.Namespace) -> int:
-        try:
-            return int(fn(args) or 0)
-        except CliError as exc:
-            print(f"sedna: {exc}", file=sys.stderr)
-            return exc.code
-        except KeyboardInterrupt:
-            return 130
-
-    parser.set_defaults(handler=handler)
+    parser.set_defaults(handler=guarded(fn))
 
 
 def load_manifests(path_text: str) -> list[tuple[str, dict[str, Any]]]:
