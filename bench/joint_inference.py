@@ -128,7 +128,8 @@ def transport_and_batching(report: Report, quick: bool) -> None:
     b = measure_batching(quick)
     report.figure("batching_speedup", round(b["batching_speedup"], 2), "ratio",
                   throughput_batched=round(b["throughput_batched"], 1),
-                  throughput_unbatched=round(b["throughput_unbatched"], 1))
+                  throughput_unbatched=round(b["throughput_unbatched"], 1), mean_batch_size=b["mean_batch_size"],
+                  model=b["model"], model_ms_batch1=b["model_ms_batch1"])
     report.figure("batching_p95_ratio", round(b["batching_p95_ratio"], 3), "ratio",
                   p95_batched_ms=round(b["p95_batched_ms"], 2), p95_unbatched_ms=round(b["p95_unbatched_ms"], 2))
 

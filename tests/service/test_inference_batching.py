@@ -3,6 +3,7 @@ own rows back, a failing batch fails only its own requests, oversize requests ru
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable
@@ -90,6 +91,54 @@ class TestBatcherUnit:
             batcher.close()
         assert model.batch_sizes == [2, 2]
         assert outcomes == ["poisoned sample", "poisoned sample", expected(3), expected(4)]
+
+    def test_async_submissions_share_a_batch_with_threads_and_each_gets_its_rows(self) -> None:
+        model = LinearModel(max_batch_size=8)
+        batcher = Batcher(model, max_batch_size=8, max_queue_delay_ms=300, workers=1)
+        wakeups = 0
+
+        async def main() -> list[list[list[float]]]:
+            nonlocal wakeups
+            loop = asyncio.get_running_loop()
+            original = loop.call_soon_threadsafe
+
+            def counting(*args, **kwargs):  # type: ignore[no-untyped-def]
+                nonlocal wakeups
+                wakeups += 1
+                return original(*args, **kwargs)
+
+            loop.call_soon_threadsafe = counting  # type: ignore[method-assign]
+            threaded = batcher.submit({"x": rows(9)})
+            waiting = [batcher.submit_async({"x": rows(i, n)}) for i, n in ((1, 1), (2, 3), (3, 2))]
+            results = await asyncio.gather(*waiting)
+            return [r.outputs["y"].tolist() for r in results] + [threaded.result(5).outputs["y"].tolist()]
+
+        try:
+            outputs = asyncio.run(main())
+        finally:
+            batcher.close()
+        assert model.batch_sizes == [7]
+        assert outputs == [expected(1), expected(2, 3), expected(3, 2), expected(9)]
+        assert wakeups == 1  # one hand-over to the loop for the whole batch
+
+    def test_async_waiters_hear_of_a_failing_batch_and_a_cancelled_one_is_skipped(self) -> None:
+        model = LinearModel(max_batch_size=4, delay=0.05)
+        batcher = Batcher(model, max_batch_size=4, max_queue_delay_ms=100, workers=1)
+
+        async def main() -> tuple[list[object], bool]:
+            gone = batcher.submit_async({"x": rows(5)})
+            poisoned = [batcher.submit_async({"x": rows(i)}) for i in (-1, 2)]
+            gone.cancel()
+            outcomes = await asyncio.gather(*poisoned, return_exceptions=True)
+            after = await batcher.submit_async({"x": rows(4)})
+            return [str(o) for o in outcomes] + [after.outputs["y"].tolist()], gone.cancelled()
+
+        try:
+            outcomes, cancelled = asyncio.run(main())
+        finally:
+            batcher.close()
+        assert outcomes == ["poisoned sample", "poisoned sample", expected(4)]
+        assert cancelled
 
     def test_wrong_output_batch_dimension_is_reported(self) -> None:
         class Bad(LinearModel):

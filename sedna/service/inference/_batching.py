@@ -8,12 +8,15 @@ the model runs once, and every output is split back so each requester gets exact
 its own rows. A request larger than the limit runs alone. An exception in
 ``predict`` fails the futures of that batch only; the worker keeps going.
 
-:mod:`.server` owns one :class:`Batcher` per batching model; the front ends wait on
-the :class:`~concurrent.futures.Future` that :meth:`Batcher.submit` returns.
+:mod:`.server` owns one :class:`Batcher` per batching model. Threads wait on the
+:class:`~concurrent.futures.Future` that :meth:`Batcher.submit` returns; event-loop front
+ends await the :class:`asyncio.Future` of :meth:`Batcher.submit_async`, and a batch wakes
+each loop once for all its requests (a wake-up per request cost the worker a tenth of its time).
 """
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import threading
 import time
@@ -39,7 +42,9 @@ class _Request:
     enqueued: float
     key: tuple[tuple[str, str, tuple[int, ...]], ...]
     """What requests batched together must share (computed by the requester, not the worker)."""
-    future: Future[Prediction] = field(default_factory=Future)
+    future: Future[Prediction] | asyncio.Future[Prediction] = field(default_factory=Future)
+    loop: asyncio.AbstractEventLoop | None = None
+    """The loop that owns ``future`` when it is an asyncio future."""
 
 
 def _batch_key(inputs: Mapping[str, np.ndarray]) -> tuple[tuple[str, str, tuple[int, ...]], ...]:
@@ -66,14 +71,28 @@ class Batcher:
 
     def submit(self, inputs: Mapping[str, np.ndarray]) -> Future[Prediction]:
         """Queue one request (already validated; dim 0 is its batch size)."""
+        request = self._request(inputs)
+        self._enqueue(request)
+        return request.future  # type: ignore[return-value]
+
+    def submit_async(self, inputs: Mapping[str, np.ndarray]) -> asyncio.Future[Prediction]:
+        """:meth:`submit` from a coroutine: the result arrives on the running loop."""
+        loop = asyncio.get_running_loop()
+        request = self._request(inputs)
+        request.future, request.loop = loop.create_future(), loop
+        self._enqueue(request)
+        return request.future
+
+    def _request(self, inputs: Mapping[str, np.ndarray]) -> _Request:
         size = int(next(iter(inputs.values())).shape[0]) if inputs else 1
-        request = _Request(inputs, size, time.monotonic(), _batch_key(inputs))
+        return _Request(inputs, size, time.monotonic(), _batch_key(inputs))
+
+    def _enqueue(self, request: _Request) -> None:
         with self._cond:
             if self._closed:
                 raise RuntimeError(f"model {self.model.name!r} is shutting down")
             self._pending.append(request)
             self._cond.notify()
-        return request.future
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop the workers after the queued requests have run."""
@@ -127,14 +146,41 @@ class Batcher:
             parts = _split(prediction, [r.size for r in batch]) if len(batch) > 1 else [prediction]
         except BaseException as exc:  # every requester of this batch must hear about it
             LOG.warning("model %r failed on a batch of %d request(s): %s", self.model.name, len(batch), exc)
-            for request in batch:
-                request.future.set_exception(exc)
+            _complete(batch, [None] * len(batch), exc)
             return
         finally:
             if self._observe is not None:
                 self._observe(sum(r.size for r in batch), queued, time.monotonic() - started)
-        for request, part in zip(batch, parts, strict=True):
-            request.future.set_result(part)
+        _complete(batch, parts, None)
+
+
+def _complete(batch: list[_Request], parts: list[Prediction | None], error: BaseException | None) -> None:
+    """Hand each request its part (or ``error``): thread futures at once, each event loop in one call."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Prediction], Prediction | None]]] = {}
+    for request, part in zip(batch, parts, strict=True):
+        if request.loop is None:
+            future: Future[Prediction] = request.future  # type: ignore[assignment]
+            if error is None:
+                future.set_result(part)  # type: ignore[arg-type]
+            else:
+                future.set_exception(error)
+        else:
+            by_loop.setdefault(request.loop, []).append((request.future, part))  # type: ignore[arg-type]
+    for loop, waiters in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_resolve, waiters, error)
+        except RuntimeError:  # that loop is closed: nobody is waiting any more
+            pass
+
+
+def _resolve(waiters: list[tuple[asyncio.Future[Prediction], Prediction | None]], error: BaseException | None) -> None:
+    for future, part in waiters:
+        if future.done():  # the caller went away (cancelled)
+            continue
+        if error is None:
+            future.set_result(part)  # type: ignore[arg-type]
+        else:
+            future.set_exception(error)
 
 
 def _split(prediction: Prediction, sizes: list[int]) -> list[Prediction]:

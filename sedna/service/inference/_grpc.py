@@ -1,18 +1,24 @@
-"""The gRPC front end: ``inference.GRPCInferenceService`` (OIP v2) on a grpc thread pool.
+"""The gRPC front end: ``inference.GRPCInferenceService`` (OIP v2) on grpc.aio.
 
-The servicer is thin: it maps messages with ``_grpc_codec``, runs requests through
-the shared :class:`~._repository.ModelRepository`, and turns errors into status
-codes (InvalidInputError -> INVALID_ARGUMENT, ModelNotFoundError -> NOT_FOUND,
-a failing model -> INTERNAL). A bearer token, when set, is checked by an
-interceptor on every method except ServerLive and ServerReady (UNAUTHENTICATED).
-Message size limits follow ``max_request_bytes`` (grpc answers RESOURCE_EXHAUSTED).
+The server runs on its own event-loop thread (:class:`GrpcFrontEnd`): a request costs a
+coroutine, not a pool thread, and waiting for a batch is an ``await`` on the batcher's
+future, so the per-call work the interpreter does is about half the thread-pool server's
+(``python -m bench.joint_inference`` measures what that buys under batching).
+The servicer is thin: it maps messages with ``_grpc_codec``, runs requests through the
+shared :class:`~._repository.ModelRepository`, and turns errors into status codes
+(InvalidInputError -> INVALID_ARGUMENT, ModelNotFoundError -> NOT_FOUND, a failing
+model -> INTERNAL). A bearer token, when set, is checked by an interceptor on every
+method except ServerLive and ServerReady (UNAUTHENTICATED). Message size limits follow
+``max_request_bytes`` (grpc answers RESOURCE_EXHAUSTED).
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import hmac
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -32,50 +38,53 @@ LOG = get_logger(__name__)
 _OPEN_METHODS = ("/inference.GRPCInferenceService/ServerLive", "/inference.GRPCInferenceService/ServerReady")
 
 
-class _TokenInterceptor(grpc.ServerInterceptor):
+class _TokenInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self, token: str) -> None:
         self._expected = f"Bearer {token}".encode()
 
-        def deny(request: Any, context: grpc.ServicerContext) -> Any:
-            context.abort(grpc.StatusCode.UNAUTHENTICATED,
-                          "missing or wrong bearer token (send metadata 'authorization: Bearer <token>')")
+        async def deny(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED,
+                                "missing or wrong bearer token (send metadata 'authorization: Bearer <token>')")
 
         self._deny = grpc.unary_unary_rpc_method_handler(deny)
 
-    def intercept_service(self, continuation: Callable[..., Any], details: grpc.HandlerCallDetails) -> Any:
+    async def intercept_service(self, continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Any]],
+                                details: grpc.HandlerCallDetails) -> Any:
         if details.method in _OPEN_METHODS:
-            return continuation(details)
+            return await continuation(details)
         given = ""
         for key, value in details.invocation_metadata or ():
             if key == "authorization":
                 given = value if isinstance(value, str) else value.decode(errors="replace")
         if hmac.compare_digest(given.encode(), self._expected):
-            return continuation(details)
+            return await continuation(details)
         return self._deny
 
 
 class _Servicer:
     """Implements GRPCInferenceService (methods looked up by name by the generated adder)."""
 
-    def __init__(self, repo: ModelRepository, is_ready: Callable[[], bool]) -> None:
+    def __init__(self, repo: ModelRepository, is_ready: Callable[[], bool],
+                 executor: concurrent.futures.Executor) -> None:
         self.repo = repo
         self.is_ready = is_ready
+        self.executor = executor
 
-    def ServerLive(self, request: Any, context: grpc.ServicerContext) -> Any:
+    async def ServerLive(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         return pb.ServerLiveResponse(live=True)
 
-    def ServerReady(self, request: Any, context: grpc.ServicerContext) -> Any:
+    async def ServerReady(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         return pb.ServerReadyResponse(ready=self.is_ready())
 
-    def ServerMetadata(self, request: Any, context: grpc.ServicerContext) -> Any:
+    async def ServerMetadata(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         return pb.ServerMetadataResponse(name=SERVER_NAME, version=__version__, extensions=EXTENSIONS)
 
-    def ModelReady(self, request: Any, context: grpc.ServicerContext) -> Any:
-        self._model(request.name, request.version, context)
+    async def ModelReady(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        await self._model(request.name, request.version, context)
         return pb.ModelReadyResponse(ready=self.is_ready())
 
-    def ModelMetadata(self, request: Any, context: grpc.ServicerContext) -> Any:
-        model = self._model(request.name, request.version, context)
+    async def ModelMetadata(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        model = await self._model(request.name, request.version, context)
         response = pb.ModelMetadataResponse(name=model.name, platform=model.platform)
         if model.version:
             response.versions.append(model.version)
@@ -84,48 +93,106 @@ class _Servicer:
                 target.add(name=spec.name, datatype=spec.datatype, shape=list(spec.shape))
         return response
 
-    def ModelInfer(self, request: Any, context: grpc.ServicerContext) -> Any:
+    async def ModelInfer(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         label = self.repo.metrics_name(request.model_name)
         self.repo.metrics.request(label, "grpc")
         try:
             model = self.repo.get(request.model_name, request.model_version)
             inputs, requested = codec.parse_request(model, request)
-            prediction = self.repo.infer(model, inputs)
+            prediction = await self.repo.infer_async(model, inputs, self.executor)
             return codec.build_response(pb, model, prediction, request, requested)
         except Exception as exc:
             self.repo.metrics.failure(label, "grpc", failure_reason(exc))
             if isinstance(exc, InvalidInputError):
-                context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
             if isinstance(exc, ModelNotFoundError):
-                context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
+                await context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
             LOG.warning("inference with model %r failed: %s", label, exc)
-            context.abort(grpc.StatusCode.INTERNAL, f"model {label!r} failed: {type(exc).__name__}: {exc}")
+            await context.abort(grpc.StatusCode.INTERNAL, f"model {label!r} failed: {type(exc).__name__}: {exc}")
 
-    def _model(self, name: str, version: str, context: grpc.ServicerContext) -> Any:
+    async def _model(self, name: str, version: str, context: grpc.aio.ServicerContext) -> Any:
         try:
             return self.repo.get(name, version)
         except ModelNotFoundError as exc:
-            context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
+            await context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
 
 
-def build_server(repo: ModelRepository, *, host: str, port: int, token: str | None, tls: TLSConfig | None,
-                 max_request_bytes: int, is_ready: Callable[[], bool], threads: int = 64) -> tuple[grpc.Server, int]:
-    """A started-to-be gRPC server bound to ``host:port``; returns it with the bound port."""
-    options = [
-        ("grpc.max_receive_message_length", max_request_bytes),
-        ("grpc.max_send_message_length", max_request_bytes),
-        ("grpc.so_reuseport", 0),
-    ]
-    interceptors = [_TokenInterceptor(token)] if token else []
-    server = grpc.server(ThreadPoolExecutor(max_workers=threads, thread_name_prefix="oip-grpc"),
-                         options=options, interceptors=interceptors)
-    pb_grpc.add_GRPCInferenceServiceServicer_to_server(_Servicer(repo, is_ready), server)
-    address = f"{host}:{port}"
-    if tls is not None:
-        key, cert = tls.read()
-        bound = server.add_secure_port(address, grpc.ssl_server_credentials([(key, cert)]))
-    else:
-        bound = server.add_insecure_port(address)
-    if bound == 0:
-        raise OSError(f"gRPC server cannot bind {address}")
-    return server, bound
+class GrpcFrontEnd:
+    """The gRPC listener and the event-loop thread it runs on.
+
+    ``threads`` bounds the models run outside a batcher at once (they run on a pool so the
+    loop never blocks); batched models run on their batcher's threads.
+    """
+
+    def __init__(self, repo: ModelRepository, *, host: str, port: int, token: str | None, tls: TLSConfig | None,
+                 max_request_bytes: int, is_ready: Callable[[], bool], threads: int = 64) -> None:
+        self._repo, self._is_ready = repo, is_ready
+        self._address = f"{host}:{port}"
+        self._token, self._tls, self._max_bytes = token, tls, max_request_bytes
+        self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="oip-grpc")
+        self._loop = asyncio.new_event_loop()
+        self._thread: threading.Thread | None = None
+        self._server: grpc.aio.Server | None = None
+        self.port = 0
+
+    def start(self, timeout: float = 30.0) -> int:
+        """Bind and start serving; return the bound port (raises OSError when it cannot bind)."""
+        ready: concurrent.futures.Future[int] = concurrent.futures.Future()
+
+        def run() -> None:
+            asyncio.set_event_loop(self._loop)
+            try:
+                ready.set_result(self._loop.run_until_complete(self._serve()))
+            except BaseException as exc:
+                ready.set_exception(exc)
+                return
+            self._loop.run_forever()
+
+        self._thread = threading.Thread(target=run, name="oip-grpc-loop", daemon=True)
+        self._thread.start()
+        try:
+            self.port = ready.result(timeout)
+        except BaseException:
+            self.stop(0)
+            raise
+        return self.port
+
+    async def _serve(self) -> int:
+        options = [
+            ("grpc.max_receive_message_length", self._max_bytes),
+            ("grpc.max_send_message_length", self._max_bytes),
+            ("grpc.so_reuseport", 0),
+        ]
+        interceptors = [_TokenInterceptor(self._token)] if self._token else []
+        server = grpc.aio.server(options=options, interceptors=interceptors)
+        pb_grpc.add_GRPCInferenceServiceServicer_to_server(_Servicer(self._repo, self._is_ready, self._executor),
+                                                           server)
+        if self._tls is not None:
+            key, cert = self._tls.read()
+            bound = server.add_secure_port(self._address, grpc.ssl_server_credentials([(key, cert)]))
+        else:
+            bound = server.add_insecure_port(self._address)
+        if bound == 0:
+            raise OSError(f"gRPC server cannot bind {self._address}")
+        await server.start()
+        self._server = server
+        return int(bound)
+
+    def stop(self, grace: float = 5.0) -> None:
+        """Refuse new calls, let running ones finish (up to ``grace`` s), stop the loop thread."""
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return
+        if self._server is not None and self._loop.is_running():
+            future = asyncio.run_coroutine_threadsafe(self._server.stop(grace), self._loop)
+            try:
+                future.result(grace + 5)
+            except (concurrent.futures.TimeoutError, RuntimeError) as exc:
+                LOG.warning("gRPC server did not stop cleanly: %s", exc)
+        self._server = None
+        if self._loop.is_running():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        thread.join(grace + 5)
+        if not self._loop.is_running():
+            self._loop.close()
+        self._executor.shutdown(wait=False, cancel_futures=True)

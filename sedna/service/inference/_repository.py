@@ -9,6 +9,8 @@ behave the same.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import time
 from collections.abc import Mapping, Sequence
 
@@ -94,6 +96,14 @@ class ModelRepository:
             if observe is None:
                 observe = self._observers[model.name] = self.metrics.observer(model.name)
             observe(int(size), [0.0], time.monotonic() - started)
+
+    async def infer_async(self, model: ServedModel, inputs: Mapping[str, np.ndarray],
+                          executor: concurrent.futures.Executor) -> Prediction:
+        """:meth:`infer` for an event loop: awaits the batch, or runs the model on ``executor``."""
+        batcher = self._batchers.get(model.name)
+        if batcher is not None:
+            return await batcher.submit_async(inputs)
+        return await asyncio.get_running_loop().run_in_executor(executor, self.infer, model, inputs)
 
 
 def failure_reason(exc: BaseException) -> str:

@@ -3,7 +3,7 @@
 One :class:`InferenceServer` serves a fixed set of :class:`~sedna.backend.tensors.ServedModel` s
 on two listeners that share one :class:`~._repository.ModelRepository` (so batching
 and metrics see both protocols): uvicorn runs the FastAPI app (``_rest``) on its own
-event-loop thread, grpc runs ``_grpc``'s servicer on its thread pool. :meth:`start`
+event-loop thread, grpc.aio runs ``_grpc``'s servicer on another. :meth:`start`
 returns once both listen; ports may be 0 (the OS picks; read :attr:`rest_port` and
 :attr:`grpc_port`) or None (that listener is off).
 """
@@ -116,13 +116,13 @@ class InferenceServer:
         return self
 
     def _start_grpc(self) -> None:
-        from ._grpc import build_server
+        from ._grpc import GrpcFrontEnd
 
-        self._grpc, self._grpc_port = build_server(
+        self._grpc = GrpcFrontEnd(
             self.repository, host=self.host, port=self._want_grpc or 0, token=self.token, tls=self.tls,
             max_request_bytes=self.max_request_bytes, is_ready=self.is_ready, threads=self._grpc_threads,
         )
-        self._grpc.start()
+        self._grpc_port = self._grpc.start()
 
     def _start_rest(self, timeout: float) -> None:
         import uvicorn
@@ -161,7 +161,7 @@ class InferenceServer:
         if self._uvicorn is not None:
             self._uvicorn.should_exit = True
         if self._grpc is not None:
-            self._grpc.stop(grace).wait(grace + 1)
+            self._grpc.stop(grace)
             self._grpc = None
         if self._rest_thread is not None:
             self._rest_thread.join(grace + 1)
