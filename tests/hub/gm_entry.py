@@ -31,6 +31,7 @@ def main() -> int:
     log.configure()
     from prometheus_client import start_http_server
 
+    from gm.app import settle_startup_heap
     from gm.cluster.local.store import LocalStore
     from gm.hub.server import HubTLS, start_hub
     from gm.hub.sessions import HubSettings
@@ -42,6 +43,7 @@ def main() -> int:
                        settings=HubSettings(ack_timeout=args.ack_timeout, dead_after=args.dead_after))
     if args.metrics_port:
         start_http_server(args.metrics_port, addr="127.0.0.1", registry=handle.registry)
+    settle_startup_heap()  # as python -m gm does once it has started
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())
