@@ -358,6 +358,11 @@ class TestFanOut:
         assert next(events).object["metadata"]["name"] == "first"  # now following the feed
         for i in range(store._feed.limit + 10):
             store.create(model(f"m{i}"))
+        head = store.resource_version()
+        deadline = time.monotonic() + 30
+        while store._feed.position < int(head):  # the watcher must still not be reading when the feed overflows it
+            assert time.monotonic() < deadline, "the change feed did not catch up"
+            time.sleep(0.01)
         with pytest.raises(Expired):
             for _ in events:  # the backlog is capped at the feed's limit, then the watch must re-list
                 pass
