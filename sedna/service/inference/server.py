@@ -52,6 +52,9 @@ class InferenceServer:
         The ``{service}`` path segment of Sedna's API; None accepts any.
     max_request_bytes
         Largest request body / gRPC message accepted (413 / RESOURCE_EXHAUSTED beyond).
+    grpc_threads
+        Most gRPC requests to models that do not batch running at once (batched models run
+        on their batcher's threads).
     """
 
     def __init__(self, models: Sequence[ServedModel], *, host: str = "127.0.0.1", rest_port: int | None = 0,
