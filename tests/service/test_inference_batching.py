@@ -92,6 +92,18 @@ class TestBatcherUnit:
         assert model.batch_sizes == [2, 2]
         assert outcomes == ["poisoned sample", "poisoned sample", expected(3), expected(4)]
 
+    def test_a_cancelled_thread_future_is_skipped_and_the_worker_keeps_going(self) -> None:
+        model = LinearModel(max_batch_size=4)
+        batcher = Batcher(model, max_batch_size=4, max_queue_delay_ms=100, workers=1)
+        try:
+            gone, kept = batcher.submit({"x": rows(1)}), batcher.submit({"x": rows(2)})
+            assert gone.cancel()
+            assert kept.result(timeout=5).outputs["y"].tolist() == expected(2)
+            assert batcher.submit({"x": rows(3)}).result(timeout=5).outputs["y"].tolist() == expected(3)
+        finally:
+            batcher.close()
+        assert model.batch_sizes == [2, 1]
+
     def test_async_submissions_share_a_batch_with_threads_and_each_gets_its_rows(self) -> None:
         model = LinearModel(max_batch_size=8)
         batcher = Batcher(model, max_batch_size=8, max_queue_delay_ms=300, workers=1)

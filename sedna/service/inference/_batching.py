@@ -31,6 +31,8 @@ from sedna.common.log import get_logger
 
 LOG = get_logger(__name__)
 
+Waiter = Future[Prediction] | asyncio.Future[Prediction]
+"""What a requester waits on: a thread's future, or a future of the requester's event loop."""
 BatchObserver = Callable[[int, list[float], float], None]
 """``observe(batch_size, queue_seconds_per_request, compute_seconds)`` after each batch."""
 
@@ -42,7 +44,7 @@ class _Request:
     enqueued: float
     key: tuple[tuple[str, str, tuple[int, ...]], ...]
     """What requests batched together must share (computed by the requester, not the worker)."""
-    future: Future[Prediction] | asyncio.Future[Prediction] = field(default_factory=Future)
+    future: Waiter = field(default_factory=Future)
     loop: asyncio.AbstractEventLoop | None = None
     """The loop that owns ``future`` when it is an asyncio future."""
 
@@ -155,27 +157,23 @@ class Batcher:
 
 
 def _complete(batch: list[_Request], parts: list[Prediction | None], error: BaseException | None) -> None:
-    """Hand each request its part (or ``error``): thread futures at once, each event loop in one call."""
-    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Prediction], Prediction | None]]] = {}
+    """Hand each request its part (or ``error``): thread futures here, each event loop's in one call on it."""
+    by_loop: dict[asyncio.AbstractEventLoop | None, list[tuple[Waiter, Prediction | None]]] = {}
     for request, part in zip(batch, parts, strict=True):
-        if request.loop is None:
-            future: Future[Prediction] = request.future  # type: ignore[assignment]
-            if error is None:
-                future.set_result(part)  # type: ignore[arg-type]
-            else:
-                future.set_exception(error)
-        else:
-            by_loop.setdefault(request.loop, []).append((request.future, part))  # type: ignore[arg-type]
+        by_loop.setdefault(request.loop, []).append((request.future, part))
     for loop, waiters in by_loop.items():
+        if loop is None:
+            _resolve(waiters, error)
+            continue
         try:
             loop.call_soon_threadsafe(_resolve, waiters, error)
         except RuntimeError:  # that loop is closed: nobody is waiting any more
             pass
 
 
-def _resolve(waiters: list[tuple[asyncio.Future[Prediction], Prediction | None]], error: BaseException | None) -> None:
+def _resolve(waiters: list[tuple[Waiter, Prediction | None]], error: BaseException | None) -> None:
     for future, part in waiters:
-        if future.done():  # the caller went away (cancelled)
+        if future.done():  # the caller cancelled it
             continue
         if error is None:
             future.set_result(part)  # type: ignore[arg-type]
