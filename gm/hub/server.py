@@ -11,9 +11,7 @@ TLS (and mutual TLS when ``HubTLS.client_ca_file`` is set) is one argument away.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import hmac
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +19,7 @@ from typing import Any
 
 from gm.cluster.interface import Cluster
 from sedna.common.log import get_logger
+from sedna.common.loop_thread import LoopThread
 from sedna.service import edgehub as eh
 
 from .sessions import HubCore, HubSettings
@@ -43,12 +42,12 @@ class HubTLS:
 class HubHandle:
     """A running hub: ``port`` it listens on, ``handlers`` to extend, ``registry`` of its metrics."""
 
-    def __init__(self, port: int, core: HubCore, watcher: Watcher, loop: asyncio.AbstractEventLoop,
-                 server: Any, thread: threading.Thread, handlers: HandlerRegistry, registry: Any) -> None:
+    def __init__(self, port: int, core: HubCore, watcher: Watcher, loop: LoopThread, server: Any,
+                 handlers: HandlerRegistry, registry: Any) -> None:
         self.port = port
         self.handlers = handlers
         self.registry = registry
-        self._core, self._watcher, self._loop, self._server, self._thread = core, watcher, loop, server, thread
+        self._core, self._watcher, self._loop, self._server = core, watcher, loop, server
 
     def connected_nodes(self) -> list[str]:
         return sorted(node for node, s in list(self._core.sessions.items()) if s.ready and not s.closed)
@@ -56,11 +55,9 @@ class HubHandle:
     def stop(self, grace: float = 1.0) -> None:
         """Stop serving (streams end; LCs reconnect elsewhere or later) and stop watching."""
         self._watcher.stop()
-        if self._loop.is_running():
-            future = asyncio.run_coroutine_threadsafe(self._shutdown(grace), self._loop)
-            future.result(grace + 5)
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(grace + 5)
+        if self._loop.running:
+            self._loop.call(self._shutdown(grace), grace + 5)
+        self._loop.stop(grace + 5)
 
     async def _shutdown(self, grace: float) -> None:
         if self._core.ticker is not None:
@@ -178,23 +175,9 @@ def start_hub(cluster: Cluster, host: str, port: int, tokens: Mapping[str, str],
                    lambda kind, result: metrics["reports"].labels(kind, result).inc())
     watcher = Watcher(cluster, core.apply_event, core.forget)
     watcher.sync()
-    ready: concurrent.futures.Future[tuple[Any, int]] = concurrent.futures.Future()
-    loop = asyncio.new_event_loop()
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        try:
-            ready.set_result(loop.run_until_complete(_serve(core, f"{host}:{port}", tokens, tls, metrics)))
-        except BaseException as exc:
-            ready.set_exception(exc)
-            return
-        loop.run_forever()
-        loop.close()
-
-    thread = threading.Thread(target=run, name="edge-hub", daemon=True)
-    thread.start()
-    server, bound = ready.result(timeout=30)
+    loop = LoopThread("edge-hub")
+    server, bound = loop.start(lambda: _serve(core, f"{host}:{port}", tokens, tls, metrics), timeout=30)
     watcher.start()
     LOG.info("edge hub listening on %s:%d (%s, %d nodes known)", host, bound, "TLS" if tls else "plaintext",
              len(tokens))
-    return HubHandle(bound, core, watcher, loop, server, thread, handlers, registry)
+    return HubHandle(bound, core, watcher, loop, server, handlers, registry)

@@ -14,10 +14,8 @@ method except ServerLive and ServerReady (UNAUTHENTICATED). Message size limits 
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import hmac
-import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -26,6 +24,7 @@ import grpc
 from sedna import __version__
 from sedna.common.errors import InvalidInputError, ModelNotFoundError
 from sedna.common.log import get_logger
+from sedna.common.loop_thread import LoopThread
 from sedna.proto import grpc_predict_v2_pb2 as pb
 from sedna.proto import grpc_predict_v2_pb2_grpc as pb_grpc
 
@@ -130,32 +129,12 @@ class GrpcFrontEnd:
         self._address = f"{host}:{port}"
         self._token, self._tls, self._max_bytes = token, tls, max_request_bytes
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="oip-grpc")
-        self._loop = asyncio.new_event_loop()
-        self._thread: threading.Thread | None = None
+        self._loop = LoopThread("oip-grpc-loop")
         self._server: grpc.aio.Server | None = None
-        self.port = 0
 
     def start(self, timeout: float = 30.0) -> int:
         """Bind and start serving; return the bound port (raises OSError when it cannot bind)."""
-        ready: concurrent.futures.Future[int] = concurrent.futures.Future()
-
-        def run() -> None:
-            asyncio.set_event_loop(self._loop)
-            try:
-                ready.set_result(self._loop.run_until_complete(self._serve()))
-            except BaseException as exc:
-                ready.set_exception(exc)
-                return
-            self._loop.run_forever()
-
-        self._thread = threading.Thread(target=run, name="oip-grpc-loop", daemon=True)
-        self._thread.start()
-        try:
-            self.port = ready.result(timeout)
-        except BaseException:
-            self.stop(0)
-            raise
-        return self.port
+        return self._loop.start(self._serve, timeout)
 
     async def _serve(self) -> int:
         options = [
@@ -180,19 +159,11 @@ class GrpcFrontEnd:
 
     def stop(self, grace: float = 5.0) -> None:
         """Refuse new calls, let running ones finish (up to ``grace`` s), stop the loop thread."""
-        thread, self._thread = self._thread, None
-        if thread is None:
-            return
-        if self._server is not None and self._loop.is_running():
-            future = asyncio.run_coroutine_threadsafe(self._server.stop(grace), self._loop)
+        server, self._server = self._server, None
+        if server is not None and self._loop.running:
             try:
-                future.result(grace + 5)
+                self._loop.call(server.stop(grace), grace + 5)
             except (concurrent.futures.TimeoutError, RuntimeError) as exc:
                 LOG.warning("gRPC server did not stop cleanly: %s", exc)
-        self._server = None
-        if self._loop.is_running():
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        thread.join(grace + 5)
-        if not self._loop.is_running():
-            self._loop.close()
+        self._loop.stop(grace + 5)
         self._executor.shutdown(wait=False, cancel_futures=True)
