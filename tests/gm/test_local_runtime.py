@@ -155,6 +155,33 @@ class TestTeardown:
         store.delete(POD, "default", "victim")
         wait_for(lambda: not alive(pid), timeout=5, what="process gone")
 
+    def test_a_pod_recreated_under_the_same_name_starts_after_the_old_one_exits(
+            self, store: LocalStore, runtime: ProcessRuntime, tmp_path: Path) -> None:
+        events = tmp_path / "events"
+        slow_exit = ("import pathlib, signal, sys, time\n"
+                     f"events = pathlib.Path({str(events)!r})\n"
+                     "def bye(*_):\n"
+                     "    time.sleep(0.8)\n"
+                     "    with events.open('a') as f: f.write(f'old-exit {time.time()}\\n')\n"
+                     "    sys.exit(0)\n"
+                     "signal.signal(signal.SIGTERM, bye)\n"
+                     "with events.open('a') as f: f.write('old-up\\n')\n"
+                     "time.sleep(60)\n")
+        store.create(pod("twice", slow_exit))
+        wait_for(lambda: events.exists() and "old-up" in events.read_text(), what="old incarnation up")
+        store.delete(POD, "default", "twice")
+        fresh = ("import pathlib, time\n"
+                 f"with pathlib.Path({str(events)!r}).open('a') as f: f.write(f'new-start {{time.time()}}\\n')\n"
+                 "time.sleep(60)\n")
+        store.create(pod("twice", fresh))
+        time.sleep(0.3)  # well inside the old incarnation's exit
+        st = status(store, "twice")
+        assert st.get("phase") == "Pending" and {c["type"]: c["status"] for c in st["conditions"]}["Ready"] == "False"
+        wait_for(lambda: "new-start" in events.read_text(), what="new incarnation up")
+        stamps = dict(line.split() for line in events.read_text().splitlines() if " " in line)
+        assert float(stamps["new-start"]) > float(stamps["old-exit"])
+        wait_for(lambda: status(store, "twice")["phase"] == "Running", what="Running")
+
     def test_restart_kills_orphans_and_restarts_running_pods(self, store: LocalStore, tmp_path: Path) -> None:
         orphan = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
         try:

@@ -11,7 +11,9 @@ exponential back-off (1 s doubling to 30 s, reset after 60 s of running), and Po
 Design: one thread turns the store's watch into a queue; one supervisor thread owns all Pod
 state, so no locks guard it. A deleted Pod's process groups get SIGTERM, then SIGKILL after the
 grace period. Live pids go to ``<state_dir>/pids.json`` so a restarted runtime kills orphans and
-restarts the Pods it finds 'Running'. A container that cannot start (bad command, unsupported env)
+restarts the Pods it finds 'Running'. A Pod re-created under the name of one whose processes are
+still terminating stays Pending until they have exited (as a kubelet keeps the name until the old
+Pod is gone), so two incarnations never serve side by side. A container that cannot start (bad command, unsupported env)
 marks the Pod Failed with reason ``StartError`` (``restartPolicy: Never``) or ``CrashLoopBackOff``
 (retried with back-off), and a message that names the log file.
 """
@@ -117,7 +119,8 @@ class ProcessRuntime:
         self._pids = processes.PidFile(self.state_dir / "pids.json")
         self._events: queue.Queue[tuple[str, Any]] = queue.Queue()
         self._pods: dict[str, _Pod] = {}
-        self._dying: list[tuple[subprocess.Popen[bytes], float]] = []
+        self._dying: list[tuple[str, subprocess.Popen[bytes], float]] = []
+        """(namespace/name, process, SIGKILL deadline) of terminated Pods' containers still exiting."""
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -235,11 +238,13 @@ class ProcessRuntime:
     # ------------------------------------------------------------ containers
 
     def _supervise(self, pod: _Pod, current: float) -> None:
+        held = any(key == _key(pod.obj) for key, _, _ in self._dying)
         for c in pod.containers:
             if c.proc is not None and c.proc.poll() is not None:
                 self._exited(pod, c, c.proc.returncode, current)
                 pod.unwritten = True
-            if c.proc is None and c.next_start is not None and current >= c.next_start and not self.dry_run:
+            if c.proc is None and c.next_start is not None and current >= c.next_start and not self.dry_run \
+                    and not held:
                 self._start(pod, c, current)
                 pod.unwritten = True
         if pod.unwritten:  # a status only changes with a start or an exit: idle Pods cost no status build
@@ -294,20 +299,20 @@ class ProcessRuntime:
         for c in pod.containers:
             if c.proc is not None:
                 processes.kill_group(c.proc.pid, signal.SIGTERM)
-                self._dying.append((c.proc, deadline))
+                self._dying.append((_key(pod.obj), c.proc, deadline))
                 self._pids.remove(f"{pod.obj['metadata']['uid']}/{c.name}")
                 c.proc, c.next_start = None, None
 
     def _reap(self, current: float) -> None:
         alive = []
-        for proc, deadline in self._dying:
+        for key, proc, deadline in self._dying:
             if proc.poll() is not None:
                 processes.kill_group(proc.pid, signal.SIGKILL)
             elif current >= deadline:
                 processes.kill_group(proc.pid, signal.SIGKILL)
                 proc.wait(5)
             else:
-                alive.append((proc, deadline))
+                alive.append((key, proc, deadline))
         self._dying = alive
 
     # ---------------------------------------------------------------- status
@@ -352,3 +357,8 @@ class ProcessRuntime:
             pod.unwritten = False
         except ClusterError as exc:
             _LOG.warning("could not write status of pod %s/%s: %s", meta.get("namespace"), meta["name"], exc)
+
+
+def _key(obj: Obj) -> str:
+    meta = obj["metadata"]
+    return f"{meta.get('namespace', 'default')}/{meta['name']}"
