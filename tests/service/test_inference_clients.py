@@ -29,8 +29,8 @@ def slow_server() -> Iterator[InferenceServer]:
 
 
 def test_the_public_surface_is_pinned() -> None:
-    assert exported == ["BatchingConfig", "GrpcInferenceClient", "InferResult", "InferenceServer",
-                        "RestInferenceClient", "TLSConfig"]
+    assert exported == ["AsyncGrpcInferenceClient", "AsyncInferStream", "BatchingConfig", "GrpcInferenceClient",
+                        "InferResult", "InferStream", "InferenceServer", "RestInferenceClient", "TLSConfig"]
 
 
 class TestUnreachable:

@@ -4,7 +4,9 @@ Importing this package is cheap; grpc, fastapi and uvicorn load when a server or
 client is built. The public surface:
 
 - :class:`InferenceServer` with :class:`TLSConfig` and :class:`BatchingConfig`
-- :class:`GrpcInferenceClient`, :class:`RestInferenceClient`, returning :class:`InferResult`
+- :class:`GrpcInferenceClient`, :class:`RestInferenceClient`, returning :class:`InferResult`;
+  :meth:`GrpcInferenceClient.stream` opens a :class:`InferStream`
+- :class:`AsyncGrpcInferenceClient` (asyncio) and its :class:`AsyncInferStream`
 """
 
 from __future__ import annotations
@@ -15,14 +17,18 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ._config import BatchingConfig, TLSConfig
     from ._tensors import InferResult
-    from .grpc_client import GrpcInferenceClient
+    from .aio_client import AsyncGrpcInferenceClient, AsyncInferStream
+    from .grpc_client import GrpcInferenceClient, InferStream
     from .rest_client import RestInferenceClient
     from .server import InferenceServer
 
 __all__ = [
+    "AsyncGrpcInferenceClient",
+    "AsyncInferStream",
     "BatchingConfig",
     "GrpcInferenceClient",
     "InferResult",
+    "InferStream",
     "InferenceServer",
     "RestInferenceClient",
     "TLSConfig",
@@ -33,6 +39,9 @@ _WHERE = {
     "TLSConfig": "._config",
     "InferResult": "._tensors",
     "GrpcInferenceClient": ".grpc_client",
+    "InferStream": ".grpc_client",
+    "AsyncGrpcInferenceClient": ".aio_client",
+    "AsyncInferStream": ".aio_client",
     "RestInferenceClient": ".rest_client",
     "InferenceServer": ".server",
 }

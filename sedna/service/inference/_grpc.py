@@ -7,16 +7,20 @@ server on the same model).
 The servicer is thin: it maps messages with ``_grpc_codec``, runs requests through the
 shared :class:`~._repository.ModelRepository`, and turns errors into status codes
 (InvalidInputError -> INVALID_ARGUMENT, ModelNotFoundError -> NOT_FOUND, a failing
-model -> INTERNAL). A bearer token, when set, is checked by an interceptor on every
+model -> INTERNAL). ``ModelStreamInfer`` (Triton's streaming extension) answers each request
+of a stream as it completes, failures in-band with ``error_message``; a stream's messages
+skip the per-call set-up of a unary call, which costs a Python gRPC server and client about
+three times what a message on an open stream does. A bearer token, when set, is checked by an interceptor on every
 method except ServerLive and ServerReady (UNAUTHENTICATED). Message size limits follow
 ``max_request_bytes`` (grpc answers RESOURCE_EXHAUSTED).
 """
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import hmac
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -35,6 +39,9 @@ from ._repository import EXTENSIONS, SERVER_NAME, ModelRepository, failure_reaso
 LOG = get_logger(__name__)
 
 _OPEN_METHODS = ("/inference.GRPCInferenceService/ServerLive", "/inference.GRPCInferenceService/ServerReady")
+_STREAM_METHODS = ("/inference.GRPCInferenceService/ModelStreamInfer",)
+STREAM_WINDOW = 64
+"""Requests of one ModelStreamInfer stream in flight at once (twice the largest default batch)."""
 
 
 class _TokenInterceptor(grpc.aio.ServerInterceptor):
@@ -46,6 +53,7 @@ class _TokenInterceptor(grpc.aio.ServerInterceptor):
                                 "missing or wrong bearer token (send metadata 'authorization: Bearer <token>')")
 
         self._deny = grpc.unary_unary_rpc_method_handler(deny)
+        self._deny_stream = grpc.stream_stream_rpc_method_handler(deny)
 
     async def intercept_service(self, continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Any]],
                                 details: grpc.HandlerCallDetails) -> Any:
@@ -57,17 +65,18 @@ class _TokenInterceptor(grpc.aio.ServerInterceptor):
                 given = value if isinstance(value, str) else value.decode(errors="replace")
         if hmac.compare_digest(given.encode(), self._expected):
             return await continuation(details)
-        return self._deny
+        return self._deny_stream if details.method in _STREAM_METHODS else self._deny
 
 
 class _Servicer:
     """Implements GRPCInferenceService (methods looked up by name by the generated adder)."""
 
     def __init__(self, repo: ModelRepository, is_ready: Callable[[], bool],
-                 executor: concurrent.futures.Executor) -> None:
+                 executor: concurrent.futures.Executor, stream_window: int = STREAM_WINDOW) -> None:
         self.repo = repo
         self.is_ready = is_ready
         self.executor = executor
+        self.stream_window = stream_window
 
     async def ServerLive(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         return pb.ServerLiveResponse(live=True)
@@ -93,6 +102,58 @@ class _Servicer:
         return response
 
     async def ModelInfer(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            return await self._infer(request)
+        except Exception as exc:
+            code, message = _status_of(exc, self.repo.metrics_name(request.model_name))
+            await context.abort(code, message)
+
+    async def ModelStreamInfer(self, requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> None:
+        """Answer every request of the stream as it completes; a failed one gets ``error_message``.
+
+        At most ``stream_window`` requests of one stream are in flight; reading waits for a
+        free slot, so a client that sends faster than the model answers is slowed by HTTP/2
+        flow control instead of growing the server's memory.
+        """
+        answers: asyncio.Queue[Any] = asyncio.Queue()
+        window = asyncio.Semaphore(self.stream_window)
+        running: set[asyncio.Task[None]] = set()
+
+        async def answer(request: Any) -> None:
+            try:
+                answers.put_nowait(pb.ModelStreamInferResponse(infer_response=await self._infer(request)))
+            except Exception as exc:
+                code, message = _status_of(exc, self.repo.metrics_name(request.model_name))
+                failed = pb.ModelStreamInferResponse(error_message=message)
+                failed.infer_response.id = request.id
+                failed.infer_response.model_name = request.model_name
+                failed.infer_response.parameters["error_code"].string_param = code.name
+                answers.put_nowait(failed)
+            finally:
+                window.release()
+
+        async def read() -> None:
+            try:
+                async for request in requests:
+                    await window.acquire()
+                    task = asyncio.create_task(answer(request))
+                    running.add(task)
+                    task.add_done_callback(running.discard)
+                if running:
+                    await asyncio.wait(set(running))
+            finally:
+                answers.put_nowait(None)
+
+        reader = asyncio.create_task(read())
+        try:
+            while (message := await answers.get()) is not None:
+                await context.write(message)
+            await reader  # re-raises a broken request stream
+        finally:
+            for task in (reader, *running):
+                task.cancel()
+
+    async def _infer(self, request: Any) -> Any:
         label = self.repo.metrics_name(request.model_name)
         self.repo.metrics.request(label, "grpc")
         try:
@@ -102,18 +163,23 @@ class _Servicer:
             return codec.build_response(pb, model, prediction, request, requested)
         except Exception as exc:
             self.repo.metrics.failure(label, "grpc", failure_reason(exc))
-            if isinstance(exc, InvalidInputError):
-                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-            if isinstance(exc, ModelNotFoundError):
-                await context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
-            LOG.warning("inference with model %r failed: %s", label, exc)
-            await context.abort(grpc.StatusCode.INTERNAL, f"model {label!r} failed: {type(exc).__name__}: {exc}")
+            raise
 
     async def _model(self, name: str, version: str, context: grpc.aio.ServicerContext) -> Any:
         try:
             return self.repo.get(name, version)
         except ModelNotFoundError as exc:
             await context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
+
+
+def _status_of(exc: Exception, label: str) -> tuple[grpc.StatusCode, str]:
+    """The gRPC status and message a failed inference is answered with."""
+    if isinstance(exc, InvalidInputError):
+        return grpc.StatusCode.INVALID_ARGUMENT, str(exc)
+    if isinstance(exc, ModelNotFoundError):
+        return grpc.StatusCode.NOT_FOUND, str(exc)
+    LOG.warning("inference with model %r failed: %s", label, exc)
+    return grpc.StatusCode.INTERNAL, f"model {label!r} failed: {type(exc).__name__}: {exc}"
 
 
 class GrpcFrontEnd:
