@@ -27,7 +27,8 @@ from gm.settings import GMSettings
 log = logging.getLogger(__name__)
 
 
-def _validator(obj: Obj) -> list[tuple[str, str]]:
+def validate_object(obj: Obj) -> list[tuple[str, str]]:
+    """What the local API checks before storing ``obj``: a ``sedna.io`` object's CRD schema violations."""
     if not str(obj.get("apiVersion", "")).startswith("sedna.io/"):
         return []  # core kinds are the runtime's business, not the CRD schemas'
     from gm import schema
@@ -79,11 +80,13 @@ class GlobalManager:
         settle_startup_heap()
 
     def _start_local(self) -> Cluster:
+        from gm import schema
         from gm.cluster.local.backend import LocalBackend
 
         s = self.settings
+        schema.warm()  # compile the CRD validators now rather than in the first API request
         self._backend = LocalBackend(s.state_dir, list(s.nodes), s.token, dry_run=s.dry_run, api_host=s.api_host,
-                                     api_port=s.api_port, validator=_validator)
+                                     api_port=s.api_port, validator=validate_object)
         self._backend.start()
         self.addresses["api"] = f"http://{s.api_host}:{self._backend.api_port}"
         return self._backend.store  # type: ignore[no-any-return]
