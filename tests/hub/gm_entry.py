@@ -1,10 +1,13 @@
 """A GM for hub tests and the hub benchmark: ``LocalStore(--db)`` + ``start_hub``, until SIGTERM.
 
 ``python -m tests.hub.gm_entry --db FILE --port P --tokens edge-0=tok,... --metrics-port M``
-(plus ``--tls-cert/--tls-key`` to serve TLS, ``--client-ca`` for mutual TLS).
+(plus ``--tls-cert/--tls-key`` to serve TLS, ``--client-ca`` for mutual TLS, and
+``--api-port A --api-token T`` to serve the local REST API as ``python -m gm`` does).
 Tests change objects by opening their own ``LocalStore`` on the same file (its watch polls the
-database, so this process sees other processes' writes) and read the hub's Prometheus
-metrics on ``--metrics-port`` (127.0.0.1 only).
+database, so this process sees other processes' writes) or, as ``sedna apply`` does, through the
+API, whose writes this process's watchers see at once; they read the hub's Prometheus
+metrics on ``--metrics-port``. Everything listens on 127.0.0.1 only; the API and the metrics
+are up once the metrics port accepts connections.
 """
 
 from __future__ import annotations
@@ -27,7 +30,12 @@ def main() -> int:
     parser.add_argument("--tls-cert", default="", help="serve TLS with this certificate (and --tls-key)")
     parser.add_argument("--tls-key", default="")
     parser.add_argument("--client-ca", default="", help="require client certificates signed by this CA (mTLS)")
+    parser.add_argument("--api-port", type=int, default=0,
+                        help="serve the local REST API (validated as python -m gm does) on this port; 0: none")
+    parser.add_argument("--api-token", default="", help="bearer token the REST API requires (with --api-port)")
     args = parser.parse_args()
+    if args.api_port and not args.api_token:
+        parser.error("--api-port needs --api-token")
     log.configure()
     from prometheus_client import start_http_server
 
@@ -41,14 +49,25 @@ def main() -> int:
     tls = HubTLS(args.tls_cert, args.tls_key, args.client_ca) if args.tls_cert else None
     handle = start_hub(store, "127.0.0.1", args.port, tokens, tls,
                        settings=HubSettings(ack_timeout=args.ack_timeout, dead_after=args.dead_after))
+    api = None
+    if args.api_port:
+        from gm import schema
+        from gm.app import validate_object
+        from gm.cluster.local.api import create_api, serve_api
+
+        schema.warm()
+        api = serve_api(create_api(store, args.api_token, validate_object), "127.0.0.1", args.api_port)
     if args.metrics_port:
         start_http_server(args.metrics_port, addr="127.0.0.1", registry=handle.registry)
     settle_startup_heap()  # as python -m gm does once it has started
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())
-    print(f"gm_entry ready on 127.0.0.1:{handle.port}", flush=True)
+    serving = f", API on 127.0.0.1:{api.port}" if api else ""
+    print(f"gm_entry ready on 127.0.0.1:{handle.port}{serving}", flush=True)
     done.wait()
+    if api is not None:
+        api.stop()
     handle.stop(grace=0.5)
     store.close()
     return 0
