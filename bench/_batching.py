@@ -6,22 +6,24 @@ for a model that costs at least 1 ms per sample at batch 1 on one thread, so
 :func:`calibrate` times batch-1 runs and takes the narrowest H in :data:`HIDDEN_WIDTHS`
 whose fastest run takes 1 ms on this machine (2048 did on slower machines; a faster CPU
 needs 2560 or 3072); the width and the measured cost are reported. A batch of 32
-amortises the weight reads. Two servers run in
-child processes on 127.0.0.1 (``python -m bench._batching --serve <max_batch> <H>``, gRPC plus REST for ``/metrics``),
+amortises the weight reads. Two servers run in child processes on 127.0.0.1
+(``python -m bench._batching --serve <max_batch> <H>``, gRPC plus REST for ``/metrics``),
 one with ``BatchingConfig(max_batch_size=32, max_queue_delay_ms=2)`` and one with
-``max_batch_size=1``; the same 32 concurrent gRPC clients (threads, one channel
-each) drive each in turn for a fixed time. Used by ``python -m bench.joint_inference``
-(no asserts; returns figures).
+``max_batch_size=1``. The same 32 concurrent clients (one channel each, asyncio tasks
+of this process) drive each in turn for a fixed time, first over ``ModelStreamInfer``
+streams, then with unary ``ModelInfer`` calls. The clients share the machine's two
+cores with the server, so every microsecond a request costs either side is taken
+from the model. Used by ``python -m bench.joint_inference`` (no asserts; returns figures).
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -143,8 +145,8 @@ class _ServerProcess:
         ports = json.loads(line)
         self.port, self.rest_port = int(ports["grpc_port"]), int(ports["rest_port"])
 
-    def mean_batch_size(self) -> float:
-        """Samples per predict call so far, from the server's Prometheus metrics."""
+    def batches(self) -> tuple[float, float]:
+        """(samples, predict calls) so far, from the server's Prometheus metrics."""
         import httpx
 
         text = httpx.get(f"http://127.0.0.1:{self.rest_port}/metrics", timeout=10, trust_env=False).text
@@ -153,8 +155,7 @@ class _ServerProcess:
             for key in ("sedna_inference_batch_size_sum", "sedna_inference_batch_size_count"):
                 if line.startswith(key + "{"):
                     values[key] = float(line.rsplit(" ", 1)[1])
-        count = values.get("sedna_inference_batch_size_count", 0.0)
-        return values.get("sedna_inference_batch_size_sum", 0.0) / count if count else float("nan")
+        return values.get("sedna_inference_batch_size_sum", 0.0), values.get("sedna_inference_batch_size_count", 0.0)
 
     def close(self) -> None:
         if self.proc.stdin:
@@ -166,68 +167,76 @@ class _ServerProcess:
             self.proc.wait(5)
 
 
-def _load(port: int, seconds: float, warmup: float) -> tuple[float, float]:
-    """Throughput (req/s) and p95 latency (ms) of CLIENTS threads calling as fast as they can."""
-    from sedna.service.inference import GrpcInferenceClient
+def _load(port: int, seconds: float, warmup: float, stream: bool) -> tuple[float, float]:
+    """Throughput (req/s) and p95 latency (ms) of CLIENTS clients, each calling as fast as it can.
 
-    clients = [GrpcInferenceClient("127.0.0.1", port, timeout=30) for _ in range(CLIENTS)]
+    Each client has its own channel (and, with ``stream``, its own ``ModelStreamInfer``
+    stream) and one request in flight; all run as tasks of one event loop, the cheapest
+    load generator on the server's machine.
+    """
+    from sedna.service.inference import AsyncGrpcInferenceClient
+
     rng = np.random.default_rng(1)
     samples = [rng.standard_normal((1, INPUT)).astype(np.float32) for _ in range(CLIENTS)]
-    latencies: list[list[float]] = [[] for _ in range(CLIENTS)]
-    start = threading.Barrier(CLIENTS + 1)
-    window: dict[str, float] = {}
 
-    def worker(i: int) -> None:
-        client, x = clients[i], {"x": samples[i]}
-        start.wait()
-        while True:
-            began = time.perf_counter()
-            if began >= window["end"]:
-                return
-            client.infer("mlp", x)
-            done = time.perf_counter()
-            if began >= window["begin"] and done <= window["end"]:
-                latencies[i].append(done - began)
+    async def run() -> list[float]:
+        clients = [AsyncGrpcInferenceClient("127.0.0.1", port, timeout=30) for _ in range(CLIENTS)]
+        streams = [client.stream() for client in clients] if stream else []
+        latencies: list[float] = []
+        begin = time.perf_counter() + warmup
+        end = begin + seconds
 
-    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(CLIENTS)]
-    for thread in threads:
-        thread.start()
-    now = time.perf_counter()
-    window["begin"], window["end"] = now + warmup, now + warmup + seconds
-    start.wait()
-    for thread in threads:
-        thread.join()
-    for client in clients:
-        client.close()
-    flat = np.array([t for per in latencies for t in per])
+        async def one(i: int) -> None:
+            call, x = (streams[i] if stream else clients[i]).infer, {"x": samples[i]}
+            while (began := time.perf_counter()) < end:
+                await call("mlp", x)
+                done = time.perf_counter()
+                if began >= begin and done <= end:
+                    latencies.append(done - began)
+
+        try:
+            await asyncio.gather(*(one(i) for i in range(CLIENTS)))
+        finally:
+            for s in streams:
+                await s.close()
+            for client in clients:
+                await client.close()
+        return latencies
+
+    flat = np.array(asyncio.run(run()))
     return len(flat) / seconds, float(np.percentile(flat, 95) * 1000.0) if len(flat) else float("nan")
 
 
-def measure_batching(quick: bool) -> dict[str, float]:
-    """Throughput and p95 with dynamic batching (max 32) vs max batch size 1, 32 concurrent gRPC clients."""
-    seconds, warmup = (3.0, 1.0) if quick else (10.0, 2.0)
+def measure_batching(quick: bool) -> dict[str, Any]:
+    """Throughput and p95 with dynamic batching (max 32) vs max batch size 1, 32 concurrent clients.
+
+    Both transports are measured against both servers, alternating: ``ModelStreamInfer``
+    streams (the figures without suffix) and unary ``ModelInfer`` calls (``*_unary``).
+    """
+    seconds, warmup = (3.0, 1.0) if quick else (8.0, 2.0)
     hidden, cost = calibrate()
     batched, unbatched = _ServerProcess(32, hidden), _ServerProcess(1, hidden)
+    figures: dict[str, Any] = {}
     try:
-        throughput_unbatched, p95_unbatched = _load(unbatched.port, seconds, warmup)
-        throughput_batched, p95_batched = _load(batched.port, seconds, warmup)
-        mean_batch = batched.mean_batch_size()
+        for stream, suffix in ((True, ""), (False, "_unary")):
+            throughput_unbatched, p95_unbatched = _load(unbatched.port, seconds, warmup, stream)
+            samples, calls = batched.batches()
+            throughput_batched, p95_batched = _load(batched.port, seconds, warmup, stream)
+            samples_after, calls_after = batched.batches()
+            figures.update({
+                f"mean_batch_size{suffix}": round((samples_after - samples) / max(calls_after - calls, 1), 2),
+                f"throughput_batched{suffix}": round(throughput_batched, 1),
+                f"throughput_unbatched{suffix}": round(throughput_unbatched, 1),
+                f"p95_batched_ms{suffix}": round(p95_batched, 2),
+                f"p95_unbatched_ms{suffix}": round(p95_unbatched, 2),
+                f"batching_speedup{suffix}": round(throughput_batched / throughput_unbatched, 2),
+                f"batching_p95_ratio{suffix}": round(p95_batched / p95_unbatched, 3),
+            })
     finally:
         batched.close()
         unbatched.close()
-    return {
-        "throughput_batched": round(throughput_batched, 1),
-        "throughput_unbatched": round(throughput_unbatched, 1),
-        "p95_batched_ms": round(p95_batched, 2),
-        "p95_unbatched_ms": round(p95_unbatched, 2),
-        "batching_speedup": round(throughput_batched / throughput_unbatched, 2),
-        "batching_p95_ratio": round(p95_batched / p95_unbatched, 3),
-        "mean_batch_size": round(mean_batch, 2),
-        "model": "mlp-" + "-".join(map(str, layers(hidden))),
-        "model_ms_batch1": round(cost, 3),
-        "clients": CLIENTS,
-        "seconds": seconds,
-    }
+    return {**figures, "model": "mlp-" + "-".join(map(str, layers(hidden))),
+            "model_ms_batch1": round(cost, 3), "clients": CLIENTS, "seconds": seconds}
 
 
 def _main(argv: list[str]) -> Any:
