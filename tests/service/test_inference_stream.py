@@ -16,7 +16,7 @@ from sedna.common.errors import CloudUnavailableError, InferenceError, InvalidIn
 from sedna.proto import grpc_predict_v2_pb2 as pb
 from sedna.proto import grpc_predict_v2_pb2_grpc as pb_grpc
 from sedna.service.inference import AsyncGrpcInferenceClient, BatchingConfig, GrpcInferenceClient, InferenceServer
-from tests.service.test_inference_support import TOKEN, W, LinearModel, serving
+from tests.service.test_inference_support import TOKEN, LinearModel, W, serving
 
 AUTH = (("authorization", f"Bearer {TOKEN}"),)
 
@@ -68,7 +68,7 @@ class TestSyncStream:
                 unknown.result(10)
             assert good.result(10).outputs["y"].tolist() == (rows(3) @ W).tolist()
             # a model failure fails its batch (here the request alone), not the stream
-            with pytest.raises(CloudUnavailableError, match="INTERNAL.*poisoned sample"):
+            with pytest.raises(CloudUnavailableError, match=r"INTERNAL.*poisoned sample"):
                 stream.infer("linear", {"x": poisoned})
             assert stream.infer("linear", {"x": rows(4)}).outputs["y"].tolist() == (rows(4) @ W).tolist()
 
