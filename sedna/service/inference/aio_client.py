@@ -19,7 +19,7 @@ from sedna.common.errors import CloudUnavailableError, InferenceError, ModelNotF
 
 from . import _grpc_codec as codec
 from ._tensors import InferResult
-from .grpc_client import CHANNEL_OPTIONS, rpc_error, stream_error
+from .grpc_client import CHANNEL_OPTIONS, resolve, rpc_error, stream_closed
 
 
 class AsyncGrpcInferenceClient:
@@ -162,17 +162,13 @@ class AsyncInferStream:
         try:
             async for answer in self._call:
                 waiter = self._pending.pop(answer.infer_response.id, None)
-                if waiter is None or waiter.done():
-                    continue  # its caller gave up waiting
-                if answer.error_message:
-                    waiter.set_exception(stream_error(answer, self.target))
-                else:
-                    waiter.set_result(codec.parse_response(answer.infer_response))
-            error = CloudUnavailableError(f"the inference stream to {self.target} is closed")
+                if waiter is not None and not waiter.done():  # else its caller gave up
+                    resolve(waiter, answer, self.target)
+            error = stream_closed(self.target)
         except grpc.aio.AioRpcError as exc:
             error = rpc_error(exc.code().name, exc.details() or "", "inference stream", self.target)
         except asyncio.CancelledError:
-            error = CloudUnavailableError(f"the inference stream to {self.target} is closed")
+            error = stream_closed(self.target)
         self._error = error
         pending, self._pending = self._pending, {}
         for waiter in pending.values():

@@ -53,6 +53,19 @@ def stream_error(answer: Any, target: str) -> InferenceError:
     return rpc_error(code, answer.error_message, f"infer with model {response.model_name!r} (stream)", target)
 
 
+def resolve(waiter: Any, answer: Any, target: str) -> None:
+    """Settle a request's future (thread or asyncio) with its stream answer: the result or the SDK error."""
+    if answer.error_message:
+        waiter.set_exception(stream_error(answer, target))
+    else:
+        waiter.set_result(codec.parse_response(answer.infer_response))
+
+
+def stream_closed(target: str) -> InferenceError:
+    """The error of requests on a stream that ended."""
+    return CloudUnavailableError(f"the inference stream to {target} is closed")
+
+
 class GrpcInferenceClient:
     """Client of ``inference.GRPCInferenceService`` at ``host:port``.
 
@@ -236,13 +249,9 @@ class InferStream:
             for answer in self._call:
                 with self._lock:
                     future = self._pending.pop(answer.infer_response.id, None)
-                if future is None or not future.set_running_or_notify_cancel():
-                    continue  # its caller gave up waiting
-                if answer.error_message:
-                    future.set_exception(stream_error(answer, self.target))
-                else:
-                    future.set_result(codec.parse_response(answer.infer_response))
-            error = CloudUnavailableError(f"the inference stream to {self.target} is closed")
+                if future is not None and future.set_running_or_notify_cancel():  # else its caller gave up
+                    resolve(future, answer, self.target)
+            error = stream_closed(self.target)
         except grpc.RpcError as exc:
             error = rpc_error(exc.code().name, exc.details(), "inference stream", self.target)
         with self._lock:
