@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import threading
 from collections.abc import Iterator
+from typing import Any
 
 import grpc
 import numpy as np
@@ -183,15 +185,35 @@ class TestAsyncClient:
         asyncio.run(main())
 
 
-def test_stream_window_bounds_requests_in_flight(model: LinearModel) -> None:
-    """A client sending far more than the window still gets every answer (reading waits for free slots)."""
+class _Overlap(LinearModel):
+    """LinearModel that records how many predict calls run at once."""
+
+    def __init__(self) -> None:
+        super().__init__(max_batch_size=0, delay=0.05)
+        self.running = self.most = 0
+        self._count = threading.Lock()
+
+    def predict(self, inputs: Any) -> Any:
+        with self._count:
+            self.running += 1
+            self.most = max(self.most, self.running)
+        try:
+            return super().predict(inputs)
+        finally:
+            with self._count:
+                self.running -= 1
+
+
+def test_stream_window_bounds_requests_in_flight(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A client sending more than the window gets every answer, at most ``window`` running at once."""
     from sedna.service.inference import _grpc
 
-    slow = LinearModel(max_batch_size=4, delay=0.01)
-    original = _grpc.STREAM_WINDOW
-    with serving([slow], rest_port=None, batching=BatchingConfig(max_batch_size=4, max_queue_delay_ms=1)) as srv, \
-            GrpcInferenceClient("127.0.0.1", srv.grpc_port) as client, client.stream() as stream:
-        futures = [stream.submit("linear", {"x": rows(i)}) for i in range(3 * original)]
+    monkeypatch.setattr(_grpc, "STREAM_WINDOW", 3)
+    model = _Overlap()
+    with serving([model], rest_port=None) as srv, GrpcInferenceClient("127.0.0.1", srv.grpc_port) as client, \
+            client.stream() as stream:
+        futures = [stream.submit("linear", {"x": rows(i)}) for i in range(12)]
         done, _ = concurrent.futures.wait(futures, timeout=30)
-    assert len(done) == 3 * original
-    assert max(slow.batch_sizes) <= 4
+        assert [f.result().outputs["y"].tolist() for f in futures] == [(rows(i) @ W).tolist() for i in range(12)]
+    assert len(done) == 12
+    assert model.most == 3  # concurrent (the model runs on a pool), but never more than the window

@@ -8,9 +8,9 @@ The servicer is thin: it maps messages with ``_grpc_codec``, runs requests throu
 shared :class:`~._repository.ModelRepository`, and turns errors into status codes
 (InvalidInputError -> INVALID_ARGUMENT, ModelNotFoundError -> NOT_FOUND, a failing
 model -> INTERNAL). ``ModelStreamInfer`` (Triton's streaming extension) answers each request
-of a stream as it completes, failures in-band with ``error_message``; a stream's messages
-skip the per-call set-up of a unary call, which costs a Python gRPC server and client about
-three times what a message on an open stream does. A bearer token, when set, is checked by an interceptor on every
+of a stream as it completes, failures in-band with ``error_message``; a message on an open
+stream skips the per-call set-up of a unary call, which costs a Python gRPC server and client
+about three times as much. A bearer token, when set, is checked by an interceptor on every
 method except ServerLive and ServerReady (UNAUTHENTICATED). Message size limits follow
 ``max_request_bytes`` (grpc answers RESOURCE_EXHAUSTED).
 """
@@ -210,8 +210,8 @@ class GrpcFrontEnd:
         ]
         interceptors = [_TokenInterceptor(self._token)] if self._token else []
         server = grpc.aio.server(options=options, interceptors=interceptors)
-        pb_grpc.add_GRPCInferenceServiceServicer_to_server(_Servicer(self._repo, self._is_ready, self._executor),
-                                                           server)
+        servicer = _Servicer(self._repo, self._is_ready, self._executor, stream_window=STREAM_WINDOW)
+        pb_grpc.add_GRPCInferenceServiceServicer_to_server(servicer, server)
         if self._tls is not None:
             key, cert = self._tls.read()
             bound = server.add_secure_port(self._address, grpc.ssl_server_credentials([(key, cert)]))

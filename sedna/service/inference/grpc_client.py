@@ -57,8 +57,13 @@ def resolve(waiter: Any, answer: Any, target: str) -> None:
     """Settle a request's future (thread or asyncio) with its stream answer: the result or the SDK error."""
     if answer.error_message:
         waiter.set_exception(stream_error(answer, target))
-    else:
-        waiter.set_result(codec.parse_response(answer.infer_response))
+        return
+    try:
+        result = codec.parse_response(answer.infer_response)
+    except Exception as exc:  # a malformed answer fails its own request, not the stream's reader
+        waiter.set_exception(exc)
+        return
+    waiter.set_result(result)
 
 
 def stream_closed(target: str) -> InferenceError:
