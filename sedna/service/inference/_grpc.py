@@ -115,6 +115,7 @@ class _Servicer:
         free slot, so a client that sends faster than the model answers is slowed by HTTP/2
         flow control instead of growing the server's memory.
         """
+        await context.send_initial_metadata(())  # the stream is accepted: clients may write now
         answers: asyncio.Queue[Any] = asyncio.Queue()
         window = asyncio.Semaphore(self.stream_window)
         running: set[asyncio.Task[None]] = set()

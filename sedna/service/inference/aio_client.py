@@ -111,7 +111,11 @@ class AsyncInferStream:
         self._ids = itertools.count(1)
         self._writing = asyncio.Lock()  # grpc allows one outstanding write per call
         self._error: InferenceError | None = None
-        self._reader = asyncio.get_running_loop().create_task(self._read())
+        loop = asyncio.get_running_loop()
+        self._reader = loop.create_task(self._read())
+        # The server's headers say the stream was accepted; writing before them races a refusal
+        # (a write into a refused call fails with INTERNAL and hides UNAUTHENTICATED).
+        self._accepted = loop.create_task(self._call.initial_metadata())
 
     async def infer(self, model: str, inputs: Mapping[str, np.ndarray], *, timeout: float | None = None,
                     parameters: Mapping[str, Any] | None = None, version: str = "") -> InferResult:
@@ -124,6 +128,10 @@ class AsyncInferStream:
         self._pending[key] = answer
         wait = self.timeout if timeout is None else timeout
         try:
+            await asyncio.wait_for(asyncio.shield(self._accepted), wait)
+            if self._call.done():  # refused: the reader has (or is about to have) the status
+                await asyncio.wait({self._reader}, timeout=wait)
+                raise self._error or stream_closed(self.target)
             async with self._writing:
                 await self._call.write(request)
             return await asyncio.wait_for(answer, wait)
@@ -147,7 +155,7 @@ class AsyncInferStream:
         except Exception:  # the stream already broke: nothing left to close politely
             pass
         self._call.cancel()
-        await asyncio.gather(self._reader, return_exceptions=True)
+        await asyncio.gather(self._reader, self._accepted, return_exceptions=True)
 
     async def __aenter__(self) -> AsyncInferStream:
         return self
