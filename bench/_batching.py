@@ -46,7 +46,7 @@ def layers(hidden: int) -> tuple[int, ...]:
     return (INPUT, hidden, 2048, OUTPUT)
 
 
-def build_mlp(hidden: int = HIDDEN_WIDTHS[0]) -> bytes:
+def build_mlp(hidden: int) -> bytes:
     """The MLP 3072-``hidden``-2048-10 as a serialized ONNX model (MatMul + Add + Relu per hidden layer)."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
@@ -84,7 +84,7 @@ class MlpModel:
     outputs = (TensorSpec("logits", "FP32", (-1, OUTPUT)),)
     max_batch_size = 64
 
-    def __init__(self, hidden: int = HIDDEN_WIDTHS[0]) -> None:
+    def __init__(self, hidden: int) -> None:
         import onnxruntime as ort
 
         options = ort.SessionOptions()

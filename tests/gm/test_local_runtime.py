@@ -161,7 +161,7 @@ class TestTeardown:
         slow_exit = ("import pathlib, signal, sys, time\n"
                      f"events = pathlib.Path({str(events)!r})\n"
                      "def bye(*_):\n"
-                     "    time.sleep(0.8)\n"
+                     "    time.sleep(1.5)\n"
                      "    with events.open('a') as f: f.write(f'old-exit {time.time()}\\n')\n"
                      "    sys.exit(0)\n"
                      "signal.signal(signal.SIGTERM, bye)\n"
@@ -174,8 +174,8 @@ class TestTeardown:
                  f"with pathlib.Path({str(events)!r}).open('a') as f: f.write(f'new-start {{time.time()}}\\n')\n"
                  "time.sleep(60)\n")
         store.create(pod("twice", fresh))
-        time.sleep(0.3)  # well inside the old incarnation's exit
-        st = status(store, "twice")
+        # once the runtime has taken the new Pod in (well inside the old incarnation's 1.5 s exit)
+        st = wait_for(lambda: (s := status(store, "twice")).get("startTime") and s, what="new Pod admitted")
         assert st.get("phase") == "Pending" and {c["type"]: c["status"] for c in st["conditions"]}["Ready"] == "False"
         wait_for(lambda: "new-start" in events.read_text(), what="new incarnation up")
         stamps = dict(line.split() for line in events.read_text().splitlines() if " " in line)

@@ -122,7 +122,9 @@ class _Servicer:
 
         async def answer(request: Any) -> None:
             try:
-                answers.put_nowait(pb.ModelStreamInferResponse(infer_response=await self._infer(request)))
+                done = pb.ModelStreamInferResponse()
+                await self._infer(request, into=done.infer_response)
+                answers.put_nowait(done)
             except Exception as exc:
                 code, message = _status_of(exc, self.repo.metrics_name(request.model_name))
                 failed = pb.ModelStreamInferResponse(error_message=message)
@@ -154,14 +156,14 @@ class _Servicer:
             for task in (reader, *running):
                 task.cancel()
 
-    async def _infer(self, request: Any) -> Any:
+    async def _infer(self, request: Any, into: Any = None) -> Any:
         label = self.repo.metrics_name(request.model_name)
         self.repo.metrics.request(label, "grpc")
         try:
             model = self.repo.get(request.model_name, request.model_version)
             inputs, requested = codec.parse_request(model, request)
             prediction = await self.repo.infer_async(model, inputs, self.executor)
-            return codec.build_response(pb, model, prediction, request, requested)
+            return codec.build_response(pb, model, prediction, request, requested, into)
         except Exception as exc:
             self.repo.metrics.failure(label, "grpc", failure_reason(exc))
             raise

@@ -121,9 +121,10 @@ def parse_request(model: ServedModel, request: Any) -> tuple[dict[str, np.ndarra
 
 
 def build_response(pb: Any, model: ServedModel, prediction: Prediction, request: Any,
-                   requested: Sequence[str]) -> Any:
-    """A ``ModelInferResponse`` with every output in ``raw_output_contents``."""
-    response = pb.ModelInferResponse(model_name=model.name, model_version=model.version, id=request.id)
+                   requested: Sequence[str], into: Any = None) -> Any:
+    """A ``ModelInferResponse`` with every output in ``raw_output_contents`` (filled in ``into`` when given)."""
+    response = pb.ModelInferResponse() if into is None else into
+    response.model_name, response.model_version, response.id = model.name, model.version, request.id
     raws = []
     for name, array in select_outputs(model, prediction, requested):
         response.outputs.add(name=name, datatype=datatype_of(array, name), shape=list(array.shape))

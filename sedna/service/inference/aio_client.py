@@ -128,7 +128,8 @@ class AsyncInferStream:
         self._pending[key] = answer
         wait = self.timeout if timeout is None else timeout
         try:
-            await asyncio.wait_for(asyncio.shield(self._accepted), wait)
+            if not self._accepted.done():
+                await asyncio.wait_for(asyncio.shield(self._accepted), wait)
             if self._call.done():  # refused: the reader has (or is about to have) the status
                 await asyncio.wait({self._reader}, timeout=wait)
                 raise self._error or stream_closed(self.target)

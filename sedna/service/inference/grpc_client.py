@@ -96,12 +96,11 @@ class GrpcInferenceClient:
         self._grpc, self._pb = grpc, pb
         self.target = f"{host}:{port}"
         self.timeout = timeout
-        options = CHANNEL_OPTIONS
         if tls_ca:
             credentials = grpc.ssl_channel_credentials(root_certificates=Path(tls_ca).read_bytes())
-            self._channel = grpc.secure_channel(self.target, credentials, options=options)
+            self._channel = grpc.secure_channel(self.target, credentials, options=CHANNEL_OPTIONS)
         else:
-            self._channel = grpc.insecure_channel(self.target, options=options)
+            self._channel = grpc.insecure_channel(self.target, options=CHANNEL_OPTIONS)
         self._stub = pb_grpc.GRPCInferenceServiceStub(self._channel)
         self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
 
