@@ -26,6 +26,10 @@ class ClassType(str, Enum):
     GENERAL = "general"
     HEM = "hard_example_mining"
     FL_AGG = "aggregation"
+    MTL = "multi_task_learening"  # Sedna's spelling, kept so its registrations resolve
+    OF = "optical_flow"
+    ALGORITHM = "algorithm"
+    DATASET = "data_process"
     CALLBACK = "post_process_callback"
     STP = "seen_task_processing"
     UTD = "unseen_task_detect"
