@@ -1,4 +1,4 @@
-"""Payload codec, PNG decoding, the exactly-once cache and settings, without a broker."""
+"""Payload codec, image decoding, the exactly-once cache and settings, without a broker."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from sedna.common.errors import ConfigError
 from sedna.core.outcome import JointOutcome
 from sedna.service.mqtt.codec import PayloadError, decode_request, encode_frame, error_payload, result_payload
 from sedna.service.mqtt.dedup import SeenCache
-from sedna.service.mqtt.png import decode_png, encode_png
+from sedna.service.mqtt.images import ImageError, decode_image, encode_png
 from sedna.service.mqtt.settings import MqttSettings, Topics, parse_broker
 
 DTYPES = st.sampled_from([np.uint8, np.int16, np.int32, np.int64, np.float16, np.float32, np.float64])
@@ -101,17 +101,30 @@ def png_with_filter(image: np.ndarray, kind: int) -> bytes:
 def test_png_rows_with_every_filter_decode_to_the_pixels(kind: int) -> None:
     image = np.random.default_rng(kind).integers(0, 256, (5, 7, 3), dtype=np.uint8)
 
-    np.testing.assert_array_equal(decode_png(png_with_filter(image, kind)), image)
+    np.testing.assert_array_equal(decode_image(png_with_filter(image, kind)), image)
 
 
-def test_png_grey_round_trip_and_unsupported_variant() -> None:
-    grey = np.arange(12, dtype=np.uint8).reshape(3, 4)
-    np.testing.assert_array_equal(decode_png(encode_png(grey)), grey)
-    sixteen_bit = bytearray(encode_png(grey))
-    sixteen_bit[24] = 16  # IHDR bit depth
+@pytest.mark.parametrize("channels", [0, 2, 3, 4])
+def test_png_round_trips_grey_grey_alpha_rgb_and_rgba(channels: int) -> None:
+    shape = (3, 4) if channels == 0 else (3, 4, channels)
+    image = np.arange(np.prod(shape), dtype=np.uint8).reshape(shape)
 
-    with pytest.raises(ValueError, match="unsupported PNG variant"):
-        decode_png(bytes(sixteen_bit))
+    np.testing.assert_array_equal(decode_image(encode_png(image)), image)
+
+
+def test_corrupt_png_and_wrong_format_are_refused_by_name() -> None:
+    png = encode_png(np.random.default_rng(0).integers(0, 256, (64, 64), dtype=np.uint8))
+
+    with pytest.raises(ImageError, match="corrupt PNG data"):
+        decode_image(png[:-200])
+    with pytest.raises(ImageError, match="corrupt PNG header"):
+        decode_image(png[:20])
+    with pytest.raises(ImageError, match="not a PNG"):
+        decode_image(b"GIF89a" + png)
+    with pytest.raises(ImageError, match="not a JPEG"):
+        decode_image(png, "image/jpeg")
+    with pytest.raises(ImageError, match="unsupported image type"):
+        decode_image(png, "image/gif")
 
 
 def test_seen_cache_answers_once_then_forgets_after_ttl_and_when_told() -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from sedna.core.outcome import JointOutcome
 from sedna.service.mqtt import encode_frame, encode_image_frame
-from sedna.service.mqtt.png import encode_png
+from sedna.service.mqtt.images import encode_png
 from sedna.service.mqtt.testing import argmax_infer
 from tests.mqtt.devices import Device
 
@@ -52,7 +52,7 @@ class TestRoundTrip:
 
     def test_response_topic_and_correlation_data_are_honoured(self, start_gateway, device: Device) -> None:
         start_gateway()
-        reply_to = f"{device.topics.base}/replies/me"
+        reply_to = f"{device.topics.response(device.device_id)}/me"
         device.send(encode_frame(np.array([3, 1, 2], np.uint8), "c-42"), response_topic=reply_to,
                     correlation=b"\x00corr")
 
@@ -64,7 +64,7 @@ class TestRoundTrip:
 
     def test_correlation_data_is_the_id_when_the_header_has_none(self, start_gateway, device: Device) -> None:
         start_gateway()
-        reply_to = f"{device.topics.base}/replies/me"
+        reply_to = f"{device.topics.response(device.device_id)}/me"
         device.send(json.dumps({"data": [0, 0, 1]}).encode(), response_topic=reply_to, correlation=b"corr-9")
 
         [message] = device.collect(reply_to, 1)
@@ -108,7 +108,7 @@ class TestExactlyOnce:
         assert gateway.stats()["duplicates"] == 1 and gateway.stats()["answered"] == 1
 
     def test_the_same_id_from_two_devices_is_answered_twice(self, start_gateway, device: Device) -> None:
-        start_gateway()
+        start_gateway(workers=1)  # one worker answers in arrival order
         payload = encode_frame(np.array([1.0, 0.0], np.float32), "same")
         device.send(payload)
         device.send(payload, device_id="dev2")
@@ -121,7 +121,7 @@ BAD_PAYLOADS = {
     "bad_header": (struct.pack(">I", 5) + b"{nope" + b"\x00" * 4, None, "header"),
     "bad_size": (frame({"id": "s1", "dtype": "FP32", "shape": [2, 2]}, b"\x00" * 12), "s1", "'shape'"),
     "bad_dtype": (frame({"id": "d1", "dtype": "COMPLEX64", "shape": [1]}, b"\x00" * 8), "d1", "'dtype'"),
-    "unsupported_content_type": (frame({"id": "t1", "content_type": "image/jpeg"}, b"\xff\xd8"), "t1",
+    "unsupported_content_type": (frame({"id": "t1", "content_type": "image/gif"}, b"GIF89a"), "t1",
                                  "unsupported content type"),
     "oversize": (frame({"id": "o1", "dtype": "UINT8", "shape": [5000]}, b"\x00" * 5000), None, "payload"),
     "bad_id": (json.dumps({"data": [1]}).encode(), None, "'id'"),
@@ -138,7 +138,7 @@ def test_bad_payload_gets_an_error_naming_the_field_and_serving_goes_on(start_ga
     device.send(payload)
     device.send(encode_frame(np.array([0.0, 1.0], np.float32), "after"))
 
-    error, good = device.results(2)
+    error, good = sorted(device.results(2), key=lambda answer: answer["ok"])  # two workers: any order
 
     assert error["ok"] is False and error["code"] == code and field in error["error"]
     assert error.get("id") == request_id
@@ -154,7 +154,7 @@ class TestOverload:
             release.wait(10)
             return argmax_infer()(tensor)
 
-        start_gateway(slow, workers=1, max_in_flight=1, inline_max_ms=0)
+        start_gateway(slow, workers=1, max_in_flight=1)
         device.send(encode_frame(np.array([1.0, 0.0], np.float32), "first"))
         device.send(encode_frame(np.array([1.0, 0.0], np.float32), "second"))
 
@@ -165,7 +165,8 @@ class TestOverload:
         assert busy["id"] == "second" and busy["code"] == "busy" and "retry" in busy["error"]
         assert first["id"] == "first" and first["ok"] is True
 
-    def test_a_failing_model_is_answered_with_its_error(self, start_gateway, device: Device) -> None:
+    def test_a_failing_model_is_answered_with_an_error_that_keeps_its_internals_in_the_log(
+            self, start_gateway, device: Device) -> None:
         def broken(tensor: np.ndarray) -> JointOutcome:
             raise RuntimeError("model file vanished")
 
@@ -174,7 +175,8 @@ class TestOverload:
 
         [answer] = device.results(1)
 
-        assert answer["code"] == "infer_failed" and "model file vanished" in answer["error"]
+        assert answer["code"] == "infer_failed" and "RuntimeError" in answer["error"]
+        assert "vanished" not in answer["error"]
         assert gateway.stats()["errors"] == {"infer_failed": 1}
 
 

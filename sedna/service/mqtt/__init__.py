@@ -4,9 +4,9 @@ Devices publish requests to ``sedna/{namespace}/{service}/request/{device}`` and
 answers on ``.../result/{device}`` or their MQTT 5 response topic. Modules:
 
 * :mod:`.gateway`: :class:`DeviceGateway`, serving an ``infer(ndarray) -> JointOutcome``.
-* :mod:`.dispatch`: inference inline on the network thread while cheap, else on worker threads.
+* :mod:`.dispatch`: decoding and inference on worker threads, never on paho's network thread.
 * :mod:`.connection`: paho clients built from settings; connection errors explained.
-* :mod:`.codec` / :mod:`.png`: request frames and result JSON; PNG on the standard library.
+* :mod:`.codec` / :mod:`.images`: bounded request frames and result JSON; images through Pillow.
 * :mod:`.settings`: :class:`MqttSettings` (from the worker contract) and :class:`Topics`.
 * :mod:`.broker`: :class:`EmbeddedBroker` (amqtt) for the local backend.
 * :mod:`.simulator`: a digits-playing device fleet (``sedna device simulate``).

@@ -6,10 +6,15 @@ A request is one of two forms, told apart by its first byte:
   JSON header ``{"id", "dtype", "shape", "content_type"?}``, then the raw tensor bytes
   (little-endian, C order). ``dtype`` is an Open Inference Protocol name (``FP32``,
   ``UINT8``) or a numpy name (``float32``). With ``content_type: image/png`` the body
-  is a PNG file (decoded by :mod:`sedna.service.mqtt.png`); ``dtype``/``shape`` are then
+  is a PNG (``image/jpeg``: a JPEG) file, decoded by :mod:`.images` (Pillow); ``dtype``/``shape`` are then
   optional casts. Other image types are refused as ``unsupported content type``.
 * **JSON** (small inputs, first byte ``{``): ``{"id", "data": nested list, "dtype"?}``,
   ``dtype`` defaulting to ``FP32``.
+
+Everything is bounded: the payload size, the JSON nesting depth (a 200 000-deep document is
+refused at level 64), the numbers of a JSON tensor (read into a typed buffer, never as Python
+objects; a number that does not fit ``dtype`` is refused by name), the tensor elements of a
+frame, and the pixels of an image (checked from its header, before decoding).
 
 A result is JSON: ``{"id", "ok": true, "result", "hard_example", "computed_at",
 "example_id"?, "latency_ms"}`` or ``{"id"?, "ok": false, "code", "error"}`` where
@@ -19,23 +24,41 @@ Tensors never travel as pickles: only ``numpy.frombuffer`` on declared dtypes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import struct
+from array import array
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from sedna.backend.tensors import from_numpy_dtype, to_numpy_dtype
+from sedna.common import bounded_json
 from sedna.common.errors import InvalidInputError
 from sedna.core.outcome import JointOutcome
-from sedna.service.mqtt.png import decode_png
+from sedna.service.mqtt.images import DEFAULT_MAX_PIXELS, FORMATS, ImageError, decode_image
 
 RequestId = str | int
 RAW_TYPES = ("application/octet-stream", "")
-IMAGE_TYPES = ("image/png",)
+IMAGE_TYPES = tuple(FORMATS)
 MAX_HEADER_BYTES = 64 * 1024
+MAX_DEPTH = 32
+"""Deepest JSON nesting of a request (a tensor of rank 30 fits)."""
+DEFAULT_MAX_ELEMENTS = 1 << 22
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one request may hold."""
+
+    max_bytes: int = 8 * 1024 * 1024
+    """Largest payload."""
+    max_elements: int = DEFAULT_MAX_ELEMENTS
+    """Most tensor elements (a JSON list's numbers, a frame's shape product, an image's values)."""
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    """Most pixels of an image (width x height), checked from its header before decoding."""
 
 
 class PayloadError(InvalidInputError):
@@ -77,26 +100,49 @@ def parse_dtype(value: object, request_id: RequestId | None = None) -> np.dtype[
                        "(use FP32, UINT8, ... or float32, uint8, ...)", request_id)
 
 
-def decode_request(payload: bytes, max_bytes: int, fallback_id: RequestId | None = None) -> Request:
-    """Decode a binary frame or a JSON request.
+def decode_request(payload: bytes, max_bytes: int | Limits, fallback_id: RequestId | None = None) -> Request:
+    """Decode a binary frame or a JSON request within ``max_bytes`` (or :class:`Limits`).
 
     ``fallback_id`` (the MQTT 5 correlation data) serves when the request has no ``id``.
     """
-    if len(payload) > max_bytes:
-        raise PayloadError("oversize", f"payload: {len(payload)} bytes exceeds the limit of {max_bytes} bytes",
+    limits = max_bytes if isinstance(max_bytes, Limits) else Limits(max_bytes=max_bytes)
+    if len(payload) > limits.max_bytes:
+        raise PayloadError("oversize", f"payload: {len(payload)} bytes exceeds the limit of {limits.max_bytes} bytes",
                            fallback_id)
     if not payload:
         raise PayloadError("empty", "payload: empty message (send a binary frame or a JSON object)", fallback_id)
     if payload[:1] == b"{":
-        return _decode_json(payload, fallback_id)
-    return _decode_frame(payload, fallback_id)
+        return _decode_json(payload, fallback_id, limits)
+    return _decode_frame(payload, fallback_id, limits)
 
 
-def _load_object(text: bytes, what: str, fallback_id: RequestId | None) -> dict[str, Any]:
+def peek_id(payload: bytes, fallback_id: RequestId | None = None,
+            max_bytes: int = MAX_HEADER_BYTES) -> RequestId | None:
+    """The request id, read cheaply (a frame's header, or a JSON request up to ``max_bytes``); None if unreadable."""
     try:
-        data = json.loads(text.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise PayloadError("bad_header", f"{what}: not valid UTF-8 JSON ({exc})", fallback_id) from None
+        if payload[:1] == b"{":
+            if len(payload) > max_bytes:
+                return fallback_id
+            data = _load_object(payload, "JSON request", fallback_id, ("data",))
+        else:
+            data = _frame_header(payload, fallback_id)[0]
+        return _request_id(data, fallback_id)
+    except InvalidInputError:
+        return fallback_id
+
+
+def _load_object(text: bytes | memoryview, what: str, fallback_id: RequestId | None,
+                 tensor: tuple[str, ...] | None = None, max_elements: int = DEFAULT_MAX_ELEMENTS) -> dict[str, Any]:
+    try:
+        data = bounded_json.load(bytes(text), what=what, max_depth=MAX_DEPTH,
+                                 tensor_paths=[tensor] if tensor else (), max_elements=max_elements)
+    except bounded_json.JsonLimitError as exc:
+        code = "bad_data" if tensor and str(exc).startswith(tensor[0]) else "bad_header"
+        rid = fallback_id
+        if isinstance(exc.partial, dict):  # the id, when it came before the fault
+            with contextlib.suppress(PayloadError):
+                rid = _request_id(exc.partial, fallback_id)
+        raise PayloadError(code, _field_message(str(exc)), rid) from None
     if not isinstance(data, dict):
         raise PayloadError("bad_header", f"{what}: must be a JSON object, got {type(data).__name__}", fallback_id)
     return data
@@ -110,20 +156,37 @@ def _request_id(data: dict[str, Any], fallback_id: RequestId | None) -> RequestI
     return value
 
 
-def _decode_json(payload: bytes, fallback_id: RequestId | None) -> Request:
-    data = _load_object(payload, "JSON request", fallback_id)
+def _field_message(text: str) -> str:
+    """``field 'data': ...`` for a bounded_json message that starts with a field path."""
+    where, sep, rest = text.partition(": ")
+    if sep and " " not in where:
+        return f"field {where!r}: {rest}"
+    return text
+
+
+def _decode_json(payload: bytes, fallback_id: RequestId | None, limits: Limits) -> Request:
+    data = _load_object(payload, "JSON request", fallback_id, ("data",), limits.max_elements)
     rid = _request_id(data, fallback_id)
     if "data" not in data:
         raise PayloadError("bad_data", "field 'data': missing (a nested list of numbers)", rid)
     dtype = parse_dtype(data.get("dtype", "FP32"), rid)
+    values = data["data"]
+    if isinstance(values, (int, float)) and not isinstance(values, bool):
+        values = bounded_json.NumberArray(array("d" if isinstance(values, float) else "q", [values]), (), 0, "data")
+    if not isinstance(values, bounded_json.NumberArray):
+        raise PayloadError("bad_data", f"field 'data': must be a number or a list of numbers, "
+                           f"got {type(values).__name__}", rid)
+    if values.shape is None:
+        raise PayloadError("bad_data", "field 'data': not a rectangular list of numbers "
+                           "(every row needs the same length)", rid)
     try:
-        tensor = np.asarray(data["data"], dtype=dtype)
-    except (TypeError, ValueError) as exc:
-        raise PayloadError("bad_data", f"field 'data': not a rectangular list of numbers ({exc})", rid) from None
+        tensor = values.to_numpy(dtype, from_numpy_dtype(dtype)).reshape(values.shape)
+    except InvalidInputError as exc:
+        raise PayloadError("bad_data", _field_message(str(exc)), rid) from None
     return Request(rid, tensor, "application/json")
 
 
-def _decode_frame(payload: bytes, fallback_id: RequestId | None) -> Request:
+def _frame_header(payload: bytes, fallback_id: RequestId | None) -> tuple[dict[str, Any], int]:
     if len(payload) < 4:
         raise PayloadError("bad_header", "header length: a binary frame starts with a 4-byte big-endian length",
                            fallback_id)
@@ -131,7 +194,11 @@ def _decode_frame(payload: bytes, fallback_id: RequestId | None) -> Request:
     if size > MAX_HEADER_BYTES or 4 + size > len(payload):
         raise PayloadError("bad_header", f"header length: {size} does not fit a {len(payload)}-byte frame "
                            f"(at most {MAX_HEADER_BYTES})", fallback_id)
-    header = _load_object(payload[4:4 + size], "header", fallback_id)
+    return _load_object(memoryview(payload)[4:4 + size], "header", fallback_id), size
+
+
+def _decode_frame(payload: bytes, fallback_id: RequestId | None, limits: Limits) -> Request:
+    header, size = _frame_header(payload, fallback_id)
     rid = _request_id(header, fallback_id)
     body = memoryview(payload)[4 + size:]
     content_type = header.get("content_type") or "application/octet-stream"
@@ -139,14 +206,17 @@ def _decode_frame(payload: bytes, fallback_id: RequestId | None) -> Request:
         raise PayloadError("unsupported_content_type", f"field 'content_type': {content_type!r} is not a string", rid)
     content_type = content_type.split(";", 1)[0].strip().lower()
     if content_type in IMAGE_TYPES:
-        return Request(rid, _decode_image(bytes(body), header, rid), content_type)
+        return Request(rid, _decode_image(bytes(body), content_type, header, rid, limits), content_type)
     if content_type not in RAW_TYPES:
         raise PayloadError("unsupported_content_type", f"field 'content_type': unsupported content type "
-                           f"{content_type!r} (use application/octet-stream or image/png)", rid)
+                           f"{content_type!r} (use application/octet-stream, {' or '.join(IMAGE_TYPES)})", rid)
     if "dtype" not in header:
         raise PayloadError("bad_dtype", "field 'dtype': missing (e.g. \"FP32\")", rid)
     dtype = parse_dtype(header["dtype"], rid)
     shape = _shape(header.get("shape"), rid)
+    if math.prod(shape) > limits.max_elements:
+        raise PayloadError("too_large", f"field 'shape': {list(shape)} holds {math.prod(shape)} elements, more than "
+                           f"the limit of {limits.max_elements}", rid)
     needed = math.prod(shape) * dtype.itemsize
     if needed != len(body):
         raise PayloadError("bad_size", f"field 'shape': {list(shape)} x {from_numpy_dtype(dtype)} needs "
@@ -162,11 +232,16 @@ def _shape(value: object, rid: RequestId) -> tuple[int, ...]:
     return tuple(value)
 
 
-def _decode_image(body: bytes, header: dict[str, Any], rid: RequestId) -> np.ndarray:
+def _decode_image(body: bytes, content_type: str, header: dict[str, Any], rid: RequestId,
+                  limits: Limits) -> np.ndarray:
     try:
-        image: np.ndarray = decode_png(body)
-    except ValueError as exc:
-        raise PayloadError("bad_image", f"body (image/png): {exc}", rid) from None
+        image: np.ndarray = decode_image(body, content_type, min(limits.max_pixels, limits.max_elements))
+    except ImageError as exc:
+        code = "too_large" if "exceeds the limit" in str(exc) else "bad_image"
+        raise PayloadError(code, f"body ({content_type}): {exc}", rid) from None
+    if image.size > limits.max_elements:
+        raise PayloadError("too_large", f"body ({content_type}): {image.size} values exceed the limit of "
+                           f"{limits.max_elements}", rid)
     if "dtype" in header:
         image = image.astype(parse_dtype(header["dtype"], rid))
     if header.get("shape") is not None:

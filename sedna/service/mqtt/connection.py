@@ -64,6 +64,26 @@ def connect(client: Any, settings: MqttSettings, protocol: str, *, persistent: b
     client.loop_start()
 
 
+def loop_alive(client: Any) -> bool:
+    """Whether the network loop thread started by :func:`connect` is running.
+
+    paho keeps that thread in ``Client._thread`` (paho-mqtt 2.x) and offers no public
+    way to ask; an exception escaping a callback ends it silently.
+    """
+    thread = getattr(client, "_thread", None)
+    return thread is not None and thread.is_alive()
+
+
+def abandon(client: Any) -> None:
+    """Close a client whose network loop died (its socket may still be open); errors are moot."""
+    with contextlib.suppress(Exception):
+        sock = client.socket()
+        if sock is not None:
+            sock.close()
+    with contextlib.suppress(Exception):
+        client.loop_stop()
+
+
 class PublishProperties:
     """MQTT 5 PUBLISH properties (response topic, correlation data), encoded once.
 

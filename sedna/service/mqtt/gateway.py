@@ -14,11 +14,19 @@ Topics (see :class:`~sedna.service.mqtt.settings.Topics`), for service ``S`` in 
 
 The gateway keeps a persistent session under a stable client id, so requests sent
 while it or the broker was away are delivered when it is back; paho reconnects with
-back-off, and every (re)connect resubscribes and republishes ``online``. Decoding
-happens on paho's network thread (cheap); :mod:`.dispatch` runs inference inline
-there while it is cheap (recent mean below ``inline_max_ms``) and nothing is queued,
-else on ``workers`` threads; a request beyond ``max_in_flight`` is answered ``busy``
-at once. Each (device, id) pair is answered exactly once (:mod:`.dedup`).
+back-off, and every (re)connect resubscribes and republishes ``online``. Each (device, id)
+pair is answered exactly once (:mod:`.dedup`).
+
+A device's message can fail only its own request (DESIGN §7). paho's network thread only
+hands each message to :mod:`.dispatch` and returns, so paho acks it once; decoding
+(bounded: :mod:`.codec`), inference and publishing run on worker threads, and every
+exception there becomes an ``{"ok": false, "code", "error"}`` answer to that request (the
+model's internals stay in the log). Beyond ``max_in_flight`` accepted messages a request is
+answered ``busy`` at once. An MQTT 5 response topic is used only when the device owns it
+(``.../result/{device}`` or ``.../response/{device}``, or a topic under them); any other
+is refused as ``forbidden_response_topic`` on the device's own result topic. A watchdog
+replaces a dead network loop with a new connection, and :meth:`DeviceGateway.healthy` (the
+edge worker's readiness) says whether the loop runs and is subscribed.
 """
 
 from __future__ import annotations
@@ -37,7 +45,16 @@ from sedna.common.errors import ConfigError, InvalidInputError
 from sedna.common.log import get_logger
 from sedna.core.outcome import JointOutcome
 from sedna.service.mqtt import connection, kubeedge
-from sedna.service.mqtt.codec import PayloadError, Request, RequestId, decode_request, error_payload, result_payload
+from sedna.service.mqtt.codec import (
+    Limits,
+    PayloadError,
+    Request,
+    RequestId,
+    decode_request,
+    error_payload,
+    peek_id,
+    result_payload,
+)
 from sedna.service.mqtt.dedup import SeenCache
 from sedna.service.mqtt.dispatch import Dispatcher
 from sedna.service.mqtt.metrics import GatewayMetrics
@@ -53,11 +70,12 @@ def utc_now() -> str:
 
 
 class Reply(NamedTuple):
-    """Where the answer to one request goes."""
+    """Where the answer to one request goes (``forbidden``: a response topic the device may not use)."""
 
     topic: str
     device: str
     correlation: bytes | None = None
+    forbidden: str | None = None
 
 
 class DeviceGateway:
@@ -72,7 +90,11 @@ class DeviceGateway:
         self._infer = infer
         self._protocol = "3.1.1" if settings.protocol == "3.1.1" else "5"
         self._seen = SeenCache(settings.dedup_ttl, settings.dedup_size)
+        self._limits = Limits(settings.max_payload_bytes, settings.max_elements, settings.max_image_pixels)
         self._dispatcher: Dispatcher | None = None
+        self._watchdog: threading.Thread | None = None
+        self.loop_restarts = 0
+        """How often the watchdog replaced a dead network loop."""
         self._kubeedge: kubeedge.KubeEdgeDecoder | None = None
         if settings.kubeedge_devices:
             try:
@@ -98,6 +120,14 @@ class DeviceGateway:
         """Whether the gateway is connected and subscribed."""
         return self._ready.is_set()
 
+    def healthy(self) -> bool:
+        """Whether devices are served: connected, subscribed, the network loop and the workers running."""
+        with self._client_lock:
+            client = self._client
+        dispatcher = self._dispatcher
+        return (self._ready.is_set() and client is not None and connection.loop_alive(client)
+                and dispatcher is not None and dispatcher.alive())
+
     def start(self, timeout: float | None = None) -> bool:
         """Connect in the background; wait up to ``timeout`` (default ``connect_timeout``) until subscribed.
 
@@ -107,8 +137,10 @@ class DeviceGateway:
             raise RuntimeError("DeviceGateway.start() called twice")
         self._stopping = False
         self._dispatcher = Dispatcher(self.settings.workers, self.settings.max_in_flight,
-                                      self.settings.inline_max_ms / 1000.0, f"mqtt-infer-{self.topics.service}")
+                                      f"mqtt-infer-{self.topics.service}")
         self._dispatcher.start()
+        self._watchdog = threading.Thread(target=self._watch_loop, name="mqtt-watchdog", daemon=True)
+        self._watchdog.start()
         if self.settings.protocol == "auto":
             threading.Thread(target=self._detect_then_connect, name="mqtt-protocol-probe", daemon=True).start()
         else:
@@ -130,6 +162,9 @@ class DeviceGateway:
         self._stopping = True
         self._dispatcher.stop(timeout)
         self._dispatcher = None
+        if self._watchdog is not None:
+            self._watchdog.join(timeout)
+            self._watchdog = None
         with self._client_lock:
             client, self._client = self._client, None
         if client is None:
@@ -156,8 +191,7 @@ class DeviceGateway:
         dispatcher = self._dispatcher
         out.update(in_flight=dispatcher.in_flight if dispatcher else 0, connected=self.connected,
                    protocol=self._protocol, client_id=self.client_id, last_error=self.last_error,
-                   inline_runs=dispatcher.inline_runs if dispatcher else 0,
-                   pooled_runs=dispatcher.pooled_runs if dispatcher else 0)
+                   handler_failures=dispatcher.failures if dispatcher else 0, loop_restarts=self.loop_restarts)
         return out
 
     @property
@@ -178,6 +212,23 @@ class DeviceGateway:
         with self._client_lock:
             self._client = client
         connection.connect(client, self.settings, self._protocol)
+
+    def _watch_loop(self) -> None:
+        """Replace a network loop that died (an exception escaped a paho callback) with a new connection."""
+        while not self._stopping:
+            time.sleep(self.settings.watchdog_interval)
+            with self._client_lock:
+                client = self._client
+            if self._stopping or client is None or connection.loop_alive(client):
+                continue
+            self._ready.clear()
+            self.loop_restarts += 1
+            log.error("MQTT gateway %s: the network loop died; reconnecting with a new client", self.client_id)
+            connection.abandon(client)
+            try:
+                self._connect()
+            except Exception:  # e.g. the TLS files vanished: keep trying, say why
+                log.exception("MQTT gateway %s: reconnecting failed; retrying", self.client_id)
 
     def _detect_then_connect(self) -> None:
         delay = self.settings.reconnect_min_delay
@@ -248,70 +299,99 @@ class DeviceGateway:
 
     # -- requests --------------------------------------------------------------------------
     def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
+        """On paho's network thread: hand the message to a worker, or answer ``busy``; never raise."""
         received = time.perf_counter()
-        topic = message.topic
-        if topic.startswith("$"):
-            self._on_kubeedge(topic, message.payload, received)
+        try:
+            topic, payload = message.topic, message.payload
+            props = getattr(message, "properties", None)
+            dispatcher = self._dispatcher
+            if dispatcher is not None and dispatcher.submit(self._handle, topic, payload, props, received):
+                return
+            self._refuse(topic, payload, props)
+        except Exception:  # nothing a message carries may stop the network loop
+            log.exception("MQTT gateway %s: could not take a message on %r", self.client_id,
+                          getattr(message, "topic", "?"))
+
+    def _refuse(self, topic: str, payload: bytes, props: Any) -> None:
+        """Answer a message that no worker can take: ``busy``, or ``unavailable`` while stopping."""
+        self.metrics.request()
+        reply = self._reply_for(topic, props)
+        if reply is None:
             return
+        request_id = peek_id(payload, connection.correlation_text(reply.correlation))
+        if self._stopping or self._dispatcher is None:
+            self._answer_error(reply, request_id, "unavailable", "gateway is stopping; retry later")
+        else:
+            self._answer_error(reply, request_id, "busy",
+                               f"busy: {self.settings.max_in_flight} requests in flight; retry later")
+
+    def _reply_for(self, topic: str, props: Any) -> Reply | None:
+        """Where answers to a message on ``topic`` go; the response topic only if the device owns it."""
+        if topic.startswith("$"):
+            if self._kubeedge is None or not kubeedge.is_kubeedge_topic(topic):
+                return None
+            device = kubeedge.device_of(topic)
+            return Reply(self.topics.result(device), device)
         device = self.topics.device_of(topic)
-        props = getattr(message, "properties", None)
         response_topic = getattr(props, "ResponseTopic", None) or None
         correlation = getattr(props, "CorrelationData", None) or None
-        reply = Reply(response_topic or self.topics.result(device), device, correlation)
-        self.metrics.request()
-        try:
-            request = decode_request(message.payload, self.settings.max_payload_bytes,
-                                     connection.correlation_text(correlation))
-        except PayloadError as exc:
-            self._answer_error(reply, exc.request_id, exc.code, str(exc))
-            return
-        self._accept(request, reply, device, received)
+        if response_topic is not None and not self.topics.owned_by(device, response_topic):
+            return Reply(self.topics.result(device), device, correlation, forbidden=response_topic)
+        return Reply(response_topic or self.topics.result(device), device, correlation)
 
-    def _on_kubeedge(self, topic: str, payload: bytes, received: float) -> None:
-        """A mapper data or twin update: served when it carries the configured properties."""
-        if self._kubeedge is None or not kubeedge.is_kubeedge_topic(topic):
+    def _handle(self, topic: str, payload: bytes, props: Any, received: float) -> None:
+        """On a worker: decode, de-duplicate, infer and answer one message; every failure is answered."""
+        reply = self._reply_for(topic, props)
+        if reply is None:
             return
-        device = kubeedge.device_of(topic)
-        reply = Reply(self.topics.result(device), device)
+        request_id: RequestId | None = connection.correlation_text(reply.correlation)
         try:
-            request = self._kubeedge.decode(topic, payload)
+            if reply.forbidden is not None:
+                self.metrics.request()
+                self._answer_error(reply, peek_id(payload, request_id), "forbidden_response_topic",
+                                   f"response topic {reply.forbidden!r} is not this device's: use "
+                                   f"{self.topics.response(reply.device)!r} or a topic under it")
+                return
+            if topic.startswith("$"):
+                request = self._kubeedge_request(topic, payload)
+                if request is None:
+                    self.metrics.ignore()
+                    return
+                device = "$ke/" + reply.device
+            else:
+                request = decode_request(payload, self._limits, request_id)
+                device = reply.device
+            self.metrics.request()
+            request_id = request.id
+            self._serve(request, reply, device, received)
         except PayloadError as exc:
             self.metrics.request()
             self._answer_error(reply, exc.request_id, exc.code, str(exc))
-            return
-        if request is None:
-            self.metrics.ignore()
-            return
-        self.metrics.request()
-        self._accept(request, reply, "$ke/" + device, received)
+        except Exception:  # a bug on our side: the device gets a clean error, the log gets the details
+            log.exception("MQTT gateway %s: request %r from %s failed", self.client_id, request_id, reply.device)
+            self._answer_error(reply, request_id, "internal", "the gateway failed on this request; see its log")
 
-    def _accept(self, request: Request, reply: Reply, device: str, received: float) -> None:
-        """De-duplicate, then serve ``request`` (inline or on a worker), or answer why not."""
+    def _kubeedge_request(self, topic: str, payload: bytes) -> Request | None:
+        assert self._kubeedge is not None
+        return self._kubeedge.decode(topic, payload)
+
+    def _serve(self, request: Request, reply: Reply, device: str, received: float) -> None:
+        """De-duplicate, infer, answer; announce a hard example."""
         if self._stopping:
             self._answer_error(reply, request.id, "unavailable", "gateway is stopping; retry later")
             return
-        key = (device, str(request.id))
-        if not self._seen.first(key):
+        if not self._seen.first((device, str(request.id))):
             self.metrics.duplicate()
             return
-        dispatcher = self._dispatcher
-        if dispatcher is None or not dispatcher.submit(self._serve, request, reply, received):
-            self._seen.forget(key)
-            if dispatcher is None or self._stopping:
-                self._answer_error(reply, request.id, "unavailable", "gateway is stopping; retry later")
-            else:
-                self._answer_error(reply, request.id, "busy",
-                                   f"busy: {self.settings.max_in_flight} requests in flight; retry later")
-
-    def _serve(self, request: Request, reply: Reply, received: float) -> None:
         try:
             outcome = self._infer(request.tensor)
         except InvalidInputError as exc:
             self._answer_error(reply, request.id, "invalid_input", f"data: {exc}")
             return
-        except Exception as exc:  # the model failed: answered as an error, counted and logged
-            log.exception("inference failed for %s from %s", request.id, reply.device)
-            self._answer_error(reply, request.id, "infer_failed", f"inference failed: {type(exc).__name__}: {exc}")
+        except Exception as exc:  # the model failed: answered as an error, counted, details logged
+            log.exception("inference failed for %r from %s", request.id, reply.device)
+            self._answer_error(reply, request.id, "infer_failed", f"inference failed ({type(exc).__name__}); "
+                               "see the edge worker's log")
             return
         latency = time.perf_counter() - received
         self._publish(reply, result_payload(request.id, outcome, latency * 1000.0))

@@ -36,12 +36,13 @@ re-delivery is answered once.
 from __future__ import annotations
 
 import itertools
-import json
 from typing import Any
 
 import numpy as np
 
-from sedna.service.mqtt.codec import PayloadError, Request, RequestId, parse_dtype
+from sedna.common import bounded_json
+from sedna.common.errors import InvalidInputError
+from sedna.service.mqtt.codec import MAX_DEPTH, PayloadError, Request, RequestId, parse_dtype
 
 DATA_TOPIC = "$ke/events/device/+/data/update"
 TWIN_TOPIC = "$hw/events/device/+/twin/update"
@@ -77,9 +78,9 @@ class KubeEdgeDecoder:
         if len(payload) > self.max_bytes:
             raise PayloadError("oversize", f"payload: {len(payload)} bytes exceeds the limit of {self.max_bytes} bytes")
         try:
-            body = json.loads(payload)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise PayloadError("bad_header", f"KubeEdge message: not valid UTF-8 JSON ({exc})") from None
+            body = bounded_json.loads(payload, what="KubeEdge message", max_depth=MAX_DEPTH)
+        except InvalidInputError as exc:
+            raise PayloadError("bad_header", str(exc)) from None
         if not isinstance(body, dict):
             raise PayloadError("bad_header", f"KubeEdge message: must be a JSON object, got {type(body).__name__}")
         device = device_of(topic)
@@ -121,7 +122,7 @@ class KubeEdgeDecoder:
             (value,) = parsed.values()
             try:
                 array = np.asarray(value, dtype=self.dtype)
-            except (TypeError, ValueError) as exc:
+            except (TypeError, ValueError, OverflowError) as exc:
                 raise PayloadError("bad_data", f"property {self.properties[0]!r}: not a number or a rectangular "
                                    f"list of numbers ({exc})", rid) from None
             return array.reshape(1, -1) if array.ndim <= 1 else array
@@ -132,7 +133,11 @@ class KubeEdgeDecoder:
                 raise PayloadError("bad_data", f"property {name!r}: {found[name]!r} is not a number (with several "
                                    "input properties each holds one number)", rid)
             row.append(value)
-        return np.asarray([row], dtype=self.dtype)
+        try:
+            return np.asarray([row], dtype=self.dtype)
+        except OverflowError as exc:
+            raise PayloadError("bad_data", f"properties {', '.join(self.properties)}: a value does not fit "
+                               f"{self.dtype} ({exc})", rid) from None
 
     @staticmethod
     def _parse(name: str, value: Any, rid: RequestId) -> Any:
@@ -140,8 +145,8 @@ class KubeEdgeDecoder:
             return value
         if isinstance(value, str):
             try:
-                parsed = json.loads(value)
-            except json.JSONDecodeError:
+                parsed = bounded_json.loads(value, what=f"property {name!r}", max_depth=MAX_DEPTH)
+            except InvalidInputError:
                 parsed = None
             if isinstance(parsed, (int, float, list)) and not isinstance(parsed, bool):
                 return parsed

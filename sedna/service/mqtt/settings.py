@@ -87,14 +87,17 @@ class MqttSettings:
     qos: int = 1
     """QoS of the subscription and of every message the gateway publishes."""
     workers: int = 2
-    """Threads that run inference off the paho network thread, when it is not run inline."""
-    inline_max_ms: float = 1.0
-    """Run inference on the network thread while its recent mean time is below this and no request
-    is queued (saves a thread hand-off per message for shallow models); 0 always uses the workers."""
+    """Threads that decode requests, run inference and publish answers (never paho's network thread)."""
     max_in_flight: int = 64
-    """Requests accepted but not yet answered; beyond this a request is answered ``busy``."""
+    """Requests accepted but not yet answered (queued or running); beyond this a request is answered ``busy``."""
     max_payload_bytes: int = 8 * 1024 * 1024
     """Largest request accepted; a larger one is answered ``oversize``."""
+    max_elements: int = 1 << 22
+    """Most tensor elements in one request (JSON numbers, a frame's shape, an image's values); beyond: ``too_large``."""
+    max_image_pixels: int = 2048 * 2048
+    """Most pixels (width x height) of an image, read from its header before decoding; beyond: ``too_large``."""
+    watchdog_interval: float = 1.0
+    """Seconds between checks that paho's network loop runs; a dead loop is replaced by a new connection."""
     dedup_ttl: float = 600.0
     """Seconds a (device, correlation id) pair is remembered to drop QoS 1 re-deliveries."""
     dedup_size: int = 100_000
@@ -125,8 +128,11 @@ class MqttSettings:
                 f"MqttSettings.workers={self.workers!r} must be >= 1 "
                 f"and max_in_flight={self.max_in_flight!r} >= workers"
             )
-        if self.inline_max_ms < 0:
-            raise ConfigError(f"MqttSettings.inline_max_ms={self.inline_max_ms!r} must be >= 0 (0: never inline)")
+        for name in ("max_payload_bytes", "max_elements", "max_image_pixels"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"MqttSettings.{name}={getattr(self, name)!r} must be >= 1")
+        if not self.watchdog_interval > 0:
+            raise ConfigError(f"MqttSettings.watchdog_interval={self.watchdog_interval!r} must be > 0")
         if self.kubeedge_devices and not self.kubeedge_properties:
             raise ConfigError("MQTT_KUBEEDGE_DEVICES is on but MQTT_KUBEEDGE_PROPERTIES is empty: name the device "
                               "properties that form the input (one holding a JSON list, or several numbers: a,b,c)")
@@ -201,3 +207,18 @@ class Topics:
     def device_of(self, topic: str) -> str:
         """The device id of a request topic (its last level)."""
         return topic.rsplit("/", 1)[-1]
+
+    def response(self, device_id: str) -> str:
+        """The MQTT 5 response topic a device of this service may name (it or a topic under it)."""
+        return f"{self.base}/response/{device_id}"
+
+    def owned_by(self, device_id: str, topic: str) -> bool:
+        """Whether ``device_id`` may have its answers sent to ``topic``: its result or response topic, or under them.
+
+        Never another device's topics, another service's or namespace's, the status or
+        hard-example topics, nor anything with wildcards or empty levels.
+        """
+        if not any(topic == own or topic.startswith(own + "/")
+                   for own in (self.result(device_id), self.response(device_id))):
+            return False
+        return not any(ch in topic for ch in "+#\0") and "//" not in topic and not topic.endswith("/")

@@ -150,7 +150,7 @@ def simulate(service: str, namespace: str = "default", settings: MqttSettings | 
         if not protocol:
             raise ConnectionError(failures[-1] if failures else
                                   f"cannot reach the MQTT broker at {settings.host}:{settings.port}")
-    reply_topic = f"{topics.base}/response/{device}" if protocol == "5" else topics.result(device)
+    reply_topic = topics.response(device) if protocol == "5" else topics.result(device)
     connected = threading.Event()
     client = connection.new_client(settings, device, protocol, persistent=False)
     run = _Run(client, topics, device, protocol, reply_topic, x, n, window, qos)
