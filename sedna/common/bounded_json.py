@@ -37,10 +37,12 @@ Path = tuple[Any, ...]
 class JsonLimitError(InvalidInputError):
     """A JSON document is malformed or exceeds a bound; the message names the field.
 
-    ``partial`` is what was read before the fault (e.g. to find a request's ``id``), or None.
+    ``partial`` is what was read before the fault (e.g. to find a request's ``id``), or None;
+    ``path`` is where in the document it happened (``("inputs", 0, "data")``).
     """
 
     partial: Any = None
+    path: tuple[Any, ...] = ()
 
 
 def field_name(path: Sequence[Any], root: str = "request body") -> str:
@@ -118,12 +120,16 @@ def load(data: bytes | memoryview, *, what: str = "request body", max_depth: int
         return builder.run()
     except JsonLimitError as exc:
         exc.partial = builder.root[0] if builder.root else None
+        exc.path = tuple(p for p in builder.path if p is not None)
         raise
     except ijson.JSONError as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         reason = reason.removeprefix("b'").removeprefix('b"')
-        error = JsonLimitError(f"{field_name(builder.path, what)}: not valid JSON ({reason})")
+        path = tuple(p for p in builder.path if p is not None)
+        at = f" at {field_name(path, what)}" if path else ""
+        error = JsonLimitError(f"{what} is not valid JSON{at} ({reason})")
         error.partial = builder.root[0] if builder.root else None
+        error.path = path
         raise error from None
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -31,8 +31,9 @@ class Echo:
         return Prediction({"t": inputs["t"]}, {"score": 0.5, "label": "cat", "n": 3, "hard": True})
 
 
-arrays = st.sampled_from(DTYPES).flatmap(
-    lambda dtype: hnp.arrays(np.dtype(dtype), hnp.array_shapes(min_dims=2, max_dims=2, min_side=0, max_side=5),
+arrays = st.sampled_from(DTYPES).flatmap(  # a batch has at least one row (zero rows are refused)
+    lambda dtype: hnp.arrays(np.dtype(dtype), hnp.array_shapes(min_dims=2, max_dims=2, min_side=0, max_side=5)
+                             .filter(lambda shape: shape[0] > 0),
                              elements=hnp.from_dtype(np.dtype(dtype), allow_nan=False, allow_infinity=False))
 )
 
@@ -40,6 +41,7 @@ arrays = st.sampled_from(DTYPES).flatmap(
 @settings(max_examples=60, deadline=None)
 @given(array=arrays, binary=st.booleans())
 def test_rest_round_trip_is_exact(array: np.ndarray, binary: bool) -> None:
+    assume(binary or array.dtype != np.uint64 or array.max(initial=0) < 2**63)  # JSON integers fit int64
     model = Echo(array.dtype)
     body, headers = _rest_codec.encode_request({"t": array}, binary=binary)
     request = _rest_codec.parse_request(model, body, headers.get(_rest_codec.HEADER_LENGTH))

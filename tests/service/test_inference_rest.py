@@ -183,7 +183,7 @@ BAD_REQUESTS = [
     pytest.param({"inputs": [x_tensor([1, 2, 3], [1, 4])]}, 400,
                  "inputs[0] 'x': data has 3 values, shape [1,4] needs 4", id="data-count"),
     pytest.param({"inputs": [x_tensor(["a", "b", "c", "d"], [1, 4])]}, 400,
-                 "inputs[0] 'x': data is not a list of FP32 values", id="data-type"),
+                 "inputs[0].data: holds a string; only numbers", id="data-type"),
     pytest.param({"inputs": [{"name": "x", "datatype": "FP32", "shape": "1x4", "data": [1, 2, 3, 4]}]}, 400,
                  "inputs[0] 'x': shape must be a list of integers, got '1x4'", id="shape-type"),
     pytest.param({"inputs": [x_tensor(EYE2, [2, 4])], "outputs": [{"name": "q"}]}, 400,

@@ -5,6 +5,8 @@ extension costs no copies and every error has the OIP shape ``{"error": "..."}``
 Parsing, inference and encoding run in the thread pool, never on the event loop.
 Authentication is a small ASGI middleware: when a token is set, every path except
 ``/v2/health/live`` and ``/v2/health/ready`` needs ``Authorization: Bearer <token>``.
+Bad input is a 400 whose message names the field (``inputs[0].data: 1e+39 overflows FP32``);
+a model that fails is a 500 that names the model only, its exception goes to the log.
 :mod:`.server` builds the app with :func:`build_app` and runs it under uvicorn.
 """
 
@@ -23,11 +25,12 @@ from fastapi.responses import JSONResponse, Response
 
 from sedna import __version__
 from sedna.backend.tensors import to_numpy_dtype
+from sedna.common import bounded_json
 from sedna.common.errors import InvalidInputError, ModelNotFoundError
 from sedna.common.log import get_logger
 
 from ._repository import EXTENSIONS, SERVER_NAME, ModelRepository, failure_reason
-from ._rest_codec import HEADER_LENGTH, encode_response, parse_request
+from ._rest_codec import DEFAULT_MAX_ELEMENTS, HEADER_LENGTH, encode_response, parse_request
 from ._tensors import fmt_shape, model_metadata
 
 LOG = get_logger(__name__)
@@ -62,7 +65,8 @@ class BearerAuth:
 
 
 def build_app(repo: ModelRepository, *, token: str | None, max_request_bytes: int,
-              sedna_service_name: str | None, is_ready: Callable[[], bool]) -> Any:
+              sedna_service_name: str | None, is_ready: Callable[[], bool],
+              max_tensor_elements: int = DEFAULT_MAX_ELEMENTS) -> Any:
     """The ASGI application of one server."""
     app = FastAPI(title=SERVER_NAME, version=__version__, docs_url=None, redoc_url=None, openapi_url=None)
 
@@ -142,7 +146,7 @@ def build_app(repo: ModelRepository, *, token: str | None, max_request_bytes: in
             header_length = request.headers.get(HEADER_LENGTH)
 
             def work() -> tuple[bytes, dict[str, str]]:
-                parsed = parse_request(model, body, header_length)
+                parsed = parse_request(model, body, header_length, max_tensor_elements)
                 return encode_response(model, repo.infer(model, parsed.inputs), parsed)
 
             payload, headers = await anyio.to_thread.run_sync(work, limiter=limiter())
@@ -165,7 +169,8 @@ def build_app(repo: ModelRepository, *, token: str | None, max_request_bytes: in
             if sedna_service_name and service != sedna_service_name:
                 raise ModelNotFoundError(f"no Sedna service {service!r} here (serving {sedna_service_name!r})")
             body = await read_body(request)
-            result = await anyio.to_thread.run_sync(_sedna_predict, repo, model, body, limiter=limiter())
+            result = await anyio.to_thread.run_sync(_sedna_predict, repo, model, body, max_tensor_elements,
+                                                    limiter=limiter())
             return JSONResponse({"result": result})
         except BaseException as exc:
             return _failure(repo, model.name, "sedna", exc, error)
@@ -186,25 +191,24 @@ def _failure(repo: ModelRepository, label: str, protocol: str, exc: BaseExceptio
         return error(400, str(exc))
     if isinstance(exc, ModelNotFoundError):
         return error(404, str(exc))
-    LOG.warning("inference with model %r failed: %s", label, exc)
-    return error(500, f"model {label!r} failed: {type(exc).__name__}: {exc}")
+    LOG.warning("inference with model %r failed: %s: %s", label, type(exc).__name__, exc)
+    return error(500, f"model {label!r} failed on this request; the server log has the details")
 
 
-def _sedna_predict(repo: ModelRepository, model: Any, body: bytes) -> Any:
+def _sedna_predict(repo: ModelRepository, model: Any, body: bytes, max_elements: int) -> Any:
     """Sedna's ``{"data": nested list}`` through the model's first input; the first output as a nested list."""
-    try:
-        request = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidInputError(f"request body is not valid JSON: {exc}") from None
+    request = bounded_json.load(body, what="request body", tensor_paths=[("data",)], max_elements=max_elements)
     if not isinstance(request, dict) or "data" not in request:
         raise InvalidInputError("request body must be a JSON object with a 'data' field")
     if len(model.inputs) != 1:
         raise InvalidInputError(f"model {model.name!r} has {len(model.inputs)} inputs; /predict feeds exactly one")
     spec = model.inputs[0]
-    try:
-        array = np.array(request["data"], dtype=to_numpy_dtype(spec.datatype))
-    except (ValueError, TypeError, OverflowError) as exc:
-        raise InvalidInputError(f"data: not a nested list of {spec.datatype} values ({exc})") from None
+    data = request["data"]
+    if not isinstance(data, bounded_json.NumberArray) or data.shape is None:
+        raise InvalidInputError(f"data: must be a rectangular nested list of {spec.datatype} values")
+    array = data.to_numpy(to_numpy_dtype(spec.datatype), spec.datatype).reshape(data.shape)
+    if array.ndim and array.shape[0] == 0:
+        raise InvalidInputError("data: has no rows (send at least one sample)")
     added = False
     if not spec.accepts_shape(array.shape):
         if not spec.accepts_shape((1, *array.shape)):

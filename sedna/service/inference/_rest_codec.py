@@ -6,7 +6,12 @@ by the raw (little-endian, row-major) bytes of every tensor whose parameters car
 binary outputs with ``parameters.binary_data_output`` (all outputs) or an output's
 ``parameters.binary_data``. The server side (:func:`parse_request`,
 :func:`encode_response`) serves ``_rest``; the client side (:func:`encode_request`,
-:func:`decode_response`) serves :mod:`.rest_client`. No third-party imports.
+:func:`decode_response`) serves :mod:`.rest_client`.
+
+JSON is read with :mod:`sedna.common.bounded_json`: nesting deeper than 64 levels is refused
+(400) as soon as it is reached, and the numbers of every ``data`` list go straight into a
+typed buffer (8 bytes a number, never a Python object each), at most ``max_elements`` per
+request; a number that does not fit the tensor's datatype is refused by name.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from typing import Any
 import numpy as np
 
 from sedna.backend.tensors import Prediction, ServedModel, from_numpy_dtype, to_numpy_dtype
+from sedna.common import bounded_json
+from sedna.common.bounded_json import ITEM, NumberArray
 from sedna.common.errors import InvalidInputError
 
 from ._tensors import (
@@ -37,6 +44,8 @@ from ._tensors import (
 
 HEADER_LENGTH = "inference-header-content-length"
 """The binary extension's HTTP header (lower case, as ASGI and httpx present it)."""
+DEFAULT_MAX_ELEMENTS = 1 << 24
+"""Most tensor elements of one request's JSON ``data`` lists together."""
 
 
 @dataclass
@@ -59,8 +68,13 @@ def _object(value: Any, field_name: str) -> dict[str, Any]:
     return value
 
 
-def split_body(body: bytes, header_length: str | None) -> tuple[dict[str, Any], memoryview]:
-    """The JSON header of a body and the binary bytes after it (empty for a pure JSON body)."""
+def split_body(body: bytes, header_length: str | None, tensors: str = "inputs",
+               max_elements: int = DEFAULT_MAX_ELEMENTS) -> tuple[dict[str, Any], memoryview]:
+    """The JSON header of a body and the binary bytes after it (empty for a pure JSON body).
+
+    The ``data`` lists of the ``tensors`` entries (``inputs`` or ``outputs``) come back as
+    :class:`~sedna.common.bounded_json.NumberArray` s.
+    """
     if header_length is None:
         length = len(body)
     else:
@@ -72,16 +86,16 @@ def split_body(body: bytes, header_length: str | None) -> tuple[dict[str, Any], 
         if not 0 <= length <= len(body):
             raise InvalidInputError(f"header Inference-Header-Content-Length={length} is outside the body of "
                                     f"{len(body)} bytes")
-    try:
-        header = json.loads(bytes(body[:length]))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidInputError(f"request body is not valid JSON: {exc}") from None
-    return _object(header, "request body"), memoryview(body)[length:]
+    view = memoryview(body)
+    header = bounded_json.load(view[:length] if length < len(body) else body, what="request body",
+                               tensor_paths=[(tensors, ITEM, "data")], max_elements=max_elements)
+    return _object(header, "request body"), view[length:]
 
 
-def parse_request(model: ServedModel, body: bytes, header_length: str | None) -> RestRequest:
-    """Parse and validate an infer request body for ``model``."""
-    header, binary = split_body(body, header_length)
+def parse_request(model: ServedModel, body: bytes, header_length: str | None,
+                  max_elements: int = DEFAULT_MAX_ELEMENTS) -> RestRequest:
+    """Parse and validate an infer request body for ``model`` (at most ``max_elements`` JSON tensor elements)."""
+    header, binary = split_body(body, header_length, "inputs", max_elements)
     entries = header.get("inputs")
     if not isinstance(entries, list) or not entries:
         raise InvalidInputError("inputs: must be a non-empty list of tensors")
@@ -149,17 +163,17 @@ def _opt_str(value: Any, field_name: str) -> str | None:
 
 
 def json_tensor(data: Any, head: TensorHeader, dtype: np.dtype, at: str) -> np.ndarray:
-    """A tensor given as a JSON (nested or flat) list, checked against its shape."""
+    """A tensor given as a JSON (nested or flat) list, checked against its shape and datatype."""
     if data is None:
         raise InvalidInputError(f"{at}: has neither 'data' nor parameters.binary_data_size")
-    try:
-        array = np.array(data, dtype=dtype)
-    except (ValueError, TypeError, OverflowError) as exc:
-        raise InvalidInputError(f"{at}: data is not a list of {head.datatype} values ({exc})") from None
+    if not isinstance(data, NumberArray):
+        raise InvalidInputError(f"{at}: data must be a list of {head.datatype} values, got {type(data).__name__}")
+    if data.shape is None:
+        raise InvalidInputError(f"{at}: data is not a rectangular list (every row needs the same length)")
     need = math.prod(head.shape)
-    if array.size != need:
-        raise InvalidInputError(f"{at}: data has {array.size} values, shape {fmt_shape(head.shape)} needs {need}")
-    return array.reshape(head.shape)
+    if len(data) != need:
+        raise InvalidInputError(f"{at}: data has {len(data)} values, shape {fmt_shape(head.shape)} needs {need}")
+    return data.to_numpy(dtype, head.datatype).reshape(head.shape)  # errors name inputs[i].data
 
 
 def encode_response(model: ServedModel, prediction: Prediction, request: RestRequest) -> tuple[bytes, dict[str, str]]:
@@ -217,7 +231,7 @@ def encode_request(inputs: Mapping[str, np.ndarray], *, binary: bool, parameters
 
 def decode_response(body: bytes, header_length: str | None) -> InferResult:
     """A client's view of an infer response body."""
-    header, binary = split_body(body, header_length)
+    header, binary = split_body(body, header_length, "outputs")
     outputs: dict[str, np.ndarray] = {}
     offset = 0
     for index, entry in enumerate(header.get("outputs") or []):

@@ -76,7 +76,7 @@ def bind_inputs(model: ServedModel, headers: Sequence[TensorHeader], decode: Dec
     ------
     InvalidInputError
         Unknown, duplicated or missing input; datatype or shape that the model does
-        not accept; data whose size does not match the shape (from ``decode``).
+        not accept; a batch of zero rows; data whose size does not match the shape (from ``decode``).
     """
     specs: dict[str, TensorSpec] = {spec.name: spec for spec in model.inputs}
     arrays: dict[str, np.ndarray] = {}
@@ -94,6 +94,9 @@ def bind_inputs(model: ServedModel, headers: Sequence[TensorHeader], decode: Dec
         if not spec.accepts_shape(header.shape):
             raise InvalidInputError(f"{where(index, header.name)}: shape {fmt_shape(header.shape)} does not match "
                                     f"model input {fmt_shape(spec.shape)}")
+        if header.shape and header.shape[0] == 0 and spec.shape and spec.shape[0] == -1:
+            raise InvalidInputError(f"{where(index, header.name)}: shape {fmt_shape(header.shape)} has no rows "
+                                    "(a request needs at least one sample)")
         arrays[header.name] = decode(index, header, wire_dtype(spec.datatype))
     if len(arrays) != len(specs):
         names = ", ".join(repr(name) for name in specs if name not in arrays)

@@ -14,7 +14,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sedna.backend.tensors import ServedModel
@@ -27,6 +27,7 @@ from ._repository import ModelRepository
 LOG = get_logger(__name__)
 
 DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024
+DEFAULT_MAX_TENSOR_ELEMENTS = 1 << 24
 
 
 class InferenceServer:
@@ -55,12 +56,20 @@ class InferenceServer:
     grpc_threads
         Most gRPC requests to models that do not batch running at once (batched models run
         on their batcher's threads).
+    ready_checks
+        Further conditions of readiness (e.g. an MQTT gateway's connection): the server is
+        ready when it runs and every check returns True.
+    max_tensor_elements
+        Most tensor elements one REST request may carry (JSON numbers are read into typed
+        buffers, never as Python objects); beyond it, 400.
     """
 
     def __init__(self, models: Sequence[ServedModel], *, host: str = "127.0.0.1", rest_port: int | None = 0,
                  grpc_port: int | None = 0, token: str | None = None, tls: TLSConfig | None = None,
                  batching: BatchingConfig | None = None, sedna_service_name: str | None = None,
-                 max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES, grpc_threads: int = 64) -> None:
+                 max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES, grpc_threads: int = 64,
+                 ready_checks: Sequence[Callable[[], bool]] = (),
+                 max_tensor_elements: int = DEFAULT_MAX_TENSOR_ELEMENTS) -> None:
         for field_name, port in (("rest_port", rest_port), ("grpc_port", grpc_port)):
             if port is not None and not (isinstance(port, int) and 0 <= port <= 65535):
                 raise ValueError(f"{field_name}={port!r} must be an integer in 0..65535 or None")
@@ -73,6 +82,8 @@ class InferenceServer:
         self.tls = tls
         self.sedna_service_name = sedna_service_name
         self.max_request_bytes = max_request_bytes
+        self.max_tensor_elements = max_tensor_elements
+        self._ready_checks = list(ready_checks)
         self.metrics = ServerMetrics()
         self.repository = ModelRepository(models, batching, self.metrics)
         self._want_rest, self._want_grpc = rest_port, grpc_port
@@ -96,8 +107,8 @@ class InferenceServer:
         return self._grpc_port
 
     def is_ready(self) -> bool:
-        """Whether the server accepts inference requests."""
-        return self._ready
+        """Whether the server accepts inference requests (and every ``ready_checks`` passes)."""
+        return self._ready and all(check() for check in self._ready_checks)
 
     def start(self, timeout: float = 30.0) -> InferenceServer:
         """Start both listeners in background threads; returns once they accept connections."""
@@ -133,7 +144,8 @@ class InferenceServer:
         from ._rest import build_app
 
         app = build_app(self.repository, token=self.token, max_request_bytes=self.max_request_bytes,
-                        sedna_service_name=self.sedna_service_name, is_ready=self.is_ready)
+                        sedna_service_name=self.sedna_service_name, is_ready=self.is_ready,
+                        max_tensor_elements=self.max_tensor_elements)
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         # proto=IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on accepted sockets whose proto says TCP,
         # and without it Nagle + delayed ACK add ~40 ms to every response.

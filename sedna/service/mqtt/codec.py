@@ -137,7 +137,7 @@ def _load_object(text: bytes | memoryview, what: str, fallback_id: RequestId | N
         data = bounded_json.load(bytes(text), what=what, max_depth=MAX_DEPTH,
                                  tensor_paths=[tensor] if tensor else (), max_elements=max_elements)
     except bounded_json.JsonLimitError as exc:
-        code = "bad_data" if tensor and str(exc).startswith(tensor[0]) else "bad_header"
+        code = "bad_data" if tensor and exc.path[:1] == tensor[:1] else "bad_header"
         rid = fallback_id
         if isinstance(exc.partial, dict):  # the id, when it came before the fault
             with contextlib.suppress(PayloadError):
