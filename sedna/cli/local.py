@@ -108,8 +108,12 @@ def up(args: argparse.Namespace) -> int:
         print(f"sedna local is already up (state dir {state})")
         _print_addresses(ready, _record(state))
         return 0
-    state.mkdir(parents=True, exist_ok=True)
-    os.chmod(state, 0o700)
+    try:
+        state.mkdir(parents=True)
+    except FileExistsError:
+        pass  # an existing directory keeps its mode: `up` never chmods what it did not create
+    else:
+        os.chmod(state, 0o700)
     if not (state / "token").exists():
         _secret_file(state / "token", secrets.token_urlsafe(32) + "\n")
     hub_tokens = _tokens(state, "node-tokens", nodes)

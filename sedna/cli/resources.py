@@ -68,7 +68,9 @@ def load_manifests(path_text: str) -> list[tuple[str, dict[str, Any]]]:
     docs: list[tuple[str, dict[str, Any]]] = []
     for file in files:
         try:
-            loaded = manifests.load_all(file.read_text())
+            loaded = manifests.load_bounded(file.read_text())
+        except manifests.ManifestLimitError as exc:
+            raise CliError(f"{file}: refused: {exc}") from None
         except yaml.YAMLError as exc:
             raise CliError(f"{file}: not valid YAML: {exc}".replace("\n", " ")) from None
         for i, doc in enumerate(loaded):

@@ -8,15 +8,23 @@ path but ``/healthz`` requires ``Authorization: Bearer <token>``. Handlers are p
 FastAPI's thread pool because the store blocks. :func:`serve_api` runs uvicorn in a background
 thread (bound to 127.0.0.1 by default). Pod logs are read from ``<state_dir>/logs`` as written by
 :mod:`.runtime`.
+
+Every request is bounded as the Kubernetes API server bounds it (:class:`ApiLimits`, end of this
+module): a body over 3 MiB is refused (413) before it is read, JSON nested deeper than 64 levels is
+a 400, an object whose JSON exceeds 1.5 MiB is a 413, and metadata is checked before anything is
+stored: DNS-1123 names and namespaces, string-to-string labels and annotations, well-formed
+``ownerReferences`` (422 naming the field, never a 500).
 """
 
 from __future__ import annotations
 
 import hmac
 import json
+import re
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +46,7 @@ from gm.cluster.interface import (
     Obj,
 )
 from gm.cluster.local.logs import log_path, tail
+from sedna.common import bounded_json
 
 Validator = Callable[[Obj], list[tuple[str, str]]]
 
@@ -94,8 +103,10 @@ def _selector(text: str | None) -> dict[str, str] | None:
 class _Handlers:
     """The verbs, independent of routing: each takes path parts and returns a JSON-able dict."""
 
-    def __init__(self, store: Cluster, validator: Validator | None, log_dir: Path | None) -> None:
+    def __init__(self, store: Cluster, validator: Validator | None, log_dir: Path | None,
+                 limits: ApiLimits | None = None) -> None:
         self.store, self.validator, self.log_dir = store, validator, log_dir
+        self.limits = limits or ApiLimits()
 
     def _check(self, kind: Kind, namespace: str | None, body: Any, name: str | None = None) -> Obj:
         if not isinstance(body, dict):
@@ -117,6 +128,7 @@ class _Handlers:
             raise ApiError(400, "BadRequest", f"metadata.name {meta['name']!r} does not match {name!r} in the URL")
         if name is not None:
             meta["name"] = name
+        check_object(body, kind, self.limits)
         if self.validator is not None:
             causes = self.validator(body)
             if causes:
@@ -149,6 +161,7 @@ class _Handlers:
         if not isinstance(body, dict) or not isinstance(body.get("status"), dict):
             raise ApiError(422, "Invalid", "a status patch must be {\"status\": {...}}",
                            [("status", "Required value: an object")])
+        check_size(body, self.limits)
         return self.store.patch_status(kind, namespace or "", name, body["status"])
 
     def delete(self, kind: Kind, namespace: str | None, name: str) -> Obj:
@@ -173,15 +186,17 @@ class _Handlers:
 
 
 def create_api(store: Cluster, token: str, validator: Validator | None = None,
-               log_dir: str | Path | None = None) -> FastAPI:
+               log_dir: str | Path | None = None, limits: ApiLimits | None = None) -> FastAPI:
     """Build the FastAPI app serving ``store``; every path but ``/healthz`` needs ``Bearer <token>``.
 
     ``validator`` returns ``(field path, message)`` violations for a created/updated object
-    (answered with 422 and nothing stored); ``log_dir`` is where :mod:`.runtime` writes pod logs.
+    (answered with 422 and nothing stored); ``log_dir`` is where :mod:`.runtime` writes pod logs;
+    ``limits`` bounds request bodies and objects (:class:`ApiLimits` defaults: Kubernetes').
     """
     if not token:
         raise ValueError("token: a non-empty bearer token is required to serve the API")
-    handlers = _Handlers(store, validator, Path(log_dir) if log_dir is not None else None)
+    limits = limits or ApiLimits()
+    handlers = _Handlers(store, validator, Path(log_dir) if log_dir is not None else None, limits)
     registry = CollectorRegistry()
     requests = Counter("sedna_api_requests", "API requests by method and status code", ["method", "code"],
                        registry=registry)
@@ -213,10 +228,7 @@ def create_api(store: Cluster, token: str, validator: Validator | None = None,
         return JSONResponse(err.body, status_code=err.code)
 
     async def body_of(request: Request) -> Any:
-        try:
-            return json.loads(await request.body())
-        except ValueError as exc:
-            raise ApiError(400, "BadRequest", f"the request body is not valid JSON: {exc}") from None
+        return parse_body(await read_bounded(request, limits), limits)
 
     @app.get("/healthz", response_class=PlainTextResponse)
     def healthz() -> str:
@@ -330,3 +342,99 @@ def serve_api(app: FastAPI, host: str = "127.0.0.1", port: int = 0, timeout: flo
         time.sleep(0.01)
     bound = server.servers[0].sockets[0].getsockname()[1]
     return ServerHandle(server, thread, int(bound))
+
+
+# -- bounds on what a client may send (DESIGN §7: every server bounds what it reads) --------------
+
+_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_OWNER_FIELDS = ("apiVersion", "kind", "name", "uid")
+
+
+@dataclass(frozen=True)
+class ApiLimits:
+    """What one API request may carry; the defaults are the Kubernetes API server's."""
+
+    max_body_bytes: int = 3 * 1024 * 1024
+    """Largest request body (kube-apiserver's default); larger is 413 before it is read."""
+    max_object_bytes: int = 1536 * 1024
+    """Largest object, as its JSON (etcd's request limit, 1.5 MiB); larger is 413."""
+    max_depth: int = 64
+    """Deepest JSON nesting; deeper is 400 as soon as it is reached."""
+
+
+async def read_bounded(request: Request, limits: ApiLimits) -> bytes:
+    """The request body, refused (413) once it passes ``max_body_bytes``, declared or streamed."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limits.max_body_bytes:
+        raise _too_large(f"request body of {declared} bytes", limits.max_body_bytes)
+    chunks, total = [], 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > limits.max_body_bytes:
+            raise _too_large("request body", limits.max_body_bytes)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_body(raw: bytes, limits: ApiLimits) -> Any:
+    """The JSON document of a body, nesting bounded by ``max_depth``; 400 naming the fault."""
+    try:
+        return bounded_json.loads(raw, what="the request body", max_depth=limits.max_depth)
+    except bounded_json.JsonLimitError as exc:
+        raise ApiError(400, "BadRequest", str(exc)) from None
+
+
+def check_size(obj: Obj, limits: ApiLimits) -> None:
+    """413 when ``obj`` serialises to more than ``max_object_bytes``."""
+    size = len(json.dumps(obj, separators=(",", ":")))
+    if size > limits.max_object_bytes:
+        raise _too_large(f"object of {size} bytes", limits.max_object_bytes)
+
+
+def check_object(body: Obj, kind: Kind, limits: ApiLimits) -> None:
+    """Size, then metadata (names, labels, annotations, ownerReferences): 413 / 422 naming each bad field."""
+    check_size(body, limits)
+    meta = body["metadata"]
+    causes: list[tuple[str, str]] = []
+    for field in ("name", "generateName", "namespace"):
+        value = meta.get(field)
+        if value in (None, ""):
+            continue
+        if not isinstance(value, str):
+            causes.append((f"metadata.{field}", f"Invalid value: {value!r}: must be a string"))
+            continue
+        check = value.rstrip("-") if field == "generateName" else value
+        pattern, limit = (_DNS1123_LABEL, 63) if field == "namespace" else (_DNS1123_SUBDOMAIN, 253)
+        if len(value) > limit or (check and not pattern.match(check)):
+            what, chars = ("label", "'-'") if field == "namespace" else ("subdomain", "'-' or '.'")
+            causes.append((f"metadata.{field}", f"Invalid value: {value[:80]!r}: a DNS-1123 {what} is lowercase "
+                                                f"letters, digits and {chars}, starting and ending with a letter "
+                                                f"or digit, at most {limit} characters"))
+    for field in ("labels", "annotations"):
+        value = meta.get(field)
+        if value is not None and (not isinstance(value, dict)
+                                  or not all(isinstance(v, str) for v in value.values())):
+            causes.append((f"metadata.{field}", "Invalid value: must be a map of strings to strings"))
+    refs = meta.get("ownerReferences")
+    if refs is not None:
+        if not isinstance(refs, list):
+            causes.append(("metadata.ownerReferences", "Invalid value: must be a list of owner references"))
+        else:
+            for i, ref in enumerate(refs):
+                if not isinstance(ref, dict):
+                    causes.append((f"metadata.ownerReferences[{i}]", "Invalid value: must be an object"))
+                    continue
+                causes += [(f"metadata.ownerReferences[{i}].{f}", "Required value: a non-empty string")
+                           for f in _OWNER_FIELDS if not isinstance(ref.get(f), str) or not ref.get(f)]
+                causes += [(f"metadata.ownerReferences[{i}].{f}", "Invalid value: must be true or false")
+                           for f in ("controller", "blockOwnerDeletion")
+                           if f in ref and not isinstance(ref[f], bool)]
+    if causes:
+        fields = ", ".join(f for f, _ in causes)
+        raise ApiError(422, "Invalid", f"{kind.kind} {meta.get('name') or meta.get('generateName')!r} "
+                                       f"is invalid: {fields}", causes)
+
+
+def _too_large(what: str, limit: int) -> ApiError:
+    return ApiError(413, "RequestEntityTooLarge", f"{what} exceeds the limit of {limit} bytes")
