@@ -179,7 +179,8 @@ def test_the_edge_workers_readiness_follows_its_mqtt_gateway(digits_models, tmp_
     broker = Mosquitto(tmp_path / "broker")
     rest, grpc = free_port(), free_port()
     env = {"NAMESPACE": "default", "SERVICE_NAME": "ready-check", "WORKER_NAME": "edge-0", "LOG_LEVEL": "WARNING",
-           "MODEL_URL": str(digits_models["edge"]), "BIG_MODEL_IP": "127.0.0.1", "BIG_MODEL_GRPC_PORT": str(free_port()),
+           "MODEL_URL": str(digits_models["edge"]), "BIG_MODEL_IP": "127.0.0.1",
+           "BIG_MODEL_GRPC_PORT": str(free_port()),
            "EDGE_BIND_PORT": str(rest), "EDGE_GRPC_PORT": str(grpc), "INTRA_OP_THREADS": "1",
            "STATE_DIR": str(tmp_path / "state"), "MQTT_BROKER": broker.address}
     broker.start()
