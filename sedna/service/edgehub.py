@@ -150,7 +150,7 @@ def decode_json(raw: bytes, where: str, seq: int | None = None) -> dict[str, Any
     """Parse a JSON object (never anything else: no pickle, no eval)."""
     try:
         value = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:  # RecursionError: nested too deep
         raise MalformedMessage(f"{where}: not valid UTF-8 JSON ({exc})", seq) from None
     if not isinstance(value, dict):
         raise MalformedMessage(f"{where}: expected a JSON object, got {type(value).__name__}", seq)
