@@ -33,7 +33,7 @@ import httpx
 import numpy as np
 
 from bench._report import Report
-from sedna.service.mqtt.codec import encode_frame, encode_image_frame
+from sedna.service.mqtt.codec import encode_image_frame
 from sedna.service.mqtt.testing import Mosquitto, free_port
 
 GOALS = {"hostile_p99_ratio": "<= 2", "gm_rss_growth_mb": "<= 50"}
