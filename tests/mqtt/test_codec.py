@@ -127,6 +127,18 @@ def test_corrupt_png_and_wrong_format_are_refused_by_name() -> None:
         decode_image(png, "image/gif")
 
 
+@pytest.mark.parametrize("side", [3000, 10_000, 100_000])
+def test_a_png_header_declaring_too_many_pixels_is_refused_before_decoding(side: int) -> None:
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header_only = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0))
+                   + chunk(b"IEND", b""))
+
+    with pytest.raises(ImageError, match="exceeds the limit"):
+        decode_image(header_only)
+
+
 def test_seen_cache_answers_once_then_forgets_after_ttl_and_when_told() -> None:
     now = [0.0]
     cache = SeenCache(ttl=10.0, max_size=2, clock=lambda: now[0])

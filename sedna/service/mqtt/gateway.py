@@ -93,6 +93,7 @@ class DeviceGateway:
         self._limits = Limits(settings.max_payload_bytes, settings.max_elements, settings.max_image_pixels)
         self._dispatcher: Dispatcher | None = None
         self._watchdog: threading.Thread | None = None
+        self._wake = threading.Event()
         self.loop_restarts = 0
         """How often the watchdog replaced a dead network loop."""
         self._kubeedge: kubeedge.KubeEdgeDecoder | None = None
@@ -139,6 +140,7 @@ class DeviceGateway:
         self._dispatcher = Dispatcher(self.settings.workers, self.settings.max_in_flight,
                                       f"mqtt-infer-{self.topics.service}")
         self._dispatcher.start()
+        self._wake.clear()
         self._watchdog = threading.Thread(target=self._watch_loop, name="mqtt-watchdog", daemon=True)
         self._watchdog.start()
         if self.settings.protocol == "auto":
@@ -160,6 +162,7 @@ class DeviceGateway:
         if self._dispatcher is None:
             return
         self._stopping = True
+        self._wake.set()
         self._dispatcher.stop(timeout)
         self._dispatcher = None
         if self._watchdog is not None:
@@ -215,8 +218,7 @@ class DeviceGateway:
 
     def _watch_loop(self) -> None:
         """Replace a network loop that died (an exception escaped a paho callback) with a new connection."""
-        while not self._stopping:
-            time.sleep(self.settings.watchdog_interval)
+        while not self._wake.wait(self.settings.watchdog_interval):
             with self._client_lock:
                 client = self._client
             if self._stopping or client is None or connection.loop_alive(client):

@@ -38,7 +38,7 @@ def decode_image(data: bytes, content_type: str = "image/png", max_pixels: int =
                          "(send a smaller image)")
     try:
         image.load()
-    except (OSError, ValueError, SyntaxError) as exc:
+    except Exception as exc:  # Pillow's decoders raise many types; none may escape as a crash
         raise ImageError(f"corrupt {image.format} data ({_reason(exc)})") from None
     return np.asarray(_normalise(image))
 
@@ -53,7 +53,9 @@ def _open(data: bytes, content_type: str) -> Any:
         image = Image.open(io.BytesIO(data), formats=[fmt])
     except UnidentifiedImageError:
         raise ImageError(f"not a {fmt} file") from None
-    except (OSError, ValueError, SyntaxError) as exc:  # Pillow's header errors, including its own bomb check
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):  # declared far beyond any limit
+        raise ImageError("the declared size exceeds the limit of pixels (a decompression bomb)") from None
+    except Exception as exc:  # Pillow's header parsers raise many types (OSError, SyntaxError, struct.error...)
         raise ImageError(f"corrupt {fmt} header ({_reason(exc)})") from None
     width, height = image.size
     if width < 1 or height < 1:
