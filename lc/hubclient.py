@@ -14,6 +14,7 @@ time. Callers: :mod:`lc.main` wires it; managers call :meth:`wake`.
 
 from __future__ import annotations
 
+import logging
 import queue
 import random
 import threading
@@ -24,10 +25,9 @@ from typing import Any
 
 from lc.settings import HubSettings
 from lc.store import Store
-from sedna.common.log import get_logger
-from sedna.service import edgehub as eh
+from sedna.controlplane import edgehub as eh
 
-LOG = get_logger(__name__)
+LOG = logging.getLogger(__name__)
 _MAX_INFLIGHT = 1000
 
 
@@ -97,7 +97,7 @@ class HubClient:
         out: queue.Queue[eh.UpMessage] = queue.Queue()
         done = threading.Event()
         state = _SessionState()
-        out.put(eh.Hello(s.node, self._store.refs(), self._store.outbox_epoch()))
+        out.put(eh.Hello(eh.NodeName(s.node), self._store.refs(), self._store.outbox_epoch()))
         channel = self._channel()
         try:
             call = EdgeHubStub(channel).Connect(

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sedna.service.edgehub import ObjectKey, ObjectRef
+from sedna.controlplane.edgehub import ObjectKey, ObjectRef
 
 T = TypeVar("T")
 
