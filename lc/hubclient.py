@@ -76,7 +76,7 @@ class HubClient:
         import grpc
 
         s = self.settings
-        options = eh.keepalive_options(s.ping_interval * 2)
+        options: list[tuple[str, int | str]] = [*eh.keepalive_options(s.ping_interval * 2)]
         if not s.tls_ca:
             return grpc.insecure_channel(s.gm_address, options=options)
         creds = grpc.ssl_channel_credentials(
@@ -100,7 +100,7 @@ class HubClient:
         out.put(eh.Hello(eh.NodeName(s.node), self._store.refs(), self._store.outbox_epoch()))
         channel = self._channel()
         try:
-            call = EdgeHubStub(channel).Connect(
+            call = EdgeHubStub(channel).Connect(  # type: ignore[no-untyped-call]  # generated, untyped
                 _requests(out, done), metadata=((eh.NODE_METADATA, s.node), ("authorization", f"Bearer {s.token}")))
             self._call = call
             pump = threading.Thread(target=self._pump, args=(state, out, done, call), name="lc-hub-pump", daemon=True)

@@ -346,3 +346,10 @@ def keepalive_options(interval_s: float) -> list[tuple[str, int]]:
         ("grpc.max_receive_message_length", 64 * 1024 * 1024),
         ("grpc.max_send_message_length", 64 * 1024 * 1024),
     ]
+
+
+__all__ = ["COMPRESS_MIN_BYTES", "MAX_OBJECT_BYTES", "NODE_METADATA", "Batch", "Delete", "DownMessage", "Hello",
+           "MalformedMessage", "NodeName", "ObjectAck", "ObjectAcks", "ObjectKey", "ObjectRef", "Payload", "Ping",
+           "Pong", "Report", "ReportAck", "ResyncDone", "UpMessage", "Upsert", "batch_bytes", "decode_json",
+           "down_bytes", "down_from_proto", "down_to_proto", "encode_json", "keepalive_options", "key_of",
+           "up_from_proto", "up_to_proto"]
