@@ -176,3 +176,14 @@ def test_an_sdk_workers_counters_reach_the_resource_status_unchanged(tmp_path: P
         lc.stop()
         gm.stop()
         store.close()
+
+
+def test_a_bad_setting_of_the_gm_or_the_lc_is_one_kind_of_error(tmp_path: Path) -> None:
+    from gm.settings import from_args as gm_settings
+    from lc.settings import from_args as lc_settings
+    from sedna.common.errors import SettingsError
+
+    with pytest.raises(SettingsError, match=r"--node \(or NODE_NAME\) is required"):
+        lc_settings(["--gm-address", "127.0.0.1:9000"], environ={})
+    with pytest.raises(SettingsError, match=r"--token-file: cannot read '.*missing'"):
+        gm_settings(["--token-file", str(tmp_path / "missing")], environ={})
