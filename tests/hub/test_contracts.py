@@ -44,6 +44,17 @@ def test_the_gm_api_kinds_and_the_cli_kinds_are_the_control_plane_kinds(kind: ki
     assert kinds.by_key(kind.key) is kind
 
 
+@pytest.mark.parametrize("kind", kinds.ALL, ids=lambda k: k.key)
+def test_the_crd_names_the_kind_as_the_control_plane_does(kind: kinds.SednaKind) -> None:
+    import yaml
+
+    crd = yaml.safe_load((Path(__file__).parents[2] / "crds" / f"sedna.io_{kind.plural}.yaml").read_text())
+    names = crd["spec"]["names"]
+    assert (crd["spec"]["group"], [v["name"] for v in crd["spec"]["versions"]]) == (kinds.GROUP, [kinds.VERSION])
+    assert (names["kind"], names["plural"], names["singular"], tuple(names.get("shortNames", ()))) == (
+        kind.kind, kind.plural, kind.key, kind.short)
+
+
 def test_every_sedna_kind_of_the_gm_is_a_control_plane_kind() -> None:
     assert [k.kind for k in interface.SEDNA_KINDS] == [k.kind for k in kinds.ALL]
 
