@@ -4,7 +4,7 @@
 
     SednaError
     ├── ConfigError (ValueError)        a worker env value or parameter is malformed
-    ├── RegistryError (KeyError)        a plug-in name is unknown or already taken
+    ├── RegistryError (KeyError, ValueError)  a plug-in name is unknown or already taken
     ├── ModelLoadError (RuntimeError)   a model file is missing, corrupt or fails its checksum
     ├── DataSourceError (ValueError)    a dataset index file cannot be parsed
     └── InferenceError (RuntimeError)   an inference request failed
@@ -27,8 +27,8 @@ class ConfigError(SednaError, ValueError):
     """A configuration value (env var, parameter) is missing or malformed."""
 
 
-class RegistryError(SednaError, KeyError):
-    """A plug-in name is unknown, or registered twice."""
+class RegistryError(SednaError, KeyError, ValueError):
+    """A plug-in name is unknown, or registered twice (a ValueError too, as Sedna raised)."""
 
     def __str__(self) -> str:  # KeyError quotes its argument; we want the plain message
         return str(self.args[0]) if self.args else ""
