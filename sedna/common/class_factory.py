@@ -18,7 +18,7 @@ import inspect
 import threading
 from collections.abc import Callable
 from enum import Enum
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sedna.common.errors import RegistryError
 
@@ -57,14 +57,14 @@ class ClassFactory:
         """
 
         def wrapper(klass: T) -> T:
-            cls.register_cls(klass, type_name, alias, replace=replace)  # type: ignore[arg-type]
+            cls.register_cls(klass, type_name, alias, replace=replace)
             return klass
 
         return wrapper
 
     @classmethod
-    def register_cls(cls, klass: type, type_name: ClassType | str = ClassType.GENERAL,
-                     alias: str | None = None, *, replace: bool = False) -> type:
+    def register_cls(cls, klass: Any, type_name: ClassType | str = ClassType.GENERAL,
+                     alias: str | None = None, *, replace: bool = False) -> Any:
         """Register ``klass``; a name taken by another class raises :class:`RegistryError` unless ``replace``."""
         key = _type_key(type_name)
         name = alias or klass.__name__
@@ -113,7 +113,7 @@ class ClassFactory:
         return sorted(cls._registry.get(_type_key(type_name), {}))
 
     @classmethod
-    def get_cls(cls, type_name: ClassType | str, alias: str) -> type:
+    def get_cls(cls, type_name: ClassType | str, alias: str) -> Any:
         """Return the class registered as ``alias``; the error lists close matches."""
         key = _type_key(type_name)
         _load_builtins(key)
@@ -138,12 +138,14 @@ def resolve_callable(value: Any, type_name: ClassType | str = ClassType.CALLBACK
     A registered class is instantiated with no arguments (its instance is the callable);
     a registered function is returned as is. None stays None.
     """
-    if value is None or callable(value):
-        return value
+    if value is None:
+        return None
+    if callable(value):
+        return value  # type: ignore[no-any-return]
     if not isinstance(value, str):
         raise TypeError(f"expected a callable or a registered {_type_key(type_name)} name, got {value!r}")
-    found = ClassFactory.get_cls(type_name, value)
-    return found() if inspect.isclass(found) else found
+    found: Any = ClassFactory.get_cls(type_name, value)
+    return cast("Callable[..., Any]", found() if inspect.isclass(found) else found)
 
 
 def _type_key(type_name: ClassType | str) -> str:

@@ -12,7 +12,6 @@ env, for programs written for Sedna; unlike Sedna's it reads at access, not at i
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import types
@@ -247,7 +246,7 @@ class _EitherMethod:
     def __init__(self, on_instance: Callable[..., Any], on_class: Callable[..., Any] | None = None) -> None:
         self._on_instance = on_instance
         self._on_class = on_class or on_instance
-        functools.update_wrapper(self, on_instance)
+        self.__doc__ = on_instance.__doc__
 
     def __get__(self, obj: Any, owner: type) -> Callable[..., Any]:
         if obj is None:
@@ -290,11 +289,13 @@ class Context:
 
     def _get_int(self, name: str, default: int) -> int:
         """:meth:`get_parameters` as an integer; a malformed value raises ConfigError naming it."""
-        return self._number(name, default, int)
+        value: int = self._number(name, default, int)
+        return value
 
     def _get_float(self, name: str, default: float) -> float:
         """:meth:`get_parameters` as a number; a malformed value raises ConfigError naming it."""
-        return self._number(name, default, float)
+        value: float = self._number(name, default, float)
+        return value
 
     get_int = _EitherMethod(_get_int)
     get_float = _EitherMethod(_get_float)
@@ -344,7 +345,7 @@ class _ClassOrInstance:
 
     def __init__(self, func: Callable[..., Any]) -> None:
         self._func = func
-        functools.update_wrapper(self, func)
+        self.__doc__ = func.__doc__
 
     def __get__(self, obj: Any, owner: type) -> Callable[..., Any]:
         return types.MethodType(self._func, owner if obj is None else obj)

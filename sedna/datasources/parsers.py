@@ -78,7 +78,8 @@ class BaseDataSource:
         """Write ``x``, ``y`` and ``meta_attr`` to ``output`` (``.npz``; a temp file when empty); return the path."""
         path = Path(output) if output else Path(tempfile.mkstemp(suffix=".npz", prefix="sedna-data-")[1])
         path.parent.mkdir(parents=True, exist_ok=True)
-        members = {"data_type": np.array(self.data_type), "meta_attr": np.array(json.dumps(self.meta_attr))}
+        members: dict[str, Any] = {"data_type": np.array(self.data_type),
+                                   "meta_attr": np.array(json.dumps(self.meta_attr))}
         for name in ("x", "y"):
             members.update(_pack(name, getattr(self, name)))
         with path.open("wb") as handle:  # an open handle: numpy adds no ".npz" to the name
