@@ -197,8 +197,13 @@ class FileOps:
         if dst is None:
             dst = os.path.join(tempfile.mkdtemp(prefix="sedna-upload-"), os.path.basename(str(src)))
         src, dst = str(src), str(dst)
-        if not cls.is_local(src):
-            src = cls.download(src)
+        if not cls.is_local(src):  # remote to remote: through a temporary copy, removed afterwards
+            folder = tempfile.mkdtemp(prefix="sedna-upload-")
+            try:
+                return cls.upload(cls.download(src, os.path.join(folder, os.path.basename(src.rstrip("/")))), dst,
+                                  tar=tar, clean=True)
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
         src = src.removeprefix(cls._LOCAL_PREFIX)
         if tar:
             cls._tar(src, f"{src}.tar.gz")
@@ -230,15 +235,23 @@ class FileOps:
         path = serialization.dump(obj, os.path.join(folder, "object" + suffix), allow_pickle=allow_pickle)
         if dst is None:
             return path
-        return cls.upload(path, dst, clean=True)
+        try:
+            return cls.upload(path, dst, clean=True)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
 
     @classmethod
     def load(cls, src: str, *, allow_pickle: bool = False) -> Any:
         """Read an object written by :meth:`dump` (JSON, ``.npy``, ``.npz``; pickle only if allowed and local)."""
         local = str(src).removeprefix(cls._LOCAL_PREFIX)
-        downloaded = not os.path.isfile(local)
-        path = cls.download(src) if downloaded else local
-        return serialization.load(path, allow_pickle=allow_pickle and not downloaded, source=str(src))
+        if os.path.isfile(local):
+            return serialization.load(local, allow_pickle=allow_pickle, source=str(src))
+        folder = tempfile.mkdtemp(prefix="sedna-load-")
+        try:
+            path = cls.download(src, os.path.join(folder, os.path.basename(str(src).rstrip("/")) or "object"))
+            return serialization.load(path, allow_pickle=False, source=str(src))  # downloaded: never unpickled
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
 
     @classmethod
     def dump_pickle(cls, obj: Any, filename: str) -> None:

@@ -100,6 +100,8 @@ def test_download_into_a_folder_or_a_temp_dir_keeps_the_name(tmp_path: Path, htt
     folder = tmp_path / "into"
     folder.mkdir()
     assert FileOps.download(f"{http}/data.json", str(folder)) == str(folder / "data.json")
+    copied = FileOps.upload(f"{http}/data.json", str(tmp_path / "copied.json"))  # remote source: via a temp copy
+    assert FileOps.load(copied) == {"a": [1, 2]}
     temp = FileOps.download(f"{http}/data.json")
     try:
         assert Path(temp).name == "data.json" and FileOps.load(temp) == {"a": [1, 2]}
