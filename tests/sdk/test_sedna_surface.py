@@ -178,3 +178,18 @@ def test_il_train_honours_an_explicit_model_path(tmp_path: Path) -> None:
     il = IncrementalLearning(_EvalByPath, config=WorkerConfig.from_env(env))
     il.train([2.0])
     assert target.read_text() == "2.0"
+
+
+def test_joint_inference_post_process_by_registered_name(tmp_path: Path) -> None:
+    @ClassFactory.register(ClassType.CALLBACK, alias="test-top-label")
+    def top_label(result: Any) -> int:
+        return int(np.argmax(result))
+
+    config = WorkerConfig.from_env({"STATE_DIR": str(tmp_path), "HEM_NAME": "EdgeOnly"})
+    try:
+        with JointInference(_EvalByPath(), config=config) as ji:
+            assert ji.inference(np.array([0.1, 0.7, 0.2]), post_process="test-top-label") == (False, 1, 1, None)
+            with pytest.raises(RegistryError, match="no post_process_callback plug-in named 'test-nope'"):
+                ji.inference(np.array([1.0]), post_process="test-nope")
+    finally:
+        ClassFactory.unregister(ClassType.CALLBACK, "test-top-label")
