@@ -5,7 +5,7 @@
     SednaError
     ├── SettingsError (ValueError)      a flag, env var or settings file of a program is malformed
     │   └── ConfigError                 a worker env value or parameter is malformed
-    ├── RegistryError (KeyError)        a plug-in name is unknown or already taken
+    ├── RegistryError (KeyError, ValueError)  a plug-in name is unknown or already taken
     ├── ModelLoadError (RuntimeError)   a model file is missing, corrupt or fails its checksum
     ├── DataSourceError (ValueError)    a dataset index file cannot be parsed
     └── InferenceError (RuntimeError)   an inference request failed
@@ -33,8 +33,8 @@ class ConfigError(SettingsError):
     """A worker's configuration value (env var, parameter) is missing or malformed."""
 
 
-class RegistryError(SednaError, KeyError):
-    """A plug-in name is unknown, or registered twice."""
+class RegistryError(SednaError, KeyError, ValueError):
+    """A plug-in name is unknown, or registered twice (a ValueError too, as Sedna raised)."""
 
     def __str__(self) -> str:  # KeyError quotes its argument; we want the plain message
         return str(self.args[0]) if self.args else ""

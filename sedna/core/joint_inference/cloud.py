@@ -166,9 +166,11 @@ class BigModelService:
     def inference(self, data: Any, post_process: Any = None, **kwargs: Any) -> Any:
         """Run the estimator locally (Sedna's API)."""
         from sedna.backend.adapter import EstimatorAdapter
+        from sedna.common.class_factory import resolve_callable
 
         result = EstimatorAdapter(self.estimator).predict(data, **kwargs)
-        return post_process(result) if callable(post_process) else result
+        callback = resolve_callable(post_process)
+        return callback(result) if callback is not None else result
 
 
 __all__ = ["BigModelService", "CloudModel", "CloudUnavailableError", "EstimatorModel"]
