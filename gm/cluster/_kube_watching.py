@@ -18,14 +18,10 @@ import urllib3.exceptions
 from kubernetes.client.rest import ApiException
 
 from gm.cluster import _kube_endpoints
-from gm.cluster.interface import Kind, Obj
+from gm.cluster.interface import Expired, Kind, Obj
 
 if TYPE_CHECKING:
     from gm.cluster.kube import KubeCluster
-
-
-class Expired(Exception):
-    """The requested resourceVersion is too old (HTTP 410 Gone): list again."""
 
 
 class Interrupted(Exception):

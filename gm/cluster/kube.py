@@ -15,7 +15,6 @@ version is too old (410 Gone), and shuts the open response down as soon as ``sto
 
 from __future__ import annotations
 
-import datetime
 import json
 import threading
 from collections.abc import Iterator, Mapping
@@ -26,8 +25,10 @@ import kubernetes.config
 from kubernetes.client.rest import ApiException
 
 from gm.cluster import _kube_endpoints, _kube_watching
+from gm.cluster.events import EventRecorder
 from gm.cluster.interface import (
     Conflict,
+    Expired,
     Kind,
     Obj,
     WatchEvent,
@@ -60,6 +61,8 @@ class KubeCluster:
         self.component = component
         self._custom = kubernetes.client.CustomObjectsApi(api_client)
         self._typed = {"": kubernetes.client.CoreV1Api(api_client), "apps": kubernetes.client.AppsV1Api(api_client)}
+        self.events = EventRecorder(self, component)
+        """Writes :meth:`emit_event`'s Events; its ``window`` and clock may be replaced (tests)."""
 
     @classmethod
     def from_kubeconfig(cls, path: str | None = None, context: str | None = None, **kwargs: Any) -> KubeCluster:
@@ -167,7 +170,7 @@ class KubeCluster:
                     else:
                         seen[_key(obj)] = version
                     yield WatchEvent(type_, obj)
-            except _kube_watching.Expired:
+            except Expired:
                 items, version = self._list(kind, namespace, None)
                 for event in _resync(seen, items):
                     self._fill(kind, event.object)
@@ -178,24 +181,13 @@ class KubeCluster:
                     stop.wait(1.0)
 
     def emit_event(self, involved: Obj, reason: str, message: str, type_: str = "Normal") -> None:
-        """Create a v1 Event about ``involved``; failures are logged, never raised."""
-        meta = involved.get("metadata", {})
-        now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        namespace = meta.get("namespace") or "default"
-        event = {
-            "apiVersion": "v1", "kind": "Event",
-            "metadata": {"generateName": f"{meta.get('name', 'object')}.", "namespace": namespace},
-            "involvedObject": {"apiVersion": involved.get("apiVersion"), "kind": involved.get("kind"),
-                               "name": meta.get("name"), "namespace": namespace, "uid": meta.get("uid"),
-                               "resourceVersion": meta.get("resourceVersion")},
-            "reason": reason, "message": message[:1024], "type": type_,
-            "source": {"component": self.component}, "reportingComponent": self.component,
-            "reportingInstance": self.component, "firstTimestamp": now, "lastTimestamp": now, "count": 1,
-        }
+        """Record a v1 Event about ``involved``, counting repeats (:mod:`gm.cluster.events`); never raises."""
         try:
-            self.create(event)
+            self.events.record(involved, reason, message, type_)
         except Exception as exc:  # best effort by contract: an Event must never fail a reconcile
-            _LOG.warning("could not record event %s on %s/%s: %s", reason, namespace, meta.get("name"), exc)
+            meta = involved.get("metadata") or {}
+            _LOG.warning("could not record event %s on %s/%s: %s", reason, meta.get("namespace"), meta.get("name"),
+                         exc)
 
     # -- helpers ---------------------------------------------------------------------------------
 

@@ -20,7 +20,6 @@ store over REST, :mod:`.runtime`, :mod:`.deployments` and :mod:`.services` watch
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sqlite3
 import threading
@@ -29,13 +28,14 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from gm.cluster.events import EventRecorder
 from gm.cluster.interface import (
-    EVENT,
     POD,
     AlreadyExists,
     ClusterError,
     Conflict,
     EventType,
+    Expired,
     Invalid,
     Kind,
     NotFound,
@@ -44,7 +44,7 @@ from gm.cluster.interface import (
     kind_of,
 )
 from gm.cluster.local import _objects
-from gm.cluster.local.feed import ChangeFeed, Expired
+from gm.cluster.local.feed import ChangeFeed
 from sedna.common.log import get_logger
 
 _LOG = get_logger(__name__)
@@ -66,7 +66,7 @@ INSERT OR IGNORE INTO meta VALUES ('rv', 0), ('compacted', 0);
 """
 
 
-__all__ = ["Expired", "LocalStore"]
+__all__ = ["LocalStore"]
 _BATCH = 500
 
 
@@ -110,6 +110,8 @@ class LocalStore:
             self._db.executescript(_SCHEMA)
             self._feed = ChangeFeed(self._read_changes, self._cond, self._head, poll_interval,
                                     max(keep_changes, 1000), lambda: self._closed)
+        self.events = EventRecorder(self)
+        """Writes :meth:`emit_event`'s Events; its ``window`` and clock may be replaced (tests)."""
 
     @property
     def poll_interval(self) -> float:
@@ -274,8 +276,10 @@ class LocalStore:
                            f"{owners} no longer exists")
 
     def emit_event(self, involved: Obj, reason: str, message: str, type_: str = "Normal") -> None:
+        """Record an Event about ``involved``, counting repeats (:mod:`gm.cluster.events`); never raises."""
         try:
-            self._emit_event(involved, reason, message, type_)
+            with self._lock:  # one writer per store: the recorder's get-then-write stays atomic in-process
+                self.events.record(involved, reason, message, type_)
         except (ClusterError, sqlite3.Error, KeyError, TypeError) as exc:
             _LOG.warning("could not record event %s for %s: %s", reason, involved.get("kind"), exc)
 
@@ -374,31 +378,6 @@ class LocalStore:
         rows = self._db.execute("SELECT rv, kind, namespace, type, body FROM changes WHERE rv>? ORDER BY rv "
                                 f"LIMIT {_BATCH}", (after,)).fetchall()
         return rows, self._meta("compacted")
-
-    def _emit_event(self, involved: Obj, reason: str, message: str, type_: str) -> None:
-        meta = involved.get("metadata") or {}
-        namespace = meta.get("namespace") or "default"
-        digest = hashlib.sha1(f"{meta.get('uid')}|{reason}|{message}|{type_}".encode(), usedforsecurity=False)
-        name = f"{meta.get('name', 'unknown')}.{digest.hexdigest()[:16]}"
-        stamp = _objects.now()
-        with self._lock:
-            try:
-                old = self.get(EVENT, namespace, name)
-            except NotFound:
-                old = None
-            if old is not None:
-                old["count"] = int(old.get("count", 1)) + 1
-                old["lastTimestamp"] = stamp
-                self.update(old)
-                return
-            self.create({
-                "apiVersion": "v1", "kind": "Event", "metadata": {"name": name, "namespace": namespace},
-                "involvedObject": {"apiVersion": involved.get("apiVersion"), "kind": involved.get("kind"),
-                                   "name": meta.get("name"), "namespace": meta.get("namespace"),
-                                   "uid": meta.get("uid"), "resourceVersion": meta.get("resourceVersion")},
-                "reason": reason, "message": message, "type": type_, "count": 1,
-                "firstTimestamp": stamp, "lastTimestamp": stamp,
-                "source": {"component": "sedna-gm"}, "reportingComponent": "sedna-gm"})
 
     class _Tx:
         def __init__(self, store: LocalStore) -> None:
