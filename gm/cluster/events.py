@@ -49,7 +49,8 @@ def _stamp(when: datetime) -> str:
     return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _parse(stamp: Any) -> datetime | None:
+def parse_time(stamp: Any) -> datetime | None:
+    """An RFC 3339 timestamp as an aware datetime (None when absent or malformed)."""
     if not isinstance(stamp, str) or not stamp:
         return None
     try:
@@ -110,7 +111,7 @@ class EventRecorder:
         raise Conflict(f"event {namespace}/{name} kept changing while it was being recorded")
 
     def _repeat(self, event: Obj, when: datetime) -> Obj:
-        last = _parse(event.get("lastTimestamp")) or _parse(event.get("firstTimestamp"))
+        last = parse_time(event.get("lastTimestamp")) or parse_time(event.get("firstTimestamp"))
         if last is not None and (when - last).total_seconds() <= self.window:
             event["count"] = int(event.get("count") or 1) + 1
         else:

@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from gm.cluster.interface import DATASET, JOINT_INFERENCE_SERVICE, Cluster, NotFound
+from gm.errors import MalformedReport
 from sedna.common.log import get_logger
 from sedna.service.edgehub import Report, ReportAck
 
@@ -31,10 +32,6 @@ from .sequences import SequenceBook
 LOG = get_logger(__name__)
 Handler = Callable[[Cluster, Report], None]
 PASS_THROUGH_KINDS = ("federatedlearningjob", "incrementallearningjob", "lifelonglearningjob")
-
-
-class MalformedReport(ValueError):
-    """The payload does not fit its kind; the message names the field."""
 
 
 def now() -> str:

@@ -24,6 +24,8 @@ import threading
 from typing import Any
 
 from gm.cluster.interface import FEDERATED_LEARNING_JOB, MODEL, Cluster, NotFound, Obj
+from gm.errors import MalformedReport
+from gm.runtime.patches import utc_now
 
 KIND = FEDERATED_LEARNING_JOB
 PHASES = ("train", "aggregation")
@@ -31,35 +33,23 @@ _LOCK = threading.Lock()
 Metrics = dict[str, Any]
 
 
-def _now() -> str:
-    from gm.runtime.patches import utc_now
-
-    return utc_now()
-
-
-def _malformed(message: str) -> Exception:
-    from gm.hub.upstream import MalformedReport
-
-    return MalformedReport(message)
-
-
 def _count(info: dict[str, Any], name: str, required: bool) -> int:
     value = info.get(name, None if required else 0)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise _malformed(f"output.ownerInfo.{name}: expected a non-negative integer, got {value!r}")
+        raise MalformedReport(f"output.ownerInfo.{name}: expected a non-negative integer, got {value!r}")
     return value
 
 
 def _metrics(info: dict[str, Any]) -> Metrics:
     raw = info.get("metrics") or {}
     if not isinstance(raw, dict):
-        raise _malformed(f"output.ownerInfo.metrics: expected an object of name -> number, got {raw!r}")
+        raise MalformedReport(f"output.ownerInfo.metrics: expected an object of name -> number, got {raw!r}")
     out: Metrics = {}
     for key, value in raw.items():
         if isinstance(value, (bool, str)) or (isinstance(value, (int, float)) and math.isfinite(value)):
             out[str(key)] = value
         else:
-            raise _malformed(f"output.ownerInfo.metrics.{key}: expected a finite number, string or bool, "
+            raise MalformedReport(f"output.ownerInfo.metrics.{key}: expected a finite number, string or bool, "
                              f"got {value!r}")
     return out
 
@@ -86,20 +76,23 @@ def weighted_metrics(workers: dict[str, Any], round_: int) -> Metrics:
 
 
 def handle_upstream(cluster: Cluster, report: Any) -> None:
-    """Edge hub handler for ``federatedlearningjob`` reports (see the module docstring)."""
+    """Edge hub handler for ``federatedlearningjob`` reports (see the module docstring).
+
+    ``report`` is the hub's report record (``key``: kind, namespace, name; ``payload``).
+    """
     payload = report.payload
     phase = str(payload.get("phase") or "").lower()
     if phase not in PHASES:
-        raise _malformed(f"phase: expected one of {', '.join(PHASES)}, got {payload.get('phase')!r}")
+        raise MalformedReport(f"phase: expected one of {', '.join(PHASES)}, got {payload.get('phase')!r}")
     info = (payload.get("output") or {}).get("ownerInfo")
     if not isinstance(info, dict):
-        raise _malformed("output.ownerInfo: expected an object with currentRound and metrics")
+        raise MalformedReport("output.ownerInfo: expected an object with currentRound and metrics")
     round_ = _count(info, "currentRound", required=True)
     metrics = _metrics(info)
     state = payload.get("status")
     if state is not None and not isinstance(state, str):
-        raise _malformed(f"status: expected a string, got {state!r}")
-    stamp = info.get("updateTime") if isinstance(info.get("updateTime"), str) and info.get("updateTime") else _now()
+        raise MalformedReport(f"status: expected a string, got {state!r}")
+    stamp = info.get("updateTime") if isinstance(info.get("updateTime"), str) and info.get("updateTime") else utc_now()
     ns, name = report.key.namespace, report.key.name
     with _LOCK:
         job = cluster.get(KIND, ns, name)
@@ -111,7 +104,7 @@ def handle_upstream(cluster: Cluster, report: Any) -> None:
         if phase == "train":
             worker = payload.get("worker")
             if not isinstance(worker, str) or not worker:
-                raise _malformed(f"worker: expected the reporting worker's name, got {worker!r}")
+                raise MalformedReport(f"worker: expected the reporting worker's name, got {worker!r}")
             old = ((status.get("trainingWorkers") or {}).get(worker) or {})
             if not metrics and old.get("round") == round_:  # the final report repeats the round without metrics
                 metrics = {k: v for k, v in (old.get("metrics") or {}).items() if v is not None}
@@ -140,6 +133,6 @@ def _model_metrics(cluster: Cluster, job: Obj, metrics: Metrics) -> None:
         return
     entries = [{"key": k, "value": str(v)} for k, v in sorted(metrics.items())]
     try:
-        cluster.patch_status(MODEL, job["metadata"]["namespace"], model, {"metrics": entries, "updateTime": _now()})
+        cluster.patch_status(MODEL, job["metadata"]["namespace"], model, {"metrics": entries, "updateTime": utc_now()})
     except NotFound:
         pass  # the Model was deleted; the job's own status still has the metrics
