@@ -63,7 +63,7 @@ def log_tail_for(cluster: Cluster, settings: ControllerSettings) -> LogTail:
 
 def last_lines(logs: LogTail, namespace: str, pod: str, container: str, lines: int = TAIL_LINES) -> str:
     """``last log lines: a | b | c`` for a message, or '' when the container wrote nothing readable."""
-    text = logs(namespace, pod, container, lines) if pod and container else ""
+    text = logs(namespace, pod, container, lines + 10) if pod and container else ""  # blank lines do not count
     kept = [line.strip() for line in text.splitlines() if line.strip()][-lines:]
     if not kept:
         return ""
