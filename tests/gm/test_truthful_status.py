@@ -379,3 +379,41 @@ def _queued(driver: Driver) -> set[NamespacedName]:
         keys.add(key)
         driver.controller.queue.done(key)
     return keys
+
+
+def test_on_kubernetes_the_last_log_lines_come_from_the_pod_log_subresource() -> None:
+    import kubernetes
+
+    from gm.cluster.kube import KubeCluster
+    from tests.gm.kube_emulator import EmulatedApiServer
+
+    with EmulatedApiServer() as server:
+        configuration = kubernetes.client.Configuration()
+        configuration.host = server.url
+        cluster = KubeCluster(kubernetes.client.ApiClient(configuration), watch_timeout=1)
+        try:
+            cluster.create(ji_fixtures.model("small"))
+            cluster.create(ji_fixtures.model("big"))
+            cluster.create(ji_fixtures.ji())
+            harness = ji_fixtures.Harness(cluster, ControllerSettings())  # as python -m gm --backend kube builds it
+            harness.reconcile()
+            owner = cluster.get(JOINT_INFERENCE_SERVICE, "default", "digits")
+            labels = {f"{LABEL}/name": "digits", f"{LABEL}/uid": owner["metadata"]["uid"],
+                      f"{LABEL}/worker-type": "edge"}
+            cluster.create({"apiVersion": "v1", "kind": "Pod", "metadata": {
+                "name": "digits-edge-x1", "namespace": "default", "labels": labels},
+                "spec": {"containers": [{"name": "edge"}]}})
+            cluster.patch_status(POD, "default", "digits-edge-x1", crash_looping("edge", 7, exit_code=1))
+            server.call(lambda: server.emulator.logs.__setitem__(  # type: ignore[union-attr]
+                ("default", "digits-edge-x1", "edge"), "starting\nValueError: EDGE_OUTPUT 'prob' is not an output\n"))
+
+            harness.reconcile()
+
+            status = cluster.get(JOINT_INFERENCE_SERVICE, "default", "digits")["status"]
+            message = condition(status, "Failed")["message"]
+            assert status["phase"] == "Failed" and "restarted 7 times, last exit code 1" in message
+            assert message.endswith("last log lines: starting | ValueError: EDGE_OUTPUT 'prob' is not an output")
+            [event] = [e for e in cluster.list(EVENT, "default") if e["reason"] == "CrashLoopBackOff"]
+            assert event["count"] == 1 and event["type"] == "Warning"
+        finally:
+            cluster.close()

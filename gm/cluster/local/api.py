@@ -298,12 +298,14 @@ class ServerHandle:
 
 
 def serve_api(app: FastAPI, host: str = "127.0.0.1", port: int = 0, timeout: float = 10.0) -> ServerHandle:
-    """Run ``app`` with uvicorn on ``host:port`` (0: any free port) in a daemon thread; wait until it listens."""
+    """Run ``app`` with uvicorn on ``host:port`` (0: any free port) in a daemon thread; wait until it listens.
+
+    uvicorn installs no signal handlers off the main thread, so the process keeps its own.
+    """
     import uvicorn
 
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="off")
     server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     thread = threading.Thread(target=server.run, name=f"sedna-api-{port}", daemon=True)
     thread.start()
     deadline = time.monotonic() + timeout
