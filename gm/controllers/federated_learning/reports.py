@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import threading
-from typing import Any
+from typing import Any, TypedDict
 
 from gm.cluster.interface import FEDERATED_LEARNING_JOB, MODEL, Cluster, NotFound, Obj
 from gm.errors import MalformedReport
@@ -29,6 +29,29 @@ from gm.runtime.patches import utc_now
 
 KIND = FEDERATED_LEARNING_JOB
 PHASES = ("train", "aggregation")
+
+
+class TrainerRound(TypedDict):
+    """``status.trainingWorkers[<worker>]``: a training worker's latest round."""
+
+    round: int
+    sampleCount: int
+    status: str
+    metrics: dict[str, Any]
+    updateTime: str
+
+
+class AggregationRound(TypedDict):
+    """``status.aggregation``: the aggregation worker's latest aggregated round."""
+
+    round: int
+    clients: int
+    failures: int
+    status: str
+    evaluated: bool
+    """The global model was evaluated: ``latestMetrics`` are its metrics, not the trainers' mean."""
+    updateTime: str
+
 _LOCK = threading.Lock()
 Metrics = dict[str, Any]
 
@@ -92,7 +115,8 @@ def handle_upstream(cluster: Cluster, report: Any) -> None:
     state = payload.get("status")
     if state is not None and not isinstance(state, str):
         raise MalformedReport(f"status: expected a string, got {state!r}")
-    stamp = info.get("updateTime") if isinstance(info.get("updateTime"), str) and info.get("updateTime") else utc_now()
+    given = info.get("updateTime")
+    stamp = given if isinstance(given, str) and given else utc_now()
     ns, name = report.key.namespace, report.key.name
     with _LOCK:
         job = cluster.get(KIND, ns, name)
@@ -108,8 +132,9 @@ def handle_upstream(cluster: Cluster, report: Any) -> None:
             old = ((status.get("trainingWorkers") or {}).get(worker) or {})
             if not metrics and old.get("round") == round_:  # the final report repeats the round without metrics
                 metrics = {k: v for k, v in (old.get("metrics") or {}).items() if v is not None}
-            entry = {"round": round_, "sampleCount": _count(info, "sampleCount", required=False),
-                     "status": state or "", "metrics": _replace(old.get("metrics"), metrics), "updateTime": stamp}
+            entry: TrainerRound = {"round": round_, "sampleCount": _count(info, "sampleCount", required=False),
+                                   "status": state or "", "metrics": _replace(old.get("metrics"), metrics),
+                                   "updateTime": stamp}
             body["trainingWorkers"] = {worker: entry}
             if not (status.get("aggregation") or {}).get("evaluated") and round_ >= current:
                 merged = {**(status.get("trainingWorkers") or {}), worker: {**entry, "metrics": metrics}}
@@ -117,9 +142,11 @@ def handle_upstream(cluster: Cluster, report: Any) -> None:
                 if mean:
                     body["latestMetrics"] = _replace(status.get("latestMetrics"), mean)
         else:
-            body["aggregation"] = {"round": round_, "clients": _count(info, "clients", required=False),
-                                   "failures": _count(info, "failures", required=False), "status": state or "",
-                                   "evaluated": bool(metrics), "updateTime": stamp}
+            aggregation: AggregationRound = {
+                "round": round_, "clients": _count(info, "clients", required=False),
+                "failures": _count(info, "failures", required=False), "status": state or "",
+                "evaluated": bool(metrics), "updateTime": stamp}
+            body["aggregation"] = aggregation
             if metrics:
                 body["latestMetrics"] = _replace(status.get("latestMetrics"), metrics)
         cluster.patch_status(KIND, ns, name, body)
