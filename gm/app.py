@@ -5,7 +5,7 @@
 store + process runtime (:mod:`gm.cluster.local.backend`) and its REST API validated
 by :func:`gm.schema.validate`; in the ``kube`` backend it talks to an API server
 (:mod:`gm.cluster.kube`). Either way it runs every controller (:mod:`gm.controllers`)
-and, when :mod:`gm.hub` is installed, the edge hub LCs dial. Once everything listens
+and the edge hub LCs dial (:mod:`gm.hub`). Once everything listens
 it writes the ready file (JSON with the addresses) that ``sedna local up`` waits for.
 """
 
@@ -104,13 +104,8 @@ class GlobalManager:
         return KubeCluster.auto(self.settings.kubeconfig or None)
 
     def _start_hub(self, cluster: Cluster) -> Any:
-        try:
-            from gm import hub
-        except ModuleNotFoundError as exc:
-            if exc.name != "gm.hub":
-                raise
-            log.warning("gm.hub is not installed: LCs cannot connect")
-            return None
+        from gm import hub
+
         s = self.settings
         handle = hub.start_hub(cluster, s.hub_host, s.hub_port, dict(s.node_tokens))
         for kind, handler in UPSTREAM_HANDLERS.items():

@@ -3,7 +3,7 @@
 ::
 
     GMError
-    ├── SettingsError (ValueError)     a flag or env value is malformed            gm.settings
+    ├── SettingsError                  a flag or env value is malformed            gm.settings
     ├── ClusterError                   a backend call failed                        gm.cluster.interface
     │   ├── NotFound (LookupError)     the named object does not exist
     │   ├── AlreadyExists              an object with that name exists (or is still being deleted)
@@ -13,8 +13,13 @@
     ├── ReconcileError                 raised by a reconciler on purpose           gm.runtime.outcomes
     │   ├── PermanentError             not retried until the object changes
     │   └── TemporaryError             retried after ``delay`` (or the key's backoff)
-    ├── MalformedReport (ValueError)   an edge report does not fit its kind; the message names the field
-    └── StatusError                    the local REST API answers with a Kubernetes ``Status`` body
+    ├── MalformedReport                an edge report does not fit its kind; the message names the field
+    └── StatusFailure                  the local REST API answers with a Kubernetes ``Status`` body
+
+Two of them also belong to a tree outside the GM: :class:`SettingsError` is a
+:class:`sedna.common.errors.SettingsError` (one ``except`` for a bad setting of any Sedna-py
+program) and :class:`MalformedReport` a :class:`sedna.controlplane.errors.ContractError` (what the
+edge hub rejects a report for); both are ``ValueError`` s.
 
 The classes are defined here once; the layer that raises them re-exports them
 (``gm.cluster.interface.NotFound`` is ``gm.errors.NotFound``), so callers import from the layer
@@ -25,6 +30,9 @@ escapes a reconciler is a bug or an outage, and the runtime logs it with its tra
 from __future__ import annotations
 
 from typing import Any
+
+from sedna.common import errors as sedna_errors
+from sedna.controlplane.errors import ContractError
 
 __all__ = [
     "AlreadyExists",
@@ -38,7 +46,7 @@ __all__ = [
     "PermanentError",
     "ReconcileError",
     "SettingsError",
-    "StatusError",
+    "StatusFailure",
     "TemporaryError",
 ]
 
@@ -47,7 +55,7 @@ class GMError(Exception):
     """Base of every error the Global Manager raises on purpose."""
 
 
-class SettingsError(GMError, ValueError):
+class SettingsError(GMError, sedna_errors.SettingsError):
     """A flag or env value is malformed; the message names the flag, the value and the expected form."""
 
 
@@ -95,11 +103,11 @@ class TemporaryError(ReconcileError):
         self.delay = delay
 
 
-class MalformedReport(GMError, ValueError):
+class MalformedReport(GMError, ContractError):
     """An edge report's payload does not fit its kind; the message names the field."""
 
 
-class StatusError(GMError):
+class StatusFailure(GMError):
     """An HTTP error of the local REST API, carrying its Kubernetes ``Status`` body."""
 
     def __init__(self, code: int, reason: str, message: str, causes: list[tuple[str, str]] | None = None) -> None:

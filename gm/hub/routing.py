@@ -27,10 +27,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from gm.workloads.placement import Placement
-from sedna.service.edgehub import ObjectKey, ObjectRef, key_of
+from sedna.controlplane import kinds
+from sedna.controlplane.edgehub import ObjectKey, ObjectRef, key_of
 
 Obj = dict[str, Any]
-JOB_KINDS = ("jointinferenceservice", "federatedlearningjob", "incrementallearningjob", "lifelonglearningjob")
+DATASET, MODEL = kinds.DATASET.key, kinds.MODEL.key
+JOINT_INFERENCE, FEDERATED, INCREMENTAL, LIFELONG = (k.key for k in kinds.JOBS)
+JOB_KINDS = frozenset(k.key for k in kinds.JOBS)
 
 
 @dataclass(frozen=True)
@@ -69,17 +72,17 @@ def references(obj: Obj) -> tuple[set[str], set[str]]:
     kind, spec = key_of(obj).kind, obj.get("spec") or {}
     datasets: set[str] = set()
     models: set[str] = set()
-    if kind == "jointinferenceservice":
+    if kind == JOINT_INFERENCE:
         models |= {_name(_get(spec, "edgeWorker", "model", "name")), _name(_get(spec, "cloudWorker", "model", "name"))}
-    elif kind == "federatedlearningjob":
+    elif kind == FEDERATED:
         workers = spec.get("trainingWorkers")
         for worker in workers if isinstance(workers, list) else []:
             datasets.add(_name(_get(worker, "dataset", "name")))
         models |= {_name(_get(spec, "aggregationWorker", "model", "name")),
                    _name(_get(spec, "pretrainedModel", "name"))}
-    elif kind in ("incrementallearningjob", "lifelonglearningjob"):
+    elif kind in (INCREMENTAL, LIFELONG):
         datasets.add(_name(_get(spec, "dataset", "name")))
-        if kind == "incrementallearningjob":
+        if kind == INCREMENTAL:
             models |= {_name(_get(spec, "initialModel", "name")), _name(_get(spec, "deploySpec", "model", "name")),
                        _name(_get(spec, "evalSpec", "initialEvalModel", "name"))}
     datasets.discard("")
@@ -110,14 +113,14 @@ class Router:
     # ------------------------------------------------------------- targets
 
     def _dataset_node(self, namespace: str, name: str) -> str:
-        return _name(_get(self.objects.get(ObjectKey("dataset", namespace, name)), "spec", "nodeName"))
+        return _name(_get(self.objects.get(ObjectKey(DATASET, namespace, name)), "spec", "nodeName"))
 
     def targets(self, key: ObjectKey) -> frozenset[str]:
         """The nodes ``key`` belongs on now."""
         obj = self.objects.get(key)
         if obj is None:
             return frozenset()
-        if key.kind == "model":
+        if key.kind == MODEL:
             nodes: set[str] = set()
             for job in self._referrers.get(key, ()):
                 nodes |= self.targets(job)
@@ -142,15 +145,15 @@ class Router:
                 return []  # a status write: not worth a message to every node
             self._versions[key] = rv_of(obj)
         affected = [key]
-        if key.kind == "dataset":
+        if key.kind == DATASET:
             affected += sorted(self._referrers.get(key, ()))
-        if key.kind in JOB_KINDS or key.kind == "dataset":
+        if key.kind in JOB_KINDS or key.kind == DATASET:
             models: set[ObjectKey] = set()
             for job in affected:
-                models |= {ref for ref in self._refs.get(job, ()) if ref.kind == "model"}
+                models |= {ref for ref in self._refs.get(job, ()) if ref.kind == MODEL}
             if key.kind in JOB_KINDS:
                 self._index(key)
-                models |= {ref for ref in self._refs.get(key, ()) if ref.kind == "model"}
+                models |= {ref for ref in self._refs.get(key, ()) if ref.kind == MODEL}
             affected += sorted(models)
         changes: list[Change] = []
         for item in affected:
@@ -164,8 +167,8 @@ class Router:
         if obj is None:
             return
         datasets, models = references(obj)
-        refs = {ObjectKey("dataset", job.namespace, n) for n in datasets}
-        refs |= {ObjectKey("model", job.namespace, n) for n in models}
+        refs = {ObjectKey(DATASET, job.namespace, n) for n in datasets}
+        refs |= {ObjectKey(MODEL, job.namespace, n) for n in models}
         self._refs[job] = refs
         for ref in refs:
             self._referrers[ref].add(job)

@@ -22,7 +22,7 @@ from gm.hub.routing import Router
 from gm.runtime.outcomes import NamespacedName
 from gm.runtime.reconciling import Manager
 from gm.settings import ControllerSettings
-from sedna.service.edgehub import ObjectKey, key_of
+from sedna.controlplane.edgehub import ObjectKey, key_of
 
 NODES = ("cloud", "cloud-2", "edge-0", "edge-1", "edge-2")
 SETTINGS = {

@@ -38,21 +38,21 @@ from gm.cluster.interface import (
     Obj,
 )
 from gm.cluster.local.logs import log_path, tail
-from gm.errors import StatusError, status_body
+from gm.errors import StatusFailure, status_body
 
 Validator = Callable[[Obj], list[tuple[str, str]]]
 
 
-def _from_cluster_error(exc: ClusterError) -> StatusError:
+def _from_cluster_error(exc: ClusterError) -> StatusFailure:
     if isinstance(exc, NotFound):
-        return StatusError(404, "NotFound", str(exc))
+        return StatusFailure(404, "NotFound", str(exc))
     if isinstance(exc, AlreadyExists):
-        return StatusError(409, "AlreadyExists", str(exc))
+        return StatusFailure(409, "AlreadyExists", str(exc))
     if isinstance(exc, Conflict):
-        return StatusError(409, "Conflict", str(exc))
+        return StatusFailure(409, "Conflict", str(exc))
     if isinstance(exc, Invalid):
-        return StatusError(422, "Invalid", str(exc), exc.causes or [("", str(exc))])
-    return StatusError(500, "InternalError", str(exc))
+        return StatusFailure(422, "Invalid", str(exc), exc.causes or [("", str(exc))])
+    return StatusFailure(500, "InternalError", str(exc))
 
 
 def _kind(group: str, version: str, plural: str) -> Kind:
@@ -60,7 +60,7 @@ def _kind(group: str, version: str, plural: str) -> Kind:
         if (kind.group, kind.version, kind.plural) == (group, version, plural):
             return kind
     where = f"{group}/{version}" if group else version
-    raise StatusError(404, "NotFound", f"the server could not find the requested resource {plural!r} in {where}")
+    raise StatusFailure(404, "NotFound", f"the server could not find the requested resource {plural!r} in {where}")
 
 
 def _selector(text: str | None) -> dict[str, str] | None:
@@ -70,7 +70,7 @@ def _selector(text: str | None) -> dict[str, str] | None:
     for part in text.split(","):
         key, sep, value = part.partition("=")
         if not sep or not key.strip():
-            raise StatusError(400, "BadRequest", f"labelSelector: expected key=value[,key=value], got {text!r}")
+            raise StatusFailure(400, "BadRequest", f"labelSelector: expected key=value[,key=value], got {text!r}")
         out[key.strip()] = value.strip().lstrip("=")
     return out
 
@@ -83,29 +83,29 @@ class _Handlers:
 
     def _check(self, kind: Kind, namespace: str | None, body: Any, name: str | None = None) -> Obj:
         if not isinstance(body, dict):
-            raise StatusError(400, "BadRequest", "the request body must be a JSON object")
+            raise StatusFailure(400, "BadRequest", "the request body must be a JSON object")
         body.setdefault("apiVersion", kind.api_version)
         body.setdefault("kind", kind.kind)
         if (body["apiVersion"], body["kind"]) != (kind.api_version, kind.kind):
-            raise StatusError(400, "BadRequest", f"body is {body['apiVersion']}/{body['kind']} but the URL names "
+            raise StatusFailure(400, "BadRequest", f"body is {body['apiVersion']}/{body['kind']} but the URL names "
                                               f"{kind.api_version}/{kind.kind}")
         meta = body.setdefault("metadata", {})
         if not isinstance(meta, dict):
-            raise StatusError(422, "Invalid", "metadata must be an object", [("metadata", "must be an object")])
+            raise StatusFailure(422, "Invalid", "metadata must be an object", [("metadata", "must be an object")])
         if kind.namespaced:
             if meta.get("namespace") not in (None, "", namespace):
-                raise StatusError(400, "BadRequest", f"metadata.namespace {meta['namespace']!r} does not match the "
+                raise StatusFailure(400, "BadRequest", f"metadata.namespace {meta['namespace']!r} does not match the "
                                                   f"namespace {namespace!r} of the request")
             meta["namespace"] = namespace
         if name is not None and meta.get("name") not in (None, name):
-            raise StatusError(400, "BadRequest", f"metadata.name {meta['name']!r} does not match {name!r} in the URL")
+            raise StatusFailure(400, "BadRequest", f"metadata.name {meta['name']!r} does not match {name!r} in the URL")
         if name is not None:
             meta["name"] = name
         if self.validator is not None:
             causes = self.validator(body)
             if causes:
                 fields = ", ".join(f for f, _ in causes)
-                raise StatusError(422, "Invalid", f"{kind.kind} {meta.get('name') or meta.get('generateName')!r} "
+                raise StatusFailure(422, "Invalid", f"{kind.kind} {meta.get('name') or meta.get('generateName')!r} "
                                                f"is invalid: {fields}", causes)
         return body
 
@@ -131,7 +131,7 @@ class _Handlers:
 
     def patch_status(self, kind: Kind, namespace: str | None, name: str, body: Any) -> Obj:
         if not isinstance(body, dict) or not isinstance(body.get("status"), dict):
-            raise StatusError(422, "Invalid", "a status patch must be {\"status\": {...}}",
+            raise StatusFailure(422, "Invalid", "a status patch must be {\"status\": {...}}",
                            [("status", "Required value: an object")])
         return self.store.patch_status(kind, namespace or "", name, body["status"])
 
@@ -146,13 +146,13 @@ class _Handlers:
         names = [c.get("name", "") for c in (pod.get("spec") or {}).get("containers") or []]
         chosen = container or (names[0] if names else "")
         if chosen not in names:
-            raise StatusError(400, "BadRequest", f"container {chosen!r} is not valid for pod {name!r} "
+            raise StatusFailure(400, "BadRequest", f"container {chosen!r} is not valid for pod {name!r} "
                                               f"(containers: {', '.join(names) or 'none'})")
         if self.log_dir is None:
-            raise StatusError(404, "NotFound", "this API server has no pod log directory")
+            raise StatusFailure(404, "NotFound", "this API server has no pod log directory")
         path = log_path(self.log_dir, namespace, name, chosen)
         if not path.exists():
-            raise StatusError(404, "NotFound", f"no log yet for container {chosen!r} of pod {name!r} ({path})")
+            raise StatusFailure(404, "NotFound", f"no log yet for container {chosen!r} of pod {name!r} ({path})")
         return tail(path, tail_lines)
 
 
@@ -187,8 +187,8 @@ def create_api(store: Cluster, token: str, validator: Validator | None = None,
         latency.labels(request.method).observe(time.perf_counter() - started)
         return response
 
-    @app.exception_handler(StatusError)
-    async def api_error(_request: Request, exc: StatusError) -> JSONResponse:
+    @app.exception_handler(StatusFailure)
+    async def api_error(_request: Request, exc: StatusFailure) -> JSONResponse:
         return JSONResponse(exc.body, status_code=exc.code)
 
     @app.exception_handler(ClusterError)
@@ -200,7 +200,7 @@ def create_api(store: Cluster, token: str, validator: Validator | None = None,
         try:
             return json.loads(await request.body())
         except ValueError as exc:
-            raise StatusError(400, "BadRequest", f"the request body is not valid JSON: {exc}") from None
+            raise StatusFailure(400, "BadRequest", f"the request body is not valid JSON: {exc}") from None
 
     @app.get("/healthz", response_class=PlainTextResponse)
     def healthz() -> str:
@@ -232,7 +232,7 @@ def _routes(app: FastAPI, prefix: str, h: _Handlers, body_of: Callable[[Any], An
     def cluster_scoped(params: dict[str, str]) -> Kind:
         kind = kind_of(params)
         if kind.namespaced:
-            raise StatusError(404, "NotFound", f"{kind.plural} are namespaced: use {prefix}/namespaces/{{ns}}/"
+            raise StatusFailure(404, "NotFound", f"{kind.plural} are namespaced: use {prefix}/namespaces/{{ns}}/"
                                             f"{kind.plural}/{{name}}")
         return kind
 

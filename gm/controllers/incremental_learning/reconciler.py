@@ -38,7 +38,7 @@ from gm.runtime.reconciling import Controller, Manager
 from gm.settings import ControllerSettings
 from gm.workloads.health import PodState, pod_health
 from gm.workloads.logs import LogTail, last_lines, log_tail_for, no_logs
-from sedna.common import il_protocol as ilp
+from sedna.controlplane import il_protocol as ilp
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from gm.settings import ControllerSettings
 from gm.workloads import building
 from gm.workloads.building import EnvVar, env_field, env_value, with_hash
 from gm.workloads.placement import Placement
-from sedna.common.il_protocol import hot_update_config_path
+from sedna.controlplane.il_protocol import hot_update_config_path
 
 KIND = INCREMENTAL_LEARNING_JOB
 INFER_REST_PORT = 5100

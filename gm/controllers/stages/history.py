@@ -14,7 +14,7 @@ import json
 from typing import Any, TypedDict, cast
 
 from gm.cluster.interface import Obj
-from sedna.common import il_protocol as ilp
+from sedna.controlplane import il_protocol as ilp
 
 HISTORY = 50
 """Entries kept in ``status.conditions``."""

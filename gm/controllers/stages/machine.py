@@ -19,7 +19,7 @@ per transition to its history (:mod:`.history`):
 An invalid spec appends ``Waiting``/``MissingReference`` or ``Failed``/``InvalidSpec``; the machine
 resumes where it was once the spec is valid. Every appended entry is also an Event on the job
 (Warning for failures and spec problems). The GM mirrors what the LC needs
-(:class:`sedna.common.il_protocol.JobState`) into an annotation, since the hub forwards metadata and
+(:class:`sedna.controlplane.il_protocol.JobState`) into an annotation, since the hub forwards metadata and
 spec changes, not status. A kind supplies the stage Pods and the Deploy stage through
 :class:`StageKind`; everything else here is the same for every staged kind.
 """
@@ -45,7 +45,7 @@ from gm.settings import ControllerSettings
 from gm.workloads.applying import TERMINATING_RETRY, PodAction, ensure_pod, get_or_none
 from gm.workloads.health import PodState, pod_health
 from gm.workloads.logs import LogTail, last_lines, log_hint, no_logs
-from sedna.common import il_protocol as ilp
+from sedna.controlplane import il_protocol as ilp
 
 REPORT_GRACE_SECONDS = 30.0
 """How long a stage Pod may have succeeded without its worker's report before the stage fails."""

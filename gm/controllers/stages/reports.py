@@ -14,7 +14,7 @@ from typing import Any, TypedDict
 from gm.cluster.interface import Cluster, Kind, Obj
 from gm.errors import MalformedReport
 from gm.runtime.patches import utc_now
-from sedna.common import il_protocol as ilp
+from sedna.controlplane import il_protocol as ilp
 
 PHASES = ("train", "eval", "deploy", "inference")
 
