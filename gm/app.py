@@ -5,7 +5,7 @@
 store + process runtime (:mod:`gm.cluster.local.backend`) and its REST API validated
 by :func:`gm.schema.validate`; in the ``kube`` backend it talks to an API server
 (:mod:`gm.cluster.kube`). Either way it runs every controller (:mod:`gm.controllers`)
-and, when :mod:`gm.hub` is installed, the edge hub LCs dial. Once everything listens
+and the edge hub LCs dial (:mod:`gm.hub`). Once everything listens
 it writes the ready file (JSON with the addresses) that ``sedna local up`` waits for.
 """
 
@@ -19,7 +19,7 @@ import time
 from typing import Any
 
 from gm.cluster.interface import Cluster, Obj
-from gm.controllers.setup import setup_controllers
+from gm.controllers.setup import UPSTREAM_HANDLERS, setup_controllers
 from gm.health import HealthServer
 from gm.runtime.reconciling import Manager
 from gm.settings import GMSettings
@@ -44,12 +44,10 @@ def settle_startup_heap() -> None:
     """Move what start-up allocated out of the collector's reach, and collect young objects less often.
 
     Objects alive now (modules, caches, the hub's routing table) live as long as the process;
-    frozen, no full collection scans them again (``bench.edge_hub``: hub CPU per fan-out -7%,
-    worst fan-out p99 0.29 s -> 0.22 s). Almost everything the GM allocates later is freed by
-    reference counting, yet with Python's default thresholds a fan-out to a thousand nodes ran
-    about five older-generation collections of 25-50 ms each on the hub's thread; with
-    :data:`GC_THRESHOLDS` none ran in ten fan-outs (fan-out p50 0.08 s -> 0.065 s, p99
-    0.165 s -> 0.147 s). Cyclic garbage is still collected, later.
+    frozen, no full collection scans them again. Almost everything the GM allocates later is
+    freed by reference counting, yet with Python's default thresholds a fan-out to many nodes
+    runs older-generation collections on the hub's thread; :data:`GC_THRESHOLDS` makes them
+    rare. Cyclic garbage is still collected, later. ``bench.edge_hub`` measures the effect.
     """
     gc.collect()
     gc.freeze()
@@ -106,21 +104,12 @@ class GlobalManager:
         return KubeCluster.auto(self.settings.kubeconfig or None)
 
     def _start_hub(self, cluster: Cluster) -> Any:
-        try:
-            from gm import hub
-        except ModuleNotFoundError as exc:
-            if exc.name != "gm.hub":
-                raise
-            log.warning("gm.hub is not installed: LCs cannot connect")
-            return None
+        from gm import hub
+
         s = self.settings
         handle = hub.start_hub(cluster, s.hub_host, s.hub_port, dict(s.node_tokens))
-        from gm.controllers import incremental_learning
-
-        handle.handlers.register("incrementallearningjob", incremental_learning.handle_upstream)
-        from gm.controllers import fl_upstream
-
-        handle.handlers.register("federatedlearningjob", fl_upstream.handle_upstream)
+        for kind, handler in UPSTREAM_HANDLERS.items():
+            handle.handlers.register(kind, handler)
         self.addresses["hub"] = f"{s.hub_host}:{handle.port}"
         return handle
 

@@ -1,12 +1,15 @@
 """Which objects go to which edge node: a pure, in-memory routing table (no I/O, no threads).
 
-Rules (Sedna §2.5 downstream, fixed where Sedna was wrong):
+Rules (Sedna §2.5 downstream, fixed where Sedna was wrong): an object goes to the nodes of its
+workers and of its data, as :mod:`gm.workloads.placement` places them for the controllers, so a
+worker's LC always holds the worker's object:
 
 - Dataset -> ``spec.nodeName``.
-- JointInferenceService -> the edge worker's node: ``spec.edgeWorker.template.spec.nodeName``,
-  else its ``nodeSelector["kubernetes.io/hostname"]`` (Sedna refused nodeSelector-only specs).
-- FederatedLearningJob -> the node of every training worker's dataset.
-- IncrementalLearningJob / LifelongLearningJob -> the node of ``spec.dataset``.
+- JointInferenceService -> the edge worker's node (template ``nodeName``, else its
+  ``kubernetes.io/hostname`` nodeSelector; Sedna refused nodeSelector-only specs) and the cloud
+  worker's node when known.
+- FederatedLearningJob -> the node of every training worker's dataset (and the aggregator's node).
+- IncrementalLearningJob / LifelongLearningJob -> the node of ``spec.dataset`` and of its workers.
 - Model -> every node of any JI / FL / IL / LL job in its namespace that references it.
 
 :class:`Router` keeps the latest version of every object and, per key, the nodes it is routed to.
@@ -23,11 +26,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sedna.service.edgehub import ObjectKey, ObjectRef, key_of
+from gm.workloads.placement import Placement
+from sedna.controlplane import kinds
+from sedna.controlplane.edgehub import ObjectKey, ObjectRef, key_of
 
 Obj = dict[str, Any]
-JOB_KINDS = ("jointinferenceservice", "federatedlearningjob", "incrementallearningjob", "lifelonglearningjob")
-HOSTNAME_LABEL = "kubernetes.io/hostname"
+DATASET, MODEL = kinds.DATASET.key, kinds.MODEL.key
+JOINT_INFERENCE, FEDERATED, INCREMENTAL, LIFELONG = (k.key for k in kinds.JOBS)
+JOB_KINDS = frozenset(k.key for k in kinds.JOBS)
 
 
 @dataclass(frozen=True)
@@ -66,17 +72,17 @@ def references(obj: Obj) -> tuple[set[str], set[str]]:
     kind, spec = key_of(obj).kind, obj.get("spec") or {}
     datasets: set[str] = set()
     models: set[str] = set()
-    if kind == "jointinferenceservice":
+    if kind == JOINT_INFERENCE:
         models |= {_name(_get(spec, "edgeWorker", "model", "name")), _name(_get(spec, "cloudWorker", "model", "name"))}
-    elif kind == "federatedlearningjob":
+    elif kind == FEDERATED:
         workers = spec.get("trainingWorkers")
         for worker in workers if isinstance(workers, list) else []:
             datasets.add(_name(_get(worker, "dataset", "name")))
         models |= {_name(_get(spec, "aggregationWorker", "model", "name")),
                    _name(_get(spec, "pretrainedModel", "name"))}
-    elif kind in ("incrementallearningjob", "lifelonglearningjob"):
+    elif kind in (INCREMENTAL, LIFELONG):
         datasets.add(_name(_get(spec, "dataset", "name")))
-        if kind == "incrementallearningjob":
+        if kind == INCREMENTAL:
             models |= {_name(_get(spec, "initialModel", "name")), _name(_get(spec, "deploySpec", "model", "name")),
                        _name(_get(spec, "evalSpec", "initialEvalModel", "name"))}
     datasets.discard("")
@@ -85,9 +91,14 @@ def references(obj: Obj) -> tuple[set[str], set[str]]:
 
 
 class Router:
-    """The routing table; see the module docstring."""
+    """The routing table; see the module docstring.
 
-    def __init__(self) -> None:
+    ``default_node`` is where cloud-side workers without a node of their own run (the controllers'
+    ``ControllerSettings.default_cloud_node``; '' on Kubernetes, where the scheduler decides).
+    """
+
+    def __init__(self, default_node: str = "") -> None:
+        self.placement = Placement(default_node)
         self.objects: dict[ObjectKey, Obj] = {}
         self.routes: dict[ObjectKey, frozenset[str]] = {}
         self.by_node: dict[str, set[ObjectKey]] = defaultdict(set)
@@ -102,26 +113,19 @@ class Router:
     # ------------------------------------------------------------- targets
 
     def _dataset_node(self, namespace: str, name: str) -> str:
-        return _name(_get(self.objects.get(ObjectKey("dataset", namespace, name)), "spec", "nodeName"))
+        return _name(_get(self.objects.get(ObjectKey(DATASET, namespace, name)), "spec", "nodeName"))
 
     def targets(self, key: ObjectKey) -> frozenset[str]:
         """The nodes ``key`` belongs on now."""
         obj = self.objects.get(key)
         if obj is None:
             return frozenset()
-        nodes: set[str] = set()
-        if key.kind == "dataset":
-            nodes.add(_name(_get(obj, "spec", "nodeName")))
-        elif key.kind == "model":
+        if key.kind == MODEL:
+            nodes: set[str] = set()
             for job in self._referrers.get(key, ()):
                 nodes |= self.targets(job)
-        elif key.kind == "jointinferenceservice":
-            pod = _get(obj, "spec", "edgeWorker", "template", "spec")
-            nodes.add(_name(_get(pod, "nodeName")) or _name(_get(pod, "nodeSelector", HOSTNAME_LABEL)))
-        elif key.kind in JOB_KINDS:
-            nodes |= {self._dataset_node(key.namespace, ds) for ds in references(obj)[0]}
-        nodes.discard("")
-        return frozenset(nodes)
+            return frozenset(nodes)
+        return self.placement.nodes(obj, lambda name: self._dataset_node(key.namespace, name))
 
     # --------------------------------------------------------------- events
 
@@ -141,15 +145,15 @@ class Router:
                 return []  # a status write: not worth a message to every node
             self._versions[key] = rv_of(obj)
         affected = [key]
-        if key.kind == "dataset":
+        if key.kind == DATASET:
             affected += sorted(self._referrers.get(key, ()))
-        if key.kind in JOB_KINDS or key.kind == "dataset":
+        if key.kind in JOB_KINDS or key.kind == DATASET:
             models: set[ObjectKey] = set()
             for job in affected:
-                models |= {ref for ref in self._refs.get(job, ()) if ref.kind == "model"}
+                models |= {ref for ref in self._refs.get(job, ()) if ref.kind == MODEL}
             if key.kind in JOB_KINDS:
                 self._index(key)
-                models |= {ref for ref in self._refs.get(key, ()) if ref.kind == "model"}
+                models |= {ref for ref in self._refs.get(key, ()) if ref.kind == MODEL}
             affected += sorted(models)
         changes: list[Change] = []
         for item in affected:
@@ -163,8 +167,8 @@ class Router:
         if obj is None:
             return
         datasets, models = references(obj)
-        refs = {ObjectKey("dataset", job.namespace, n) for n in datasets}
-        refs |= {ObjectKey("model", job.namespace, n) for n in models}
+        refs = {ObjectKey(DATASET, job.namespace, n) for n in datasets}
+        refs |= {ObjectKey(MODEL, job.namespace, n) for n in models}
         self._refs[job] = refs
         for ref in refs:
             self._referrers[ref].add(job)

@@ -64,7 +64,7 @@ class NumberArray:
 
     __slots__ = ("_values", "bools", "field", "shape")
 
-    def __init__(self, values: array, shape: tuple[int, ...] | None, bools: int, field: str) -> None:
+    def __init__(self, values: array[Any], shape: tuple[int, ...] | None, bools: int, field: str) -> None:
         self._values = values
         self.shape = shape
         self.bools = bools
@@ -207,7 +207,7 @@ class _Builder:
     def _numbers(self) -> NumberArray:
         """Consume one array (already opened) of numbers, nested or flat, into a typed buffer."""
         where = field_name(self.path, self.what)
-        values = array("q")
+        values: array[Any] = array("q")
         append = values.append
         counts = [0]  # children seen so far in each open array, outermost first
         sizes: dict[int, int] = {}  # the child count of the first closed array at each level

@@ -12,9 +12,9 @@ import grpc
 import pytest
 from hypothesis import given
 
+from sedna.controlplane import edgehub as eh
 from sedna.proto import edgehub_pb2 as pb
 from sedna.proto import edgehub_pb2_grpc
-from sedna.service import edgehub as eh
 from tests.fuzz.conftest import FUZZ
 from tests.fuzz.strategies import up_messages
 from tests.hub.harness import GM

@@ -17,7 +17,7 @@ import httpx
 import numpy as np
 import pytest
 
-from sedna.core.outcome import JointOutcome
+from sedna.common.outcome import JointOutcome
 from sedna.service.mqtt import DeviceGateway, MqttSettings
 from sedna.service.mqtt.codec import encode_frame, encode_image_frame
 from sedna.service.mqtt.testing import Mosquitto, argmax_infer

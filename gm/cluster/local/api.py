@@ -46,38 +46,22 @@ from gm.cluster.interface import (
     Obj,
 )
 from gm.cluster.local.logs import log_path, tail
+from gm.errors import StatusFailure, status_body
 from sedna.common import bounded_json
 
 Validator = Callable[[Obj], list[tuple[str, str]]]
 
 
-def status_body(code: int, reason: str, message: str, causes: list[tuple[str, str]] | None = None) -> Obj:
-    """A Kubernetes ``Status`` object describing a failure."""
-    body: Obj = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                 "reason": reason, "message": message, "code": code}
-    if causes:
-        body["details"] = {"causes": [{"field": f, "message": m, "reason": "FieldValueInvalid"} for f, m in causes]}
-    return body
-
-
-class ApiError(Exception):
-    """An HTTP error carrying its Kubernetes ``Status`` body."""
-
-    def __init__(self, code: int, reason: str, message: str, causes: list[tuple[str, str]] | None = None) -> None:
-        super().__init__(message)
-        self.code, self.body = code, status_body(code, reason, message, causes)
-
-
-def _from_cluster_error(exc: ClusterError) -> ApiError:
+def _from_cluster_error(exc: ClusterError) -> StatusFailure:
     if isinstance(exc, NotFound):
-        return ApiError(404, "NotFound", str(exc))
+        return StatusFailure(404, "NotFound", str(exc))
     if isinstance(exc, AlreadyExists):
-        return ApiError(409, "AlreadyExists", str(exc))
+        return StatusFailure(409, "AlreadyExists", str(exc))
     if isinstance(exc, Conflict):
-        return ApiError(409, "Conflict", str(exc))
+        return StatusFailure(409, "Conflict", str(exc))
     if isinstance(exc, Invalid):
-        return ApiError(422, "Invalid", str(exc), exc.causes or [("", str(exc))])
-    return ApiError(500, "InternalError", str(exc))
+        return StatusFailure(422, "Invalid", str(exc), exc.causes or [("", str(exc))])
+    return StatusFailure(500, "InternalError", str(exc))
 
 
 def _kind(group: str, version: str, plural: str) -> Kind:
@@ -85,7 +69,7 @@ def _kind(group: str, version: str, plural: str) -> Kind:
         if (kind.group, kind.version, kind.plural) == (group, version, plural):
             return kind
     where = f"{group}/{version}" if group else version
-    raise ApiError(404, "NotFound", f"the server could not find the requested resource {plural!r} in {where}")
+    raise StatusFailure(404, "NotFound", f"the server could not find the requested resource {plural!r} in {where}")
 
 
 def _selector(text: str | None) -> dict[str, str] | None:
@@ -95,7 +79,7 @@ def _selector(text: str | None) -> dict[str, str] | None:
     for part in text.split(","):
         key, sep, value = part.partition("=")
         if not sep or not key.strip():
-            raise ApiError(400, "BadRequest", f"labelSelector: expected key=value[,key=value], got {text!r}")
+            raise StatusFailure(400, "BadRequest", f"labelSelector: expected key=value[,key=value], got {text!r}")
         out[key.strip()] = value.strip().lstrip("=")
     return out
 
@@ -110,22 +94,22 @@ class _Handlers:
 
     def _check(self, kind: Kind, namespace: str | None, body: Any, name: str | None = None) -> Obj:
         if not isinstance(body, dict):
-            raise ApiError(400, "BadRequest", "the request body must be a JSON object")
+            raise StatusFailure(400, "BadRequest", "the request body must be a JSON object")
         body.setdefault("apiVersion", kind.api_version)
         body.setdefault("kind", kind.kind)
         if (body["apiVersion"], body["kind"]) != (kind.api_version, kind.kind):
-            raise ApiError(400, "BadRequest", f"body is {body['apiVersion']}/{body['kind']} but the URL names "
+            raise StatusFailure(400, "BadRequest", f"body is {body['apiVersion']}/{body['kind']} but the URL names "
                                               f"{kind.api_version}/{kind.kind}")
         meta = body.setdefault("metadata", {})
         if not isinstance(meta, dict):
-            raise ApiError(422, "Invalid", "metadata must be an object", [("metadata", "must be an object")])
+            raise StatusFailure(422, "Invalid", "metadata must be an object", [("metadata", "must be an object")])
         if kind.namespaced:
             if meta.get("namespace") not in (None, "", namespace):
-                raise ApiError(400, "BadRequest", f"metadata.namespace {meta['namespace']!r} does not match the "
+                raise StatusFailure(400, "BadRequest", f"metadata.namespace {meta['namespace']!r} does not match the "
                                                   f"namespace {namespace!r} of the request")
             meta["namespace"] = namespace
         if name is not None and meta.get("name") not in (None, name):
-            raise ApiError(400, "BadRequest", f"metadata.name {meta['name']!r} does not match {name!r} in the URL")
+            raise StatusFailure(400, "BadRequest", f"metadata.name {meta['name']!r} does not match {name!r} in the URL")
         if name is not None:
             meta["name"] = name
         check_object(body, kind, self.limits)
@@ -133,7 +117,7 @@ class _Handlers:
             causes = self.validator(body)
             if causes:
                 fields = ", ".join(f for f, _ in causes)
-                raise ApiError(422, "Invalid", f"{kind.kind} {meta.get('name') or meta.get('generateName')!r} "
+                raise StatusFailure(422, "Invalid", f"{kind.kind} {meta.get('name') or meta.get('generateName')!r} "
                                                f"is invalid: {fields}", causes)
         return body
 
@@ -159,7 +143,7 @@ class _Handlers:
 
     def patch_status(self, kind: Kind, namespace: str | None, name: str, body: Any) -> Obj:
         if not isinstance(body, dict) or not isinstance(body.get("status"), dict):
-            raise ApiError(422, "Invalid", "a status patch must be {\"status\": {...}}",
+            raise StatusFailure(422, "Invalid", "a status patch must be {\"status\": {...}}",
                            [("status", "Required value: an object")])
         check_size(body, self.limits)
         return self.store.patch_status(kind, namespace or "", name, body["status"])
@@ -175,13 +159,13 @@ class _Handlers:
         names = [c.get("name", "") for c in (pod.get("spec") or {}).get("containers") or []]
         chosen = container or (names[0] if names else "")
         if chosen not in names:
-            raise ApiError(400, "BadRequest", f"container {chosen!r} is not valid for pod {name!r} "
+            raise StatusFailure(400, "BadRequest", f"container {chosen!r} is not valid for pod {name!r} "
                                               f"(containers: {', '.join(names) or 'none'})")
         if self.log_dir is None:
-            raise ApiError(404, "NotFound", "this API server has no pod log directory")
+            raise StatusFailure(404, "NotFound", "this API server has no pod log directory")
         path = log_path(self.log_dir, namespace, name, chosen)
         if not path.exists():
-            raise ApiError(404, "NotFound", f"no log yet for container {chosen!r} of pod {name!r} ({path})")
+            raise StatusFailure(404, "NotFound", f"no log yet for container {chosen!r} of pod {name!r} ({path})")
         return tail(path, tail_lines)
 
 
@@ -218,8 +202,8 @@ def create_api(store: Cluster, token: str, validator: Validator | None = None,
         latency.labels(request.method).observe(time.perf_counter() - started)
         return response
 
-    @app.exception_handler(ApiError)
-    async def api_error(_request: Request, exc: ApiError) -> JSONResponse:
+    @app.exception_handler(StatusFailure)
+    async def api_error(_request: Request, exc: StatusFailure) -> JSONResponse:
         return JSONResponse(exc.body, status_code=exc.code)
 
     @app.exception_handler(ClusterError)
@@ -260,7 +244,7 @@ def _routes(app: FastAPI, prefix: str, h: _Handlers, body_of: Callable[[Any], An
     def cluster_scoped(params: dict[str, str]) -> Kind:
         kind = kind_of(params)
         if kind.namespaced:
-            raise ApiError(404, "NotFound", f"{kind.plural} are namespaced: use {prefix}/namespaces/{{ns}}/"
+            raise StatusFailure(404, "NotFound", f"{kind.plural} are namespaced: use {prefix}/namespaces/{{ns}}/"
                                             f"{kind.plural}/{{name}}")
         return kind
 
@@ -326,12 +310,14 @@ class ServerHandle:
 
 
 def serve_api(app: FastAPI, host: str = "127.0.0.1", port: int = 0, timeout: float = 10.0) -> ServerHandle:
-    """Run ``app`` with uvicorn on ``host:port`` (0: any free port) in a daemon thread; wait until it listens."""
+    """Run ``app`` with uvicorn on ``host:port`` (0: any free port) in a daemon thread; wait until it listens.
+
+    uvicorn installs no signal handlers off the main thread, so the process keeps its own.
+    """
     import uvicorn
 
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="off")
     server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     thread = threading.Thread(target=server.run, name=f"sedna-api-{port}", daemon=True)
     thread.start()
     deadline = time.monotonic() + timeout
@@ -382,7 +368,7 @@ def parse_body(raw: bytes, limits: ApiLimits) -> Any:
     try:
         return bounded_json.loads(raw, what="the request body", max_depth=limits.max_depth)
     except bounded_json.JsonLimitError as exc:
-        raise ApiError(400, "BadRequest", str(exc)) from None
+        raise StatusFailure(400, "BadRequest", str(exc)) from None
 
 
 def check_size(obj: Obj, limits: ApiLimits) -> None:
@@ -432,9 +418,9 @@ def check_object(body: Obj, kind: Kind, limits: ApiLimits) -> None:
                            if f in ref and not isinstance(ref[f], bool)]
     if causes:
         fields = ", ".join(f for f, _ in causes)
-        raise ApiError(422, "Invalid", f"{kind.kind} {meta.get('name') or meta.get('generateName')!r} "
+        raise StatusFailure(422, "Invalid", f"{kind.kind} {meta.get('name') or meta.get('generateName')!r} "
                                        f"is invalid: {fields}", causes)
 
 
-def _too_large(what: str, limit: int) -> ApiError:
-    return ApiError(413, "RequestEntityTooLarge", f"{what} exceeds the limit of {limit} bytes")
+def _too_large(what: str, limit: int) -> StatusFailure:
+    return StatusFailure(413, "RequestEntityTooLarge", f"{what} exceeds the limit of {limit} bytes")

@@ -37,7 +37,7 @@ import numpy as np
 from sedna.backend.tensors import from_numpy_dtype, to_numpy_dtype
 from sedna.common import bounded_json
 from sedna.common.errors import InvalidInputError
-from sedna.core.outcome import JointOutcome
+from sedna.common.outcome import JointOutcome
 from sedna.service.mqtt.images import DEFAULT_MAX_PIXELS, FORMATS, ImageError, decode_image
 
 RequestId = str | int
