@@ -96,8 +96,8 @@ class NumberArray:
                 raise InvalidInputError(f"{self.field}: {bad.item()!r} is out of the range of {name} "
                                         f"[{info.min}, {info.max}]")
             return raw.astype(dtype)
-        if self._values.typecode == "d" and raw.size and dtype.itemsize < 8:
-            top = float(np.abs(raw).max())
+        if raw.size and dtype.itemsize < 8:  # FP16 / FP32: a value beyond the type's range would become inf
+            top = float(np.abs(raw.astype(np.float64)).max())
             if top > float(np.finfo(dtype).max):
                 raise InvalidInputError(f"{self.field}: {top!r} overflows {name} "
                                         f"(largest {float(np.finfo(dtype).max)!r})")

@@ -15,14 +15,14 @@ from hypothesis import given
 from sedna.controlplane import edgehub as eh
 from sedna.proto import edgehub_pb2 as pb
 from sedna.proto import edgehub_pb2_grpc
-from tests.fuzz.conftest import FUZZ
+from tests.fuzz.conftest import FUZZ, FUZZ_DECODER
 from tests.fuzz.strategies import up_messages
 from tests.hub.harness import GM
 
 AUTH = (("x-sedna-node", "edge-0"), ("authorization", "Bearer t0"))
 
 
-@FUZZ
+@FUZZ_DECODER
 @given(message=up_messages())
 def test_the_decoder_raises_only_malformed_message(message: Any) -> None:
     wire = pb.UpMessage.FromString(message.SerializeToString())

@@ -13,14 +13,14 @@ from hypothesis import given
 from sedna.service.mqtt import DeviceGateway, MqttSettings
 from sedna.service.mqtt.codec import PayloadError, decode_request, encode_frame
 from sedna.service.mqtt.testing import Mosquitto, argmax_infer, find_mosquitto
-from tests.fuzz.conftest import FUZZ
+from tests.fuzz.conftest import FUZZ, FUZZ_DECODER
 from tests.fuzz.strategies import mqtt_payloads
 from tests.mqtt.devices import Device
 
 SERVICE = "fuzz-mqtt"
 
 
-@FUZZ
+@FUZZ_DECODER
 @given(payload=mqtt_payloads())
 def test_the_decoder_raises_only_payload_errors(payload: bytes) -> None:
     try:

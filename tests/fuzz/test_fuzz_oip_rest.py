@@ -10,7 +10,7 @@ from hypothesis import given
 
 from sedna.common.errors import InvalidInputError
 from sedna.service.inference._rest_codec import parse_request
-from tests.fuzz.conftest import FUZZ
+from tests.fuzz.conftest import FUZZ, FUZZ_DECODER
 from tests.fuzz.strategies import oip_bodies
 from tests.service.test_inference_support import LinearModel
 from tests.support.procs import free_port, running
@@ -18,7 +18,7 @@ from tests.support.procs import free_port, running
 MODEL = LinearModel(max_batch_size=0)
 
 
-@FUZZ
+@FUZZ_DECODER
 @given(body=oip_bodies())
 def test_the_parser_raises_only_invalid_input_errors(body: bytes) -> None:
     try:

@@ -48,6 +48,8 @@ def test_numpy_dtype_names_are_accepted_like_oip_names() -> None:
     (json.dumps({"id": True, "data": [1]}).encode(), "bad_id", None),
     (json.dumps({"id": "y", "data": ["a"]}).encode(), "bad_data", "y"),
     (json.dumps({"id": "z", "data": [1], "dtype": "object"}).encode(), "bad_dtype", "z"),
+    (json.dumps({"id": "h", "data": [70000], "dtype": "FP16"}).encode(), "bad_data", "h"),
+    (json.dumps({"id": "i", "data": [[1, 2], [3]], "dtype": "INT8"}).encode(), "bad_data", "i"),
 ])
 def test_malformed_requests_raise_with_a_code_and_the_readable_id(payload: bytes, code: str, request_id) -> None:
     with pytest.raises(PayloadError) as caught:

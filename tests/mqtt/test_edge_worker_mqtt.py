@@ -26,11 +26,13 @@ SERVICE = "digits-mqtt"
 
 
 @pytest.fixture(scope="module")
-def digits_models(pytestconfig: pytest.Config) -> dict[str, Any]:
-    """The digits models, trained once and kept in pytest's cache (``--cache-clear`` retrains them)."""
+def digits_models(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The digits models, trained once and kept in pytest's cache (``--cache-clear`` retrains them;
+    with ``-p no:cacheprovider`` they are trained into a temporary directory)."""
     from examples.joint_inference.digits.models import build_models
 
-    directory = pytestconfig.cache.mkdir("digits-models")
+    cache = getattr(pytestconfig, "cache", None)
+    directory = cache.mkdir("digits-models") if cache is not None else tmp_path_factory.mktemp("digits-models")
     with (directory / ".lock").open("w") as lock:  # concurrent test runs share the cache: one trains, others wait
         fcntl.flock(lock, fcntl.LOCK_EX)
         return build_models(directory)
