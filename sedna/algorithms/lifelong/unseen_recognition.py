@@ -5,7 +5,7 @@ A recognizer is fitted once per knowledge-base version on held-out samples of ea
 then called as ``recognize(samples, tasks, allocations) -> bool array`` (True: unseen).
 Sedna's default split samples at random (half seen, half unseen); none of these guess.
 
-- ``SampleRecognitionByDistance(quantile=0.99, margin=1.0)``: distance from the sample to the
+- ``SampleRecognitionByDistance(quantile=0.99, margin=1.1)``: distance from the sample to the
   nearest prototype of its allocated task; unseen when it exceeds ``margin`` x the ``quantile``
   of that distance over the task's held-out samples. Registered also as Sedna's default name
   ``SampleRegonitionDefault``.
@@ -64,7 +64,7 @@ def _prototype_distance(x: np.ndarray, prototypes: np.ndarray) -> np.ndarray:
 class SampleRecognitionByDistance(BaseSampleRecognition):
     """Unseen when the sample is farther from its task's prototypes than the task's own samples are."""
 
-    def __init__(self, task_index: Any = None, quantile: Any = 0.99, margin: Any = 1.0, **kw: Any) -> None:
+    def __init__(self, task_index: Any = None, quantile: Any = 0.99, margin: Any = 1.1, **kw: Any) -> None:
         super().__init__(task_index, **kw)
         self.quantile = as_float(quantile, "quantile")
         self.margin = as_float(margin, "margin")
