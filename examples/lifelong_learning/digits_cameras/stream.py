@@ -81,7 +81,7 @@ class Phase:
     """The true task index of every row."""
 
 
-def phases(tasks: list[TaskData], size: int = 600, new_share: float = 0.3, seed: int = SEED) -> list[Phase]:
+def phases(tasks: list[TaskData], size: int = 700, new_share: float = 0.3, seed: int = SEED) -> list[Phase]:
     """One :class:`Phase` per task after the first, in arrival order (rows shuffled, fixed seed)."""
     rng = np.random.default_rng(seed)
     used = [0] * len(tasks)
