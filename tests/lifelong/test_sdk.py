@@ -111,3 +111,16 @@ def test_unseen_task_detection_on_the_example_stream_meets_its_stated_precision_
     figures = simulate(tmp_path).figures()
     assert figures["unseen_precision"] >= 0.9
     assert figures["unseen_recall"] >= 0.8
+
+
+def test_a_restarted_edge_serves_its_local_copy_when_the_kb_server_is_unreachable(tmp_path: Path, tasks: list) -> None:
+    from sedna.service.kb.sources import LocalKB, open_source
+    from tests.support.procs import free_port
+
+    learner(tmp_path).train(tasks[0].train, epochs=10)
+    LocalKB(tmp_path / "edge").sync(open_source(str(tmp_path / "cloud" / "index.json")))
+    dead = f"http://127.0.0.1:{free_port()}/knowledgebase/index"
+    edge = learner(tmp_path, MODEL_URLS=dead)
+    result, _, answered = edge.inference(tasks[0].test)
+    assert edge.edge().last_error.startswith("KBUnavailableError")
+    assert float((result.argmax(axis=1) == tasks[0].test.y).mean()) > 0.8 and set(answered) == {"upright"}
