@@ -165,3 +165,22 @@ def test_settings_read_sednas_names() -> None:
                                     "KB_URL": "sqlite:///y.db"})
     assert (settings.host, settings.port, settings.path, settings.database_url) == ("127.0.0.1", 9555, "/x",
                                                                                      "sqlite:///y.db")
+
+
+def test_a_valid_onnx_model_is_accepted_and_downloads_verified(client: KBClient, tmp_path: Path) -> None:
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2])])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), tmp_path / "m.onnx")
+    ref = client.upload_file(tmp_path / "m.onnx")
+    assert ref["format"] == "onnx" and ref["sha256"] == hashlib.sha256((tmp_path / "m.onnx").read_bytes()).hexdigest()
+    copy = client.download_blob(ref, tmp_path / "copy.onnx")
+    assert copy.read_bytes() == (tmp_path / "m.onnx").read_bytes()
+    with pytest.raises(KBValidationError, match="expected"):  # the index says otherwise: refused, not written
+        client.download_blob({**ref, "size": ref["size"] + 1}, tmp_path / "x.onnx")
+    assert not (tmp_path / "x.onnx").exists()
+    with pytest.raises(KBNotFoundError):
+        client.download_blob({**ref, "sha256": "0" * 64}, tmp_path / "x.onnx")

@@ -124,3 +124,24 @@ def test_a_restarted_edge_serves_its_local_copy_when_the_kb_server_is_unreachabl
     result, _, answered = edge.inference(tasks[0].test)
     assert edge.edge().last_error.startswith("KBUnavailableError")
     assert float((result.argmax(axis=1) == tasks[0].test.y).mean()) > 0.8 and set(answered) == {"upright"}
+
+
+def test_a_hot_update_config_naming_another_index_is_followed(tmp_path: Path, tasks: list) -> None:
+    import json
+    import time
+
+    learner(tmp_path / "a").train(tasks[0].train, epochs=10)
+    learner(tmp_path / "b").train(tasks[1].train, epochs=10)
+    config = tmp_path / "model_config.json"
+    edge = learner(tmp_path / "a", MODEL_HOT_UPDATE="true", MODEL_POLL_PERIOD_SECONDS="1",
+                   MODEL_HOT_UPDATE_CONFIG=str(config))
+    _, unseen, _ = edge.inference(tasks[1].test)
+    assert unseen.mean() > 0.9
+    config.write_text(json.dumps({"model_config": {"model_path": str(tmp_path / "b" / "cloud" / "index.json"),
+                                                   "model_update_time": "t1"}}))
+    deadline = time.monotonic() + 10
+    while edge.inference(tasks[1].test)[1].mean() > 0.1:
+        assert time.monotonic() < deadline, "the edge did not follow the hot-update config"
+        time.sleep(0.1)
+    assert set(edge.inference(tasks[1].test)[2]) == {"rotated"}
+    edge.close()

@@ -22,6 +22,7 @@ at construction, naming the argument) and a plain estimator (a class or an insta
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -377,7 +378,6 @@ class LifelongLearning:
         from sedna.core.lifelong_learning.samples_io import save_samples
 
         Path(target).mkdir(parents=True, exist_ok=True)
-        import time
         save_samples(Path(target) / f"unseen-{time.time_ns()}.npz", samples, np.zeros(len(samples), np.bool_))
 
     def close(self) -> None:

@@ -110,15 +110,12 @@ class EdgeKnowledge:
         result = self.local.sync(open_source(self.location, self._token)) if self.location else None
         self.last_error = result.error if result is not None else ""
         with self._lock:
-            served = self.knowledge.version if self.knowledge is not None else None
             if self.knowledge is not None and (result is None or not result.changed):
                 return False
             if self.local.read() is None:
                 raise ModelLoadError(f"no knowledge base to serve: {self.location or 'MODEL_URLS is empty'} gave "
                                      f"none ({self.last_error or 'no index'}) and {self.local.root} has no copy")
             knowledge = Knowledge.load(self.local, self._factory)
-            if served is not None and knowledge.version == served:
-                return False
             self.knowledge = knowledge
         LOG.info("serving knowledge base version %s (%d task groups) from %s", knowledge.version,
                  len(knowledge.groups), self.local.root)

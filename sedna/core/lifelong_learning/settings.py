@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
 
 from sedna.algorithms.lifelong.params import as_str_list
 from sedna.common.config import Context, WorkerConfig
@@ -80,8 +79,3 @@ class LLSettings:
             publish=_flag(ctx, "publish", True),
             attribute=attribute,
         )
-
-    def with_overrides(self, **values: Any) -> LLSettings:
-        from dataclasses import replace
-
-        return replace(self, **values)
