@@ -19,16 +19,30 @@ from tests.lifelong.kb_support import index, postgres, postgres_available, write
 TOKEN = "kb-secret"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield ""
-        return
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One temporary PostgreSQL cluster for the module (each test gets its own database in it)."""
     reason = postgres_available()
     if reason:
         pytest.skip(reason)
-    with postgres(tmp_path) as url:
+    with postgres(tmp_path_factory.mktemp("pg")) as url:
         yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield ""
+        return
+    import uuid
+
+    import psycopg
+
+    base = request.getfixturevalue("cluster")
+    name = f"kb_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    yield base.rsplit("/", 1)[0] + f"/{name}"
 
 
 @pytest.fixture
