@@ -84,7 +84,8 @@ def run(workdir: Path, sites: int = 4, collect: int = 100, batch: int = 20,
         log(f"knowledge base version {first} published: site {tasks[0].name!r} learned")
         infer = start("workers.lifelong.infer", {
             **common, "MODEL_URLS": f"{kb_url}/knowledgebase/index", "EDGE_KB_DIR": str(workdir / "edge"),
-            "MODEL_HOT_UPDATE": "true", "MODEL_POLL_PERIOD_SECONDS": "1", "EDGE_BIND_PORT": str(rest_port),
+            "MODEL_HOT_UPDATE": "true", "MODEL_POLL_PERIOD_SECONDS": "1", "KB_POLL_PERIOD_SECONDS": "0.5",
+            "EDGE_BIND_PORT": str(rest_port),
             "EDGE_GRPC_PORT": str(free_port()), "unseen_save_url": str(workdir / "edge" / "unseen")},
             workdir / "infer.log")
         procs.append(infer)

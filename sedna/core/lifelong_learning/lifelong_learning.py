@@ -312,7 +312,7 @@ class LifelongLearning:
                 edge.refresh()
                 self._edge = edge
                 if self.config.model_hot_update:
-                    edge.start(float(self.config.model_poll_period_seconds))
+                    edge.start(self.settings.kb_poll_period)
                     self._follow_hot_update_config(edge)
                 if self._lc is not None:
                     self.reporter = InferenceReporter(self.counters, self._report_counters, self._served,

@@ -6,7 +6,9 @@ Sedna's names: ``KB_SERVER``, ``OUTPUT_URL`` (default ``/tmp``), ``HAS_COMPLETED
 ``edge_output_url`` / ``unseen_save_url``. Added here: ``KB_TOKEN``, ``EDGE_KB_DIR``
 (default ``<OUTPUT_URL>/edge-kb``; Sedna's ``/var/lib/sedna/kb`` needed root),
 ``heldout_ratio`` (0.2), ``publish`` (eval publishes the version it approves; default true),
-``attribute`` (task attribute column names, comma-separated or JSON).
+``attribute`` (task attribute column names, comma-separated or JSON), ``KB_POLL_PERIOD_SECONDS``
+(how often a hot-updating edge asks for a new version; fractions allowed; default
+``MODEL_POLL_PERIOD_SECONDS``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,13 @@ def _flag(ctx: Context, name: str, default: bool) -> bool:
     return raw in ("1", "true", "yes", "on")
 
 
+def _period(ctx: Context, default: float) -> float:
+    period = ctx.get_float("KB_POLL_PERIOD_SECONDS", default)
+    if period <= 0:
+        raise ConfigError(f"env KB_POLL_PERIOD_SECONDS={period!r} must be positive")
+    return period
+
+
 @dataclass(frozen=True)
 class LLSettings:
     """Lifelong-learning settings (see the module docstring)."""
@@ -47,6 +56,7 @@ class LLSettings:
     heldout_ratio: float = 0.2
     publish: bool = True
     attribute: tuple[str, ...] = ()
+    kb_poll_period: float = 60.0
 
     @classmethod
     def from_config(cls, config: WorkerConfig) -> LLSettings:
@@ -78,4 +88,5 @@ class LLSettings:
             heldout_ratio=ratio,
             publish=_flag(ctx, "publish", True),
             attribute=attribute,
+            kb_poll_period=_period(ctx, float(config.model_poll_period_seconds)),
         )
