@@ -111,6 +111,7 @@ class LifelongLearning:
         self._watcher: Any = None
         self._report_period = report_period or float(Context(cfg.environ).get_parameters("LC_PERIOD", 5.0))
         self.reporter: InferenceReporter | None = None
+        self._algorithms_for: tuple[Knowledge, Algorithms] | None = None
 
     # -- reports ------------------------------------------------------------------------------------
     def report(self, kind: str, status: str, results: list[dict[str, Any]] | None = None,
@@ -362,13 +363,20 @@ class LifelongLearning:
         return out.result, is_unseen, out.entries
 
     def _algorithms(self, knowledge: Knowledge) -> Algorithms:
+        """The plug-ins serving ``knowledge``: the index's allocation and recognizer unless given explicitly."""
+        cached = self._algorithms_for
+        if cached is not None and cached[0] is knowledge:
+            return cached[1]
+
         def pick(name: str, from_index: specs.Choice, kind: ClassType) -> Any:
             return self.plugins[name] if name in self._explicit else specs.build(from_index, kind)
 
-        return Algorithms(pick("task_allocation", knowledge.allocation, ClassType.STP),
-                          pick("unseen_sample_recognition", knowledge.recognizer, ClassType.UTD),
-                          self.plugins["task_remodeling"], self.plugins["inference_integrate"],
-                          self.plugins["unseen_task_allocation"])
+        algorithms = Algorithms(pick("task_allocation", knowledge.allocation, ClassType.STP),
+                                pick("unseen_sample_recognition", knowledge.recognizer, ClassType.UTD),
+                                self.plugins["task_remodeling"], self.plugins["inference_integrate"],
+                                self.plugins["unseen_task_allocation"])
+        self._algorithms_for = (knowledge, algorithms)
+        return algorithms
 
     def _save_unseen(self, samples: TaskSamples, custom: Callable[[TaskSamples, str], Any] | None) -> None:
         target = self.settings.unseen_save_url
