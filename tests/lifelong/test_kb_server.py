@@ -198,3 +198,19 @@ def test_a_valid_onnx_model_is_accepted_and_downloads_verified(client: KBClient,
     assert not (tmp_path / "x.onnx").exists()
     with pytest.raises(KBNotFoundError):
         client.download_blob({**ref, "sha256": "0" * 64}, tmp_path / "x.onnx")
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"tasks": "site-a", "status": 7}, "status"),
+    ({"tasks": [1, 2], "status": 0}, "tasks"),
+    ({"tasks": "site-a", "status": 0, "version": "two"}, "version"),
+    ([1, 2], "body"),
+])
+def test_bad_update_status_bodies_get_400_naming_the_field(tmp_path: Path, body: object, field: str) -> None:
+    server = KBServer(KBSettings(port=0, path=str(tmp_path / "kb"), token=TOKEN)).start()
+    try:
+        response = httpx.post(f"{server.url}/knowledgebase/update/status", json=body,
+                              headers={"Authorization": f"Bearer {TOKEN}"})
+    finally:
+        server.stop()
+    assert response.status_code == 400 and response.json()["error"].startswith(f"{field}:")
