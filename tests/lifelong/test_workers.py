@@ -78,11 +78,16 @@ def test_train_eval_infer_and_a_published_version_reaches_the_serving_worker(tmp
     assert np.isfinite(accuracy)
 
 
-def test_a_bad_algorithm_name_in_the_env_exits_2(tmp_path: Path, tasks: list) -> None:
+def test_a_bad_algorithm_name_in_the_env_exits_2_and_tells_the_lc_which_field(tmp_path: Path, tasks: list) -> None:
     data = save_table(tmp_path / "t.csv", tasks[0].train, ["site"])
-    code = train_worker.main({"TRAIN_DATASET_URL": str(data), "OUTPUT_URL": str(tmp_path),
-                              "task_definition": "TaskDefinitionByDataAtr"})
+    with FakeLC() as lc:
+        code = train_worker.main({"TRAIN_DATASET_URL": str(data), "OUTPUT_URL": str(tmp_path), "LC_SERVER": lc.url,
+                                  "WORKER_NAME": "w", "JOB_NAME": "cams", "task_definition": "TaskDefinitionByDataAtr"})
+        [report] = lc.wait(1)
     assert code == 2
+    assert (report["kind"], report["status"]) == ("train", "failed")
+    assert "task_definition.method" in report["ownerInfo"]["error"]
+    assert "Did you mean 'TaskDefinitionByDataAttr'?" in report["ownerInfo"]["error"]
 
 
 def test_a_training_failure_is_reported_and_exits_1(tmp_path: Path, tasks: list) -> None:

@@ -52,3 +52,22 @@ def train_params(config: WorkerConfig) -> dict[str, Any]:
     ctx = Context(config.environ)
     return {"epochs": ctx.get_int("epochs", 30), "learning_rate": ctx.get_float("learning_rate", 0.5),
             "batch_size": ctx.get_int("batch_size", 32)}
+
+
+def report_startup_failure(environ: Any, kind: str, error: BaseException) -> None:
+    """Tell the LC why the worker could not start (a bad algorithm name, a missing file), when it can.
+
+    The message names the field (``task_definition.method: ... Did you mean ...?``), so the GM
+    can put it in the job's condition; nothing is sent when ``LC_SERVER`` is unset.
+    """
+    try:
+        config = WorkerConfig.from_env(environ)
+    except ConfigError:
+        return
+    if "LC_SERVER" not in config.environ:
+        return
+    from sedna.core.lifelong_learning import OWNER_KIND
+    from sedna.service.lc_client import LCClient, WorkerReport
+
+    LCClient(config).send(WorkerReport(OWNER_KIND, config.job_name, kind, "failed",
+                                       owner_info={"error": f"{type(error).__name__}: {error}"}))

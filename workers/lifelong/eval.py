@@ -19,7 +19,7 @@ LOG = get_logger("workers.lifelong.eval")
 
 def main(environ: Mapping[str, str] | None = None) -> int:
     configure()
-    from workers.lifelong.common import learner
+    from workers.lifelong.common import learner, report_startup_failure
     from workers.lifelong.data import load_table
 
     try:
@@ -30,6 +30,7 @@ def main(environ: Mapping[str, str] | None = None) -> int:
         data = load_table(cfg.test_dataset_url, ll.attribute)
     except (ConfigError, DataSourceError, RegistryError, ValueError) as exc:
         LOG.error("cannot start the eval worker: %s", exc)
+        report_startup_failure(environ, "eval", exc)
         return 2
     try:
         result = ll.evaluate(data)

@@ -52,7 +52,7 @@ class LifelongServedModel:
 def main(environ: Mapping[str, str] | None = None) -> int:
     configure()
     from sedna.service.inference import InferenceServer
-    from workers.lifelong.common import learner
+    from workers.lifelong.common import learner, report_startup_failure
 
     try:
         cfg = WorkerConfig.from_env(environ)
@@ -60,6 +60,7 @@ def main(environ: Mapping[str, str] | None = None) -> int:
         edge = ll.edge()
     except (ConfigError, ModelLoadError, RegistryError, ValueError) as exc:
         LOG.error("cannot start the inference worker: %s", exc)
+        report_startup_failure(environ, "inference", exc)
         return 2
     server = InferenceServer([LifelongServedModel(ll, cfg.job_name or "lifelong")], host=cfg.edge_bind_ip,
                              rest_port=cfg.edge_bind_port, grpc_port=cfg.edge_grpc_port, token=cfg.edge_token or None)

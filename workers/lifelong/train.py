@@ -23,7 +23,7 @@ LOG = get_logger("workers.lifelong.train")
 
 def main(environ: Mapping[str, str] | None = None) -> int:
     configure()
-    from workers.lifelong.common import learner, train_params
+    from workers.lifelong.common import learner, report_startup_failure, train_params
     from workers.lifelong.data import load_table
 
     try:
@@ -35,6 +35,7 @@ def main(environ: Mapping[str, str] | None = None) -> int:
         params = train_params(cfg)
     except (ConfigError, DataSourceError, RegistryError, ValueError) as exc:
         LOG.error("cannot start the train worker: %s", exc)
+        report_startup_failure(environ, "train", exc)
         return 2
     LOG.info("training on %d samples from %s (update: %s)", len(data), cfg.train_dataset_url,
              ll.settings.has_completed_initial_training)
