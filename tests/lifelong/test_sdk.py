@@ -145,3 +145,4 @@ def test_a_hot_update_config_naming_another_index_is_followed(tmp_path: Path, ta
         time.sleep(0.1)
     assert set(edge.inference(tasks[1].test)[2]) == {"rotated"}
     edge.close()
+

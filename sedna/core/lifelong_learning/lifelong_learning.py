@@ -155,7 +155,11 @@ class LifelongLearning:
 
     def _load(self, location: str, with_samples: bool) -> Knowledge:
         local = LocalKB(self.settings.output_url)
-        result = local.sync(open_source(location, self.settings.kb_token))
+        source = open_source(location, self.settings.kb_token)
+        try:
+            result = local.sync(source)
+        finally:
+            source.close()
         if result.error and local.read() is None:
             raise ConfigError(f"cannot read the knowledge base index {location!r}: {result.error}")
         return Knowledge.load(local, self._new_estimator, with_samples=with_samples)

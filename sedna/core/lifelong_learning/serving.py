@@ -25,7 +25,7 @@ from sedna.algorithms.lifelong.samples import TaskSamples
 from sedna.common.errors import ModelLoadError
 from sedna.common.log import get_logger
 from sedna.core.lifelong_learning.knowledge import EstimatorFactory, Knowledge
-from sedna.service.kb.sources import LocalKB, open_source
+from sedna.service.kb.sources import IndexSource, LocalKB, open_source
 
 LOG = get_logger(__name__)
 
@@ -95,10 +95,20 @@ class EdgeKnowledge:
         self.last_error = ""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._opened: IndexSource | None = None
+        self._opened_for = ""
 
     @property
     def lock(self) -> threading.RLock:
         return self._lock
+
+    def _source(self) -> IndexSource:
+        """One source (and its HTTP connections) per location, reused across polls."""
+        if self._opened is None or self._opened_for != self.location:
+            if self._opened is not None:
+                self._opened.close()
+            self._opened, self._opened_for = open_source(self.location, self._token), self.location
+        return self._opened
 
     def follow(self, location: str) -> bool:
         """Switch to another index location (a deploy naming a new version) and refresh."""
@@ -107,7 +117,7 @@ class EdgeKnowledge:
 
     def refresh(self) -> bool:
         """Sync the local copy; load and swap in a new version. True when the served version changed."""
-        result = self.local.sync(open_source(self.location, self._token)) if self.location else None
+        result = self.local.sync(self._source()) if self.location else None
         self.last_error = result.error if result is not None else ""
         with self._lock:
             if self.knowledge is not None and (result is None or not result.changed):
@@ -141,3 +151,6 @@ class EdgeKnowledge:
         if self._thread is not None:
             self._thread.join(5)
             self._thread = None
+        if self._opened is not None:
+            self._opened.close()
+            self._opened = None

@@ -47,6 +47,10 @@ class IndexSource(Protocol):
         """Copy blob ``ref`` to ``dest`` after checking it."""
         ...
 
+    def close(self) -> None:
+        """Release connections."""
+        ...
+
 
 class HttpSource:
     """A KB server; ``version`` None follows the latest published version."""
@@ -67,6 +71,9 @@ class HttpSource:
 
     def fetch_blob(self, ref: dict[str, Any], dest: Path) -> Path:
         return self.client.download_blob(ref, dest)
+
+    def close(self) -> None:
+        self.client.close()
 
 
 class DirSource:
@@ -107,6 +114,9 @@ class DirSource:
         shutil.copyfile(source, tmp)
         os.replace(tmp, dest)
         return dest
+
+    def close(self) -> None:
+        pass
 
 
 def open_source(location: str, token: str = "", timeout: float = 10.0) -> IndexSource:
