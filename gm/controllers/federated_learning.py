@@ -10,7 +10,7 @@ Pods (:mod:`.fl_workers`) and writes one status patch:
 - ``active`` / ``succeeded`` / ``failed`` Pod counts, ``startTime``, ``completionTime``,
   ``observedGeneration``.
 
-``currentRound``, ``latestMetrics``, ``aggregation`` and ``trainingWorkers`` belong to the round
+``currentRound``, ``latestMetrics``, ``aggregation``, ``trainingWorkers`` and ``roundHistory`` belong to the round
 reports (:mod:`.fl_upstream`); this controller only clears them when the job restarts. A spec
 change (a new generation) restarts the job: every Pod is recreated and the round count starts
 again. A deleted Pod comes back while the job runs; a finished job is left as it is.
@@ -53,7 +53,7 @@ CONDITIONS = ("Training", "Complete", "Failed")
 FINISHED = ("Succeeded", "Failed")
 MAX_AGGREGATOR_RESTARTS = 5
 """A crash-looping aggregator fails the job after this many restarts (each resumes from its checkpoint)."""
-REPORT_FIELDS = ("currentRound", "latestMetrics", "aggregation", "trainingWorkers")
+REPORT_FIELDS = ("currentRound", "latestMetrics", "aggregation", "trainingWorkers", "roundHistory")
 Events = list[tuple[str, str, str]]
 
 
