@@ -68,6 +68,11 @@ def guarded(fn: Callable[[argparse.Namespace], int | None]) -> Callable[[argpars
                 raise
             report(missing_module_message(exc, getattr(args, "command", "") or ""))
             return 1
+        except ImportError as exc:  # raised by our own code with the remedy in it ("... pip install x")
+            if "pip install" not in str(exc):
+                raise
+            report(str(exc))
+            return 1
         except KeyboardInterrupt:
             return 130
         except BrokenPipeError:  # `sedna get ... | head`: the reader left; nothing to report

@@ -85,7 +85,8 @@ _IMAGES = Column("IMAGES", "..template.spec.containers[*].image", priority=1, ty
 WIDE: dict[str, tuple[Column, ...]] = {
     "Dataset": (Column("FORMAT", ".spec.format", 1), Column("NODE", ".spec.nodeName", 1),
                 Column("URL", ".spec.url", 1)),
-    "Model": (Column("FORMAT", ".spec.format", 1), Column("URL", ".spec.url", 1)),
+    "Model": (Column("FORMAT", ".spec.format", 1), Column("URL", ".spec.url", 1),
+              Column("READY", '.status.conditions[?(@.type=="Ready")].status', 1)),
     "JointInferenceService": (Column("HEM", ".spec.edgeWorker.hardExampleMining.name", 1), _IMAGES),
     "FederatedLearningJob": (Column("STRATEGY", '.spec.aggregationWorker..env[?(@.name=="aggregation")].value', 1),
                              Column("LOSS", ".status.latestMetrics.loss", 1, "number"), _IMAGES),

@@ -6,8 +6,8 @@ match the installed CLI. Resource kinds complete from the kind table (plural, si
 short names); resource names complete by asking the running API, as
 ``sedna get KIND -o name`` would (``$SEDNA_STATE_DIR``/``./.sedna``; nothing when it is down).
 
-Use: ``source <(sedna completion bash)`` in ``~/.bashrc``, or ``source <(sedna completion zsh)``
-in ``~/.zshrc`` after ``compinit``.
+Use: ``source <(sedna completion bash)`` in ``~/.bashrc``, or ``eval "$(sedna completion zsh)"``
+in ``~/.zshrc`` after ``compinit`` (or save it as ``_sedna`` in a directory of ``$fpath``).
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ def register(subparsers: Any) -> None:
     """Add ``completion``."""
     p = subparsers.add_parser("completion", help="print a bash or zsh completion script",
                               description=__doc__.split("\n\n")[0] if __doc__ else None,
-                              epilog="bash: source <(sedna completion bash)\nzsh:  source <(sedna completion zsh)",
+                              epilog='bash: source <(sedna completion bash)\n'
+                                     'zsh:  eval "$(sedna completion zsh)"  (after compinit)',
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("shell", choices=SHELLS)
     p.set_defaults(handler=guarded(run))
