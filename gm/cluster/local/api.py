@@ -194,7 +194,8 @@ def create_api(store: Cluster, token: str, validator: Validator | None = None,
     @app.middleware("http")
     async def authenticate(request: Request, call_next: Callable[[Request], Any]) -> Any:
         started = time.perf_counter()
-        if request.url.path == "/healthz":
+        path = request.url.path
+        if path == "/healthz" or any(path == p or path.startswith(p + "/") for p in app.state.self_authenticated):
             response = await call_next(request)
         elif not hmac.compare_digest(request.headers.get("authorization", "").encode(), expected):
             response = JSONResponse(status_body(401, "Unauthorized", "a valid 'Authorization: Bearer <token>' "
@@ -234,6 +235,7 @@ def create_api(store: Cluster, token: str, validator: Validator | None = None,
 
     streams = WatchStreams(store, lambda code, reason, message: status_body(code, reason, message))
     app.state.closing = streams.closing  # set by ServerHandle.stop: open watches end
+    app.state.self_authenticated = []  # path prefixes of mounted apps that check credentials themselves
     for prefix in ("/api/{version}", "/apis/{group}/{version}"):
         _routes(app, prefix, handlers, body_of, streams)
     return app
@@ -311,6 +313,12 @@ def _routes(app: FastAPI, prefix: str, h: _Handlers, body_of: Callable[[Any], An
     async def patch_status(request: Request, ns: str, name: str) -> Obj:
         body = await body_of(request)
         return await _run(h.patch_status, kind_of(request.path_params), ns, name, body)
+
+
+def mount_self_authenticated(api: FastAPI, prefix: str, app: Any) -> None:
+    """Serve ``app`` under ``prefix`` of the API; it checks credentials itself (the dashboard's login)."""
+    api.mount(prefix, app)
+    api.state.self_authenticated.append(prefix)
 
 
 async def _run(fn: Callable[..., Obj], *args: Any) -> Obj:
