@@ -99,7 +99,9 @@ def test_federated_digits_from_yaml(tmp_path: Path) -> None:
     assert status["startTime"] <= status["completionTime"]
     assert status["aggregation"]["round"] == ROUNDS and status["aggregation"]["status"] == "completed"
     assert set(status["trainingWorkers"]) == {f"digits-fl-train-{k}" for k in range(3)}
-    assert not any(isinstance(v, list) for k, v in status.items() if k != "conditions")
+    assert [k for k, v in status.items() if isinstance(v, list) and k != "conditions"] == ["roundHistory"]
+    assert [h["round"] for h in status["roundHistory"]] == list(range(1, ROUNDS + 1))  # what describe draws
+    assert status["roundHistory"][-1]["metrics"]["accuracy"] == status["latestMetrics"]["accuracy"]
     # the deleted trainer came back and the job lost no round
     assert record.get("after") and record["after"] != record["before"], record
     assert [row["round"] for row in result["rounds"]] == list(range(1, ROUNDS + 1))
