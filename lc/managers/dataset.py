@@ -11,16 +11,18 @@ Counting happens on a daemon thread (:meth:`DatasetManager.start`); :meth:`check
 from __future__ import annotations
 
 import csv
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from lc.periodic import PeriodicWorker
 from lc.store import Store
-from sedna.common.log import get_logger
-from sedna.service.edgehub import ObjectKey, key_of
+from sedna.controlplane import kinds
+from sedna.controlplane.edgehub import ObjectKey, key_of
+from sedna.controlplane.reports import DatasetPayload
 
-LOG = get_logger(__name__)
+LOG = logging.getLogger(__name__)
 
 
 class IndexProblem(Exception):
@@ -55,7 +57,7 @@ class DatasetManager(PeriodicWorker):
     def check(self) -> int:
         """Count every dataset once; return how many reports were queued."""
         sent = 0
-        for obj in self._store.list_objects("dataset"):
+        for obj in self._store.list_objects(kinds.DATASET.key):
             sent += self._check_one(obj)
         if sent:
             self._notify()
@@ -75,13 +77,13 @@ class DatasetManager(PeriodicWorker):
             return self._report_once(key, "problem", str(exc), {"problem": str(exc)})
         return self._report_once(key, "count", str(count), {"numberOfSamples": count})
 
-    def _report_once(self, key: ObjectKey, what: str, value: str, payload: dict[str, Any]) -> int:
+    def _report_once(self, key: ObjectKey, what: str, value: str, payload: DatasetPayload) -> int:
         meta_key = f"dataset/{key}"
         state = f"{what}:{value}"
         if self._store.get_meta(meta_key) == state:
             return 0
         with self._store.transaction() as db:
-            self._store.enqueue(ObjectKey("dataset", key.namespace, key.name), payload, db)
+            self._store.enqueue(ObjectKey(kinds.DATASET.key, key.namespace, key.name), dict(payload), db)
             self._store.set_meta(meta_key, state, db)
         if what == "problem":
             LOG.warning("dataset %s/%s: %s", key.namespace, key.name, value)

@@ -31,7 +31,7 @@ from sedna.algorithms.aggregation.records import Config, Metrics, Scalar, Weight
 from sedna.common.config import Context, WorkerConfig
 from sedna.common.log import get_logger
 from sedna.service.aggregation.client import AggregationClient, ClientSettings, StopInfo
-from sedna.service.lc_client import LCClient, WorkerReport
+from sedna.service.lc_client import LCClient, LCReport
 
 LOG = get_logger(__name__)
 
@@ -208,11 +208,11 @@ class FederatedLearning:
         LOG.info("round %d: trained on %d samples (%s)", server_round, num_samples, shown)
         self._reporter.send(self._report("running", server_round, num_samples, metrics))
 
-    def _report(self, status: str, server_round: int, num_samples: int, metrics: Metrics) -> WorkerReport:
+    def _report(self, status: str, server_round: int, num_samples: int, metrics: Metrics) -> LCReport:
         info = {"currentRound": server_round, "sampleCount": num_samples, "startTime": self._start_time,
                 "updateTime": _now(), "metrics": dict(metrics)}
-        return WorkerReport(owner_kind=OWNER_KIND, owner_name=self.config.job_name, kind="train", status=status,
-                            owner_info=info)
+        return LCReport(owner_kind=OWNER_KIND, owner_name=self.config.job_name, kind="train", status=status,
+                        owner_info=info)
 
 
 def _now() -> str:
@@ -229,12 +229,12 @@ class ReportSender:
     def __init__(self, config: WorkerConfig) -> None:
         self._client = LCClient(config, timeout=2.0)
         self._cond = threading.Condition()
-        self._pending: WorkerReport | None = None
+        self._pending: LCReport | None = None
         self._busy = False
         self._thread: threading.Thread | None = None
         self._closed = False
 
-    def send(self, report: WorkerReport, wait: bool = False) -> None:
+    def send(self, report: LCReport, wait: bool = False) -> None:
         with self._cond:
             self._pending = report
             if self._thread is None:

@@ -22,6 +22,7 @@ so the worker exits non-zero and the job's stage is marked Failed.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -32,11 +33,10 @@ import numpy as np
 from sedna.backend.adapter import EstimatorAdapter
 from sedna.common.config import Context, WorkerConfig
 from sedna.common.errors import ConfigError
-from sedna.common.log import get_logger
 from sedna.core.hot_update import HotUpdateWatcher, ModelConfig, current_config
 from sedna.core.incremental_stats import CounterReporter, InferenceCounters
 
-LOG = get_logger(__name__)
+LOG = logging.getLogger(__name__)
 
 OWNER_KIND = "incrementallearningjob"
 DEFAULT_MODEL_FILE = "model.onnx"
@@ -132,10 +132,10 @@ class IncrementalLearning:
         """Send one report to the LC (False when there is no LC or it refused)."""
         if self._lc is None:
             return False
-        from sedna.service.lc_client import WorkerReport
+        from sedna.service.lc_client import LCReport
 
-        return bool(self._lc.send(WorkerReport(OWNER_KIND, self.config.job_name, kind, status,
-                                               owner_info=owner_info, results=results)))
+        return bool(self._lc.send(LCReport(OWNER_KIND, self.config.job_name, kind, status,
+                                           owner_info=owner_info, results=results)))
 
     def _report_counters(self, owner_info: dict[str, Any]) -> bool:
         return self.report("inference", "running", owner_info=owner_info)

@@ -45,7 +45,7 @@ from sedna.common.log import configure, get_logger
 from sedna.core.federated_learning import OWNER_KIND, ReportSender
 from sedna.service.aggregation import AggregationServer, RoundFailedError, ServerSettings
 from sedna.service.aggregation.checkpoint import load_npz
-from sedna.service.lc_client import WorkerReport
+from sedna.service.lc_client import LCReport
 
 LOG = get_logger("workers.federated.aggregator")
 
@@ -105,8 +105,8 @@ def round_reporter(cfg: WorkerConfig) -> Callable[[dict[str, Any], bool], None]:
     started = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
 
     def report(entry: dict[str, Any], done: bool) -> None:
-        sender.send(WorkerReport(owner_kind=OWNER_KIND, owner_name=cfg.job_name, kind="aggregation",
-                                 status="completed" if done else "running", owner_info=round_info(entry, started)),
+        sender.send(LCReport(owner_kind=OWNER_KIND, owner_name=cfg.job_name, kind="aggregation",
+                             status="completed" if done else "running", owner_info=round_info(entry, started)),
                     wait=done)
 
     return report

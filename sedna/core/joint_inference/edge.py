@@ -16,6 +16,7 @@ those the cloud could not answer are offloaded by a background thread once it is
 
 from __future__ import annotations
 
+import logging
 import tempfile
 import threading
 from collections.abc import Callable
@@ -28,13 +29,12 @@ from sedna.backend.adapter import EstimatorAdapter
 from sedna.common.class_factory import ClassFactory, ClassType
 from sedna.common.config import AlgorithmSpec, Context, WorkerConfig
 from sedna.common.errors import CloudUnavailableError, InferenceError, InvalidInputError
-from sedna.common.log import get_logger
+from sedna.common.outcome import JointOutcome
 from sedna.core.circuit import CircuitBreaker
 from sedna.core.hard_examples import ANSWERED, HardExampleStore
 from sedna.core.joint_inference.stats import JointStats, LCReporter
-from sedna.core.outcome import JointOutcome
 
-LOG = get_logger(__name__)
+LOG = logging.getLogger(__name__)
 
 INFERENCE_THEN_MINING = "inference-then-mining"
 MINING_THEN_INFERENCE = "mining-then-inference"
