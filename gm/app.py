@@ -7,6 +7,8 @@ by :func:`gm.schema.validate`; in the ``kube`` backend it talks to an API server
 (:mod:`gm.cluster.kube`). Either way it runs every controller (:mod:`gm.controllers`)
 and the edge hub LCs dial (:mod:`gm.hub`). Once everything listens
 it writes the ready file (JSON with the addresses) that ``sedna local up`` waits for.
+The web dashboard (:mod:`gm.dashboard`) is mounted in the local API at ``/dashboard``, or served
+alone on the API's address with the kube backend; it gets the hub's node sessions as a function.
 """
 
 from __future__ import annotations
