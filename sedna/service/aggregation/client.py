@@ -5,9 +5,10 @@ server asks: hand over initial weights, train (``FitIns``), evaluate (``Evaluate
 until ``Stop`` brings the final model. What "train" means is a :class:`ClientHandler`'s
 business (``sedna.core.federated_learning`` adapts user estimators). While the aggregator
 is not up yet, or after the link drops, the client retries with exponential back-off and
-jitter and rejoins with the same client id; it gives up only after ``connect_timeout_s``
-without hearing from the server, or at once when the server refuses it (bad token, wrong
-job): retrying cannot fix that.
+jitter and rejoins with the same client id (refused with ``ALREADY_EXISTS`` while the server
+still holds its previous stream: retried too); it gives up only after ``connect_timeout_s``
+without hearing from the server, or at once when the server refuses it (bad token or
+credential, wrong job, a sample count over the cap): retrying cannot fix that.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import random
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -27,6 +28,7 @@ from sedna.algorithms.aggregation.records import Config, Metrics, Weights
 from sedna.common.errors import SednaError
 from sedna.common.log import get_logger
 from sedna.proto import federated_pb2 as pb
+from sedna.service.aggregation.admission import CREDENTIAL_METADATA
 from sedna.service.aggregation.serde import (
     ENCODINGS,
     TensorAssembler,
@@ -35,17 +37,12 @@ from sedna.service.aggregation.serde import (
     scalars_to_proto,
 )
 from sedna.service.aggregation.wire import CLIENT_CHUNK_TAG, WireChunk, chunk_frames, join_method
+from sedna.service.grpc_options import channel_options
 
 LOG = get_logger(__name__)
 
-_CHANNEL_OPTIONS = [
-    ("grpc.max_receive_message_length", 64 << 20),
-    ("grpc.max_send_message_length", 64 << 20),
-    ("grpc.keepalive_time_ms", 20_000),
-    ("grpc.keepalive_timeout_ms", 10_000),
-    ("grpc.keepalive_permit_without_calls", 1),
-    ("grpc.http2.max_pings_without_data", 0),
-]
+KEEPALIVE_S = 20.0
+_CHANNEL_OPTIONS = channel_options(keepalive_s=KEEPALIVE_S)
 _FATAL = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.INVALID_ARGUMENT,
           grpc.StatusCode.UNIMPLEMENTED)
 
@@ -61,12 +58,14 @@ class ClientSettings:
     target: str
     """``host:port`` of the aggregation server (``AGG_IP:AGG_PORT``)."""
     client_id: str
-    """Stable id; rejoining with it replaces the previous stream."""
+    """Stable id; the server refuses it while a previous stream with it is still open."""
     job_name: str = ""
     num_samples: int = 0
     can_evaluate: bool = False
-    token: str = ""
-    """Bearer token sent as ``authorization`` metadata."""
+    token: str = field(default="", repr=False)
+    """Job bearer token sent as ``authorization`` metadata."""
+    credential: str = field(default="", repr=False)
+    """This trainer's own credential (``AGG_CLIENT_TOKEN``), sent as ``sedna-client-credential`` metadata."""
     tls_ca_file: str = ""
     """PEM CA bundle; set to use TLS."""
     compression: str = "none"
@@ -178,6 +177,8 @@ class AggregationClient:
                     yield from chunk_frames(views, s.chunk_size, CLIENT_CHUNK_TAG)
 
         metadata = [("authorization", f"Bearer {s.token}")] if s.token else []
+        if s.credential:
+            metadata.append((CREDENTIAL_METADATA, s.credential))
         channel = self._channel()
         try:
             call = join_method(channel)(requests(), metadata=metadata)
