@@ -95,10 +95,10 @@ class Collector:
         """
         with self.cond:
             phase = self.phase
-            if phase is None or phase.kind != KINDS[kind] or phase.round != round_number:
-                return f"{kind} for round {round_number} is not expected now (the round is closed or not started)"
-            if not phase.awaits(client):
-                return f"client {client.client_id!r} is not awaited in round {round_number}"
+            unwanted = _unwanted(phase, client, KINDS[kind], round_number)
+            if unwanted is not None:
+                return unwanted
+            assert phase is not None
             expected = phase.spec
         return check_header(expected, spec) if expected is not None else None
 
@@ -150,6 +150,8 @@ class Collector:
         with self.cond:
             phase = self.phase
             awaited = phase is not None and phase.awaits(client, kind, round_number)
+            if not awaited and reason is None:  # e.g. the deadline passed while its chunks arrived
+                reason = _unwanted(phase, client, kind, round_number)
             if awaited and reason is None:
                 assert phase is not None
                 phase.results[client.client_id] = result()
@@ -165,3 +167,13 @@ class Collector:
         if reason is not None:
             self.metrics.updates.labels("rejected").inc()
             LOG.warning("round %d: update from %s rejected: %s", round_number, client.client_id, reason)
+
+
+def _unwanted(phase: Phase | None, client: ClientProxy, kind: str, round_number: int) -> str | None:
+    """Why ``phase`` does not wait for a ``kind`` result of ``round_number`` from ``client``, or None."""
+    if phase is None or phase.kind != kind or phase.round != round_number:
+        label = {"fit": "fit_res", "parameters": "parameters_res"}.get(kind, kind)
+        return f"{label} for round {round_number} is not expected now (the round is closed or not started)"
+    if not phase.awaits(client):
+        return f"client {client.client_id!r} is not awaited in round {round_number}"
+    return None
