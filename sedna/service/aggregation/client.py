@@ -136,8 +136,12 @@ class AggregationClient:
                                            f"{code.name}: {exc.details()}") from None
                 if self._closed.is_set():
                     break
-                LOG.info("aggregation server %s unreachable (%s); retrying in %.1fs", s.target,
-                         code.name if code else exc, delay)
+                if code == grpc.StatusCode.ALREADY_EXISTS:
+                    LOG.info("aggregation server %s still holds a stream as %r (%s); retrying in %.1fs",
+                             s.target, s.client_id, exc.details(), delay)
+                else:
+                    LOG.info("aggregation server %s unreachable (%s); retrying in %.1fs", s.target,
+                             code.name if code else exc, delay)
                 outcome = None
             if isinstance(outcome, StopInfo):
                 return outcome
