@@ -32,7 +32,7 @@ import inspect
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -158,9 +158,9 @@ class _EstimatorHandler:
 def resolve_callback(post_process: Any) -> Callable[[Any], Any] | None:
     """``post_process`` as a callable: itself, or the ``CALLBACK`` class registered under that name."""
     if post_process is None or callable(post_process):
-        return post_process
+        return cast("Callable[[Any], Any] | None", post_process)
     if isinstance(post_process, str):
-        return ClassFactory.get_cls(ClassType.CALLBACK, post_process)  # type: ignore[return-value]
+        return cast("Callable[[Any], Any]", ClassFactory.get_cls(ClassType.CALLBACK, post_process))
     raise TypeError(f"post_process must be a callable or a registered callback name, got {post_process!r}")
 
 

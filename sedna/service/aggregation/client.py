@@ -47,6 +47,10 @@ _FATAL = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED, gr
           grpc.StatusCode.UNIMPLEMENTED)
 
 
+Outbox = queue.SimpleQueue[tuple[pb.ClientMessage, list[memoryview] | None] | None]
+"""Messages (with the tensor bytes that follow them) the request stream sends; None ends it."""
+
+
 class JobRejectedError(SednaError, PermissionError):
     """The aggregation server refused this client (token, job name, malformed hello)."""
 
@@ -165,7 +169,7 @@ class AggregationClient:
 
     def _session(self) -> StopInfo | float | None:
         s = self.settings
-        outbox: queue.SimpleQueue[tuple[pb.ClientMessage, list[memoryview] | None] | None] = queue.SimpleQueue()
+        outbox: Outbox = queue.SimpleQueue()
         hello = pb.Hello(client_id=s.client_id, job_name=s.job_name, num_samples=s.num_samples,
                          can_evaluate=s.can_evaluate)
         outbox.put((pb.ClientMessage(hello=hello), None))
@@ -195,7 +199,7 @@ class AggregationClient:
             self._call = None
             channel.close()
 
-    def _follow(self, call: Any, outbox: queue.SimpleQueue) -> StopInfo | float | None:
+    def _follow(self, call: Any, outbox: Outbox) -> StopInfo | float | None:
         kind, head, assembler = "", None, None
         for message in call:
             self._last_contact = time.monotonic()
@@ -235,7 +239,7 @@ class AggregationClient:
                          message.welcome.round)
         return None
 
-    def _handle(self, kind: str, head: Any, weights: Weights, outbox: queue.SimpleQueue) -> StopInfo | None:
+    def _handle(self, kind: str, head: Any, weights: Weights, outbox: Outbox) -> StopInfo | None:
         config = scalars_from_proto(head.config) if kind != "stop" else {}
         number = int(head.round)
         if kind == "stop":

@@ -290,7 +290,8 @@ class RoundRunner:
             phase = self._run_phase("parameters", 0, [(chosen.client_id, None)], None)
             if chosen.client_id in phase.results:
                 LOG.info("initial weights from client %s", chosen.client_id)
-                return phase.results[chosen.client_id]
+                weights: Weights = phase.results[chosen.client_id]
+                return weights
             LOG.warning("attempt %d to get initial weights from %s failed: %s", attempt, chosen.client_id,
                         phase.failures)
         raise RoundFailedError("no client delivered initial weights")

@@ -213,20 +213,12 @@ class FederatedServicer(pb_grpc.FederatedLearningServicer):
         incoming: _Incoming | None = None
         try:
             for message in requests:
-                wire_chunk = isinstance(message, WireChunk)
-                kind = "chunk" if wire_chunk else message.WhichOneof("msg")
+                if isinstance(message, WireChunk):
+                    incoming = self._chunk(session, incoming, message.data)
+                    continue
+                kind = message.WhichOneof("msg")
                 if kind == "chunk":
-                    if incoming is None:
-                        raise WireError("chunk without a preceding fit_res/parameters_res header")
-                    data = message.data if wire_chunk else message.chunk.data
-                    if len(data) > incoming.remaining:
-                        raise WireError(f"chunk overruns the announced {incoming.message.weights.total_bytes} bytes")
-                    incoming.remaining -= len(data)
-                    if incoming.assembler is not None:
-                        incoming.assembler.feed(data)
-                    if incoming.remaining == 0:
-                        self._finish(session, incoming)
-                        incoming = None
+                    incoming = self._chunk(session, incoming, message.chunk.data)
                 elif kind in ("fit_res", "parameters_res"):
                     if incoming is not None:
                         raise WireError(f"{kind} arrived while {incoming.kind} weights were incomplete")
@@ -254,6 +246,20 @@ class FederatedServicer(pb_grpc.FederatedLearningServicer):
         finally:
             if self._pool.unregister(session, reason):
                 LOG.info("client %s left: %s", session.client_id, reason)
+
+    def _chunk(self, session: Session, incoming: _Incoming | None, data: bytes | memoryview) -> _Incoming | None:
+        """Feed one chunk; returns what is still incoming (None once the weights are complete)."""
+        if incoming is None:
+            raise WireError("chunk without a preceding fit_res/parameters_res header")
+        if len(data) > incoming.remaining:
+            raise WireError(f"chunk overruns the announced {incoming.message.weights.total_bytes} bytes")
+        incoming.remaining -= len(data)
+        if incoming.assembler is not None:
+            incoming.assembler.feed(data)
+        if incoming.remaining:
+            return incoming
+        self._finish(session, incoming)
+        return None
 
     def _begin(self, session: Session, kind: str, message: Any) -> _Incoming:
         header = message.weights
