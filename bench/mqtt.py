@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from bench._report import Report
-from sedna.core.outcome import JointOutcome
+from sedna.common.outcome import JointOutcome
 from sedna.service.mqtt import DeviceGateway, MqttSettings
 from sedna.service.mqtt.simulator import digits_test_split, simulate
 from sedna.service.mqtt.testing import Mosquitto

@@ -5,7 +5,7 @@
 store + process runtime (:mod:`gm.cluster.local.backend`) and its REST API validated
 by :func:`gm.schema.validate`; in the ``kube`` backend it talks to an API server
 (:mod:`gm.cluster.kube`). Either way it runs every controller (:mod:`gm.controllers`)
-and, when :mod:`gm.hub` is installed, the edge hub LCs dial. Once everything listens
+and the edge hub LCs dial (:mod:`gm.hub`). Once everything listens
 it writes the ready file (JSON with the addresses) that ``sedna local up`` waits for.
 """
 
@@ -23,6 +23,7 @@ from gm.controllers.setup import setup_controllers
 from gm.health import HealthServer
 from gm.runtime.reconciling import Manager
 from gm.settings import GMSettings
+from sedna.controlplane import kinds
 
 log = logging.getLogger(__name__)
 
@@ -106,21 +107,13 @@ class GlobalManager:
         return KubeCluster.auto(self.settings.kubeconfig or None)
 
     def _start_hub(self, cluster: Cluster) -> Any:
-        try:
-            from gm import hub
-        except ModuleNotFoundError as exc:
-            if exc.name != "gm.hub":
-                raise
-            log.warning("gm.hub is not installed: LCs cannot connect")
-            return None
+        from gm import hub
+        from gm.controllers import fl_upstream, incremental_learning
+
         s = self.settings
         handle = hub.start_hub(cluster, s.hub_host, s.hub_port, dict(s.node_tokens))
-        from gm.controllers import incremental_learning
-
-        handle.handlers.register("incrementallearningjob", incremental_learning.handle_upstream)
-        from gm.controllers import fl_upstream
-
-        handle.handlers.register("federatedlearningjob", fl_upstream.handle_upstream)
+        handle.handlers.register(kinds.INCREMENTAL_LEARNING_JOB.key, incremental_learning.handle_upstream)
+        handle.handlers.register(kinds.FEDERATED_LEARNING_JOB.key, fl_upstream.handle_upstream)
         self.addresses["hub"] = f"{s.hub_host}:{handle.port}"
         return handle
 

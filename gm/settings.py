@@ -13,10 +13,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sedna.common import errors
+
 DEFAULT_LC_SERVER = "http://127.0.0.1:9100"
 
 
-class SettingsError(ValueError):
+class SettingsError(errors.SettingsError):
     """A flag or env value is malformed."""
 
 

@@ -5,5 +5,5 @@ working while the GM is away; it takes worker reports on ``POST /sedna/workers/{
 (:mod:`lc.api`), turns them into status reports through the per-kind managers
 (:mod:`lc.managers`), and ships those from a durable outbox over the edge hub stream
 (:mod:`lc.hubclient`). Settings are built once in :func:`lc.main.main` (:mod:`lc.settings`).
-``lc`` never imports ``gm``: the two share only ``sedna.proto`` and ``sedna.service.edgehub``.
+``lc`` never imports ``gm``: the two share only ``sedna.proto`` and ``sedna.controlplane``.
 """

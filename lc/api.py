@@ -1,6 +1,6 @@
 """The worker-facing HTTP API of the LC (FastAPI).
 
-- ``POST /sedna/workers/{worker}/info``: Sedna's report body (:mod:`lc.reports`), bearer worker
+- ``POST /sedna/workers/{worker}/info``: Sedna's report body (:mod:`sedna.controlplane.reports`), bearer worker
   token required (401), replies Sedna-style ``{"Status": 200, "Message": "OK"}``; bad input gets
   400 with a message naming the field and nothing is stored. Unlike Sedna, an unknown
   ``ownerKind`` is a 400, not a silent drop.
@@ -18,10 +18,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from lc import reports
-from lc.errors import BadReport
 from lc.managers import ReportHandler
 from lc.store import Store
+from sedna.controlplane import reports
+from sedna.controlplane.errors import BadReport
 
 
 def _reply(status: int, message: str) -> JSONResponse:

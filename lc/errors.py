@@ -3,26 +3,22 @@
 ::
 
     LCError
-    ├── SettingsError (ValueError)   a flag, env var or file of the LC's settings is malformed
-    └── BadReport (ValueError)       a worker report is malformed; ``field`` names the culprit
+    └── SettingsError (sedna.common.errors.SettingsError)   a flag, env var or file of the LC's
+                                                             settings is malformed
 
-Messages name the field or setting, show the offending value with ``!r`` and say what is expected.
+A malformed worker report raises :class:`sedna.controlplane.errors.BadReport` (the contract's
+error, shared with the GM). Messages name the field or setting, show the offending value with
+``!r`` and say what is expected.
 """
 
 from __future__ import annotations
+
+from sedna.common import errors
 
 
 class LCError(Exception):
     """Base class of errors the Local Controller raises on purpose."""
 
 
-class SettingsError(LCError, ValueError):
+class SettingsError(LCError, errors.SettingsError):
     """A setting is missing or malformed."""
-
-
-class BadReport(LCError, ValueError):
-    """A worker report is malformed; the API answers 400 with this message."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"field {field!r}: {message}")
-        self.field = field

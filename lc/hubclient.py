@@ -14,6 +14,7 @@ time. Callers: :mod:`lc.main` wires it; managers call :meth:`wake`.
 
 from __future__ import annotations
 
+import logging
 import queue
 import random
 import threading
@@ -24,10 +25,9 @@ from typing import Any
 
 from lc.settings import HubSettings
 from lc.store import Store
-from sedna.common.log import get_logger
-from sedna.service import edgehub as eh
+from sedna.controlplane import edgehub as eh
 
-LOG = get_logger(__name__)
+LOG = logging.getLogger(__name__)
 _MAX_INFLIGHT = 1000
 
 
@@ -76,7 +76,7 @@ class HubClient:
         import grpc
 
         s = self.settings
-        options = eh.keepalive_options(s.ping_interval * 2)
+        options: list[tuple[str, int | str]] = [*eh.keepalive_options(s.ping_interval * 2)]
         if not s.tls_ca:
             return grpc.insecure_channel(s.gm_address, options=options)
         creds = grpc.ssl_channel_credentials(
@@ -97,10 +97,10 @@ class HubClient:
         out: queue.Queue[eh.UpMessage] = queue.Queue()
         done = threading.Event()
         state = _SessionState()
-        out.put(eh.Hello(s.node, self._store.refs(), self._store.outbox_epoch()))
+        out.put(eh.Hello(eh.NodeName(s.node), self._store.refs(), self._store.outbox_epoch()))
         channel = self._channel()
         try:
-            call = EdgeHubStub(channel).Connect(
+            call = EdgeHubStub(channel).Connect(  # type: ignore[no-untyped-call]  # generated, untyped
                 _requests(out, done), metadata=((eh.NODE_METADATA, s.node), ("authorization", f"Bearer {s.token}")))
             self._call = call
             pump = threading.Thread(target=self._pump, args=(state, out, done, call), name="lc-hub-pump", daemon=True)

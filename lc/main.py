@@ -7,6 +7,7 @@ the GM in the background, so workers can report while the GM is unreachable.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import sys
@@ -17,7 +18,7 @@ from lc.errors import LCError, SettingsError
 from lc.settings import LCSettings, from_args
 from sedna.common import log
 
-LOG = log.get_logger("lc")
+LOG = logging.getLogger(__name__)
 
 
 def worker_token(state_dir: Path) -> str:

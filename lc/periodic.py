@@ -8,12 +8,11 @@ the next round (the loop never dies). Subclasses implement ``check`` and may ove
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any
 
-from sedna.common.log import get_logger
-
-LOG = get_logger(__name__)
+LOG = logging.getLogger(__name__)
 
 
 class PeriodicWorker:

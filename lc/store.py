@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sedna.service.edgehub import ObjectKey, ObjectRef
+from sedna.controlplane.edgehub import ObjectKey, ObjectRef
 
 T = TypeVar("T")
 
@@ -85,11 +85,9 @@ class Store:
         return None if row is None else json.loads(row[0])
 
     def list_objects(self, kind: str | None = None) -> list[dict[str, Any]]:
-        sql, args = "SELECT body FROM objects", ()
-        if kind is not None:
-            sql, args = sql + " WHERE kind=?", (kind,)
+        where, args = ("", ()) if kind is None else (" WHERE kind=?", (kind,))
         with self._lock:
-            rows = self._db.execute(sql + " ORDER BY kind, namespace, name", args).fetchall()
+            rows = self._db.execute(f"SELECT body FROM objects{where} ORDER BY kind, namespace, name", args).fetchall()
         return [json.loads(body) for (body,) in rows]
 
     def refs(self) -> list[ObjectRef]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from gm.cluster.interface import INCREMENTAL_LEARNING_JOB, Cluster, Obj
-from sedna.common import il_protocol as ilp
+from sedna.controlplane import il_protocol as ilp
 
 KIND = INCREMENTAL_LEARNING_JOB
 

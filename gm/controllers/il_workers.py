@@ -17,7 +17,7 @@ from typing import Any
 from gm.cluster.interface import INCREMENTAL_LEARNING_JOB, POD, Obj
 from gm.controllers.workloads import env_field, env_value, merge_env, owner_reference, with_hash, worker_labels
 from gm.settings import ControllerSettings
-from sedna.common.il_protocol import hot_update_config_path
+from sedna.controlplane.il_protocol import hot_update_config_path
 
 KIND = INCREMENTAL_LEARNING_JOB
 INFER_REST_PORT = 5100

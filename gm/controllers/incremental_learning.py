@@ -15,7 +15,7 @@ a JSON string with the stage's inputs and outputs; the last :data:`HISTORY` kept
   round's model; otherwise the inference Pod is recreated -> Starting until it is ready;
 - Completed -> the next stage, Waiting; Failed -> (Train, Waiting). The job loops forever.
 
-The GM mirrors what the LC needs (:class:`sedna.common.il_protocol.JobState`) into an annotation,
+The GM mirrors what the LC needs (:class:`sedna.controlplane.il_protocol.JobState`) into an annotation,
 since the hub forwards metadata and spec changes only. :func:`handle_upstream` files LC and worker
 reports under ``status.edgeReports`` (:mod:`.il_reports`); only it writes there, only this controller
 writes the rest. The inference worker's counter report becomes ``status.inference``.
@@ -39,7 +39,7 @@ from gm.runtime.outcomes import DONE, ObjectKey, Outcome
 from gm.runtime.patches import StatusPatch, utc_now
 from gm.runtime.reconciling import Controller, Manager
 from gm.settings import ControllerSettings
-from sedna.common import il_protocol as ilp
+from sedna.controlplane import il_protocol as ilp
 
 log = logging.getLogger(__name__)
 

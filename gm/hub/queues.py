@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 
-from sedna.service.edgehub import ObjectKey, ObjectRef
+from sedna.controlplane.edgehub import ObjectKey, ObjectRef
 
 Down = tuple[ObjectRef, bytes]
 

@@ -23,10 +23,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sedna.service.edgehub import ObjectKey, ObjectRef, key_of
+from sedna.controlplane import kinds
+from sedna.controlplane.edgehub import ObjectKey, ObjectRef, key_of
 
 Obj = dict[str, Any]
-JOB_KINDS = ("jointinferenceservice", "federatedlearningjob", "incrementallearningjob", "lifelonglearningjob")
+DATASET, MODEL = kinds.DATASET.key, kinds.MODEL.key
+JOINT_INFERENCE, FEDERATED, INCREMENTAL, LIFELONG = (k.key for k in kinds.JOBS)
+JOB_KINDS = frozenset(k.key for k in kinds.JOBS)
 HOSTNAME_LABEL = "kubernetes.io/hostname"
 
 
@@ -66,17 +69,17 @@ def references(obj: Obj) -> tuple[set[str], set[str]]:
     kind, spec = key_of(obj).kind, obj.get("spec") or {}
     datasets: set[str] = set()
     models: set[str] = set()
-    if kind == "jointinferenceservice":
+    if kind == JOINT_INFERENCE:
         models |= {_name(_get(spec, "edgeWorker", "model", "name")), _name(_get(spec, "cloudWorker", "model", "name"))}
-    elif kind == "federatedlearningjob":
+    elif kind == FEDERATED:
         workers = spec.get("trainingWorkers")
         for worker in workers if isinstance(workers, list) else []:
             datasets.add(_name(_get(worker, "dataset", "name")))
         models |= {_name(_get(spec, "aggregationWorker", "model", "name")),
                    _name(_get(spec, "pretrainedModel", "name"))}
-    elif kind in ("incrementallearningjob", "lifelonglearningjob"):
+    elif kind in (INCREMENTAL, LIFELONG):
         datasets.add(_name(_get(spec, "dataset", "name")))
-        if kind == "incrementallearningjob":
+        if kind == INCREMENTAL:
             models |= {_name(_get(spec, "initialModel", "name")), _name(_get(spec, "deploySpec", "model", "name")),
                        _name(_get(spec, "evalSpec", "initialEvalModel", "name"))}
     datasets.discard("")
@@ -102,7 +105,7 @@ class Router:
     # ------------------------------------------------------------- targets
 
     def _dataset_node(self, namespace: str, name: str) -> str:
-        return _name(_get(self.objects.get(ObjectKey("dataset", namespace, name)), "spec", "nodeName"))
+        return _name(_get(self.objects.get(ObjectKey(DATASET, namespace, name)), "spec", "nodeName"))
 
     def targets(self, key: ObjectKey) -> frozenset[str]:
         """The nodes ``key`` belongs on now."""
@@ -110,12 +113,12 @@ class Router:
         if obj is None:
             return frozenset()
         nodes: set[str] = set()
-        if key.kind == "dataset":
+        if key.kind == DATASET:
             nodes.add(_name(_get(obj, "spec", "nodeName")))
-        elif key.kind == "model":
+        elif key.kind == MODEL:
             for job in self._referrers.get(key, ()):
                 nodes |= self.targets(job)
-        elif key.kind == "jointinferenceservice":
+        elif key.kind == JOINT_INFERENCE:
             pod = _get(obj, "spec", "edgeWorker", "template", "spec")
             nodes.add(_name(_get(pod, "nodeName")) or _name(_get(pod, "nodeSelector", HOSTNAME_LABEL)))
         elif key.kind in JOB_KINDS:
@@ -141,15 +144,15 @@ class Router:
                 return []  # a status write: not worth a message to every node
             self._versions[key] = rv_of(obj)
         affected = [key]
-        if key.kind == "dataset":
+        if key.kind == DATASET:
             affected += sorted(self._referrers.get(key, ()))
-        if key.kind in JOB_KINDS or key.kind == "dataset":
+        if key.kind in JOB_KINDS or key.kind == DATASET:
             models: set[ObjectKey] = set()
             for job in affected:
-                models |= {ref for ref in self._refs.get(job, ()) if ref.kind == "model"}
+                models |= {ref for ref in self._refs.get(job, ()) if ref.kind == MODEL}
             if key.kind in JOB_KINDS:
                 self._index(key)
-                models |= {ref for ref in self._refs.get(key, ()) if ref.kind == "model"}
+                models |= {ref for ref in self._refs.get(key, ()) if ref.kind == MODEL}
             affected += sorted(models)
         changes: list[Change] = []
         for item in affected:
@@ -163,8 +166,8 @@ class Router:
         if obj is None:
             return
         datasets, models = references(obj)
-        refs = {ObjectKey("dataset", job.namespace, n) for n in datasets}
-        refs |= {ObjectKey("model", job.namespace, n) for n in models}
+        refs = {ObjectKey(DATASET, job.namespace, n) for n in datasets}
+        refs |= {ObjectKey(MODEL, job.namespace, n) for n in models}
         self._refs[job] = refs
         for ref in refs:
             self._referrers[ref].add(job)

@@ -12,21 +12,21 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gm.cluster.interface import Cluster
-from sedna.common.log import get_logger
 from sedna.common.loop_thread import LoopThread
-from sedna.service import edgehub as eh
+from sedna.controlplane import edgehub as eh
 
 from .sessions import HubCore, HubSettings
 from .upstream import HandlerRegistry
 from .watching import Watcher
 
-LOG = get_logger(__name__)
+LOG = logging.getLogger(__name__)
 SERVICE = "sedna.edgehub.v1.EdgeHub"
 
 
@@ -92,7 +92,7 @@ class _Servicer:
         if not hmac.compare_digest(token.encode(), (expected or "").encode()):
             await self._refuse(context, node, "bad-token", f"wrong token for node {node!r}")
         core = self._core
-        session = core.attach(node)
+        session = core.attach(eh.NodeName(node))
         self._metrics["connected"].inc()
         reader = asyncio.ensure_future(core.read(session, requests))
         reader.add_done_callback(lambda task: _reader_done(session, task))

@@ -15,6 +15,7 @@ timer per stream cost a thousand wake-ups a second). :mod:`.server` wraps this i
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -22,15 +23,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from gm.cluster.interface import Cluster, Kind, Obj
-from sedna.common.log import get_logger
-from sedna.service import edgehub as eh
+from sedna.controlplane import edgehub as eh
 
 from .queues import NodeQueue
 from .routing import Change, Router
 from .sequences import SequenceBook
 from .upstream import HandlerRegistry, Upstream
 
-LOG = get_logger(__name__)
+LOG = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ class HubSettings:
 
 
 class Session:
-    def __init__(self, node: str, queue: NodeQueue) -> None:
+    def __init__(self, node: eh.NodeName, queue: NodeQueue) -> None:
         self.node = node
         self.queue = queue
         self.direct: list[eh.DownMessage] = []
@@ -76,7 +76,7 @@ class HubCore:
         self.lock = threading.Lock()
         self.settings = settings
         self.queues: dict[str, NodeQueue] = {}
-        self.sessions: dict[str, Session] = {}
+        self.sessions: dict[eh.NodeName, Session] = {}
         self.upstream = Upstream(cluster, handlers, SequenceBook(cluster), count)
         self.loop: asyncio.AbstractEventLoop | None = None
         self.ticker: asyncio.Future[None] | None = None
@@ -126,7 +126,7 @@ class HubCore:
         for change in changes:
             self.queue(change.node).put(self.encode(change))
 
-    def attach(self, node: str) -> Session:
+    def attach(self, node: eh.NodeName) -> Session:
         old = self.sessions.get(node)
         if old is not None:
             LOG.info("node %s connected again; closing its previous stream", node)
@@ -185,7 +185,7 @@ class HubCore:
         async with lock:
             try:
                 ack = await asyncio.to_thread(self.upstream.apply, session.node, msg)
-            except Exception as exc:  # the cluster failed: drop the stream so the LC resends in order
+            except Exception as exc:  # the cluster or the handler failed: drop the stream, the LC resends in order
                 LOG.error("node %s: applying report %d for %s failed (%s: %s); dropping the stream",
                           session.node, msg.seq, msg.key, type(exc).__name__, exc)
                 session.close()

@@ -4,36 +4,52 @@
 
 - ``dataset``: ``{"numberOfSamples": N}`` -> ``status.numberOfSamples`` + ``updateTime``;
   ``{"problem": "..."}`` -> condition ``IndexReadable=False`` with the message, plus a Warning event.
-- ``jointinferenceservice``: the node's aggregated edge counters (``output.ownerInfo``) ->
-  ``status.inference`` {count, hardExamples, offloadRatio, cloudFailures, fallbacks, updateTime}
-  and Sedna's ``status.metrics`` [{key, value}] (inferenceNumber, hardExampleNumber, uploadCloudRatio).
+- ``jointinferenceservice``: the node's aggregated edge counters (``output.ownerInfo``, a
+  :class:`~sedna.controlplane.counters.JointCounters`) -> ``status.inference`` and Sedna's
+  ``status.metrics``.
 
 FL / IL / LL controllers register their own handlers on the hub handle's ``handlers``; until one
 is registered their reports are acknowledged and dropped with an INFO log (``result="unhandled"``).
-A handler raises :class:`MalformedReport` for bad payloads; that, or a missing target object,
-rejects the report with a reason (logged, sent back to the LC) and the stream goes on.
-:class:`Upstream` applies reports through the registry and :mod:`.sequences`.
+
+What :class:`Upstream` promises the LC's outbox (each report is applied once, in order, or
+rejected with a reason; nothing is lost):
+
+- a report for a kind that takes none, a payload a handler refuses (any
+  :class:`~sedna.controlplane.errors.ContractError`, e.g. :class:`MalformedReport`) or a missing
+  target object is *rejected*: the ack says ``accepted=False`` with the reason, the sequence
+  advances, the LC drops it (it would fail the same way again) and the stream goes on;
+- any other error raised while applying (the cluster failed, or a handler has a bug) is *not*
+  acknowledged and does not advance the sequence: it propagates, the session drops the stream,
+  and the LC resends the report, in order, after its reconnect backoff.
+
+History: a ``KeyError`` raised inside a handler was taken for "this kind takes no status
+reports", acknowledged as rejected and its sequence advanced, so a handler bug silently lost the
+report under a wrong reason.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
 from gm.cluster.interface import DATASET, JOINT_INFERENCE_SERVICE, Cluster, NotFound
-from sedna.common.log import get_logger
-from sedna.service.edgehub import Report, ReportAck
+from sedna.controlplane import kinds
+from sedna.controlplane.counters import JointCounters
+from sedna.controlplane.edgehub import NodeName, Report, ReportAck
+from sedna.controlplane.errors import ContractError
 
 from .sequences import SequenceBook
 
-LOG = get_logger(__name__)
+LOG = logging.getLogger(__name__)
 Handler = Callable[[Cluster, Report], None]
-PASS_THROUGH_KINDS = ("federatedlearningjob", "incrementallearningjob", "lifelonglearningjob")
+UNHANDLED_KINDS = frozenset(k.key for k in kinds.JOBS)
+"""Kinds whose reports are acknowledged and dropped while no handler is registered for them."""
 
 
-class MalformedReport(ValueError):
+class MalformedReport(ContractError):
     """The payload does not fit its kind; the message names the field."""
 
 
@@ -70,21 +86,9 @@ def handle_joint_inference(cluster: Cluster, report: Report) -> None:
     info = (report.payload.get("output") or {}).get("ownerInfo")
     if not isinstance(info, dict):
         raise MalformedReport("output.ownerInfo: expected an object of edge counters")
-    where = "output.ownerInfo."
-    count, hard = _int(info, "inferenceNumber", where), _int(info, "hardExampleNumber", where)
-    failures = _int(info, "cloudFailures", where) if "cloudFailures" in info else 0
-    fallbacks = _int(info, "fallbacks", where) if "fallbacks" in info else 0
-    ratio = info.get("uploadCloudRatio", hard / count if count else 0.0)
-    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 <= ratio <= 1:
-        raise MalformedReport(f"output.ownerInfo.uploadCloudRatio: expected a number in [0, 1], got {ratio!r}")
-    stamp = info.get("updateTime") if isinstance(info.get("updateTime"), str) and info.get("updateTime") else now()
-    cluster.patch_status(JOINT_INFERENCE_SERVICE, report.key.namespace, report.key.name, {
-        "inference": {"count": count, "hardExamples": hard, "offloadRatio": float(ratio),
-                      "cloudFailures": failures, "fallbacks": fallbacks, "updateTime": stamp},
-        "metrics": [{"key": "inferenceNumber", "value": str(count)},
-                    {"key": "hardExampleNumber", "value": str(hard)},
-                    {"key": "uploadCloudRatio", "value": str(float(ratio))}],
-    })
+    counters = JointCounters.from_owner_info(info, where="output.ownerInfo")
+    cluster.patch_status(JOINT_INFERENCE_SERVICE, report.key.namespace, report.key.name,
+                         dict(counters.status(now())))
 
 
 class HandlerRegistry:
@@ -96,7 +100,7 @@ class HandlerRegistry:
 
     @classmethod
     def default(cls) -> HandlerRegistry:
-        return cls({"dataset": handle_dataset, "jointinferenceservice": handle_joint_inference})
+        return cls({kinds.DATASET.key: handle_dataset, kinds.JOINT_INFERENCE_SERVICE.key: handle_joint_inference})
 
     def register(self, kind: str, handler: Handler) -> None:
         """Handle reports for ``kind`` (lowercase kind name, e.g. ``federatedlearningjob``)."""
@@ -108,7 +112,12 @@ class HandlerRegistry:
             return self._handlers.get(kind)
 
     def knows(self, kind: str) -> bool:
-        return self.get(kind) is not None or kind in PASS_THROUGH_KINDS
+        return self.get(kind) is not None or kind in UNHANDLED_KINDS
+
+    def known(self) -> list[str]:
+        """Every kind that takes status reports."""
+        with self._lock:
+            return sorted({*self._handlers, *UNHANDLED_KINDS})
 
 
 class Upstream:
@@ -121,28 +130,28 @@ class Upstream:
         self.book = book
         self._count = count
 
-    def apply(self, node: str, report: Report) -> ReportAck:
-        """Apply ``report``; a cluster error other than NotFound propagates (the stream is dropped)."""
+    def apply(self, node: NodeName, report: Report) -> ReportAck:
+        """Apply ``report``, or reject it with a reason; any other error propagates unacknowledged.
+
+        See the module docstring for which is which: the caller drops the stream on an error, so
+        the LC resends the report.
+        """
         kind = report.key.kind
         if report.seq <= self.book.mark(node):
             self._count(kind, "duplicate")
             return ReportAck(report.seq, accepted=True, duplicate=True)
         handler = self.handlers.get(kind)
         reason = ""
-        try:
-            if handler is not None:
+        if handler is None and kind not in UNHANDLED_KINDS:
+            reason = f"kind: {kind!r} takes no status reports (known: {', '.join(self.handlers.known())})"
+        elif handler is None:
+            LOG.info("node %s: no upstream handler registered for %s yet; report %d for %s dropped",
+                     node, kind, report.seq, report.key)
+        else:
+            try:
                 handler(self.cluster, report)
-            elif kind in PASS_THROUGH_KINDS:
-                LOG.info("node %s: no upstream handler registered for %s yet; report %d for %s dropped",
-                         node, kind, report.seq, report.key)
-            else:
-                raise KeyError(kind)
-        except KeyError:
-            reason = f"kind: {kind!r} takes no status reports (known: {', '.join(self._known())})"
-        except MalformedReport as exc:
-            reason = f"{report.key}: {exc}"
-        except NotFound as exc:
-            reason = f"{report.key}: {exc}"
+            except (ContractError, NotFound) as exc:
+                reason = f"{report.key}: {exc}"
         self.book.advance(node, report.seq)
         if reason:
             LOG.warning("node %s: rejected report %d: %s", node, report.seq, reason)
@@ -150,6 +159,3 @@ class Upstream:
             return ReportAck(report.seq, accepted=False, reason=reason)
         self._count(kind, "applied" if handler is not None else "unhandled")
         return ReportAck(report.seq)
-
-    def _known(self) -> list[str]:
-        return sorted({"dataset", "jointinferenceservice", *PASS_THROUGH_KINDS})

@@ -10,15 +10,15 @@ lists again and turns the difference into events, then watches on. Every event g
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 
 from gm.cluster.interface import SEDNA_KINDS, Cluster, Kind, Obj
-from sedna.common.log import get_logger
 
 from .routing import rv_of
 
-LOG = get_logger(__name__)
+LOG = logging.getLogger(__name__)
 Apply = Callable[[str, Obj], None]
 
 

@@ -15,7 +15,7 @@ import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sedna.common.il_protocol import hot_update_config_path
+from sedna.controlplane.il_protocol import hot_update_config_path
 
 
 def atomic_copy(source: str | Path, target: str | Path) -> str:

@@ -8,7 +8,7 @@ seen within ~0.1 s instead of a tick. A check:
 
 1. new Dataset index lines are split by ``trainProb`` into train samples (waiting for the next
    round) and a new eval version (:mod:`.samples`), each sample exactly once;
-2. the GM's state (annotation, :class:`~sedna.common.il_protocol.JobState`) says what is pending:
+2. the GM's state (annotation, :class:`~sedna.controlplane.il_protocol.JobState`) says what is pending:
 
    - ``(Train, Waiting)``: at most every ``trainSpec.trigger.checkPeriodSeconds``, evaluate the train
      trigger on ``{num_of_samples}``; when it fires (or the ``sedna.io/trigger-train`` annotation
@@ -27,6 +27,7 @@ restarted LC neither loses a counter nor sends a decision twice.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -39,12 +40,12 @@ from lc.incremental.watching import FileWatch
 from lc.periodic import PeriodicWorker
 from lc.store import Store
 from sedna.algorithms.triggers import MissingMetric, TriggerSpecError, metric_deltas, parse_trigger
-from sedna.common import il_protocol as ilp
-from sedna.common.log import get_logger
-from sedna.service.edgehub import ObjectKey
+from sedna.controlplane import il_protocol as ilp
+from sedna.controlplane import kinds
+from sedna.controlplane.edgehub import ObjectKey
 
-LOG = get_logger(__name__)
-KIND = "incrementallearningjob"
+LOG = logging.getLogger(__name__)
+KIND = kinds.INCREMENTAL_LEARNING_JOB.key
 
 
 def _get(obj: Any, *path: str) -> Any:
@@ -95,7 +96,7 @@ class IncrementalLoop(PeriodicWorker):
         progress = Progress.from_json(self._store.get_meta(key))
         if progress.uid != meta.get("uid", ""):
             progress = Progress(uid=meta.get("uid", ""))
-        dataset = self._store.get_object(ObjectKey("dataset", ns, _get(spec, "dataset", "name") or ""))
+        dataset = self._store.get_object(ObjectKey(kinds.DATASET.key, ns, _get(spec, "dataset", "name") or ""))
         if dataset is None:
             return 0
         url = str(_get(dataset, "spec", "url") or "")
@@ -237,7 +238,7 @@ class IncrementalLoop(PeriodicWorker):
         return _report("deploy", "ready", state.round, message, {"model": state.trained_model, "served": served})
 
     def _model_url(self, ns: str, name: Any) -> str:
-        model = self._store.get_object(ObjectKey("model", ns, str(name or "")))
+        model = self._store.get_object(ObjectKey(kinds.MODEL.key, ns, str(name or "")))
         return str(_get(model, "spec", "url") or "")
 
 

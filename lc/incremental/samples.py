@@ -1,29 +1,31 @@
 """Dataset index files: read new samples, split them by ``trainProb``, write per-round files.
 
-An index is TXT (one sample per non-empty, non-``#`` line) or CSV (a header, then one sample per
-line; the header is re-emitted at the top of every round file, which Sedna's IL could not do).
+An index is TXT or CSV, read by :mod:`sedna.datasources.index` (the parser the dataset counter and
+the SDK use too): TXT, one sample per non-blank, non-``#`` line; CSV, a header, then one sample per
+record (a quoted field may span lines); the header is re-emitted at the top of every round file,
+which Sedna's IL could not do.
 Samples are identified by their position in the index, which only grows, so a split is a pair of
 index lists and nothing is ever taken twice. The split is exact (``int(trainProb * n)`` samples
 train, the rest evaluate, as in Sedna) but shuffled with a seed derived from the batch's offset,
 so it is repeatable after a restart and does not follow the order labels were appended in.
 
-The index is read while a labeller may be appending to it: a last line without its newline that
-was written less than :data:`SETTLE_SECONDS` ago is the writer's unfinished line and is left for
-the next read, so half a sample is never taken (and its other half never becomes a second one).
-An unterminated last line older than that is a complete sample in a file that lacks the final newline.
+The index is read while a labeller may be appending to it: a last record without its newline (or
+inside an open quote) that was written less than :data:`SETTLE_SECONDS` ago is the writer's
+unfinished record and is left for the next read, so half a sample is never taken (and its other
+half never becomes a second one). An unterminated last line older than that is a complete sample
+in a file that lacks the final newline.
 """
 
 from __future__ import annotations
 
 import os
 import random
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-SETTLE_SECONDS = 2.0
-"""How long an unterminated last index line must stay unchanged before it counts as a sample."""
+from sedna.datasources.index import FORMATS, SETTLE_SECONDS, IndexFileError
+from sedna.datasources.index import read_index as parse_index_file
 
 
 class IndexUnreadable(ValueError):
@@ -44,21 +46,14 @@ def read_index(url: str, fmt: str) -> Index:
     if path is None:
         raise IndexUnreadable(f"spec.url {url!r} is remote; this LC splits local index files only")
     fmt = (fmt or path.suffix.lstrip(".")).lower()
-    if fmt not in ("txt", "csv"):
+    if fmt not in FORMATS:
         raise IndexUnreadable(f"spec.format {fmt!r} is not supported for incremental learning (use txt or csv)")
     try:
-        text = path.read_text(encoding="utf-8")
-        raw = text.splitlines()
-        if raw and not text.endswith(("\n", "\r")) and time.time() - path.stat().st_mtime < SETTLE_SECONDS:
-            raw.pop()  # the writer's unfinished line: taken at the next read
-    except FileNotFoundError:
-        raise IndexUnreadable(f"index file {str(path)!r} (spec.url) does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise IndexUnreadable(f"index file {str(path)!r} (spec.url) cannot be read: {exc}") from None
-    lines = [line for line in raw if line.strip() and not (fmt == "txt" and line.lstrip().startswith("#"))]
-    if fmt == "csv":
-        return Index(lines[0] if lines else None, lines[1:])
-    return Index(None, lines)
+        index = parse_index_file(path, fmt, settle_seconds=SETTLE_SECONDS)
+    except IndexFileError as exc:
+        raise IndexUnreadable(f"{exc} (spec.url)") from None
+    header = index.header.text if index.header is not None else None
+    return Index(header, [record.text for record in index.records])
 
 
 def local_path(url: str) -> Path | None:

@@ -1,10 +1,11 @@
 """Managers: one per resource kind the LC looks after (Sedna §3.3).
 
 A manager that takes worker reports implements :class:`ReportHandler`; the worker API picks it
-by the report's ``ownerKind``. :func:`build` wires the default set: ``dataset`` (index counting,
-its own loop), ``model`` (kept for the learning managers), ``jointinferenceservice`` (counter
-aggregation) and a pass-through for ``federatedlearningjob``, ``incrementallearningjob`` and
-``lifelonglearningjob`` reports.
+by the report's ``ownerKind``. :func:`build` wires the default set: the joint-inference counter
+aggregation and a pass-through for the learning jobs' reports (every kind of
+:data:`~sedna.controlplane.kinds.JOBS`). Datasets have their own loop
+(:class:`~lc.managers.dataset.DatasetManager`); Models need no manager (the learning loops read
+them from the store).
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from lc.reports import WorkerReport
 from lc.store import Store
+from sedna.controlplane import kinds
+from sedna.controlplane.reports import WorkerReport
 
 
 class ReportHandler(Protocol):
-    owner_kind: str
+    @property
+    def owner_kind(self) -> str: ...
 
     def handle(self, report: WorkerReport) -> int:
         """Check the report, derive the status report and put it in the outbox; return its seq."""
@@ -27,9 +30,8 @@ class ReportHandler(Protocol):
 def build(store: Store, notify: Callable[[], None]) -> dict[str, ReportHandler]:
     """The report handlers by ``ownerKind``."""
     from lc.managers.jointinference import JointInferenceManager
-    from lc.managers.passthrough import PASS_THROUGH_KINDS, PassThroughManager
+    from lc.managers.passthrough import PassThroughManager
 
-    handlers: dict[str, ReportHandler] = {"jointinferenceservice": JointInferenceManager(store, notify)}
-    for kind in PASS_THROUGH_KINDS:
-        handlers[kind] = PassThroughManager(kind, store, notify)
+    handlers: dict[str, ReportHandler] = {kind.key: PassThroughManager(kind.key, store, notify) for kind in kinds.JOBS}
+    handlers[kinds.JOINT_INFERENCE_SERVICE.key] = JointInferenceManager(store, notify)
     return handlers

@@ -1,7 +1,9 @@
 """Datasets: count each local index file every period and report the count when it changes.
 
-TXT: one sample per non-empty line that is not a ``#`` comment. CSV: records minus the header
-(the ``csv`` module, so quoted newlines do not inflate the count). A missing or unreadable file,
+Samples are what :mod:`sedna.datasources.index` reads (the parser the IL split and the SDK use
+too, so the count, the split and a worker's data agree): TXT, one per non-blank, non-``#`` line;
+CSV, records minus the header (quoted newlines do not inflate the count); a last record still being
+written is counted once it settles. A missing or unreadable file,
 a remote URL (``s3://``, not handled by this LC yet) or an unknown format is reported upstream
 once as ``{"problem": ...}`` and checked again next period, never a crash. The last reported count
 and problem are kept in ``meta`` so a restart does not report an unchanged count again.
@@ -10,17 +12,19 @@ Counting happens on a daemon thread (:meth:`DatasetManager.start`); :meth:`check
 
 from __future__ import annotations
 
-import csv
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from lc.periodic import PeriodicWorker
 from lc.store import Store
-from sedna.common.log import get_logger
-from sedna.service.edgehub import ObjectKey, key_of
+from sedna.controlplane import kinds
+from sedna.controlplane.edgehub import ObjectKey, key_of
+from sedna.controlplane.reports import DatasetPayload
+from sedna.datasources.index import FORMATS, SETTLE_SECONDS, IndexFileError, read_index
 
-LOG = get_logger(__name__)
+LOG = logging.getLogger(__name__)
 
 
 class IndexProblem(Exception):
@@ -30,18 +34,12 @@ class IndexProblem(Exception):
 def count_samples(path: Path, fmt: str) -> int:
     """Number of samples in a TXT or CSV index file."""
     fmt = (fmt or path.suffix.lstrip(".")).lower()
+    if fmt not in FORMATS:
+        raise IndexProblem(f"spec.format {fmt!r} is not supported (use txt or csv)")
     try:
-        with path.open(encoding="utf-8", newline="") as handle:
-            if fmt == "txt":
-                return sum(1 for line in handle if line.strip() and not line.lstrip().startswith("#"))
-            if fmt == "csv":
-                rows = sum(1 for row in csv.reader(handle) if any(cell.strip() for cell in row))
-                return max(0, rows - 1)
-    except FileNotFoundError:
-        raise IndexProblem(f"index file {str(path)!r} does not exist") from None
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise IndexProblem(f"index file {str(path)!r} cannot be read: {exc}") from None
-    raise IndexProblem(f"spec.format {fmt!r} is not supported (use txt or csv)")
+        return len(read_index(path, fmt, settle_seconds=SETTLE_SECONDS))
+    except IndexFileError as exc:
+        raise IndexProblem(str(exc)) from None
 
 
 class DatasetManager(PeriodicWorker):
@@ -55,7 +53,7 @@ class DatasetManager(PeriodicWorker):
     def check(self) -> int:
         """Count every dataset once; return how many reports were queued."""
         sent = 0
-        for obj in self._store.list_objects("dataset"):
+        for obj in self._store.list_objects(kinds.DATASET.key):
             sent += self._check_one(obj)
         if sent:
             self._notify()
@@ -75,13 +73,13 @@ class DatasetManager(PeriodicWorker):
             return self._report_once(key, "problem", str(exc), {"problem": str(exc)})
         return self._report_once(key, "count", str(count), {"numberOfSamples": count})
 
-    def _report_once(self, key: ObjectKey, what: str, value: str, payload: dict[str, Any]) -> int:
+    def _report_once(self, key: ObjectKey, what: str, value: str, payload: DatasetPayload) -> int:
         meta_key = f"dataset/{key}"
         state = f"{what}:{value}"
         if self._store.get_meta(meta_key) == state:
             return 0
         with self._store.transaction() as db:
-            self._store.enqueue(ObjectKey("dataset", key.namespace, key.name), payload, db)
+            self._store.enqueue(ObjectKey(kinds.DATASET.key, key.namespace, key.name), dict(payload), db)
             self._store.set_meta(meta_key, state, db)
         if what == "problem":
             LOG.warning("dataset %s/%s: %s", key.namespace, key.name, value)

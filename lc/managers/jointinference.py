@@ -15,117 +15,85 @@ with its counters; the worker's contribution is ``base + current``, so totals ne
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
-from lc.errors import BadReport
-from lc.reports import WorkerReport
 from lc.store import Store
-from sedna.common.log import get_logger
-from sedna.service.edgehub import ObjectKey
+from sedna.controlplane import kinds
+from sedna.controlplane.counters import JointCounters
+from sedna.controlplane.edgehub import ObjectKey
+from sedna.controlplane.reports import WorkerPayload, WorkerReport
 
-LOG = get_logger(__name__)
-_COUNTERS = ("inferenceNumber", "hardExampleNumber", "cloudFailures", "fallbacks")
-_REQUIRED = ("inferenceNumber", "hardExampleNumber")
+LOG = logging.getLogger(__name__)
 Record = dict[str, Any]
-"""What ``counters`` holds per worker: ``{"current": counters, "base": {counter: n, "uploaded": x}}``."""
-
-
-def _count(info: dict[str, Any], name: str) -> int:
-    value = info.get(name, 0)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or value != int(value):
-        raise BadReport(f"ownerInfo.{name}", f"must be a non-negative integer, got {value!r}")
-    return int(value)
-
-
-def counters_of(info: dict[str, Any]) -> dict[str, Any]:
-    """Check one worker's ``ownerInfo`` and return its normalised counters."""
-    for name in _REQUIRED:
-        if name not in info:
-            raise BadReport(f"ownerInfo.{name}", "is required in jointinferenceservice reports")
-    out: dict[str, Any] = {name: _count(info, name) for name in _COUNTERS}
-    ratio = info.get("uploadCloudRatio")
-    if ratio is None:
-        ratio = out["hardExampleNumber"] / out["inferenceNumber"] if out["inferenceNumber"] else 0.0
-    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 <= ratio <= 1:
-        raise BadReport("ownerInfo.uploadCloudRatio", f"must be a number between 0 and 1, got {ratio!r}")
-    out["uploadCloudRatio"] = float(ratio)
-    for name in ("startTime", "updateTime"):
-        value = info.get(name, "")
-        if not isinstance(value, str):
-            raise BadReport(f"ownerInfo.{name}", f"must be a timestamp string, got {value!r}")
-        out[name] = value
-    return out
+"""What ``counters`` holds per worker: ``{"current": ownerInfo, "base": {ownerInfo counter: n, "uploaded": x}}``."""
+_COUNTERS = {"inferences": "inferenceNumber", "hard_examples": "hardExampleNumber",
+             "cloud_failures": "cloudFailures", "fallbacks": "fallbacks"}
+"""The summable :class:`JointCounters` fields and their ``ownerInfo`` names (the base's keys)."""
 
 
 def _zero_base() -> dict[str, Any]:
-    return {**{name: 0 for name in _COUNTERS}, "uploaded": 0.0}
+    return {**{key: 0 for key in _COUNTERS.values()}, "uploaded": 0.0}
 
 
-def restarted(previous: dict[str, Any], current: dict[str, Any]) -> bool:
+def _split(record: Record) -> tuple[JointCounters, dict[str, Any]]:
+    """``(current, base)`` of a stored record (a row written before bases existed is the latest counters)."""
+    if "current" not in record:
+        return JointCounters.from_owner_info(record), _zero_base()
+    return JointCounters.from_owner_info(record["current"]), dict(record["base"])
+
+
+def restarted(previous: JointCounters, current: JointCounters) -> bool:
     """True when ``current`` counts from a new start: another startTime, or any counter went down."""
-    if previous.get("startTime") and current["startTime"] and previous["startTime"] != current["startTime"]:
+    if previous.start_time and current.start_time and previous.start_time != current.start_time:
         return True
-    return any(current[name] < previous.get(name, 0) for name in _COUNTERS)
+    return any(getattr(current, name) < getattr(previous, name) for name in _COUNTERS)
 
 
-def advance(record: Record | None, current: dict[str, Any]) -> tuple[Record, bool]:
+def advance(record: Record | None, current: JointCounters) -> tuple[Record, bool]:
     """The worker's next record after ``current`` arrived, and whether it had restarted."""
     if record is None:
-        return {"current": current, "base": _zero_base()}, False
-    if "current" not in record:  # a row written before bases existed: it is the latest counters
-        record = {"current": record, "base": _zero_base()}
-    previous, base = record["current"], dict(record["base"])
+        return {"current": current.owner_info(), "base": _zero_base()}, False
+    previous, base = _split(record)
     reset = restarted(previous, current)
     if reset:
-        for name in _COUNTERS:
-            base[name] += previous.get(name, 0)
-        base["uploaded"] += previous.get("uploadCloudRatio", 0.0) * previous.get("inferenceNumber", 0)
-    return {"current": current, "base": base}, reset
+        for name, key in _COUNTERS.items():
+            base[key] += getattr(previous, name)
+        base["uploaded"] += previous.offload_ratio * previous.inferences
+    return {"current": current.owner_info(), "base": base}, reset
 
 
-def effective(record: Record) -> dict[str, Any]:
+def effective(record: Record) -> JointCounters:
     """A worker's counters since it first reported: ``base + current``."""
-    if "current" not in record:
-        record = {"current": record, "base": _zero_base()}
-    current, base = record["current"], record["base"]
-    out: dict[str, Any] = {name: base[name] + current[name] for name in _COUNTERS}
-    uploaded = base["uploaded"] + current["uploadCloudRatio"] * current["inferenceNumber"]
-    count = out["inferenceNumber"]
-    out["uploadCloudRatio"] = uploaded / count if count else current["uploadCloudRatio"]
-    out["startTime"], out["updateTime"] = current["startTime"], current["updateTime"]
-    return out
-
-
-def aggregate(workers: list[dict[str, Any]]) -> dict[str, Any]:
-    """Sum the workers' counters; the ratio is weighted by each worker's inferences."""
-    total: dict[str, Any] = {name: sum(w[name] for w in workers) for name in _COUNTERS}
-    weight = total["inferenceNumber"]
-    ratio = sum(w["uploadCloudRatio"] * w["inferenceNumber"] for w in workers) / weight if weight else 0.0
-    total["uploadCloudRatio"] = round(ratio, 6)
-    starts = [w["startTime"] for w in workers if w["startTime"]]
-    total["startTime"] = min(starts) if starts else ""
-    total["updateTime"] = max((w["updateTime"] for w in workers), default="")
-    return total
+    current, base = _split(record)
+    summed = {name: base[key] + getattr(current, name) for name, key in _COUNTERS.items()}
+    uploaded = base["uploaded"] + current.offload_ratio * current.inferences
+    inferences = summed["inferences"]
+    return replace(current, **summed, offload_ratio=uploaded / inferences if inferences else current.offload_ratio)
 
 
 class JointInferenceManager:
-    owner_kind = "jointinferenceservice"
+    owner_kind = kinds.JOINT_INFERENCE_SERVICE.key
 
     def __init__(self, store: Store, notify: Callable[[], None]) -> None:
         self._store = store
         self._notify = notify
 
     def handle(self, report: WorkerReport) -> int:
-        counters = counters_of(report.owner_info)
+        counters = JointCounters.from_owner_info(report.owner_info)
         key = ObjectKey(self.owner_kind, report.namespace, report.owner_name)
+
+        def total(rows: list[Record]) -> tuple[JointCounters, int]:
+            return JointCounters.total([effective(r) for r in rows]), len(rows)
+
         with self._store.transaction() as db:
             record, reset = advance(self._store.get_counters(str(key), report.worker), counters)
-            total, workers = self._store.update_counters(
-                str(key), report.worker, record, lambda rows: (aggregate([effective(r) for r in rows]), len(rows)))
-            payload = {"phase": report.kind or "inference", "status": report.status,
-                       "output": {"ownerInfo": total}, "workers": workers}
-            seq = self._store.enqueue(key, payload, db)
+            summed, workers = self._store.update_counters(str(key), report.worker, record, total)
+            payload: WorkerPayload = {"phase": report.kind or "inference", "status": report.status,
+                                      "output": {"ownerInfo": summed.owner_info()}, "workers": workers}
+            seq = self._store.enqueue(key, dict(payload), db)
         if reset:
             LOG.info("worker %s of %s restarted (counters from 0 again); its earlier counts are kept",
                      report.worker, key)

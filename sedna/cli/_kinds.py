@@ -1,7 +1,8 @@
 """The resource kinds the CLI knows, their REST paths and their table columns.
 
-The CLI talks HTTP to the local API and never imports ``gm``, so the kinds are listed
-here (they mirror ``gm.cluster.interface``). Table columns of the ``sedna.io`` kinds
+The CLI talks HTTP to the local API and never imports ``gm``: the ``sedna.io`` kinds and
+their names come from :mod:`sedna.controlplane.kinds` (as the GM's do), the core kinds it
+shows are listed here. Table columns of the ``sedna.io`` kinds
 come from the CRDs' ``additionalPrinterColumns`` (read from the ``crds`` folder when
 it is present, so ``sedna get`` shows what ``kubectl get`` would); core kinds have
 kubectl-like columns.
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from sedna.cli._errors import CliError
+from sedna.controlplane import kinds
 
 
 @dataclass(frozen=True)
@@ -51,14 +53,8 @@ class KindInfo:
 
 
 _AGE = Column("AGE", ".metadata.creationTimestamp", type="date")
-_SEDNA = "sedna.io/v1alpha1"
 _KINDS = (
-    KindInfo("Dataset", "datasets", _SEDNA),
-    KindInfo("Model", "models", _SEDNA),
-    KindInfo("JointInferenceService", "jointinferenceservices", _SEDNA, ("ji",)),
-    KindInfo("FederatedLearningJob", "federatedlearningjobs", _SEDNA, ("fl",)),
-    KindInfo("IncrementalLearningJob", "incrementallearningjobs", _SEDNA, ("il",)),
-    KindInfo("LifelongLearningJob", "lifelonglearningjobs", _SEDNA, ("ll",)),
+    *(KindInfo(k.kind, k.plural, k.api_version, k.short) for k in kinds.ALL),
     KindInfo("Pod", "pods", "v1", ("po",), (Column("STATUS", ".status.phase"), Column("NODE", ".spec.nodeName"),
                                            Column("IP", ".status.podIP"), _AGE)),
     KindInfo("Service", "services", "v1", ("svc",), (Column("CLUSTER-IP", ".spec.clusterIP"),

@@ -4,16 +4,21 @@ Algorithms (hard-example mining, aggregation strategies, ...) register themselve
 with :meth:`ClassFactory.register`; workers look them up by the name a resource
 gives (``HEM_NAME``, ``aggregation``). Names are case-sensitive, as in Sedna, and
 registering a second class under a taken name is an error (Sedna silently
-overwrote it).
+overwrote it), unless the caller asks for it with ``replace=True``: user code that
+deliberately swaps a built-in (say its own ``IBT``) says so, and a typo cannot
+shadow a plug-in by accident. Functions register too (Sedna's post-process
+callbacks are functions); :func:`resolve_callable` turns a callback given by name
+into the callable to run.
 """
 
 from __future__ import annotations
 
 import difflib
+import inspect
 import threading
 from collections.abc import Callable
 from enum import Enum
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sedna.common.errors import RegistryError
 
@@ -44,31 +49,49 @@ class ClassFactory:
     _lock = threading.Lock()
 
     @classmethod
-    def register(cls, type_name: ClassType | str = ClassType.GENERAL, alias: str | None = None) -> Callable[[T], T]:
-        """Class decorator: register the class under ``alias`` (default: its ``__name__``)."""
+    def register(cls, type_name: ClassType | str = ClassType.GENERAL, alias: str | None = None, *,
+                 replace: bool = False) -> Callable[[T], T]:
+        """Decorator: register the class (or function) under ``alias`` (default: its ``__name__``).
+
+        ``replace=True`` lets a deliberate re-registration take over a taken name.
+        """
 
         def wrapper(klass: T) -> T:
-            cls.register_cls(klass, type_name, alias)  # type: ignore[arg-type]
+            cls.register_cls(klass, type_name, alias, replace=replace)
             return klass
 
         return wrapper
 
     @classmethod
-    def register_cls(cls, klass: type, type_name: ClassType | str = ClassType.GENERAL,
-                     alias: str | None = None) -> type:
-        """Register ``klass``; raise :class:`RegistryError` if the name is taken by another class."""
+    def register_cls(cls, klass: Any, type_name: ClassType | str = ClassType.GENERAL,
+                     alias: str | None = None, *, replace: bool = False) -> Any:
+        """Register ``klass``; a name taken by another class raises :class:`RegistryError` unless ``replace``."""
         key = _type_key(type_name)
         name = alias or klass.__name__
+        if key in _BUILTIN_MODULES:
+            _load_builtins(key)  # built-ins first: a clash is caught, a replacement wins, whatever the import order
         with cls._lock:
             bucket = cls._registry.setdefault(key, {})
             existing = bucket.get(name)
-            if existing is not None and existing is not klass:
+            if existing is not None and existing is not klass and not replace:
                 raise RegistryError(
                     f"{key} plug-in name {name!r} is already registered to "
-                    f"{existing.__module__}.{existing.__qualname__}; choose another alias"
+                    f"{existing.__module__}.{existing.__qualname__}; choose another alias, "
+                    f"or pass replace=True to take the name over deliberately"
                 )
             bucket[name] = klass
         return klass
+
+    @classmethod
+    def register_from_package(cls, package: Any, type_name: ClassType | str = ClassType.GENERAL, *,
+                              replace: bool = False) -> None:
+        """Register every public class and function of ``package`` (a module) under its own name."""
+        for name in dir(package):
+            if name.startswith("_"):
+                continue
+            value = getattr(package, name)
+            if inspect.isclass(value) or inspect.isfunction(value):
+                cls.register_cls(value, type_name, replace=replace)
 
     @classmethod
     def unregister(cls, type_name: ClassType | str, alias: str) -> None:
@@ -77,10 +100,11 @@ class ClassFactory:
             cls._registry.get(_type_key(type_name), {}).pop(alias, None)
 
     @classmethod
-    def is_exists(cls, type_name: ClassType | str, alias: str) -> bool:
-        """Whether ``alias`` is registered for ``type_name``."""
+    def is_exists(cls, type_name: ClassType | str, alias: str | None = None) -> bool:
+        """Whether ``alias`` is registered for ``type_name`` (without alias: whether the type has any)."""
         _load_builtins(_type_key(type_name))
-        return alias in cls._registry.get(_type_key(type_name), {})
+        bucket = cls._registry.get(_type_key(type_name), {})
+        return bool(bucket) if alias is None else alias in bucket
 
     @classmethod
     def names(cls, type_name: ClassType | str) -> list[str]:
@@ -89,7 +113,7 @@ class ClassFactory:
         return sorted(cls._registry.get(_type_key(type_name), {}))
 
     @classmethod
-    def get_cls(cls, type_name: ClassType | str, alias: str) -> type:
+    def get_cls(cls, type_name: ClassType | str, alias: str) -> Any:
         """Return the class registered as ``alias``; the error lists close matches."""
         key = _type_key(type_name)
         _load_builtins(key)
@@ -106,6 +130,22 @@ class ClassFactory:
     def create(cls, type_name: ClassType | str, alias: str, **kwargs: Any) -> Any:
         """Instantiate the class registered as ``alias`` with ``kwargs``."""
         return cls.get_cls(type_name, alias)(**kwargs)
+
+
+def resolve_callable(value: Any, type_name: ClassType | str = ClassType.CALLBACK) -> Callable[..., Any] | None:
+    """The callable ``value`` names: itself if callable, else the plug-in registered under that name.
+
+    A registered class is instantiated with no arguments (its instance is the callable);
+    a registered function is returned as is. None stays None.
+    """
+    if value is None:
+        return None
+    if callable(value):
+        return value  # type: ignore[no-any-return]
+    if not isinstance(value, str):
+        raise TypeError(f"expected a callable or a registered {_type_key(type_name)} name, got {value!r}")
+    found: Any = ClassFactory.get_cls(type_name, value)
+    return cast("Callable[..., Any]", found() if inspect.isclass(found) else found)
 
 
 def _type_key(type_name: ClassType | str) -> str:

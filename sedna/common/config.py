@@ -5,15 +5,19 @@ into typed fields. Nothing here is read at import time: call
 :meth:`WorkerConfig.from_env` (optionally with an ``environ`` mapping, as tests do)
 when a worker object is created. :class:`Context` keeps Sedna's
 ``get_parameters`` look-up (name as given, then upper-cased) for user parameters
-that templates set as env vars (``batch_size``, ``threshold_img``...).
+that templates set as env vars (``batch_size``, ``threshold_img``...), callable on the
+class as Sedna programs do. :class:`BaseConfig` is Sedna's attribute view of the same
+env, for programs written for Sedna; unlike Sedna's it reads at access, not at import.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+import types
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sedna.common.errors import ConfigError
@@ -191,6 +195,10 @@ class AlgorithmSpec:
     name: str
     parameters: dict[str, Any] = field(default_factory=dict)
 
+    def as_sedna(self) -> dict[str, Any]:
+        """Sedna's ``{"method": name, "param": {...}}`` dict."""
+        return {"method": self.name, "param": dict(self.parameters)}
+
 
 def parse_parameters(raw: str, source: str = "HEM_PARAMETERS") -> dict[str, Any]:
     """Parse Sedna's ``[{"key": k, "value": v}, ...]`` (or a plain JSON object) into a dict.
@@ -227,30 +235,74 @@ def _coerce(value: Any) -> Any:
     return value
 
 
+class _EitherMethod:
+    """A method callable on the class (Sedna's style) and on an instance (this project's style).
+
+    On the class it runs against ``Context()``: ``os.environ`` read at the moment of the call,
+    so a program (or test) that sets env after import sees it. ``on_class``, when given,
+    is what the class-level call runs instead (it returns Sedna's shapes).
+    """
+
+    def __init__(self, on_instance: Callable[..., Any], on_class: Callable[..., Any] | None = None) -> None:
+        self._on_instance = on_instance
+        self._on_class = on_class or on_instance
+        self.__doc__ = on_instance.__doc__
+
+    def __get__(self, obj: Any, owner: type) -> Callable[..., Any]:
+        if obj is None:
+            return types.MethodType(self._on_class, owner())
+        return types.MethodType(self._on_instance, obj)
+
+
 class Context:
-    """Sedna-compatible parameter look-up over a worker's environment."""
+    """Sedna's parameter look-up over a worker's environment.
+
+    ``Context.get_parameters("batch_size", 32)`` works on the class, as Sedna's examples
+    call it (the environment is read at each call, never at import), and on an instance
+    over a given mapping, as this project's workers call it (``Context(cfg.environ)``).
+    A name is looked up as given, then upper-cased; a missing or empty value gives
+    ``default``.
+
+    :meth:`get_algorithm_from_api` returns Sedna's ``{"method": ..., "param": {...}}``
+    dict (``{}`` when unset) when called on the class, and a typed
+    :class:`AlgorithmSpec` (None when unset) when called on an instance.
+    """
 
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
-        self._env: Mapping[str, str] = dict(os.environ if environ is None else environ)
+        self._environ = environ
 
-    def get_parameters(self, name: str, default: Any = None) -> Any:
+    @property
+    def environ(self) -> Mapping[str, str]:
+        """The mapping looked up: the given one, else ``os.environ`` as it is now."""
+        return os.environ if self._environ is None else self._environ
+
+    def _get_parameters(self, name: str, default: Any = None) -> Any:
         """Return env ``name``, else env ``NAME`` (upper-cased), else ``default``."""
-        for key in (name, name.upper()):
-            if key in self._env:
-                return self._env[key]
+        env = self.environ
+        for key in (name, str(name).upper()):
+            value = env.get(key)
+            if value is not None and value != "":
+                return value
         return default
 
-    def get_int(self, name: str, default: int) -> int:
-        """:meth:`get_parameters` as an integer; a malformed value raises ConfigError naming it."""
-        return self._number(name, default, int)
+    get_parameters = _EitherMethod(_get_parameters)
 
-    def get_float(self, name: str, default: float) -> float:
+    def _get_int(self, name: str, default: int) -> int:
+        """:meth:`get_parameters` as an integer; a malformed value raises ConfigError naming it."""
+        value: int = self._number(name, default, int)
+        return value
+
+    def _get_float(self, name: str, default: float) -> float:
         """:meth:`get_parameters` as a number; a malformed value raises ConfigError naming it."""
-        return self._number(name, default, float)
+        value: float = self._number(name, default, float)
+        return value
+
+    get_int = _EitherMethod(_get_int)
+    get_float = _EitherMethod(_get_float)
 
     def _number(self, name: str, default: Any, kind: type) -> Any:
         for key in (name, name.upper()):
-            raw = self._env.get(key)
+            raw = self.environ.get(key)
             if raw is not None and str(raw).strip() != "":
                 try:
                     return kind(raw)
@@ -259,11 +311,131 @@ class Context:
                     raise ConfigError(f"env {key}={raw!r} is not {what}") from None
         return default
 
-    def get_algorithm_from_api(self, algorithm: str = "HEM", **overrides: Any) -> AlgorithmSpec | None:
-        """Build the spec from ``<ALG>_NAME`` / ``<ALG>_PARAMETERS``; ``overrides`` win over the env."""
-        name = self.get_parameters(f"{algorithm}_NAME", "") or ""
+    def _algorithm_spec(self, algorithm: str = "HEM", **overrides: Any) -> AlgorithmSpec | None:
+        """The plug-in named by ``<ALG>_NAME`` with ``<ALG>_PARAMETERS``; ``overrides`` win over the env."""
+        name = self._get_parameters(f"{algorithm}_NAME", "") or ""
         if not name:
             return None
-        params = parse_parameters(self.get_parameters(f"{algorithm}_PARAMETERS", "") or "", f"{algorithm}_PARAMETERS")
+        params = parse_parameters(self._get_parameters(f"{algorithm}_PARAMETERS", "") or "",
+                                  f"{algorithm}_PARAMETERS")
         params.update(overrides)
         return AlgorithmSpec(name=name, parameters=params)
+
+    def _algorithm_dict(self, algorithm: str = "HEM", **overrides: Any) -> dict[str, Any]:
+        """Sedna's shape of :meth:`get_algorithm_from_api`: ``{"method", "param"}``, or ``{}`` when unset."""
+        spec = self._algorithm_spec(algorithm, **overrides)
+        return spec.as_sedna() if spec is not None else {}
+
+    get_algorithm_from_api = _EitherMethod(_algorithm_spec, _algorithm_dict)
+
+
+class _Env:
+    """A :class:`BaseConfig` attribute that reads env ``name`` at every access (``os.getenv`` rules)."""
+
+    def __init__(self, name: str, default: str | None = None) -> None:
+        self.name = name
+        self.default = default
+
+    def __get__(self, obj: Any, owner: type) -> str | None:
+        return os.environ.get(self.name, self.default)
+
+
+class _ClassOrInstance:
+    """Binds to the instance when called on one, else to the class (for Sedna's ``from_json``)."""
+
+    def __init__(self, func: Callable[..., Any]) -> None:
+        self._func = func
+        self.__doc__ = func.__doc__
+
+    def __get__(self, obj: Any, owner: type) -> Callable[..., Any]:
+        return types.MethodType(self._func, owner if obj is None else obj)
+
+
+class BaseConfig:
+    """Sedna's ``BaseConfig``: the worker env contract as attributes, for Sedna programs.
+
+    Every attribute is read from the environment **when it is accessed**
+    (``BaseConfig.train_dataset_url``, or on an instance). Sedna read them once, at
+    import, so a program that set env after ``import sedna`` (every test does) saw
+    stale values; names and defaults are Sedna's. Assigning an attribute (on the
+    class or an instance) or :meth:`from_json` overrides the env for it.
+    New code should prefer :class:`WorkerConfig`, which is typed and validated.
+    """
+
+    device_category = _Env("DEVICE_CATEGORY", "CPU")
+    backend_type = _Env("BACKEND_TYPE", "TENSORFLOW")
+    lc_server = _Env("LC_SERVER", "http://127.0.0.1:9100")
+    original_dataset_url = _Env("ORIGINAL_DATASET_URL")
+    train_dataset_url = _Env("TRAIN_DATASET_URL")
+    test_dataset_url = _Env("TEST_DATASET_URL")
+    data_path_prefix = _Env("DATA_PATH_PREFIX", "/home/data")
+    namespace = _Env("NAMESPACE", "")
+    worker_name = _Env("WORKER_NAME", "")
+    service_name = _Env("SERVICE_NAME", "")
+    job_name = _Env("JOB_NAME", "sedna")
+    pretrained_model_url = _Env("PRETRAINED_MODEL_URL", "./")
+    model_url = _Env("MODEL_URL")
+    model_name = _Env("MODEL_NAME")
+    log_level = _Env("LOG_LEVEL", "INFO")
+    transmitter = _Env("TRANSMITTER", "ws")
+    agg_data_path = _Env("AGG_DATA_PATH", "./")
+    s3_endpoint_url = _Env("S3_ENDPOINT_URL", "")
+    access_key_id = _Env("ACCESS_KEY_ID", "")
+    secret_access_key = _Env("SECRET_ACCESS_KEY", "")
+    parameters = _Env("PARAMETERS")
+
+    @property
+    def parameter(self) -> dict[str, Any]:
+        """``PARAMETERS`` parsed: a ``.yaml``/``.yml``/``.json`` file or a JSON string (Sedna's names)."""
+        return load_parameters(self.parameters)
+
+    @classmethod
+    def attribute_names(cls) -> list[str]:
+        """The env-backed attribute names, sorted."""
+        return sorted(name for name, value in vars(BaseConfig).items() if isinstance(value, _Env))
+
+    def dict(self) -> dict[str, Any]:
+        """Every attribute's current value."""
+        return {name: getattr(self, name) for name in self.attribute_names()}
+
+    to_json = dict
+
+    def get(self, item: str, default: Any = "") -> Any:
+        """Sedna's look-up: the attribute, or ``default`` when it is unset or empty."""
+        return getattr(self, item, None) or default
+
+    def __getitem__(self, item: str) -> Any:
+        return getattr(self, item, None)
+
+    def _from_json(target: Any, data: Mapping[str, Any] | None) -> Any:
+        for key, value in (data or {}).items():
+            setattr(target, key, value)
+        return target
+
+    from_json = _ClassOrInstance(_from_json)
+    """Overlay ``data`` on the instance (or, called on the class, on the class as Sedna did)."""
+
+
+def load_parameters(raw: str | None) -> dict[str, Any]:
+    """Sedna's ``PARAMETERS``: a YAML or JSON file path, or a JSON object string; errors name it."""
+    if not raw:
+        return {}
+    text, source = raw, "PARAMETERS"
+    if raw.endswith((".yaml", ".yml", ".json")):
+        try:
+            text = Path(raw).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"PARAMETERS names {raw!r}, which cannot be read: {exc.strerror}") from None
+        source = f"PARAMETERS file {raw!r}"
+    elif raw.endswith(".py"):
+        raise ConfigError(f"PARAMETERS={raw!r}: Python parameter files are not executed; use .yaml or .json")
+    try:
+        import yaml
+
+        data = yaml.safe_load(text) if raw.endswith((".yaml", ".yml")) else json.loads(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{source} is not valid {'YAML' if raw.endswith(('.yaml', '.yml')) else 'JSON'}: "
+                          f"{exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source} must hold an object of name: value, got {type(data).__name__}")
+    return data

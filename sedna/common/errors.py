@@ -3,8 +3,9 @@
 ::
 
     SednaError
-    ├── ConfigError (ValueError)        a worker env value or parameter is malformed
-    ├── RegistryError (KeyError)        a plug-in name is unknown or already taken
+    ├── SettingsError (ValueError)      a flag, env var or settings file of a program is malformed
+    │   └── ConfigError                 a worker env value or parameter is malformed
+    ├── RegistryError (KeyError, ValueError)  a plug-in name is unknown or already taken
     ├── ModelLoadError (RuntimeError)   a model file is missing, corrupt or fails its checksum
     ├── DataSourceError (ValueError)    a dataset index file cannot be parsed
     └── InferenceError (RuntimeError)   an inference request failed
@@ -13,7 +14,8 @@
         └── CloudUnavailableError            the cloud side cannot be reached in time
 
 Messages say what failed, show the offending value with ``!r`` and, where there is
-one, the remedy.
+one, the remedy. The GM's and the LC's ``SettingsError`` subclass :class:`SettingsError`, so
+one ``except`` catches a bad setting of any Sedna-py program.
 """
 
 from __future__ import annotations
@@ -23,12 +25,16 @@ class SednaError(Exception):
     """Base class of every error the SDK raises on purpose."""
 
 
-class ConfigError(SednaError, ValueError):
-    """A configuration value (env var, parameter) is missing or malformed."""
+class SettingsError(SednaError, ValueError):
+    """A setting (command-line flag, env var, settings file) is missing or malformed."""
 
 
-class RegistryError(SednaError, KeyError):
-    """A plug-in name is unknown, or registered twice."""
+class ConfigError(SettingsError):
+    """A worker's configuration value (env var, parameter) is missing or malformed."""
+
+
+class RegistryError(SednaError, KeyError, ValueError):
+    """A plug-in name is unknown, or registered twice (a ValueError too, as Sedna raised)."""
 
     def __str__(self) -> str:  # KeyError quotes its argument; we want the plain message
         return str(self.args[0]) if self.args else ""

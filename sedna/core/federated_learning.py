@@ -43,7 +43,7 @@ from sedna.common.log import get_logger
 from sedna.service.aggregation.client import AggregationClient, ClientSettings, StopInfo
 from sedna.service.aggregation.environment import secret
 from sedna.service.aggregation.reports import OWNER_KIND, ReportSender, now
-from sedna.service.lc_client import WorkerReport
+from sedna.service.lc_client import LCReport
 
 LOG = get_logger(__name__)
 
@@ -288,12 +288,12 @@ class FederatedLearning:
         LOG.info("round %d: trained on %d samples (%s)", server_round, num_samples, shown)
         self._reporter.send(self._report("running", server_round, num_samples, metrics))
 
-    def _report(self, status: str, server_round: int, num_samples: int, metrics: Metrics) -> WorkerReport:
+    def _report(self, status: str, server_round: int, num_samples: int, metrics: Metrics) -> LCReport:
         info = {"currentRound": server_round, "sampleCount": num_samples, "startTime": self._start_time,
                 "updateTime": now(), "metrics": dict(metrics)}
         results = None
         if self._saved is not None:
             path = self._saved[1]
             results = [{"format": Path(path).suffix.lstrip("."), "url": path, "metrics": dict(metrics)}]
-        return WorkerReport(owner_kind=OWNER_KIND, owner_name=self.config.job_name, kind="train", status=status,
-                            owner_info=info, results=results)
+        return LCReport(owner_kind=OWNER_KIND, owner_name=self.config.job_name, kind="train", status=status,
+                        owner_info=info, results=results)

@@ -19,6 +19,7 @@ read or parsed is retried next period and logged once per distinct problem.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 import time
@@ -26,9 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from sedna.common.log import get_logger
-
-LOG = get_logger(__name__)
+LOG = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ so the worker exits non-zero and the job's stage is marked Failed.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -30,13 +31,13 @@ from typing import Any
 import numpy as np
 
 from sedna.backend.adapter import EstimatorAdapter
+from sedna.common.class_factory import resolve_callable
 from sedna.common.config import Context, WorkerConfig
 from sedna.common.errors import ConfigError
-from sedna.common.log import get_logger
 from sedna.core.hot_update import HotUpdateWatcher, ModelConfig, current_config
 from sedna.core.incremental_stats import CounterReporter, InferenceCounters
 
-LOG = get_logger(__name__)
+LOG = logging.getLogger(__name__)
 
 OWNER_KIND = "incrementallearningjob"
 DEFAULT_MODEL_FILE = "model.onnx"
@@ -55,6 +56,19 @@ def normalise_metrics(raw: Any) -> dict[str, Metric]:
         array = np.asarray(value, dtype=np.float64)
         out[str(name)] = [float(v) for v in array.ravel()] if array.ndim else float(array)
     return out
+
+
+_SEDNA_FRAMEWORKS = {"TENSORFLOW": ("tensorflow", ".pb"), "KERAS": ("keras", ".pb"), "TORCH": ("pytorch", ".pth"),
+                     "MINDSPORE": ("mindspore", ".ckpt")}
+
+
+def _sedna_model_name(context: Context) -> str | None:
+    """Sedna's default file name for ``BACKEND_TYPE`` (None when it is unset)."""
+    backend = str(context.get_parameters("BACKEND_TYPE", "") or "").upper()
+    if not backend:
+        return None
+    framework, suffix = _SEDNA_FRAMEWORKS.get(backend, ("", ".pkl"))
+    return f"model_finetune_{framework}{suffix}"
 
 
 def model_info(url: str, metrics: Mapping[str, Metric] | None = None) -> dict[str, Any]:
@@ -113,6 +127,13 @@ class IncrementalLearning:
                                             poll_period or float(cfg.model_poll_period_seconds))
             self.watcher.start()
 
+    @classmethod
+    def get_hem_algorithm_from_config(cls, config: WorkerConfig | None = None, **overrides: Any) -> dict[str, Any]:
+        """Sedna's ``{"method": HEM_NAME, "param": {...HEM_PARAMETERS}}`` (``{}`` when unset); overrides win."""
+        from sedna.core.joint_inference.edge import JointInference
+
+        return JointInference.get_hem_algorithm_from_config(config, **overrides)
+
     @property
     def inference_count(self) -> int:
         return self.counters.snapshot()[0]
@@ -132,10 +153,10 @@ class IncrementalLearning:
         """Send one report to the LC (False when there is no LC or it refused)."""
         if self._lc is None:
             return False
-        from sedna.service.lc_client import WorkerReport
+        from sedna.service.lc_client import LCReport
 
-        return bool(self._lc.send(WorkerReport(OWNER_KIND, self.config.job_name, kind, status,
-                                               owner_info=owner_info, results=results)))
+        return bool(self._lc.send(LCReport(OWNER_KIND, self.config.job_name, kind, status,
+                                           owner_info=owner_info, results=results)))
 
     def _report_counters(self, owner_info: dict[str, Any]) -> bool:
         return self.report("inference", "running", owner_info=owner_info)
@@ -146,14 +167,25 @@ class IncrementalLearning:
 
     # -- train -------------------------------------------------------------------------------------
     def model_output_path(self, model_name: str | None = None) -> str:
-        """Where :meth:`train` saves: ``MODEL_URL`` itself when it names a file, else a file in it."""
+        """Where :meth:`train` saves, by Sedna's rules where it has them.
+
+        ``MODEL_URL`` itself when it names a file; else the ``model_path`` parameter when set;
+        else a file in the ``MODEL_URL`` folder named ``model_name``, else ``MODEL_NAME``, else
+        Sedna's ``model_finetune_<framework><ext>`` when ``BACKEND_TYPE`` is set, else
+        ``model`` + the base model's suffix (``.onnx`` by default).
+        """
         url = self.config.model_url
         if not url:
             raise ConfigError("MODEL_URL is empty: the train worker does not know where to save the model")
         target = Path(url)
         if url.endswith(("/", "\\")) or target.is_dir() or not target.suffix:
+            context = Context(self.config.environ)
+            explicit = context.get_parameters("model_path")
+            if explicit:
+                return str(explicit)
+            name = model_name or context.get_parameters("MODEL_NAME") or _sedna_model_name(context)
             suffix = Path(self.config.base_model_url).suffix or Path(DEFAULT_MODEL_FILE).suffix
-            return str(target / (model_name or f"model{suffix}"))
+            return str(target / (name or f"model{suffix}"))
         return url
 
     def train(self, train_data: Any, valid_data: Any = None, post_process: Any = None, **kwargs: Any) -> Any:
@@ -163,7 +195,7 @@ class IncrementalLearning:
             base = self.config.base_model_url
             if base and est.has("load"):
                 est.load(base)
-            outcome = est.call("train", train_data, valid_data=valid_data, post_process=post_process, **kwargs)
+            outcome = est.call("train", train_data, valid_data=valid_data, **kwargs)
             path = self.model_output_path(kwargs.get("model_name"))
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             est.call("save", path)
@@ -173,7 +205,8 @@ class IncrementalLearning:
         info = model_info(path, normalise_metrics(outcome) if isinstance(outcome, Mapping) else {})
         self.report("train", "completed", results=[info])
         LOG.info("trained model saved to %s", path)
-        return est.instance
+        callback = resolve_callable(post_process)  # Sedna: applied to the trained estimator
+        return callback(est.instance) if callback is not None else est.instance
 
     # -- evaluate ----------------------------------------------------------------------------------
     def evaluate(self, data: Any, post_process: Any = None, **kwargs: Any) -> list[dict[str, Any]]:
@@ -183,11 +216,15 @@ class IncrementalLearning:
         try:
             if not urls:
                 raise ConfigError("MODEL_URLS is empty: nothing to evaluate")
+            callback = resolve_callable(post_process)
             with self._lock:
                 for url in urls:
-                    self.estimator.load(url)
-                    self._loaded = url
-                    metrics = self.estimator.call("evaluate", data, post_process=post_process, **kwargs)
+                    if self.estimator.has("load"):
+                        self.estimator.load(url)
+                        self._loaded = url
+                    metrics = self.estimator.call("evaluate", data, model_path=url, **kwargs)  # Sedna passes it
+                    if callback is not None:
+                        metrics = callback(metrics)
                     results.append(model_info(url, normalise_metrics(metrics)))
         except Exception as exc:
             self.report("eval", "failed", results=results, owner_info={"error": f"{type(exc).__name__}: {exc}"})
@@ -219,7 +256,8 @@ class IncrementalLearning:
             if self._loaded is None:
                 self.load()
             result = self.estimator.predict(data, **kwargs)
-        processed = post_process(result) if callable(post_process) else result
+        callback = resolve_callable(post_process)
+        processed = callback(result) if callback is not None else result
         is_hard = bool(self.hem(processed)) if self.hem is not None else False
         self.counters.add(is_hard)
         return result, processed, is_hard

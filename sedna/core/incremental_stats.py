@@ -12,15 +12,14 @@ modelUpdateTime, startTime, updateTime}``.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sedna.common.log import get_logger
-
-LOG = get_logger(__name__)
+LOG = logging.getLogger(__name__)
 
 ServedModel = Callable[[], tuple[int | None, str]]
 """``() -> (round, model update time)`` of the model being served (``(None, "")`` before a hot update)."""

@@ -1,9 +1,11 @@
 """Client of the Local Controller's worker API: ``POST /sedna/workers/{worker}/info``.
 
 The body keeps Sedna's shape (``name, namespace, ownerName, ownerKind, ownerInfo,
-kind, status, results``) and carries the owner's real kind and name. Reports are
-best effort from the worker's point of view: a failed send is logged and returns
-False, never raises, so a down LC cannot stop inference or training.
+kind, status, results``) and carries the owner's real kind and name; the LC parses it
+into its own record (the control plane's ``WorkerReport``, which this SDK does not
+import: tests pin the two together). Reports are best effort from the worker's point
+of view: a failed send is logged and returns False, never raises, so a down LC cannot
+stop inference or training.
 """
 
 from __future__ import annotations
@@ -13,14 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from sedna.common.config import WorkerConfig
-from sedna.common.log import get_logger
 
-LOG = get_logger(__name__)
+LOG = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class WorkerReport:
-    """One report, in Sedna's ``MessageContent`` shape."""
+class LCReport:
+    """What a worker reports; the client adds who it is (``name``, ``namespace``) from its config."""
 
     owner_kind: str
     """Lowercase resource kind: ``jointinferenceservice``, ``federatedlearningjob``, ..."""
@@ -32,6 +33,7 @@ class WorkerReport:
     results: list[dict[str, Any]] | None = None
 
     def to_body(self, worker_name: str, namespace: str) -> dict[str, Any]:
+        """Sedna's ``MessageContent`` body."""
         body: dict[str, Any] = {
             "name": worker_name,
             "namespace": namespace,
@@ -48,7 +50,7 @@ class WorkerReport:
 
 
 class LCClient:
-    """Sends :class:`WorkerReport` s to the node's Local Controller."""
+    """Sends :class:`LCReport` s to the node's Local Controller."""
 
     def __init__(self, config: WorkerConfig, timeout: float = 5.0) -> None:
         self._config = config
@@ -61,7 +63,7 @@ class LCClient:
         self._failing = True
         return False
 
-    def send(self, report: WorkerReport) -> bool:
+    def send(self, report: LCReport) -> bool:
         """POST the report; True when the LC accepted it."""
         import httpx
 
@@ -69,7 +71,7 @@ class LCClient:
         worker = cfg.worker_name or "worker"
         url = f"{cfg.lc_server.rstrip('/')}/sedna/workers/{worker}/info"
         headers = {"Authorization": f"Bearer {cfg.lc_token}"} if cfg.lc_token else {}
-        # plain http has no TLS to verify: skip loading the CA bundle, 0.1-2 s per report under load
+        # plain http has no TLS to verify: skip loading the CA bundle (slow under load) on every report
         verify = not url.startswith("http://")
         try:
             response = httpx.post(url, json=report.to_body(worker, cfg.namespace), headers=headers,

@@ -12,7 +12,7 @@ from gm.cluster.local.store import LocalStore
 from gm.controllers.fl_upstream import handle_upstream
 from gm.hub.sequences import SequenceBook
 from gm.hub.upstream import HandlerRegistry, MalformedReport, Upstream
-from sedna.service.edgehub import ObjectKey, Report
+from sedna.controlplane.edgehub import ObjectKey, Report
 from tests.federated.fl_fixtures import job, model
 
 KEY = ObjectKey("federatedlearningjob", "default", "fl")

@@ -140,7 +140,8 @@ def test_malformed_upstream_messages_are_rejected_with_a_reason_and_the_stream_g
                         break
             call.cancel()
         assert acks[1][0] is False and "report.payload: not valid UTF-8 JSON" in acks[1][1]
-        assert acks[2][0] is False and "output.ownerInfo.inferenceNumber: expected a non-negative integer" in acks[2][1]
+        assert acks[2][0] is False and ("field 'output.ownerInfo.inferenceNumber': must be a non-negative integer, "
+                                        "got -3") in acks[2][1]
         assert acks[3][0] is False and "kind: 'teapot' takes no status reports" in acks[3][1]
         assert acks[4] == (True, "")
         assert store.get(DATASET, "default", "ds")["status"]["numberOfSamples"] == 7

@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from lc.managers.jointinference import JointInferenceManager
-from lc.reports import WorkerReport
 from lc.store import Store
+from sedna.controlplane.reports import WorkerReport
 
 
 def report(worker: str, count: int, hard: int, start: str, **extra: Any) -> WorkerReport:

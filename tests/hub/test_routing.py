@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gm.hub.routing import Router
-from sedna.service.edgehub import ObjectKey, ObjectRef
+from sedna.controlplane.edgehub import ObjectKey, ObjectRef
 from tests.hub.harness import dataset, joint_inference, model
 
 

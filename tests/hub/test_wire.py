@@ -7,8 +7,8 @@ import zlib
 import pytest
 
 from gm.hub.sessions import chunks
+from sedna.controlplane import edgehub as eh
 from sedna.proto import edgehub_pb2 as pb
-from sedna.service import edgehub as eh
 
 REF = eh.ObjectRef(eh.ObjectKey("federatedlearningjob", "default", "fl"), "7")
 BIG = {"kind": "FederatedLearningJob", "metadata": {"name": "fl", "namespace": "default"},

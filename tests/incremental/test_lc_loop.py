@@ -13,8 +13,8 @@ from lc.incremental.loop import IncrementalLoop
 from lc.incremental.samples import read_index, split
 from lc.incremental.watching import FileWatch
 from lc.store import Store
-from sedna.common import il_protocol as ilp
-from sedna.service.edgehub import ObjectKey
+from sedna.controlplane import il_protocol as ilp
+from sedna.controlplane.edgehub import ObjectKey
 
 
 class Clock:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sedna.core.outcome import JointOutcome
+from sedna.common.outcome import JointOutcome
 from sedna.service.mqtt import DeviceGateway, MqttSettings
 from sedna.service.mqtt.testing import Mosquitto, argmax_infer, find_mosquitto
 from tests.mqtt.devices import Device

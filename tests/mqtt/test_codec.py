@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from sedna.common.config import WorkerConfig
 from sedna.common.errors import ConfigError
-from sedna.core.outcome import JointOutcome
+from sedna.common.outcome import JointOutcome
 from sedna.service.mqtt.codec import PayloadError, decode_request, encode_frame, error_payload, result_payload
 from sedna.service.mqtt.dedup import SeenCache
 from sedna.service.mqtt.png import decode_png, encode_png

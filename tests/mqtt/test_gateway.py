@@ -9,7 +9,7 @@ import threading
 import numpy as np
 import pytest
 
-from sedna.core.outcome import JointOutcome
+from sedna.common.outcome import JointOutcome
 from sedna.service.mqtt import encode_frame, encode_image_frame
 from sedna.service.mqtt.png import encode_png
 from sedna.service.mqtt.testing import argmax_infer

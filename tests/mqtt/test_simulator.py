@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from sedna.cli import main
-from sedna.core.outcome import JointOutcome
+from sedna.common.outcome import JointOutcome
 from sedna.service.mqtt import MqttSettings
 from sedna.service.mqtt.simulator import digits_test_split, predicted_label, simulate
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import concurrent.futures
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -188,3 +192,86 @@ def test_breaker_backoff_doubles_after_a_failed_probe() -> None:
 def test_invalid_mining_mode_names_it() -> None:
     with pytest.raises(ValueError, match="'both'"):
         JointInference(EdgeModel(), config=WorkerConfig.from_env({}), cloud=Cloud(), mining_mode="both")
+
+
+class SlowMetadataCloud:
+    """A real OIP gRPC server on 127.0.0.1 whose ModelMetadata answers only when released."""
+
+    def __init__(self) -> None:
+        import grpc
+
+        from sedna.proto import grpc_predict_v2_pb2 as pb
+        from sedna.proto import grpc_predict_v2_pb2_grpc as pb_grpc
+
+        self.release = threading.Event()
+        self.arrived = threading.Semaphore(0)
+        outer = self
+
+        class Servicer(pb_grpc.GRPCInferenceServiceServicer):
+            def ModelMetadata(self, request: Any, context: Any) -> Any:
+                outer.arrived.release()
+                outer.release.wait(10)
+                return pb.ModelMetadataResponse(
+                    name=request.name, inputs=[pb.ModelMetadataResponse.TensorMetadata(
+                        name="x", datatype="FP32", shape=[-1, 1])])
+
+        self.server = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=4))
+        pb_grpc.add_GRPCInferenceServiceServicer_to_server(Servicer(), self.server)
+        self.port = self.server.add_insecure_port("127.0.0.1:0")
+        self.server.start()
+
+    def close(self) -> None:
+        self.release.set()
+        self.server.stop(0).wait(5)
+
+
+@pytest.fixture
+def slow_cloud() -> Iterator[SlowMetadataCloud]:
+    cloud = SlowMetadataCloud()
+    yield cloud
+    cloud.close()
+
+
+def test_the_first_cloud_call_fetches_metadata_within_big_model_timeout(tmp_path: Path,
+                                                                        slow_cloud: SlowMetadataCloud) -> None:
+    # Regression: the metadata fetch used the client's 5 s default, so a cold, slow cloud held the
+    # first hard example for 5 s whatever BIG_MODEL_TIMEOUT (the edge's cloud_timeout) said.
+    cfg = WorkerConfig.from_env({"SERVICE_NAME": "digits", "BIG_MODEL_IP": "127.0.0.1",
+                                 "BIG_MODEL_GRPC_PORT": str(slow_cloud.port)})
+    with JointInference(EdgeModel(), {"method": "CloudOnly"}, config=cfg, cloud_timeout=0.3,
+                        store=HardExampleStore(tmp_path), offload_interval=3600) as ji:
+        started = time.monotonic()
+        outcome = ji.infer(np.array([1.0]))
+        elapsed = time.monotonic() - started
+    assert (outcome.is_hard_example, outcome.computed_at) == (True, "edge")
+    assert elapsed < 2.0, f"the first hard example waited {elapsed:.1f}s for the cloud's metadata"
+    assert ji.stats.snapshot()["cloud_failures"] == 1
+
+
+def test_a_slow_metadata_fetch_does_not_hold_other_requests(slow_cloud: SlowMetadataCloud) -> None:
+    # Regression: the fetch ran under a lock, so every request waited behind the first one's call.
+    from sedna.core.joint_inference.cloud import CloudModel
+    from sedna.service.inference import GrpcInferenceClient
+
+    model = CloudModel(GrpcInferenceClient("127.0.0.1", slow_cloud.port), "digits")
+    first: list[BaseException] = []
+
+    def patient() -> None:
+        try:
+            model.predict(np.zeros(1, np.float32), timeout=4.0)
+        except BaseException as exc:  # the server goes away under it: any outcome is fine, but keep it
+            first.append(exc)
+
+    waiting = threading.Thread(target=patient)
+    waiting.start()
+    try:
+        assert slow_cloud.arrived.acquire(timeout=5)  # the first request is inside its metadata call
+        started = time.monotonic()
+        with pytest.raises(CloudUnavailableError):
+            model.predict(np.zeros(1, np.float32), timeout=0.3)
+        elapsed = time.monotonic() - started
+    finally:
+        slow_cloud.close()
+        waiting.join(10)
+        model.close()
+    assert elapsed < 2.0, f"a 0.3 s request waited {elapsed:.1f}s behind another request's metadata fetch"

@@ -51,24 +51,24 @@ def status_body(code: int, reason: str, message: str, causes: list[tuple[str, st
     return body
 
 
-class ApiError(Exception):
-    """An HTTP error carrying its Kubernetes ``Status`` body."""
+class StatusFailure(Exception):
+    """An HTTP error answered with its Kubernetes ``Status`` body (the CLI raises it as ``ApiError``)."""
 
     def __init__(self, code: int, reason: str, message: str, causes: list[tuple[str, str]] | None = None) -> None:
         super().__init__(message)
         self.code, self.body = code, status_body(code, reason, message, causes)
 
 
-def _from_cluster_error(exc: ClusterError) -> ApiError:
+def _from_cluster_error(exc: ClusterError) -> StatusFailure:
     if isinstance(exc, NotFound):
-        return ApiError(404, "NotFound", str(exc))
+        return StatusFailure(404, "NotFound", str(exc))
     if isinstance(exc, AlreadyExists):
-        return ApiError(409, "AlreadyExists", str(exc))
+        return StatusFailure(409, "AlreadyExists", str(exc))
     if isinstance(exc, Conflict):
-        return ApiError(409, "Conflict", str(exc))
+        return StatusFailure(409, "Conflict", str(exc))
     if isinstance(exc, Invalid):
-        return ApiError(422, "Invalid", str(exc), exc.causes or [("", str(exc))])
-    return ApiError(500, "InternalError", str(exc))
+        return StatusFailure(422, "Invalid", str(exc), exc.causes or [("", str(exc))])
+    return StatusFailure(500, "InternalError", str(exc))
 
 
 def _kind(group: str, version: str, plural: str) -> Kind:
@@ -76,7 +76,7 @@ def _kind(group: str, version: str, plural: str) -> Kind:
         if (kind.group, kind.version, kind.plural) == (group, version, plural):
             return kind
     where = f"{group}/{version}" if group else version
-    raise ApiError(404, "NotFound", f"the server could not find the requested resource {plural!r} in {where}")
+    raise StatusFailure(404, "NotFound", f"the server could not find the requested resource {plural!r} in {where}")
 
 
 def _selector(text: str | None) -> dict[str, str] | None:
@@ -86,7 +86,7 @@ def _selector(text: str | None) -> dict[str, str] | None:
     for part in text.split(","):
         key, sep, value = part.partition("=")
         if not sep or not key.strip():
-            raise ApiError(400, "BadRequest", f"labelSelector: expected key=value[,key=value], got {text!r}")
+            raise StatusFailure(400, "BadRequest", f"labelSelector: expected key=value[,key=value], got {text!r}")
         out[key.strip()] = value.strip().lstrip("=")
     return out
 
@@ -99,29 +99,29 @@ class _Handlers:
 
     def _check(self, kind: Kind, namespace: str | None, body: Any, name: str | None = None) -> Obj:
         if not isinstance(body, dict):
-            raise ApiError(400, "BadRequest", "the request body must be a JSON object")
+            raise StatusFailure(400, "BadRequest", "the request body must be a JSON object")
         body.setdefault("apiVersion", kind.api_version)
         body.setdefault("kind", kind.kind)
         if (body["apiVersion"], body["kind"]) != (kind.api_version, kind.kind):
-            raise ApiError(400, "BadRequest", f"body is {body['apiVersion']}/{body['kind']} but the URL names "
+            raise StatusFailure(400, "BadRequest", f"body is {body['apiVersion']}/{body['kind']} but the URL names "
                                               f"{kind.api_version}/{kind.kind}")
         meta = body.setdefault("metadata", {})
         if not isinstance(meta, dict):
-            raise ApiError(422, "Invalid", "metadata must be an object", [("metadata", "must be an object")])
+            raise StatusFailure(422, "Invalid", "metadata must be an object", [("metadata", "must be an object")])
         if kind.namespaced:
             if meta.get("namespace") not in (None, "", namespace):
-                raise ApiError(400, "BadRequest", f"metadata.namespace {meta['namespace']!r} does not match the "
+                raise StatusFailure(400, "BadRequest", f"metadata.namespace {meta['namespace']!r} does not match the "
                                                   f"namespace {namespace!r} of the request")
             meta["namespace"] = namespace
         if name is not None and meta.get("name") not in (None, name):
-            raise ApiError(400, "BadRequest", f"metadata.name {meta['name']!r} does not match {name!r} in the URL")
+            raise StatusFailure(400, "BadRequest", f"metadata.name {meta['name']!r} does not match {name!r} in the URL")
         if name is not None:
             meta["name"] = name
         if self.validator is not None:
             causes = self.validator(body)
             if causes:
                 fields = ", ".join(f for f, _ in causes)
-                raise ApiError(422, "Invalid", f"{kind.kind} {meta.get('name') or meta.get('generateName')!r} "
+                raise StatusFailure(422, "Invalid", f"{kind.kind} {meta.get('name') or meta.get('generateName')!r} "
                                                f"is invalid: {fields}", causes)
         return body
 
@@ -147,7 +147,7 @@ class _Handlers:
 
     def patch_status(self, kind: Kind, namespace: str | None, name: str, body: Any) -> Obj:
         if not isinstance(body, dict) or not isinstance(body.get("status"), dict):
-            raise ApiError(422, "Invalid", "a status patch must be {\"status\": {...}}",
+            raise StatusFailure(422, "Invalid", "a status patch must be {\"status\": {...}}",
                            [("status", "Required value: an object")])
         return self.store.patch_status(kind, namespace or "", name, body["status"])
 
@@ -162,13 +162,13 @@ class _Handlers:
         names = [c.get("name", "") for c in (pod.get("spec") or {}).get("containers") or []]
         chosen = container or (names[0] if names else "")
         if chosen not in names:
-            raise ApiError(400, "BadRequest", f"container {chosen!r} is not valid for pod {name!r} "
+            raise StatusFailure(400, "BadRequest", f"container {chosen!r} is not valid for pod {name!r} "
                                               f"(containers: {', '.join(names) or 'none'})")
         if self.log_dir is None:
-            raise ApiError(404, "NotFound", "this API server has no pod log directory")
+            raise StatusFailure(404, "NotFound", "this API server has no pod log directory")
         path = log_path(self.log_dir, namespace, name, chosen)
         if not path.exists():
-            raise ApiError(404, "NotFound", f"no log yet for container {chosen!r} of pod {name!r} ({path})")
+            raise StatusFailure(404, "NotFound", f"no log yet for container {chosen!r} of pod {name!r} ({path})")
         return tail(path, tail_lines)
 
 
@@ -203,8 +203,8 @@ def create_api(store: Cluster, token: str, validator: Validator | None = None,
         latency.labels(request.method).observe(time.perf_counter() - started)
         return response
 
-    @app.exception_handler(ApiError)
-    async def api_error(_request: Request, exc: ApiError) -> JSONResponse:
+    @app.exception_handler(StatusFailure)
+    async def api_error(_request: Request, exc: StatusFailure) -> JSONResponse:
         return JSONResponse(exc.body, status_code=exc.code)
 
     @app.exception_handler(ClusterError)
@@ -216,7 +216,7 @@ def create_api(store: Cluster, token: str, validator: Validator | None = None,
         try:
             return json.loads(await request.body())
         except ValueError as exc:
-            raise ApiError(400, "BadRequest", f"the request body is not valid JSON: {exc}") from None
+            raise StatusFailure(400, "BadRequest", f"the request body is not valid JSON: {exc}") from None
 
     @app.get("/healthz", response_class=PlainTextResponse)
     def healthz() -> str:
@@ -248,7 +248,7 @@ def _routes(app: FastAPI, prefix: str, h: _Handlers, body_of: Callable[[Any], An
     def cluster_scoped(params: dict[str, str]) -> Kind:
         kind = kind_of(params)
         if kind.namespaced:
-            raise ApiError(404, "NotFound", f"{kind.plural} are namespaced: use {prefix}/namespaces/{{ns}}/"
+            raise StatusFailure(404, "NotFound", f"{kind.plural} are namespaced: use {prefix}/namespaces/{{ns}}/"
                                             f"{kind.plural}/{{name}}")
         return kind
 

@@ -43,13 +43,27 @@ class CloudModel:
         return cls(client, config.service_name or "model", output_name)
 
     def _input_spec(self, timeout: float | None) -> TensorSpec:
+        """The model's input, from its metadata on first use (fetched within the caller's ``timeout``).
+
+        No lock is held while the metadata is fetched, so a slow or dead cloud never makes other
+        requests wait behind the first one; requests racing on a cold start each fetch it and agree.
+        """
+        spec = self._input
+        if spec is not None:
+            return spec
+        meta = self._client.model_metadata(self.model_name, timeout=timeout)
+        try:
+            first = meta["inputs"][0]
+            spec = TensorSpec(first["name"], first["datatype"], tuple(int(d) for d in first["shape"]))
+            last_output = meta["outputs"][-1]["name"]
+        except (KeyError, IndexError, TypeError, ValueError) as exc:
+            raise InferenceError(f"cloud model {self.model_name!r} sent unusable metadata "
+                                 f"(expected inputs and outputs with name, datatype, shape): {exc!r}") from None
         with self._lock:
             if self._input is None:
-                meta = self._client.model_metadata(self.model_name)
-                first = meta["inputs"][0]
-                self._input = TensorSpec(first["name"], first["datatype"], tuple(int(d) for d in first["shape"]))
+                self._input = spec
                 if self.output_name is None:
-                    self.output_name = meta["outputs"][-1]["name"]
+                    self.output_name = last_output
             return self._input
 
     def predict(self, data: Any, timeout: float | None = None) -> np.ndarray:
@@ -152,9 +166,11 @@ class BigModelService:
     def inference(self, data: Any, post_process: Any = None, **kwargs: Any) -> Any:
         """Run the estimator locally (Sedna's API)."""
         from sedna.backend.adapter import EstimatorAdapter
+        from sedna.common.class_factory import resolve_callable
 
         result = EstimatorAdapter(self.estimator).predict(data, **kwargs)
-        return post_process(result) if callable(post_process) else result
+        callback = resolve_callable(post_process)
+        return callback(result) if callback is not None else result
 
 
 __all__ = ["BigModelService", "CloudModel", "CloudUnavailableError", "EstimatorModel"]

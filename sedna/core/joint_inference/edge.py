@@ -16,6 +16,7 @@ those the cloud could not answer are offloaded by a background thread once it is
 
 from __future__ import annotations
 
+import logging
 import tempfile
 import threading
 from collections.abc import Callable
@@ -25,16 +26,15 @@ import numpy as np
 
 from sedna.algorithms.hard_example_mining.base import BaseFilter
 from sedna.backend.adapter import EstimatorAdapter
-from sedna.common.class_factory import ClassFactory, ClassType
+from sedna.common.class_factory import ClassFactory, ClassType, resolve_callable
 from sedna.common.config import AlgorithmSpec, Context, WorkerConfig
 from sedna.common.errors import CloudUnavailableError, InferenceError, InvalidInputError
-from sedna.common.log import get_logger
+from sedna.common.outcome import JointOutcome
 from sedna.core.circuit import CircuitBreaker
 from sedna.core.hard_examples import ANSWERED, HardExampleStore
 from sedna.core.joint_inference.stats import JointStats, LCReporter
-from sedna.core.outcome import JointOutcome
 
-LOG = get_logger(__name__)
+LOG = logging.getLogger(__name__)
 
 INFERENCE_THEN_MINING = "inference-then-mining"
 MINING_THEN_INFERENCE = "mining-then-inference"
@@ -44,6 +44,8 @@ def build_hem(spec: Any) -> Callable[[Any], bool] | None:
     """A mining filter from a callable, a Sedna ``{"method", "param"}`` dict, or an AlgorithmSpec."""
     if spec is None or callable(spec):
         return spec
+    if isinstance(spec, dict) and not spec:  # Sedna's "no algorithm configured"
+        return None
     if isinstance(spec, dict):
         spec = AlgorithmSpec(spec.get("method", ""), dict(spec.get("param") or {}))
     if isinstance(spec, AlgorithmSpec):
@@ -103,11 +105,11 @@ class JointInference:
             self._reporter.start()
 
     @classmethod
-    def get_hem_algorithm_from_config(cls, config: WorkerConfig | None = None,
-                                      **overrides: Any) -> AlgorithmSpec | None:
-        """The algorithm named by ``HEM_NAME``/``HEM_PARAMETERS``; ``overrides`` win over the env."""
+    def get_hem_algorithm_from_config(cls, config: WorkerConfig | None = None, **overrides: Any) -> dict[str, Any]:
+        """Sedna's ``{"method": HEM_NAME, "param": {...HEM_PARAMETERS}}`` (``{}`` when unset); overrides win."""
         env = (config or WorkerConfig.from_env()).environ
-        return Context(env).get_algorithm_from_api("HEM", **overrides)
+        spec = Context(env).get_algorithm_from_api("HEM", **overrides)
+        return spec.as_sedna() if spec is not None else {}
 
     @property
     def cloud(self) -> Any:
@@ -119,14 +121,19 @@ class JointInference:
 
     # -- inference ---------------------------------------------------------------------------------
 
-    def inference(self, data: Any, post_process: Callable[[Any], Any] | None = None,
+    def inference(self, data: Any, post_process: Callable[[Any], Any] | str | None = None,
                   **kwargs: Any) -> tuple[bool, Any, Any, Any]:
         """Sedna's API: ``(is_hard_example, final_result, edge_result, cloud_result)``."""
         outcome = self.infer(data, post_process, **kwargs)
         return outcome.is_hard_example, outcome.result, outcome.edge_result, outcome.cloud_result
 
-    def infer(self, data: Any, post_process: Callable[[Any], Any] | None = None, **kwargs: Any) -> JointOutcome:
-        """Answer one sample; never raises because the cloud is unavailable."""
+    def infer(self, data: Any, post_process: Callable[[Any], Any] | str | None = None,
+              **kwargs: Any) -> JointOutcome:
+        """Answer one sample; never raises because the cloud is unavailable.
+
+        ``post_process`` is a callable or the name of a registered ``ClassType.CALLBACK``.
+        """
+        post_process = resolve_callable(post_process)
         if self.mining_mode == MINING_THEN_INFERENCE:
             return self._mine_then_infer(data, post_process, **kwargs)
         edge = self._edge(data, post_process, **kwargs)

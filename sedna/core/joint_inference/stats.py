@@ -3,20 +3,23 @@
 The hot path only increments plain integers under a lock; Prometheus reads them at
 scrape time through :class:`StatsCollector`, so metrics cost nothing per sample.
 Reports to the Local Controller carry cumulative counters (idempotent: the LC keeps
-each worker's latest values), only when something changed.
+each worker's latest values), only when something changed. :meth:`JointStats.owner_info`
+is the one place the counters become a report; its keys are the control plane's
+``JointCounters`` ``ownerInfo`` keys (a test keeps them equal).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sedna.common.log import get_logger
-
-LOG = get_logger(__name__)
+LOG = logging.getLogger(__name__)
+OWNER_KIND = "jointinferenceservice"
+"""``ownerKind`` of joint-inference reports (the control plane's kind key)."""
 
 
 @dataclass
@@ -29,7 +32,6 @@ class JointStats:
     cloud_failures: int = 0
     fallbacks: int = 0
     uploaded_later: int = 0
-    hem_faults: int = 0
     started_at: float = field(default_factory=time.time)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
@@ -57,9 +59,12 @@ class JointStats:
                 "started_at": self.started_at,
             }
 
-    def owner_info(self) -> dict[str, Any]:
-        """The LC report's ``ownerInfo`` (Sedna's names plus this project's counters)."""
-        snap = self.snapshot()
+    def owner_info(self, snap: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The LC report's ``ownerInfo`` (Sedna's names plus this project's counters) of ``snap``.
+
+        ``snap`` is a :meth:`snapshot` (taken now when omitted).
+        """
+        snap = self.snapshot() if snap is None else snap
         return {
             "inferenceNumber": snap["inferences"],
             "hardExampleNumber": snap["hard_examples"],
@@ -107,7 +112,7 @@ class LCReporter:
         self._owner_name = owner_name
         self._period = period
         self._stop = threading.Event()
-        self._last_sent: tuple[int, int, int] | None = None
+        self._last_sent: tuple[int, int, int, int] | None = None
         self._thread = threading.Thread(target=self._run, name="lc-reporter", daemon=True)
 
     def start(self) -> None:
@@ -121,14 +126,14 @@ class LCReporter:
 
     def report_now(self) -> bool:
         """Send now if anything changed since the last successful report."""
-        from sedna.service.lc_client import WorkerReport
+        from sedna.service.lc_client import LCReport
 
         snap = self._stats.snapshot()
-        key = (snap["inferences"], snap["hard_examples"], snap["cloud_failures"])
+        key = (snap["inferences"], snap["hard_examples"], snap["cloud_failures"], snap["fallbacks"])
         if key == self._last_sent:
             return True
-        report = WorkerReport(owner_kind="jointinferenceservice", owner_name=self._owner_name, kind="inference",
-                              status="running", owner_info=self._stats.owner_info())
+        report = LCReport(owner_kind=OWNER_KIND, owner_name=self._owner_name, kind="inference", status="running",
+                          owner_info=self._stats.owner_info(snap))
         if self._client.send(report):
             self._last_sent = key
             return True

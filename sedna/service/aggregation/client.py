@@ -26,6 +26,7 @@ import grpc
 
 from sedna.algorithms.aggregation.records import Config, Metrics, Weights
 from sedna.common.errors import SednaError
+from sedna.common.grpc_options import channel_options
 from sedna.common.log import get_logger
 from sedna.proto import federated_pb2 as pb
 from sedna.service.aggregation.admission import CREDENTIAL_METADATA
@@ -37,7 +38,6 @@ from sedna.service.aggregation.serde import (
     scalars_to_proto,
 )
 from sedna.service.aggregation.wire import CLIENT_CHUNK_TAG, WireChunk, chunk_frames, join_method
-from sedna.service.grpc_options import channel_options
 
 LOG = get_logger(__name__)
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from sedna.common.config import WorkerConfig
-from sedna.service.lc_client import LCClient, WorkerReport
+from sedna.service.lc_client import LCClient, LCReport
 
 OWNER_KIND = "federatedlearningjob"
 
@@ -31,12 +31,12 @@ class ReportSender:
     def __init__(self, config: WorkerConfig) -> None:
         self._client = LCClient(config, timeout=2.0)
         self._cond = threading.Condition()
-        self._pending: WorkerReport | None = None
+        self._pending: LCReport | None = None
         self._busy = False
         self._thread: threading.Thread | None = None
         self._closed = False
 
-    def send(self, report: WorkerReport, wait: bool = False) -> None:
+    def send(self, report: LCReport, wait: bool = False) -> None:
         """Queue ``report`` (replacing one not sent yet); ``wait`` blocks until it was sent (at most 5 s)."""
         with self._cond:
             self._pending = report
@@ -85,8 +85,8 @@ def round_reporter(cfg: WorkerConfig) -> Callable[[dict[str, Any], bool], None]:
     started = now()
 
     def report(entry: dict[str, Any], done: bool) -> None:
-        sender.send(WorkerReport(owner_kind=OWNER_KIND, owner_name=cfg.job_name, kind="aggregation",
-                                 status="completed" if done else "running", owner_info=round_info(entry, started)),
+        sender.send(LCReport(owner_kind=OWNER_KIND, owner_name=cfg.job_name, kind="aggregation",
+                             status="completed" if done else "running", owner_info=round_info(entry, started)),
                     wait=done)
 
     return report

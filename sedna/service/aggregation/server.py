@@ -24,6 +24,7 @@ import grpc
 
 from sedna.algorithms.aggregation.records import Weights
 from sedna.algorithms.aggregation.strategy import Strategy
+from sedna.common.grpc_options import server_options
 from sedna.common.log import get_logger
 from sedna.proto import federated_pb2 as pb
 from sedna.service.aggregation.metrics import ServerMetrics
@@ -32,7 +33,6 @@ from sedna.service.aggregation.rounds import RoundFailedError, RoundRunner, RunR
 from sedna.service.aggregation.sessions import FederatedServicer
 from sedna.service.aggregation.settings import ServerSettings
 from sedna.service.aggregation.wire import service_handler
-from sedna.service.grpc_options import server_options
 
 LOG = get_logger(__name__)
 

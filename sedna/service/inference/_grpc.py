@@ -27,11 +27,11 @@ import grpc
 
 from sedna import __version__
 from sedna.common.errors import InvalidInputError, ModelNotFoundError
+from sedna.common.grpc_options import server_options
 from sedna.common.log import get_logger
 from sedna.common.loop_thread import LoopThread
 from sedna.proto import grpc_predict_v2_pb2 as pb
 from sedna.proto import grpc_predict_v2_pb2_grpc as pb_grpc
-from sedna.service.grpc_options import server_options
 
 from . import _grpc_codec as codec
 from ._config import TLSConfig

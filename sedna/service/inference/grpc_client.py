@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from sedna.common.errors import CloudUnavailableError, InferenceError, InvalidInputError, ModelNotFoundError
-from sedna.service.grpc_options import channel_options
+from sedna.common.grpc_options import channel_options
 
 from . import _grpc_codec as codec
 from ._tensors import InferResult
@@ -149,9 +149,9 @@ class GrpcInferenceClient:
         reply = self._call(self._stub.ServerMetadata, self._pb.ServerMetadataRequest(), None, "server metadata")
         return {"name": reply.name, "version": reply.version, "extensions": list(reply.extensions)}
 
-    def model_metadata(self, name: str) -> dict[str, Any]:
+    def model_metadata(self, name: str, timeout: float | None = None) -> dict[str, Any]:
         """The OIP metadata of model ``name`` (name, versions, platform, inputs, outputs)."""
-        reply = self._call(self._stub.ModelMetadata, self._pb.ModelMetadataRequest(name=name), None,
+        reply = self._call(self._stub.ModelMetadata, self._pb.ModelMetadataRequest(name=name), timeout,
                            f"metadata of model {name!r}")
 
         def tensors(items: Any) -> list[dict[str, Any]]:

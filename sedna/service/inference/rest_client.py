@@ -80,9 +80,9 @@ class RestInferenceClient:
         """The server's name, version and extensions."""
         return dict(self._send("GET", "/v2", "server metadata").json())
 
-    def model_metadata(self, name: str) -> dict[str, Any]:
+    def model_metadata(self, name: str, timeout: float | None = None) -> dict[str, Any]:
         """The OIP metadata of model ``name`` (name, versions, platform, inputs, outputs)."""
-        return dict(self._send("GET", f"/v2/models/{name}", f"metadata of model {name!r}").json())
+        return dict(self._send("GET", f"/v2/models/{name}", f"metadata of model {name!r}", timeout=timeout).json())
 
     def _probe(self, path: str) -> bool:
         try:

@@ -29,7 +29,7 @@ import numpy as np
 
 from sedna.backend.tensors import from_numpy_dtype, to_numpy_dtype
 from sedna.common.errors import InvalidInputError
-from sedna.core.outcome import JointOutcome
+from sedna.common.outcome import JointOutcome
 from sedna.service.mqtt.png import decode_png
 
 RequestId = str | int

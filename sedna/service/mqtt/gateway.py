@@ -35,7 +35,7 @@ import numpy as np
 
 from sedna.common.errors import ConfigError, InvalidInputError
 from sedna.common.log import get_logger
-from sedna.core.outcome import JointOutcome
+from sedna.common.outcome import JointOutcome
 from sedna.service.mqtt import connection, kubeedge
 from sedna.service.mqtt.codec import PayloadError, Request, RequestId, decode_request, error_payload, result_payload
 from sedna.service.mqtt.dedup import SeenCache

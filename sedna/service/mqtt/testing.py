@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sedna.core.outcome import JointOutcome
+from sedna.common.outcome import JointOutcome
 from sedna.service.mqtt.certs import TlsFiles
 
 MOSQUITTO_PATHS = ("/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto")

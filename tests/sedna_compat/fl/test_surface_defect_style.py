@@ -3,9 +3,10 @@
 ``aggregation_worker/aggregate.py`` and ``training_worker/train.py`` are the glue code of
 Sedna's ``examples/federated_learning/surface_defect_detection`` (``AggregationServer`` from
 ``sedna.service.server``, ``FederatedLearning(estimator=Estimator, aggregation=...)``,
-``TxtDataParse`` over an index of ``path,label`` lines), with the Keras CNN swapped for a numpy
-stand-in with the same methods and 8x8 digits (scikit-learn, no download) as images. They run
-as scripts, as in Sedna's images, with the environment the GM gives them.
+class-level ``Context.get_parameters``, ``BaseConfig``, ``TxtDataParse`` over an index of
+``path,label`` lines with a ``func`` returning ``[x, y]``), with the Keras CNN swapped for a
+numpy stand-in with the same methods and 8x8 digits (scikit-learn, no download) as images.
+They run as scripts, as in Sedna's images, with the environment the GM gives them.
 """
 
 from __future__ import annotations
@@ -37,8 +38,8 @@ def _write_images(folder: Path, x: np.ndarray, y: np.ndarray, prefix: str) -> li
     return lines
 
 
-def prepare(work: Path) -> list[Path]:
-    """Two edge datasets (label-skewed halves) and one test set; returns each edge's directory."""
+def prepare(work: Path) -> tuple[list[Path], np.ndarray, np.ndarray]:
+    """Two edge datasets (label-skewed halves) and one test set: ``(edge dirs, test x, test y)``."""
     from sklearn.datasets import load_digits
 
     x, y = load_digits(return_X_y=True)
@@ -56,7 +57,13 @@ def prepare(work: Path) -> list[Path]:
         (edge / "train.txt").write_text("\n".join(f"images/{line.split('/', 1)[1]}" for line in lines) + "\n")
         (edge / "test.txt").write_text("\n".join(test_lines) + "\n")
         edges.append(edge)
-    return edges
+    return edges, x[:300], y[:300]
+
+
+def accuracy_of(weights: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray) -> float:
+    """Test accuracy of a global model (the stand-in's softmax regression: layer_0 = W, layer_1 = b)."""
+    logits = (x / 16.0) @ weights["layer_0"] + weights["layer_1"]
+    return float((logits.argmax(axis=1) == y).mean())
 
 
 def run_script(script: Path, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -69,13 +76,13 @@ def run_script(script: Path, env: dict[str, str], log: Path) -> subprocess.Popen
 
 
 def test_sedna_style_aggregator_and_trainers_complete_their_rounds_and_improve_the_model(tmp_path: Path) -> None:
-    edges = prepare(tmp_path)
+    edges, test_x, test_y = prepare(tmp_path)
     port = free_port()
     common = {"JOB_NAME": JOB, "NAMESPACE": "default", "LC_SERVER": "http://127.0.0.1:9",
               "aggregation_algorithm": "FedAvg"}
     agg = run_script(HERE / "aggregation_worker" / "aggregate.py", {
         **common, "WORKER_NAME": f"{JOB}-aggregation", "AGG_BIND_IP": "127.0.0.1", "AGG_BIND_PORT": str(port),
-        "exit_round": "5", "participants_count": "2", "MODEL_URL": str(tmp_path / "agg")},
+        "exit_round": "5", "participants_count": "2", "MODEL_URL": str(tmp_path / "agg"), "CHECKPOINT_KEEP": "0"},
         tmp_path / "aggregator.log")
     trainers = [run_script(HERE / "training_worker" / "train.py", {
         **common, "WORKER_NAME": f"{JOB}-train-{i}", "AGG_IP": "127.0.0.1", "AGG_PORT": str(port),
@@ -95,18 +102,21 @@ def test_sedna_style_aggregator_and_trainers_complete_their_rounds_and_improve_t
     rounds = state["history"]
     assert [r["round"] for r in rounds] == [1, 2, 3, 4, 5]
     assert all(r["clients"] == [f"{JOB}-train-0", f"{JOB}-train-1"] for r in rounds)
-    accuracy = [r["eval_metrics"]["accuracy"] for r in rounds]  # the global model on the test set
+    ckpt = tmp_path / "agg" / "checkpoints"
+    accuracy = [accuracy_of(dict(np.load(ckpt / f"round-{r:06d}.npz")), test_x, test_y) for r in range(1, 6)]
     assert accuracy[-1] > accuracy[0] + 0.05, accuracy
     assert accuracy[-1] > 0.8, accuracy
+    with np.load(tmp_path / "agg" / "model.npz") as final:
+        final_weights = dict(final)
     for i, edge in enumerate(edges):
         assert "trained Estimator" in logs[f"train-{i}.log"]  # train() returned the estimator
-        with np.load(edge / "model" / f"{JOB}-train-{i}.npz") as saved, \
-                np.load(tmp_path / "agg" / "model.npz") as final:  # estimator.save() of the final model
-            np.testing.assert_allclose(saved["w"], final["layer_0"])
+        with np.load(edge / "model" / f"{JOB}-train-{i}.npz") as saved:  # estimator.save() of the final model
+            np.testing.assert_allclose(saved["w"], final_weights["layer_0"])
 
     out = subprocess.run([sys.executable, str(HERE / "training_worker" / "inference.py")], check=True,
                          capture_output=True, text=True, cwd=HERE / "training_worker", timeout=60,
                          env={**os.environ, "PYTHONPATH": str(ROOT), "WORKER_NAME": f"{JOB}-train-0",
                               "MODEL_URL": str(edges[0] / "model"), "TEST_DATASET_URL": str(edges[0] / "test.txt"),
-                              "LC_SERVER": "http://127.0.0.1:9"})
-    assert json.loads(out.stdout.strip().splitlines()[-1])["accuracy"] == pytest.approx(accuracy[-1], abs=1e-9)
+                              "ORIGINAL_DATASET_URL": str(edges[0] / "test.txt"), "LC_SERVER": "http://127.0.0.1:9"})
+    predicted = np.array(json.loads(out.stdout.strip().splitlines()[-1]))
+    assert float((predicted == test_y).mean()) == pytest.approx(accuracy[-1], abs=1e-9)

@@ -1,18 +1,17 @@
-# The aggregation worker of Sedna's examples/federated_learning/surface_defect_detection, as a
-# Sedna user writes it. The one difference: Sedna calls Context.get_parameters on the class;
-# here it is called on an instance (Context()), which both SDK versions accept.
+# The aggregation worker of Sedna's examples/federated_learning/surface_defect_detection,
+# unchanged.
 from sedna.common.config import Context
 from sedna.service.server import AggregationServer
 
 
 def run_server():
-    aggregation_algorithm = Context().get_parameters(
+    aggregation_algorithm = Context.get_parameters(
         "aggregation_algorithm", "FedAvg"
     )
-    exit_round = int(Context().get_parameters(
+    exit_round = int(Context.get_parameters(
         "exit_round", 3
     ))
-    participants_count = int(Context().get_parameters(
+    participants_count = int(Context.get_parameters(
         "participants_count", 1
     ))
 

@@ -64,8 +64,7 @@ class Estimator:
         return self._proba(_stack(datas))
 
     def evaluate(self, test_data, **kwargs):
-        pred = self.predict(test_data.x).argmax(axis=1)
-        return {"accuracy": float((pred == _stack(test_data.y).argmax(axis=1)).mean())}
+        pass
 
     def load(self, model_url):
         return self.load_weights(model_url)

@@ -1,4 +1,4 @@
-"""ONNX models (load errors name the file), the plain-estimator adapter, and index parsers."""
+"""ONNX models (load errors name the file) and the plain-estimator adapter."""
 
 from __future__ import annotations
 
@@ -13,8 +13,7 @@ from onnx import TensorProto, helper, numpy_helper
 from sedna.backend.adapter import EstimatorAdapter
 from sedna.backend.onnx import OnnxEstimator, OnnxModel
 from sedna.backend.tensors import TensorSpec
-from sedna.common.errors import DataSourceError, ModelLoadError
-from sedna.datasources import CSVDataParse, TxtDataParse
+from sedna.common.errors import ModelLoadError
 
 
 def matmul_model(path: Path, weights: np.ndarray) -> Path:
@@ -82,34 +81,3 @@ def test_adapter_passes_each_method_only_what_it_accepts() -> None:
     assert adapter.has("train") and not adapter.has("save")
     with pytest.raises(AttributeError, match="no method 'save'"):
         adapter.call("save", "/tmp/x")
-
-
-def test_txt_index_paths_are_relative_to_the_index_file(tmp_path: Path) -> None:
-    index = tmp_path / "data" / "train.txt"
-    index.parent.mkdir()
-    index.write_text("# comment\nimages/a.png 1\n\n/abs/b.png 0\n")
-    data = TxtDataParse("train").parse(index)
-    assert list(data.x) == [str(tmp_path / "data" / "images" / "a.png"), "/abs/b.png"]
-    assert list(data.y) == ["1", "0"] and len(data) == 2
-
-
-def test_txt_training_sample_without_label_names_the_line(tmp_path: Path) -> None:
-    index = tmp_path / "train.txt"
-    index.write_text("a.png 1\nb.png\n")
-    with pytest.raises(DataSourceError, match=r"train.txt:2: training sample 'b.png' has no label"):
-        TxtDataParse("train").parse(index)
-    assert TxtDataParse("test").parse(index).x.shape == (2,)
-
-
-def test_csv_index_with_label_column(tmp_path: Path) -> None:
-    index = tmp_path / "d.csv"
-    index.write_text("a,b,label\n1,2,x\n3,4,y\n")
-    data = CSVDataParse("train").parse(index)
-    assert data.x.tolist() == [["1", "2"], ["3", "4"]] and data.y.tolist() == ["x", "y"]
-    with pytest.raises(DataSourceError, match="label column 'klass' is not in the CSV header"):
-        CSVDataParse("train").parse(index, label="klass")
-
-
-def test_missing_index_file_names_it(tmp_path: Path) -> None:
-    with pytest.raises(DataSourceError, match=r"cannot read dataset index .*missing\.txt"):
-        TxtDataParse().parse(tmp_path / "missing.txt")

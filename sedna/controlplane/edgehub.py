@@ -3,18 +3,17 @@
 The wire types stay at the edge (STYLE habit 10): GM (``gm.hub``) and LC (``lc``) speak in the
 frozen dataclasses below and convert with the paired ``up_to_proto`` / ``up_from_proto`` and
 ``down_to_proto`` / ``down_from_proto`` functions. Decoding checks what protobuf cannot (a set
-``oneof``, non-empty names, JSON object payloads) and raises :class:`MalformedMessage` naming the
-field, so a receiver can reject one bad message and keep the stream.
+``oneof``, non-empty names, JSON object payloads) and raises
+:class:`~sedna.controlplane.errors.MalformedMessage` naming the field, so a receiver can reject
+one bad message and keep the stream.
 
-Batching (history: one gRPC message per object cost ~0.3 ms of GM event-loop time per node and
-object, which dominated a thousand-node resync): the GM encodes each downstream message once to
-bytes (:func:`down_bytes`) and packs a node's pending ones into one :class:`Batch` on the wire
-(:func:`batch_bytes`), so an object version fanned out to every node is serialised once; the LC
-answers a batch with one :class:`ObjectAcks`. An object whose JSON is at least
-:data:`COMPRESS_MIN_BYTES` travels zlib-compressed (``Upsert.encoding = "zlib"``): compressed once
-per version at the GM, it cut the bytes of a thousand-node fan-out of a 45 KB job sixteenfold.
-
-This module is the only code ``gm`` and ``lc`` share about the hub; neither imports the other.
+Batching (history: one gRPC message per object made the GM's per-message cost dominate a
+thousand-node resync): the GM encodes each downstream message once to bytes (:func:`down_bytes`)
+and packs a node's pending ones into one :class:`Batch` on the wire (:func:`batch_bytes`), so an
+object version fanned out to every node is serialised once; the LC answers a batch with one
+:class:`ObjectAcks`. An object whose JSON is at least :data:`COMPRESS_MIN_BYTES` travels
+zlib-compressed (``Upsert.encoding = "zlib"``), compressed once per version at the GM
+(``bench.edge_hub`` measures both).
 """
 
 from __future__ import annotations
@@ -22,7 +21,13 @@ from __future__ import annotations
 import json
 import zlib
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, NewType
+
+from sedna.common import grpc_options
+from sedna.controlplane.errors import MalformedMessage
+
+if TYPE_CHECKING:
+    from sedna.proto import edgehub_pb2
 
 COMPRESS_MIN_BYTES = 8192
 """Objects whose JSON is at least this big are sent zlib-compressed."""
@@ -33,12 +38,10 @@ NODE_METADATA = "x-sedna-node"
 """gRPC metadata key carrying the node name; the token goes in ``authorization: Bearer <token>``."""
 
 
-class MalformedMessage(ValueError):
-    """A hub message cannot be decoded; ``seq`` is set when it is a report (so it can be rejected)."""
-
-    def __init__(self, message: str, seq: int | None = None) -> None:
-        super().__init__(message)
-        self.seq = seq
+NodeName = NewType("NodeName", str)
+"""An edge node's name, as its LC authenticates and as the GM keys its stream, queue and marks."""
+Payload = dict[str, Any]
+"""A JSON object: an upstream report's payload or a downstream object."""
 
 
 class ObjectKey(NamedTuple):
@@ -60,7 +63,7 @@ class ObjectRef:
 
 @dataclass(frozen=True)
 class Hello:
-    node: str
+    node: NodeName
     objects: list[ObjectRef] = field(default_factory=list)
     outbox_epoch: str = ""
 
@@ -81,7 +84,7 @@ class ObjectAcks:
 class Report:
     seq: int
     key: ObjectKey
-    payload: dict[str, Any]
+    payload: Payload
 
 
 @dataclass(frozen=True)
@@ -97,7 +100,7 @@ class Pong:
 @dataclass(frozen=True)
 class Upsert:
     ref: ObjectRef
-    object: dict[str, Any]
+    object: Payload
 
 
 @dataclass(frozen=True)
@@ -130,23 +133,17 @@ UpMessage = Hello | ObjectAck | ObjectAcks | Report | Ping | Pong
 DownMessage = Upsert | Delete | ReportAck | ResyncDone | Ping | Pong | Batch
 
 
-def _pb() -> Any:
-    from sedna.proto import edgehub_pb2
-
-    return edgehub_pb2
-
-
-def key_of(obj: dict[str, Any]) -> ObjectKey:
+def key_of(obj: Payload) -> ObjectKey:
     """The key of a Kubernetes-shaped object dict."""
     meta = obj.get("metadata") or {}
     return ObjectKey(str(obj.get("kind", "")).lower(), meta.get("namespace") or "default", meta.get("name") or "")
 
 
-def encode_json(value: dict[str, Any]) -> bytes:
+def encode_json(value: Payload) -> bytes:
     return json.dumps(value, separators=(",", ":"), sort_keys=True).encode()
 
 
-def decode_json(raw: bytes, where: str, seq: int | None = None) -> dict[str, Any]:
+def decode_json(raw: bytes, where: str, seq: int | None = None) -> Payload:
     """Parse a JSON object (never anything else: no pickle, no eval)."""
     try:
         value = json.loads(raw.decode("utf-8"))
@@ -157,21 +154,28 @@ def decode_json(raw: bytes, where: str, seq: int | None = None) -> dict[str, Any
     return value
 
 
-def _ref_to(pb: Any, ref: ObjectRef) -> None:
+def _ref_to(pb: edgehub_pb2.ObjectRef, ref: ObjectRef) -> None:
     pb.kind, pb.namespace, pb.name = ref.key
     pb.resource_version = ref.resource_version
 
 
-def _ref_from(pb: Any, where: str, seq: int | None = None) -> ObjectRef:
-    for name in ("kind", "name"):
-        if not getattr(pb, name):
-            raise MalformedMessage(f"{where}.{name}: must not be empty", seq)
-    return ObjectRef(ObjectKey(pb.kind, pb.namespace or "default", pb.name), getattr(pb, "resource_version", ""))
+def _key_from(pb: edgehub_pb2.ObjectRef | edgehub_pb2.Report, where: str, seq: int | None = None) -> ObjectKey:
+    if not pb.kind:
+        raise MalformedMessage(f"{where}.kind: must not be empty", seq)
+    if not pb.name:
+        raise MalformedMessage(f"{where}.name: must not be empty", seq)
+    return ObjectKey(pb.kind, pb.namespace or "default", pb.name)
 
 
-def up_to_proto(msg: UpMessage) -> Any:
+def _ref_from(pb: edgehub_pb2.ObjectRef, where: str) -> ObjectRef:
+    return ObjectRef(_key_from(pb, where), pb.resource_version)
+
+
+def up_to_proto(msg: UpMessage) -> edgehub_pb2.UpMessage:
     """Encode an LC -> GM message."""
-    pb = _pb().UpMessage()
+    from sedna.proto import edgehub_pb2  # imported on first use: importing this module stays light
+
+    pb = edgehub_pb2.UpMessage()
     if isinstance(msg, Hello):
         pb.hello.node = msg.node
         pb.hello.outbox_epoch = msg.outbox_epoch
@@ -195,14 +199,14 @@ def up_to_proto(msg: UpMessage) -> Any:
     return pb
 
 
-def up_from_proto(pb: Any) -> UpMessage:
+def up_from_proto(pb: edgehub_pb2.UpMessage) -> UpMessage:
     """Decode an LC -> GM message; raise :class:`MalformedMessage` naming the bad field."""
     which = pb.WhichOneof("body")
     if which == "hello":
         if not pb.hello.node:
             raise MalformedMessage("hello.node: must not be empty")
         refs = [_ref_from(r, f"hello.objects[{i}]") for i, r in enumerate(pb.hello.objects)]
-        return Hello(pb.hello.node, refs, pb.hello.outbox_epoch)
+        return Hello(NodeName(pb.hello.node), refs, pb.hello.outbox_epoch)
     if which == "ack":
         return ObjectAck(_ref_from(pb.ack.ref, "ack.ref"))
     if which == "acks":
@@ -211,8 +215,8 @@ def up_from_proto(pb: Any) -> UpMessage:
         rep = pb.report
         if rep.seq <= 0:
             raise MalformedMessage(f"report.seq: must be >= 1, got {rep.seq}")
-        ref = _ref_from(rep, "report", rep.seq)
-        return Report(rep.seq, ref.key, decode_json(rep.payload, "report.payload", rep.seq))
+        key = _key_from(rep, "report", rep.seq)
+        return Report(rep.seq, key, decode_json(rep.payload, "report.payload", rep.seq))
     if which == "ping":
         return Ping(pb.ping.nonce)
     if which == "pong":
@@ -220,9 +224,11 @@ def up_from_proto(pb: Any) -> UpMessage:
     raise MalformedMessage("body: no message set (expected hello, ack, acks, report, ping or pong)")
 
 
-def down_to_proto(msg: DownMessage) -> Any:
+def down_to_proto(msg: DownMessage) -> edgehub_pb2.DownMessage:
     """Encode a GM -> LC message."""
-    pb = _pb().DownMessage()
+    from sedna.proto import edgehub_pb2
+
+    pb = edgehub_pb2.DownMessage()
     if isinstance(msg, Upsert):
         _ref_to(pb.upsert.ref, msg.ref)
         raw = encode_json(msg.object)
@@ -260,12 +266,14 @@ def batch_bytes(messages: list[bytes]) -> bytes:
     """One wire message carrying already serialised (non-batch) downstream messages, in order."""
     if len(messages) == 1:
         return messages[0]
-    pb = _pb().DownMessage()
+    from sedna.proto import edgehub_pb2
+
+    pb = edgehub_pb2.DownMessage()
     pb.batch.messages.extend(messages)
     return bytes(pb.SerializeToString())
 
 
-def down_from_proto(pb: Any, nested: bool = False) -> DownMessage:
+def down_from_proto(pb: edgehub_pb2.DownMessage, nested: bool = False) -> DownMessage:
     """Decode a GM -> LC message; raise :class:`MalformedMessage` naming the bad field.
 
     A :class:`Batch` decodes whole or not at all (one bad element rejects it). ``nested`` is set
@@ -293,7 +301,7 @@ def down_from_proto(pb: Any, nested: bool = False) -> DownMessage:
                            "or batch)")
 
 
-def _object_bytes(upsert: Any) -> bytes:
+def _object_bytes(upsert: edgehub_pb2.Upsert) -> bytes:
     """The JSON of an upsert's object, inflated when compressed (refusing more than MAX_OBJECT_BYTES)."""
     if not upsert.encoding:
         return bytes(upsert.object)
@@ -312,8 +320,10 @@ def _object_bytes(upsert: Any) -> bytes:
 def _batch_item(raw: bytes, index: int) -> Upsert | Delete | ReportAck | ResyncDone | Ping | Pong:
     from google.protobuf.message import DecodeError
 
+    from sedna.proto import edgehub_pb2
+
     try:
-        pb = _pb().DownMessage.FromString(raw)
+        pb = edgehub_pb2.DownMessage.FromString(raw)
     except DecodeError as exc:
         raise MalformedMessage(f"batch.messages[{index}]: not a DownMessage ({exc})") from None
     try:
@@ -326,6 +336,11 @@ def _batch_item(raw: bytes, index: int) -> Upsert | Delete | ReportAck | ResyncD
 
 def keepalive_options(interval_s: float) -> list[tuple[str, int]]:
     """gRPC channel/server options for HTTP/2 keepalive pings every ``interval_s`` seconds."""
-    from sedna.service import grpc_options
-
     return grpc_options.channel_options(keepalive_s=interval_s)
+
+
+__all__ = ["COMPRESS_MIN_BYTES", "MAX_OBJECT_BYTES", "NODE_METADATA", "Batch", "Delete", "DownMessage", "Hello",
+           "MalformedMessage", "NodeName", "ObjectAck", "ObjectAcks", "ObjectKey", "ObjectRef", "Payload", "Ping",
+           "Pong", "Report", "ReportAck", "ResyncDone", "UpMessage", "Upsert", "batch_bytes", "decode_json",
+           "down_bytes", "down_from_proto", "down_to_proto", "encode_json", "keepalive_options", "key_of",
+           "up_from_proto", "up_to_proto"]

@@ -1,4 +1,8 @@
-"""The result of one joint inference, shared by the edge worker's front ends (OIP, MQTT)."""
+"""The result of one joint inference, shared by the edge worker's front ends (OIP, MQTT).
+
+It lives in ``common``, below both ``core`` (which produces it) and ``service`` (whose MQTT
+gateway consumes it), so neither layer imports the other for it.
+"""
 
 from __future__ import annotations
 
