@@ -18,6 +18,9 @@ import numpy as np
 import pytest
 
 from tests.support.procs import free_port, start_module, stop, wait_for_port
+from tests.support.waiting import eventually
+
+pytestmark = pytest.mark.processes
 
 JOB = "fl-test"
 
@@ -102,7 +105,8 @@ def test_aggregator_killed_and_restarted_resumes_from_its_checkpoint(tmp_path: P
     port = free_port()
     env = _agg_env(port, tmp_path, PARTICIPANTS_COUNT="2", exit_round="6", ROUND_TIMEOUT_SECONDS="10")
     trainers = [_trainer(port, tmp_path, f"t{i}", sleep=0.25) for i in range(2)]  # started before the aggregator
-    time.sleep(1.0)
+    eventually(lambda: all("unreachable" in (tmp_path / f"t{i}.log").read_text() for i in range(2)),
+               ignoring=(FileNotFoundError,), message="both trainers to find no aggregator yet")
     first = start_module("workers.federated.aggregator", env, tmp_path / "aggregator-1.log")
     second = None
     try:
