@@ -30,6 +30,19 @@ ROOT = Path(__file__).resolve().parent.parent
 PROTO_DIR = ROOT / "sedna" / "proto"
 VENV = ROOT / ".make" / "protogen"
 GENERATED = ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py")
+PRIVATE_POOL = ("grpc_predict_v2_pb2.py",)
+"""Generated modules whose descriptors go into a pool of their own instead of protobuf's default one.
+
+``grpc_predict_v2.proto`` keeps the Open Inference Protocol's package ``inference`` (the gRPC method
+paths, ``/inference.GRPCInferenceService/ModelInfer``, are the protocol), and so does tritonclient's
+``grpc_service.proto``: two files defining ``inference.ModelInferRequest`` cannot share the default
+pool, and whichever is imported second fails ("duplicate symbol"). In a private pool ours coexists
+with Triton's; messages serialize, parse and type-check exactly as before.
+"""
+_DEFAULT_POOL = "DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile("
+_OWN_POOL = "DESCRIPTOR = _descriptor_pool.DescriptorPool().AddSerializedFile("
+_OWN_POOL_NOTE = ("# Post-processed by scripts/gen_proto.py: a descriptor pool of its own, since the package\n"
+                  "# 'inference' is also tritonclient's (see PRIVATE_POOL there).\n")
 
 
 def _tools_version(python: Path | str) -> str | None:
@@ -58,6 +71,13 @@ def generate(out: Path) -> list[Path]:
         rel = proto.relative_to(ROOT)
         subprocess.run([str(python), "-m", "grpc_tools.protoc", f"-I{ROOT}", f"--python_out={out}",
                         f"--pyi_out={out}", f"--grpc_python_out={out}", str(rel)], cwd=ROOT, check=True)
+    for name in PRIVATE_POOL:
+        module = out / PROTO_DIR.relative_to(ROOT) / name
+        text = module.read_text()
+        if text.count(_DEFAULT_POOL) != 1:
+            raise SystemExit(f"{module}: expected one {_DEFAULT_POOL!r}; the generator changed, update gen_proto.py")
+        first, rest = text.split("\n", 1)
+        module.write_text(first + "\n" + _OWN_POOL_NOTE + rest.replace(_DEFAULT_POOL, _OWN_POOL))
     return sorted(p for p in (out / PROTO_DIR.relative_to(ROOT)).iterdir() if p.name.endswith(GENERATED))
 
 
