@@ -24,6 +24,8 @@ import itertools
 import socket
 import struct
 import threading
+from collections.abc import Coroutine
+from typing import Any
 
 from gm.cluster.interface import POD, SERVICE, ClusterError, Conflict, NotFound, Obj, WatchEvent
 from gm.cluster.local import watching
@@ -247,7 +249,7 @@ class ServiceProxy:
                 continue
             try:
                 sock = _bound_socket(key[1], key[2])
-                self._listeners[key] = await asyncio.start_server(lambda r, w, k=key: self._proxy(k, r, w), sock=sock)
+                self._listeners[key] = await asyncio.start_server(lambda r, w, k=key: self._accept(k, r, w), sock=sock)
                 self._rr[key] = itertools.count()
                 if self._failed.pop(key, None) is not None:
                     _LOG.info("service %s: listening on %s:%d now", svc["metadata"]["name"], key[1], key[2])
@@ -293,8 +295,14 @@ class ServiceProxy:
                 return svc, port_spec  # type: ignore[return-value]
         return None
 
-    async def _proxy(self, key: ListenerKey, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def _accept(self, key: ListenerKey, reader: asyncio.StreamReader,
+                writer: asyncio.StreamWriter) -> Coroutine[Any, Any, None]:
+        # Registered at once, not when the handler task first runs: a task cancelled by _shutdown before its
+        # first step would otherwise leave its accepted socket open.
         self._connections.add(writer)
+        return self._proxy(key, reader, writer)
+
+    async def _proxy(self, key: ListenerKey, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             await self._forward(key, reader, writer)
         finally:
