@@ -87,7 +87,8 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
     item.stash[_before_key] = set(_children())
-    item.stash[_spawned_key] = spawned = []
+    spawned: list[str] = []
+    item.stash[_spawned_key] = spawned
     _recording.append(spawned)
     return (yield)
 
