@@ -277,9 +277,13 @@ class ServiceProxy:
         for server in self._listeners.values():
             server.close()
         self._listeners.clear()
-        for writer in list(self._connections):
-            writer.transport.abort()
         for _ in range(10):
+            # Let callbacks already queued run first (a connection accepted in the last loop iteration is
+            # handed to _accept only then), then close every accepted connection, even one whose handler
+            # task never got to run.
+            await asyncio.sleep(0)
+            for writer in list(self._connections):
+                writer.transport.abort()
             tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
             if not tasks:
                 break
@@ -307,6 +311,8 @@ class ServiceProxy:
             await self._forward(key, reader, writer)
         finally:
             self._connections.discard(writer)
+            if not writer.transport.is_closing():  # cancelled or failed half-way: never leave the socket open
+                writer.transport.abort()
 
     async def _forward(self, key: ListenerKey, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         found = self._current(key)
