@@ -37,9 +37,25 @@ class StoredExample:
         return np.load(self.path.with_suffix(".npy"), allow_pickle=False)
 
 
+def _storable(array: np.ndarray) -> np.ndarray:
+    """``array`` as numpy can save without pickle: text (BYTES) held as objects becomes fixed-width."""
+    if array.dtype != object:
+        return array
+    from sedna.backend import bytes_tensors
+
+    text = np.asarray(bytes_tensors.to_text(array))
+    if text.dtype == object:
+        raise ValueError("a hard example holds objects that are neither numbers nor text; it cannot be stored")
+    return text
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, np.ndarray):
-        return value.tolist()
+        from sedna.backend import bytes_tensors
+
+        return bytes_tensors.to_text(value) if bytes_tensors.is_text_array(value) else value.tolist()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="backslashreplace")
     if isinstance(value, np.generic):
         return value.item()
     return value
@@ -72,7 +88,7 @@ class HardExampleStore:
         meta = {"id": example_id, "time": time.time(), "state": state, "dtype": str(np.asarray(data).dtype),
                 "shape": list(np.shape(data)), "edge_result": _jsonable(edge_result),
                 "cloud_result": _jsonable(cloud_result), **{k: _jsonable(v) for k, v in extra.items()}}
-        np.save(self.root / f"{example_id}.npy", np.asarray(data), allow_pickle=False)
+        np.save(self.root / f"{example_id}.npy", _storable(np.asarray(data)), allow_pickle=False)
         self._write_meta(example_id, meta)
         with self._lock:
             self._order[example_id] = state

@@ -11,6 +11,9 @@ A request is one of two forms, told apart by its first byte:
 * **JSON** (small inputs, first byte ``{``): ``{"id", "data": nested list, "dtype"?}``,
   ``dtype`` defaulting to ``FP32``.
 
+Text travels as ``dtype: BYTES``: a JSON list of strings, or in a binary frame each element
+as a 4-byte little-endian length and its bytes (the Open Inference Protocol's layout).
+
 A result is JSON: ``{"id", "ok": true, "result", "hard_example", "computed_at",
 "example_id"?, "latency_ms"}`` or ``{"id"?, "ok": false, "code", "error"}`` where
 ``error`` names the field at fault and ``code`` is a short key also used in metrics.
@@ -27,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from sedna.backend import bytes_tensors
 from sedna.backend.tensors import from_numpy_dtype, to_numpy_dtype
 from sedna.common.errors import InvalidInputError
 from sedna.common.outcome import JointOutcome
@@ -57,6 +61,8 @@ class Request:
 
     @property
     def datatype(self) -> str:
+        if bytes_tensors.is_text_array(self.tensor):
+            return bytes_tensors.BYTES
         return from_numpy_dtype(self.tensor.dtype)
 
 
@@ -115,6 +121,8 @@ def _decode_json(payload: bytes, fallback_id: RequestId | None) -> Request:
     rid = _request_id(data, fallback_id)
     if "data" not in data:
         raise PayloadError("bad_data", "field 'data': missing (a nested list of numbers)", rid)
+    if _is_bytes_dtype(data.get("dtype")):
+        return Request(rid, _json_bytes(data["data"], rid), "application/json")
     dtype = parse_dtype(data.get("dtype", "FP32"), rid)
     try:
         tensor = np.asarray(data["data"], dtype=dtype)
@@ -145,8 +153,10 @@ def _decode_frame(payload: bytes, fallback_id: RequestId | None) -> Request:
                            f"{content_type!r} (use application/octet-stream or image/png)", rid)
     if "dtype" not in header:
         raise PayloadError("bad_dtype", "field 'dtype': missing (e.g. \"FP32\")", rid)
-    dtype = parse_dtype(header["dtype"], rid)
     shape = _shape(header.get("shape"), rid)
+    if _is_bytes_dtype(header["dtype"]):
+        return Request(rid, _frame_bytes(body, shape, rid), "application/octet-stream")
+    dtype = parse_dtype(header["dtype"], rid)
     needed = math.prod(shape) * dtype.itemsize
     if needed != len(body):
         raise PayloadError("bad_size", f"field 'shape': {list(shape)} x {from_numpy_dtype(dtype)} needs "
@@ -178,7 +188,9 @@ def _decode_image(body: bytes, header: dict[str, Any], rid: RequestId) -> np.nda
 
 
 def encode_frame(tensor: np.ndarray, request_id: RequestId, content_type: str | None = None) -> bytes:
-    """A binary request frame for ``tensor`` (what devices send)."""
+    """A binary request frame for ``tensor`` (what devices send); text goes as BYTES."""
+    if bytes_tensors.is_text_array(np.asarray(tensor)):
+        return _bytes_frame(np.asarray(tensor), request_id)
     array = np.ascontiguousarray(tensor)
     header = {"id": request_id, "dtype": from_numpy_dtype(array.dtype), "shape": list(array.shape)}
     if content_type:
@@ -204,6 +216,8 @@ def to_jsonable(value: Any) -> Any:
         return [to_jsonable(v) for v in value]
     if isinstance(value, dict):
         return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, bytes):  # a BYTES result: text as text, anything else readable and lossless
+        return value.decode("utf-8", errors="backslashreplace")
     return value
 
 
@@ -222,3 +236,34 @@ def error_payload(request_id: RequestId | None, code: str, message: str) -> byte
     body: dict[str, Any] = {} if request_id is None else {"id": request_id}
     body.update({"ok": False, "code": code, "error": message})
     return json.dumps(body, separators=(",", ":")).encode()
+
+
+# -- BYTES (text) tensors: JSON lists of strings, or length-prefixed elements in a frame --------------
+
+
+def _is_bytes_dtype(value: object) -> bool:
+    return isinstance(value, str) and bytes_tensors.is_bytes(value)
+
+
+def _json_bytes(data: object, rid: RequestId) -> np.ndarray:
+    try:
+        nested = np.array(data, dtype=object)
+    except ValueError as exc:  # ragged lists
+        raise PayloadError("bad_data", f"field 'data': not a rectangular list of strings ({exc})", rid) from None
+    try:
+        return bytes_tensors.as_bytes_array(nested, "field 'data'")
+    except InvalidInputError as exc:
+        raise PayloadError("bad_data", str(exc), rid) from None
+
+
+def _frame_bytes(body: memoryview, shape: tuple[int, ...], rid: RequestId) -> np.ndarray:
+    try:
+        return bytes_tensors.deserialize(body, shape, "body (BYTES)")
+    except InvalidInputError as exc:
+        raise PayloadError("bad_size", str(exc), rid) from None
+
+
+def _bytes_frame(array: np.ndarray, request_id: RequestId) -> bytes:
+    header = {"id": request_id, "dtype": bytes_tensors.BYTES, "shape": list(array.shape)}
+    head = json.dumps(header, separators=(",", ":")).encode()
+    return struct.pack(">I", len(head)) + head + bytes_tensors.serialize(array)
