@@ -60,6 +60,17 @@ def as_bytes_array(values: Any, where: str = "tensor") -> np.ndarray:
     return out
 
 
+def from_nested(data: Any, where: str) -> np.ndarray:
+    """A BYTES tensor from a string or a rectangular nested list of strings (its shape is the nesting)."""
+    try:
+        nested = np.array(data, dtype=object)
+    except ValueError as exc:  # numpy refuses some ragged lists outright
+        raise InvalidInputError(f"{where}: not a rectangular list of strings ({exc})") from None
+    if any(isinstance(v, (list, tuple)) for v in nested.reshape(-1)):  # others become arrays of lists
+        raise InvalidInputError(f"{where}: not a rectangular list of strings (rows differ in length)")
+    return as_bytes_array(nested, where)
+
+
 def serialize(array: np.ndarray) -> bytes:
     """The elements of ``array`` as length-prefixed bytes (4-byte little-endian lengths), row-major."""
     parts: list[bytes] = []
@@ -165,5 +176,5 @@ def to_text(array: np.ndarray) -> Any:
     return out.tolist()
 
 
-__all__ = ["BYTES", "as_bytes_array", "deserialize", "from_json", "is_bytes", "is_text_array", "serialize",
-           "to_json", "to_text"]
+__all__ = ["BYTES", "as_bytes_array", "deserialize", "from_json", "from_nested", "is_bytes", "is_text_array",
+           "serialize", "to_json", "to_text"]

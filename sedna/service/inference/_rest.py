@@ -267,11 +267,7 @@ def sedna_json(value: Any) -> Any:
 def sedna_bytes_predict(repo: ModelRepository, model: Any, data: Any) -> Any:
     """Sedna's ``/predict`` for a model whose input is BYTES: ``data`` is a string or a (nested) list of strings."""
     spec = model.inputs[0]
-    try:
-        nested = np.array(data, dtype=object)
-    except ValueError as exc:  # ragged lists
-        raise InvalidInputError(f"data: not a rectangular list of strings ({exc})") from None
-    array = bytes_tensors.as_bytes_array(nested, "data")
+    array = bytes_tensors.from_nested(data, "data")
     added = False
     if not spec.accepts_shape(array.shape):
         if not spec.accepts_shape((1, *array.shape)):

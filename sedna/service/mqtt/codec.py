@@ -209,7 +209,7 @@ def encode_image_frame(image: bytes, request_id: RequestId, content_type: str = 
 def to_jsonable(value: Any) -> Any:
     """Numpy arrays and scalars (also nested in lists/dicts) as plain JSON values."""
     if isinstance(value, np.ndarray):
-        return value.tolist()
+        return to_jsonable(value.tolist()) if value.dtype.kind in "OS" else value.tolist()
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, (list, tuple)):
@@ -247,11 +247,7 @@ def _is_bytes_dtype(value: object) -> bool:
 
 def _json_bytes(data: object, rid: RequestId) -> np.ndarray:
     try:
-        nested = np.array(data, dtype=object)
-    except ValueError as exc:  # ragged lists
-        raise PayloadError("bad_data", f"field 'data': not a rectangular list of strings ({exc})", rid) from None
-    try:
-        return bytes_tensors.as_bytes_array(nested, "field 'data'")
+        return bytes_tensors.from_nested(data, "field 'data'")
     except InvalidInputError as exc:
         raise PayloadError("bad_data", str(exc), rid) from None
 
