@@ -19,11 +19,10 @@ import time
 from typing import Any
 
 from gm.cluster.interface import Cluster, Obj
-from gm.controllers.setup import setup_controllers
+from gm.controllers.setup import UPSTREAM_HANDLERS, setup_controllers
 from gm.health import HealthServer
 from gm.runtime.reconciling import Manager
 from gm.settings import GMSettings
-from sedna.controlplane import kinds
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +44,10 @@ def settle_startup_heap() -> None:
     """Move what start-up allocated out of the collector's reach, and collect young objects less often.
 
     Objects alive now (modules, caches, the hub's routing table) live as long as the process;
-    frozen, no full collection scans them again (``bench.edge_hub``: hub CPU per fan-out -7%,
-    worst fan-out p99 0.29 s -> 0.22 s). Almost everything the GM allocates later is freed by
-    reference counting, yet with Python's default thresholds a fan-out to a thousand nodes ran
-    about five older-generation collections of 25-50 ms each on the hub's thread; with
-    :data:`GC_THRESHOLDS` none ran in ten fan-outs (fan-out p50 0.08 s -> 0.065 s, p99
-    0.165 s -> 0.147 s). Cyclic garbage is still collected, later.
+    frozen, no full collection scans them again. Almost everything the GM allocates later is
+    freed by reference counting, yet with Python's default thresholds a fan-out to many nodes
+    runs older-generation collections on the hub's thread; :data:`GC_THRESHOLDS` makes them
+    rare. Cyclic garbage is still collected, later. ``bench.edge_hub`` measures the effect.
     """
     gc.collect()
     gc.freeze()
@@ -108,12 +105,11 @@ class GlobalManager:
 
     def _start_hub(self, cluster: Cluster) -> Any:
         from gm import hub
-        from gm.controllers import fl_upstream, incremental_learning
 
         s = self.settings
         handle = hub.start_hub(cluster, s.hub_host, s.hub_port, dict(s.node_tokens))
-        handle.handlers.register(kinds.INCREMENTAL_LEARNING_JOB.key, incremental_learning.handle_upstream)
-        handle.handlers.register(kinds.FEDERATED_LEARNING_JOB.key, fl_upstream.handle_upstream)
+        for kind, handler in UPSTREAM_HANDLERS.items():
+            handle.handlers.register(kind, handler)
         self.addresses["hub"] = f"{s.hub_host}:{handle.port}"
         return handle
 

@@ -9,7 +9,7 @@ import pytest
 
 from gm.cluster.interface import FEDERATED_LEARNING_JOB, MODEL, NotFound
 from gm.cluster.local.store import LocalStore
-from gm.controllers.fl_upstream import handle_upstream
+from gm.controllers.federated_learning.reports import handle_upstream
 from gm.hub.sequences import SequenceBook
 from gm.hub.upstream import HandlerRegistry, MalformedReport, Upstream
 from sedna.controlplane.edgehub import ObjectKey, Report

@@ -38,25 +38,9 @@ from gm.cluster.interface import (
     Obj,
 )
 from gm.cluster.local.logs import log_path, tail
+from gm.errors import StatusFailure, status_body
 
 Validator = Callable[[Obj], list[tuple[str, str]]]
-
-
-def status_body(code: int, reason: str, message: str, causes: list[tuple[str, str]] | None = None) -> Obj:
-    """A Kubernetes ``Status`` object describing a failure."""
-    body: Obj = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                 "reason": reason, "message": message, "code": code}
-    if causes:
-        body["details"] = {"causes": [{"field": f, "message": m, "reason": "FieldValueInvalid"} for f, m in causes]}
-    return body
-
-
-class StatusFailure(Exception):
-    """An HTTP error answered with its Kubernetes ``Status`` body (the CLI raises it as ``ApiError``)."""
-
-    def __init__(self, code: int, reason: str, message: str, causes: list[tuple[str, str]] | None = None) -> None:
-        super().__init__(message)
-        self.code, self.body = code, status_body(code, reason, message, causes)
 
 
 def _from_cluster_error(exc: ClusterError) -> StatusFailure:
@@ -314,12 +298,14 @@ class ServerHandle:
 
 
 def serve_api(app: FastAPI, host: str = "127.0.0.1", port: int = 0, timeout: float = 10.0) -> ServerHandle:
-    """Run ``app`` with uvicorn on ``host:port`` (0: any free port) in a daemon thread; wait until it listens."""
+    """Run ``app`` with uvicorn on ``host:port`` (0: any free port) in a daemon thread; wait until it listens.
+
+    uvicorn installs no signal handlers off the main thread, so the process keeps its own.
+    """
     import uvicorn
 
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="off")
     server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     thread = threading.Thread(target=server.run, name=f"sedna-api-{port}", daemon=True)
     thread.start()
     deadline = time.monotonic() + timeout

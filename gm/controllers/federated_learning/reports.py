@@ -21,45 +21,58 @@ from __future__ import annotations
 
 import math
 import threading
-from typing import Any
+from typing import Any, TypedDict
 
 from gm.cluster.interface import FEDERATED_LEARNING_JOB, MODEL, Cluster, NotFound, Obj
+from gm.errors import MalformedReport
+from gm.runtime.patches import utc_now
 
 KIND = FEDERATED_LEARNING_JOB
 PHASES = ("train", "aggregation")
+
+
+class TrainerRound(TypedDict):
+    """``status.trainingWorkers[<worker>]``: a training worker's latest round."""
+
+    round: int
+    sampleCount: int
+    status: str
+    metrics: dict[str, Any]
+    updateTime: str
+
+
+class AggregationRound(TypedDict):
+    """``status.aggregation``: the aggregation worker's latest aggregated round."""
+
+    round: int
+    clients: int
+    failures: int
+    status: str
+    evaluated: bool
+    """The global model was evaluated: ``latestMetrics`` are its metrics, not the trainers' mean."""
+    updateTime: str
+
 _LOCK = threading.Lock()
 Metrics = dict[str, Any]
-
-
-def _now() -> str:
-    from gm.runtime.patches import utc_now
-
-    return utc_now()
-
-
-def _malformed(message: str) -> Exception:
-    from gm.hub.upstream import MalformedReport
-
-    return MalformedReport(message)
 
 
 def _count(info: dict[str, Any], name: str, required: bool) -> int:
     value = info.get(name, None if required else 0)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise _malformed(f"output.ownerInfo.{name}: expected a non-negative integer, got {value!r}")
+        raise MalformedReport(f"output.ownerInfo.{name}: expected a non-negative integer, got {value!r}")
     return value
 
 
 def _metrics(info: dict[str, Any]) -> Metrics:
     raw = info.get("metrics") or {}
     if not isinstance(raw, dict):
-        raise _malformed(f"output.ownerInfo.metrics: expected an object of name -> number, got {raw!r}")
+        raise MalformedReport(f"output.ownerInfo.metrics: expected an object of name -> number, got {raw!r}")
     out: Metrics = {}
     for key, value in raw.items():
         if isinstance(value, (bool, str)) or (isinstance(value, (int, float)) and math.isfinite(value)):
             out[str(key)] = value
         else:
-            raise _malformed(f"output.ownerInfo.metrics.{key}: expected a finite number, string or bool, "
+            raise MalformedReport(f"output.ownerInfo.metrics.{key}: expected a finite number, string or bool, "
                              f"got {value!r}")
     return out
 
@@ -86,20 +99,24 @@ def weighted_metrics(workers: dict[str, Any], round_: int) -> Metrics:
 
 
 def handle_upstream(cluster: Cluster, report: Any) -> None:
-    """Edge hub handler for ``federatedlearningjob`` reports (see the module docstring)."""
+    """Edge hub handler for ``federatedlearningjob`` reports (see the module docstring).
+
+    ``report`` is the hub's report record (``key``: kind, namespace, name; ``payload``).
+    """
     payload = report.payload
     phase = str(payload.get("phase") or "").lower()
     if phase not in PHASES:
-        raise _malformed(f"phase: expected one of {', '.join(PHASES)}, got {payload.get('phase')!r}")
+        raise MalformedReport(f"phase: expected one of {', '.join(PHASES)}, got {payload.get('phase')!r}")
     info = (payload.get("output") or {}).get("ownerInfo")
     if not isinstance(info, dict):
-        raise _malformed("output.ownerInfo: expected an object with currentRound and metrics")
+        raise MalformedReport("output.ownerInfo: expected an object with currentRound and metrics")
     round_ = _count(info, "currentRound", required=True)
     metrics = _metrics(info)
     state = payload.get("status")
     if state is not None and not isinstance(state, str):
-        raise _malformed(f"status: expected a string, got {state!r}")
-    stamp = info.get("updateTime") if isinstance(info.get("updateTime"), str) and info.get("updateTime") else _now()
+        raise MalformedReport(f"status: expected a string, got {state!r}")
+    given = info.get("updateTime")
+    stamp = given if isinstance(given, str) and given else utc_now()
     ns, name = report.key.namespace, report.key.name
     with _LOCK:
         job = cluster.get(KIND, ns, name)
@@ -111,12 +128,13 @@ def handle_upstream(cluster: Cluster, report: Any) -> None:
         if phase == "train":
             worker = payload.get("worker")
             if not isinstance(worker, str) or not worker:
-                raise _malformed(f"worker: expected the reporting worker's name, got {worker!r}")
+                raise MalformedReport(f"worker: expected the reporting worker's name, got {worker!r}")
             old = ((status.get("trainingWorkers") or {}).get(worker) or {})
             if not metrics and old.get("round") == round_:  # the final report repeats the round without metrics
                 metrics = {k: v for k, v in (old.get("metrics") or {}).items() if v is not None}
-            entry = {"round": round_, "sampleCount": _count(info, "sampleCount", required=False),
-                     "status": state or "", "metrics": _replace(old.get("metrics"), metrics), "updateTime": stamp}
+            entry: TrainerRound = {"round": round_, "sampleCount": _count(info, "sampleCount", required=False),
+                                   "status": state or "", "metrics": _replace(old.get("metrics"), metrics),
+                                   "updateTime": stamp}
             body["trainingWorkers"] = {worker: entry}
             if not (status.get("aggregation") or {}).get("evaluated") and round_ >= current:
                 merged = {**(status.get("trainingWorkers") or {}), worker: {**entry, "metrics": metrics}}
@@ -124,9 +142,11 @@ def handle_upstream(cluster: Cluster, report: Any) -> None:
                 if mean:
                     body["latestMetrics"] = _replace(status.get("latestMetrics"), mean)
         else:
-            body["aggregation"] = {"round": round_, "clients": _count(info, "clients", required=False),
-                                   "failures": _count(info, "failures", required=False), "status": state or "",
-                                   "evaluated": bool(metrics), "updateTime": stamp}
+            aggregation: AggregationRound = {
+                "round": round_, "clients": _count(info, "clients", required=False),
+                "failures": _count(info, "failures", required=False), "status": state or "",
+                "evaluated": bool(metrics), "updateTime": stamp}
+            body["aggregation"] = aggregation
             if metrics:
                 body["latestMetrics"] = _replace(status.get("latestMetrics"), metrics)
         cluster.patch_status(KIND, ns, name, body)
@@ -140,6 +160,6 @@ def _model_metrics(cluster: Cluster, job: Obj, metrics: Metrics) -> None:
         return
     entries = [{"key": k, "value": str(v)} for k, v in sorted(metrics.items())]
     try:
-        cluster.patch_status(MODEL, job["metadata"]["namespace"], model, {"metrics": entries, "updateTime": _now()})
+        cluster.patch_status(MODEL, job["metadata"]["namespace"], model, {"metrics": entries, "updateTime": utc_now()})
     except NotFound:
         pass  # the Model was deleted; the job's own status still has the metrics

@@ -7,23 +7,28 @@ strategy with the SDK's own :func:`~sedna.algorithms.aggregation.create_strategy
 aggregator will, so a job the GM accepts starts, and a newly registered strategy needs no change
 here. A missing Dataset or Model is ``waiting`` (the job stays Pending and recovers when it
 appears); a wrong value is not (the job is Failed until the spec is fixed). Every
-:class:`~gm.controllers.ji_validation.Problem` names its field.
+:class:`~gm.controllers.common.problems.Problem` names its field.
 """
 
 from __future__ import annotations
 
-import difflib
 import json
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from typing import Any
 
 from gm.cluster.interface import Obj
-from gm.controllers.ji_validation import Problem
+from gm.controllers.common.problems import (
+    Lookup,
+    Problem,
+    containers,
+    dataset_reference,
+    did_you_mean,
+    model_reference,
+)
 from sedna.common.class_factory import ClassFactory, ClassType
 from sedna.common.config import parse_parameters
 from sedna.common.errors import SednaError
 
-Lookup = Callable[[str], Obj | None]
 AGG = "spec.aggregationWorker"
 _POSITIVE_INT = ("exit_round", "MAX_ROUND_ATTEMPTS")
 _POSITIVE_NUMBER = ("ROUND_TIMEOUT_SECONDS",)
@@ -32,7 +37,7 @@ _NUMBER = ("TARGET_VALUE", "REJOIN_GRACE_SECONDS")
 
 def container_env(template: Any) -> list[tuple[str, str, Any]]:
     """``(field path, name, value)`` of every plain env var of a Pod template's containers."""
-    out = []
+    out: list[tuple[str, str, Any]] = []
     containers = (((template or {}).get("spec") or {}) if isinstance(template, dict) else {}).get("containers")
     for c, container in enumerate(containers if isinstance(containers, list) else []):
         for e, item in enumerate((container or {}).get("env") or []):
@@ -45,12 +50,12 @@ def validate(job: Obj, dataset: Lookup, model: Lookup, nodes: Collection[str] = 
     """Every problem of ``job``'s spec; ``dataset(name)`` / ``model(name)`` look up in its namespace."""
     spec = job.get("spec") or {}
     ns = job["metadata"].get("namespace", "default")
-    agg = spec.get("aggregationWorker") if isinstance(spec.get("aggregationWorker"), dict) else {}
-    problems = _model_problems(f"{AGG}.model.name", (agg.get("model") or {}).get("name"), model, ns, True)
+    agg: dict[str, Any] = spec["aggregationWorker"] if isinstance(spec.get("aggregationWorker"), dict) else {}
+    problems = model_reference(f"{AGG}.model.name", (agg.get("model") or {}).get("name"), model, ns)
     if spec.get("pretrainedModel"):
-        problems += _model_problems("spec.pretrainedModel.name", (spec["pretrainedModel"] or {}).get("name"), model,
-                                    ns, True)
-    problems += _containers(f"{AGG}.template", agg.get("template"))
+        problems += model_reference("spec.pretrainedModel.name", (spec["pretrainedModel"] or {}).get("name"), model,
+                                    ns)
+    problems += containers(f"{AGG}.template", agg.get("template"))
     workers = spec.get("trainingWorkers")
     if not isinstance(workers, list) or not workers:
         problems.append(Problem("spec.trainingWorkers", "needs at least one training worker"))
@@ -60,51 +65,14 @@ def validate(job: Obj, dataset: Lookup, model: Lookup, nodes: Collection[str] = 
         if not isinstance(worker, dict):
             problems.append(Problem(base, "must be an object with dataset and template"))
             continue
-        problems += _dataset_problems(f"{base}.dataset.name", (worker.get("dataset") or {}).get("name"), dataset,
-                                      ns, nodes)
-        problems += _containers(f"{base}.template", worker.get("template"))
+        problems += dataset_reference(f"{base}.dataset.name", (worker.get("dataset") or {}).get("name"), dataset,
+                                      ns, need_node=True, nodes=nodes)
+        problems += containers(f"{base}.template", worker.get("template"))
     names = [((w or {}).get("dataset") or {}).get("name") for w in workers if isinstance(w, dict)]
     for name in sorted({n for n in names if n and names.count(n) > 1}):
         problems.append(Problem("spec.trainingWorkers", f"Dataset {name!r} is used by more than one training worker"))
     problems += strategy_problems(container_env(agg.get("template")), len(workers))
     return problems
-
-
-def _model_problems(field: str, name: Any, model: Lookup, ns: str, required: bool) -> list[Problem]:
-    if not isinstance(name, str) or not name:
-        return [Problem(field, "no model named")] if required else []
-    found = model(name)
-    if found is None:
-        return [Problem(field, f"Model {name!r} not found in namespace {ns!r}", waiting=True)]
-    if not (found.get("spec") or {}).get("url"):
-        return [Problem(field, f"Model {name!r} has no spec.url", waiting=True)]
-    return []
-
-
-def _dataset_problems(field: str, name: Any, dataset: Lookup, ns: str, nodes: Collection[str]) -> list[Problem]:
-    if not isinstance(name, str) or not name:
-        return [Problem(field, "no dataset named")]
-    found = dataset(name)
-    if found is None:
-        return [Problem(field, f"Dataset {name!r} not found in namespace {ns!r}", waiting=True)]
-    dspec = found.get("spec") or {}
-    if not dspec.get("url"):
-        return [Problem(field, f"Dataset {name!r} has no spec.url", waiting=True)]
-    node = dspec.get("nodeName")
-    if not node:
-        return [Problem(field, f"Dataset {name!r} has no spec.nodeName (the node its trainer runs on)",
-                        waiting=True)]
-    if nodes and node not in nodes:
-        return [Problem(field, f"Dataset {name!r} is on unknown node {node!r} (known: {', '.join(sorted(nodes))})",
-                        waiting=True)]
-    return []
-
-
-def _containers(field: str, template: Any) -> list[Problem]:
-    containers = ((template or {}).get("spec") or {}).get("containers") if isinstance(template, dict) else None
-    if not isinstance(containers, list) or not containers:
-        return [Problem(f"{field}.spec.containers", "needs at least one container")]
-    return []
 
 
 def strategy_problems(env: list[tuple[str, str, Any]], participants: int) -> list[Problem]:
@@ -125,9 +93,7 @@ def strategy_problems(env: list[tuple[str, str, Any]], participants: int) -> lis
     if problem is not None:
         return [*problems, problem]
     if not ClassFactory.is_exists(ClassType.FL_AGG, name):
-        known = ClassFactory.names(ClassType.FL_AGG)
-        close = difflib.get_close_matches(name, known, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(known) or 'none'})"
+        hint = did_you_mean(name, ClassFactory.names(ClassType.FL_AGG))
         return [*problems, Problem(field, f"unknown aggregation strategy {name!r}{hint}")]
     from sedna.algorithms.aggregation import create_strategy
 
