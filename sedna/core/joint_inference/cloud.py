@@ -142,7 +142,7 @@ class BigModelService:
     :class:`~sedna.backend.onnx.OnnxEstimator`, or a plain class (or instance) with
     ``predict`` and optionally ``load``, as Sedna's big models are. A plain estimator is
     loaded from ``MODEL_URL`` and served with no declared tensors (see
-    :mod:`.plain_model`), unless ``inputs``/``outputs`` describe its tensors.
+    :mod:`sedna.backend.plain_model`), unless ``inputs``/``outputs`` describe its tensors.
 
     Addresses come from the env contract: ``BIG_MODEL_BIND_IP``, ``BIG_MODEL_BIND_PORT``
     (REST: the Open Inference Protocol and Sedna's ``POST /{name}/predict``, where
@@ -173,7 +173,7 @@ class BigModelService:
             return OnnxModel(cfg.model_url, name, intra_op_threads=cfg.intra_op_threads,
                              sha256=cfg.model_sha256 or None)
         from sedna.backend.adapter import EstimatorAdapter
-        from sedna.core.joint_inference.plain_model import PlainEstimatorModel
+        from sedna.backend.plain_model import PlainEstimatorModel
 
         adapter = EstimatorAdapter(self.estimator)
         self._load(adapter)
