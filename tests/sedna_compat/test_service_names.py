@@ -7,6 +7,7 @@ import importlib.util
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -66,14 +67,27 @@ def test_the_inference_server_needs_a_model_with_inference() -> None:
         InferenceServer(model=Doubler(), servername="sedna")
 
 
-def test_kb_client_is_the_knowledge_base_client_or_names_the_issue() -> None:
-    if importlib.util.find_spec("sedna.service.kb") is not None:
-        from sedna.service.kb.client import KBClient as Project
-
-        assert KBClient is Project
-    else:
+def test_kb_client_is_the_knowledge_base_client_with_sednas_constructor(monkeypatch: pytest.MonkeyPatch,
+                                                                        tmp_path: Path) -> None:
+    if importlib.util.find_spec("sedna.service.kb") is None:
         with pytest.raises(NotImplementedError, match=r"issue 16"):
             KBClient("http://127.0.0.1:9020")
+        return
+    from sedna.service.kb.client import KBClient as Project
+    from sedna.service.kb.server import KBServer, KBSettings
+
+    kb = KBServer(KBSettings(port=0, path=str(tmp_path / "kb"), token="kb-secret",
+                             database_url=f"sqlite:///{tmp_path / 'kb.db'}")).start()
+    monkeypatch.setenv("KB_TOKEN", "kb-secret")  # Sedna's programs pass only the server
+    client = KBClient(f"{kb.url}/knowledgebase")
+    try:
+        assert isinstance(client, Project)
+        assert client.versions() == []  # the token from KB_TOKEN was accepted
+        with pytest.raises(NotImplementedError, match="never unpickles"):
+            client.update_db("index.pkl")
+    finally:
+        client.close()
+        kb.stop()
 
 
 def test_importing_the_names_loads_no_web_or_rpc_library() -> None:
