@@ -12,8 +12,11 @@ The digits test split (540 samples) runs through two edges against one cloud wor
 Figures: ``rest_joint_accuracy`` and ``grpc_joint_accuracy`` (equal by construction: same models,
 same mining, the cloud answers both paths with the same output) and ``grpc_offload_speedup``, the
 median per-hard-example offload time of (a) over (b) across interleaved passes (goal >= 10). For
-information: both times, and (c) this project's REST fallback (``BIG_MODEL_PROTOCOL=sedna``: the same
-``/sedna/predict`` on one keep-alive connection), which a project edge uses with a Sedna controller's env.
+information: both times, (c) this project's REST fallback (``BIG_MODEL_PROTOCOL=sedna``: the same
+``/sedna/predict`` on one keep-alive connection), which a project edge uses with a Sedna controller's env,
+and the same speedup against a second cloud worker started with ``MAX_QUEUE_DELAY_MS=0``: with one edge
+offloading one sample at a time, the default 2 ms a lone request waits for batch partners is most of
+either path's time, so this figure shows what the transports themselves cost.
 """
 
 from __future__ import annotations
@@ -109,7 +112,17 @@ def project_edge(joint: Any, x: np.ndarray) -> list[int]:
 
 
 def run(report: Report, quick: bool, workdir: Path) -> None:
-    from examples.joint_inference.digits.models import build_models, digits_split
+    """Both edges against a default cloud worker, then the speedup against one with no queue delay."""
+    from examples.joint_inference.digits.models import build_models
+
+    models = build_models(workdir / "models")
+    measure(report, quick, workdir / "default", models, {})
+    measure(report, quick, workdir / "no-delay", models, {"MAX_QUEUE_DELAY_MS": "0"}, suffix="_no_queue_delay")
+
+
+def measure(report: Report, quick: bool, workdir: Path, models: dict[str, Any], cloud_extra: dict[str, str],
+            suffix: str = "") -> None:
+    from examples.joint_inference.digits.models import digits_split
     from sedna.algorithms.hard_example_mining import CrossEntropyFilter
     from sedna.backend.onnx import OnnxEstimator
     from sedna.common.config import WorkerConfig
@@ -117,13 +130,13 @@ def run(report: Report, quick: bool, workdir: Path) -> None:
     from sedna.core.joint_inference import JointInference
     from sedna.core.joint_inference.cloud import connect_cloud
 
-    models = build_models(workdir / "models")
+    workdir.mkdir(parents=True, exist_ok=True)
     split = digits_split()
     x, y = split.x_test.astype(np.float32), split.y_test
     rest, grpc_port = _free_port(), _free_port()
     env = {**os.environ, "SERVICE_NAME": SERVICE, "WORKER_NAME": "cloud", "MODEL_URL": str(models["cloud"]),
            "BIG_MODEL_BIND_PORT": str(rest), "BIG_MODEL_GRPC_PORT": str(grpc_port), "LOG_LEVEL": "WARNING",
-           "INTRA_OP_THREADS": "1"}
+           "INTRA_OP_THREADS": "1", **cloud_extra}
     log = workdir / "cloud.log"
     with log.open("ab") as handle:
         cloud_proc = subprocess.Popen([sys.executable, "-m", "workers.joint_inference.cloud"], env=env,
@@ -171,6 +184,12 @@ def run(report: Report, quick: bool, workdir: Path) -> None:
             cloud_proc.kill()
     accuracy = {name: round(float(np.mean(np.asarray(found) == y)), 4) for name, found in labels.items()}
     ms = {name: statistics.median(values) * 1000 for name, values in per_pass.items()}
+    if suffix:
+        report.figure(f"grpc_offload_speedup{suffix}", round(ms["sedna"] / ms["grpc"], 2), "ratio",
+                      rest_offload_ms=round(ms["sedna"], 3), grpc_offload_ms=round(ms["grpc"], 3),
+                      fallback_offload_ms=round(ms["fallback"], 3), passes=passes, cloud="MAX_QUEUE_DELAY_MS=0",
+                      accuracies=f"{accuracy['sedna']}/{accuracy['grpc']}/{accuracy['fallback']}")
+        return
     report.figure("rest_joint_accuracy", accuracy["sedna"], "fraction", samples=len(x), hard_examples=hard,
                   threshold=THRESHOLD, edge="Sedna-style REST /predict")
     report.figure("grpc_joint_accuracy", accuracy["grpc"], "fraction", samples=len(x),
