@@ -18,7 +18,7 @@ Requests are not batched: nothing says a plain ``predict`` treats dim 0 as a bat
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -37,13 +37,13 @@ class PlainEstimatorModel:
 
     platform = "python"
     max_batch_size = 0
-    inputs: list[TensorSpec] = []
-    outputs: list[TensorSpec] = []
+    inputs: Sequence[TensorSpec] = ()
+    outputs: Sequence[TensorSpec] = ()
 
     def __init__(self, infer: Callable[..., Any], name: str, version: str = "1") -> None:
         self._infer = infer
         self.name, self.version = name, version
-        self.inputs, self.outputs = [], []
+        self.inputs, self.outputs = (), ()
 
     def predict(self, inputs: Mapping[str, np.ndarray]) -> Prediction:
         if len(inputs) != 1:

@@ -88,8 +88,9 @@ class CloudModel:
                     self.output_name = last_output
             return self._input
 
-    def predict(self, data: Any, timeout: float | None = None) -> np.ndarray:
-        """The cloud's answer for ``data`` (a sample or a batch); raises InferenceError subclasses."""
+    def predict(self, data: Any, timeout: float | None = None) -> Any:
+        """The cloud's answer for ``data`` (a sample or a batch): an array, or for BYTES a (nested) list of
+        strings; raises InferenceError subclasses."""
         spec = self._input_spec(timeout)
         if spec is ANY_INPUT:
             array = np.asarray(data)
@@ -102,7 +103,7 @@ class CloudModel:
         result = self._client.infer(self.model_name, {spec.name: array}, timeout=timeout)
         name = self.output_name if self.output_name is not None else next(iter(result.outputs), None)
         try:
-            output = result.outputs[name]  # type: ignore[index]
+            output = result.outputs[name]
         except KeyError:
             raise InferenceError(f"cloud model {self.model_name!r} returned no output {name!r}") from None
         return bytes_tensors.to_text(output) if bytes_tensors.is_text_array(output) else output
