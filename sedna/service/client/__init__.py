@@ -7,8 +7,8 @@
 - ``ModelClient(service_name, version, host, port, protocol)``: Sedna's client of a big model's
   ``/{service}/predict`` (:mod:`sedna.service.client.model`);
 - ``KBClient(kbserver)``: the lifelong-learning knowledge base's client (:mod:`sedna.service.client.kb`);
-- ``AggregationClient(url, client_id, ...)``: Sedna's federated client, when the federated
-  package provides :mod:`sedna.service.client.aggregation`.
+- ``AggregationClient(url, client_id, ping_timeout=...)``: Sedna's send/recv federated client
+  (:mod:`sedna.service.client.aggregation`), speaking this project's gRPC protocol.
 
 Names resolve lazily, so ``import sedna.service.client`` loads no gRPC or HTTP library.
 """
@@ -19,12 +19,13 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from sedna.service.client.aggregation import AggregationClient
     from sedna.service.client.kb import KBClient
     from sedna.service.client.lc_reporter import LCReporter
     from sedna.service.client.model import ModelClient
     from sedna.service.lc_client import LCClient
 
-__all__ = ["KBClient", "LCClient", "LCReporter", "ModelClient"]
+__all__ = ["AggregationClient", "KBClient", "LCClient", "LCReporter", "ModelClient"]
 
 _WHERE = {
     "AggregationClient": "sedna.service.client.aggregation",

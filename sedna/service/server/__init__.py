@@ -3,8 +3,7 @@
 - ``InferenceServer(model, servername, host, http_port, max_buffer_size, workers)``: Sedna's REST
   big-model server (:mod:`sedna.service.server.inference`) on this project's inference server;
 - ``AggregationServer(aggregation, host, http_port, exit_round, participants_count, ws_size)``:
-  the federated aggregation server, when the federated package provides
-  :mod:`sedna.service.server.aggregation`.
+  the project's gRPC aggregation server with Sedna's parameters (:mod:`sedna.service.server.aggregation`).
 
 Imported lazily: ``import sedna.service.server`` loads no gRPC or web framework until a name is used.
 """
@@ -15,9 +14,10 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from sedna.service.server.aggregation import AggregationServer
     from sedna.service.server.inference import InferenceServer
 
-__all__ = ["InferenceServer"]
+__all__ = ["AggregationServer", "InferenceServer"]
 
 _WHERE = {
     "AggregationServer": "sedna.service.server.aggregation",
