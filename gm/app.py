@@ -97,7 +97,7 @@ class GlobalManager:
         s = self.settings
         schema.warm()  # compile the CRD validators now rather than in the first API request
         self._backend = LocalBackend(s.state_dir, list(s.nodes), s.token, dry_run=s.dry_run, api_host=s.api_host,
-                                     api_port=s.api_port, validator=validate_object)
+                                     api_port=s.api_port, validator=validate_object, image_catalog=s.image_catalog)
         self._backend.start()
         self.addresses["api"] = f"http://{s.api_host}:{self._backend.api_port}"
         return self._backend.store  # type: ignore[no-any-return]

@@ -78,6 +78,9 @@ class GMSettings:
     kubeconfig: str = ""
     dry_run: bool = False
     """Local backend: record Pods as running without starting processes (benchmarks)."""
+    image_catalog: Path | None = None
+    """Local backend: the image catalog file (image -> command for containers without one;
+    default ``<state_dir>/images.yaml``), see :mod:`gm.cluster.local.images`."""
     controllers: ControllerSettings = field(default_factory=ControllerSettings)
 
     @property
@@ -143,6 +146,9 @@ def add_arguments(parser: argparse.ArgumentParser, environ: Mapping[str, str]) -
     parser.add_argument("--workers", default=env("SEDNA_GM_WORKERS", "4"))
     parser.add_argument("--resync-seconds", default=env("SEDNA_GM_RESYNC_SECONDS", "300"))
     parser.add_argument("--dry-run", action="store_true", default=env("SEDNA_GM_DRY_RUN", "") == "1")
+    parser.add_argument("--image-catalog", default=env("SEDNA_GM_IMAGE_CATALOG", ""),
+                        help="local backend: YAML file 'images: {IMAGE: {command: [...]}}' telling what an image "
+                             "runs for containers without a command (default: <state-dir>/images.yaml)")
 
 
 def _int(value: str, flag: str, low: int = 0, high: int = 65535) -> int:
@@ -174,6 +180,8 @@ def from_args(argv: Sequence[str] | None = None, environ: Mapping[str, str] | No
     if args.backend == "local" and not nodes:
         raise SettingsError("--nodes: the local backend needs at least one node, e.g. cloud,edge-0")
     resync = float(_int(args.resync_seconds, "--resync-seconds", 1, 86400))
+    image_catalog = Path(args.image_catalog).resolve() if args.image_catalog else state_dir / "images.yaml"
+    _check_image_catalog(image_catalog, bool(args.image_catalog))
     controllers = ControllerSettings(
         lc_servers=_parse_pairs(args.lc_servers, "--lc-servers"), default_lc_server=args.default_lc_server,
         lc_tokens=worker_tokens,
@@ -187,4 +195,18 @@ def from_args(argv: Sequence[str] | None = None, environ: Mapping[str, str] | No
         api_port=_int(args.api_port, "--api-port"), hub_host=args.hub_host,
         hub_port=_int(args.hub_port, "--hub-port"), metrics_port=_int(args.metrics_port, "--metrics-port"),
         token=token, node_tokens=node_tokens, nodes=nodes, kubeconfig=args.kubeconfig, dry_run=args.dry_run,
-        controllers=controllers)
+        image_catalog=image_catalog, controllers=controllers)
+
+
+def _check_image_catalog(path: Path, explicit: bool) -> None:
+    """A named catalog must exist; any catalog must parse (the error names the file and the image)."""
+    from gm.cluster.local.images import parse_catalog
+
+    if not path.exists():
+        if explicit:
+            raise SettingsError(f"--image-catalog: {str(path)!r} does not exist")
+        return
+    try:
+        parse_catalog(path.read_text(), str(path))
+    except (OSError, ValueError) as exc:
+        raise SettingsError(f"--image-catalog: {exc}") from None

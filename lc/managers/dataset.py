@@ -3,7 +3,9 @@
 Samples are what :mod:`sedna.datasources.index` reads (the parser the IL split and the SDK use
 too, so the count, the split and a worker's data agree): TXT, one per non-blank, non-``#`` line;
 CSV, records minus the header (quoted newlines do not inflate the count); a last record still being
-written is counted once it settles. A missing or unreadable file,
+written is counted once it settles. Format ``dir`` (Sedna's, for a directory of samples): every
+non-hidden regular file under the directory, recursively (hidden entries and symlinked
+directories are skipped). A missing or unreadable file,
 a remote URL (``s3://``, not handled by this LC yet) or an unknown format is reported upstream
 once as ``{"problem": ...}`` and checked again next period, never a crash. The last reported count
 and problem are kept in ``meta`` so a restart does not report an unchanged count again.
@@ -13,6 +15,7 @@ Counting happens on a daemon thread (:meth:`DatasetManager.start`); :meth:`check
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -31,15 +34,50 @@ class IndexProblem(Exception):
     """The index file cannot be counted; the message is what the GM will show."""
 
 
+DIR_FORMAT = "dir"
+MAX_DIR_ENTRIES = 10_000_000
+"""A ``dir`` dataset with more entries than this is reported as a problem rather than walked forever."""
+
+
 def count_samples(path: Path, fmt: str) -> int:
-    """Number of samples in a TXT or CSV index file."""
+    """Number of samples in a TXT or CSV index file, or in a directory (``dir``)."""
     fmt = (fmt or path.suffix.lstrip(".")).lower()
+    if fmt == DIR_FORMAT:
+        return count_directory(path)
     if fmt not in FORMATS:
-        raise IndexProblem(f"spec.format {fmt!r} is not supported (use txt or csv)")
+        raise IndexProblem(f"spec.format {fmt!r} is not supported (use txt, csv or dir)")
     try:
         return len(read_index(path, fmt, settle_seconds=SETTLE_SECONDS))
     except IndexFileError as exc:
         raise IndexProblem(str(exc)) from None
+
+
+def count_directory(root: Path) -> int:
+    """The non-hidden regular files under ``root``, recursively (symlinked directories are not followed)."""
+    if not root.is_dir():
+        what = "does not exist" if not root.exists() else "is not a directory"
+        raise IndexProblem(f"spec.url {str(root)!r} {what} (spec.format dir names a directory of samples)")
+    count, seen, pending = 0, 0, [root]
+    while pending:
+        folder = pending.pop()
+        try:
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    seen += 1
+                    if seen > MAX_DIR_ENTRIES:
+                        raise IndexProblem(f"spec.url {str(root)!r} holds more than {MAX_DIR_ENTRIES} entries; "
+                                           "use a txt or csv index for a dataset this large")
+                    if entry.name.startswith("."):
+                        continue
+                    if entry.is_dir(follow_symlinks=False):
+                        pending.append(Path(entry.path))
+                    elif entry.is_file():
+                        count += 1
+        except PermissionError as exc:
+            raise IndexProblem(f"spec.url {str(root)!r}: cannot read {exc.filename!r} (permission denied)") from None
+        except FileNotFoundError:
+            continue  # removed while counting; the next period counts again
+    return count
 
 
 class DatasetManager(PeriodicWorker):

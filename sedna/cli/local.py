@@ -46,6 +46,10 @@ def register(subparsers: Any) -> None:
                            help="external MQTT broker HOST:PORT for edge workers (MQTT_BROKER); default: start "
                                 "the embedded one on a free 127.0.0.1 port")
             p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the GM")
+            p.add_argument("--image-catalog", default="",
+                           help="YAML file telling what each image runs for containers without a command "
+                                "('images: {IMAGE: {command: [...], workingDir: DIR}}'; default: "
+                                "<state-dir>/images.yaml)")
         p.set_defaults(handler=guarded(fn))
 
 
@@ -128,6 +132,8 @@ def up(args: argparse.Namespace) -> int:
     cmd = [sys.executable, "-m", "gm", "--backend", "local", "--state-dir", str(state), "--api-port", "0",
            "--hub-port", "0", "--nodes", ",".join(nodes), "--mqtt-broker", broker,
            "--lc-servers", ",".join(f"{n}=http://127.0.0.1:{p}" for n, p in lc_ports.items())]
+    if args.image_catalog:
+        cmd += ["--image-catalog", str(Path(args.image_catalog).resolve())]
     gm = _procs.spawn(cmd, env, logs / "gm.log")
     record["gm"] = gm.pid
     _secret_file(state / RECORD, json.dumps(record))

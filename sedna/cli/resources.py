@@ -28,6 +28,7 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser("apply", help="create or update resources from YAML")
     p.add_argument("-f", "--filename", required=True, help="a YAML file or a directory of them")
     _finish(p, apply)
+    p.set_defaults(namespace=None)  # None: -n not given, so a manifest's metadata.namespace decides
     getting.register(subparsers)
     p = subparsers.add_parser("describe", help="show a resource with its conditions, events and workers",
                               epilog="resource types (plural, short name, kind):\n" + _kinds.names_help(),
@@ -88,6 +89,19 @@ def _name_of(doc: dict[str, Any], where: str) -> str:
     return str(meta["name"])
 
 
+def namespace_of(doc: dict[str, Any], flag: str | None, where: str) -> str:
+    """The namespace a manifest goes to: its ``metadata.namespace``, else ``-n``, else ``default``.
+
+    As kubectl does, a ``metadata.namespace`` that differs from an explicit ``-n`` is refused
+    rather than either silently winning.
+    """
+    own = (doc.get("metadata") or {}).get("namespace")
+    if own and flag and own != flag:
+        raise CliError(f"{where}: metadata.namespace {own!r} does not match the namespace {flag!r} given with -n; "
+                       f"pass -n {own} (or no -n), or change the manifest")
+    return str(own or flag or "default")
+
+
 def apply(args: argparse.Namespace) -> int:
     docs = load_manifests(args.filename)
     client = Client.from_args(args)
@@ -96,7 +110,7 @@ def apply(args: argparse.Namespace) -> int:
         try:
             info = _kinds.of_object(doc, where)
             name = _name_of(doc, where)
-            ns = doc["metadata"].get("namespace") or args.namespace
+            ns = namespace_of(doc, args.namespace, where)
             print(f"{info.ref}/{name} {_apply_one(client, info, ns, name, doc)}")
         except ApiError as exc:
             failed += 1

@@ -204,8 +204,8 @@ class _Builder:
         else:
             stack[-1].append(value)
 
-    def _numbers(self) -> NumberArray:
-        """Consume one array (already opened) of numbers, nested or flat, into a typed buffer."""
+    def _numbers(self) -> NumberArray | list[Any]:
+        """Consume one array (already opened) of numbers into a typed buffer (or of strings, as nested lists)."""
         where = field_name(self.path, self.what)
         values: array[Any] = array("q")
         append = values.append
@@ -250,9 +250,42 @@ class _Builder:
                     ragged = True
                 if not counts:
                     break
+            elif event == "string" and not values and not sizes:  # a text (BYTES) tensor
+                return self._strings(value, len(counts), where)
             else:
                 kind = {"string": "a string", "null": "null", "start_map": "an object"}.get(event, event)
                 raise JsonLimitError(f"{where}: holds {kind}; only numbers (or true/false) belong in a tensor")
         self.budget -= len(values)
         shape = None if ragged else tuple(sizes[level] for level in range(len(sizes)))
         return NumberArray(values, shape, bools, where)
+
+    def _strings(self, first: str, levels: int, where: str) -> list[Any]:
+        """Consume the rest of a tensor array whose first leaf is ``first`` as nested lists of strings."""
+        stack: list[list[Any]] = [[]]
+        for _ in range(levels - 1):
+            stack[-1].append([])
+            stack.append(stack[-1][-1])
+        root = stack[0]
+        stack[-1].append(first)
+        count = 1
+        for event, value in self.events:
+            if event == "string":
+                stack[-1].append(value)
+                count += 1
+                if count > self.budget:
+                    raise JsonLimitError(f"{where}: more than {self.max_elements} values (the limit per request)")
+            elif event == "start_array":
+                if len(self.path) + len(stack) >= self.max_depth:
+                    raise JsonLimitError(f"{where}: nested deeper than {self.max_depth} levels")
+                stack[-1].append([])
+                stack.append(stack[-1][-1])
+            elif event == "end_array":
+                stack.pop()
+                if not stack:
+                    break
+            else:
+                kind = {"number": "a number", "boolean": "true/false", "null": "null",
+                        "start_map": "an object"}.get(event, event)
+                raise JsonLimitError(f"{where}: holds {kind} beside strings; a text tensor holds only strings")
+        self.budget -= count
+        return root

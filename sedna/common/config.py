@@ -91,7 +91,9 @@ class WorkerConfig:
     big_model_bind_ip: str = "127.0.0.1"
     big_model_bind_port: int = 5000
     big_model_protocol: str = "grpc"
-    """How the edge reaches the cloud: ``grpc`` (default) or ``rest`` (``BIG_MODEL_PROTOCOL``)."""
+    """How the edge reaches the cloud (``BIG_MODEL_PROTOCOL``): ``grpc``, ``rest`` (OIP over HTTP) or
+    ``sedna`` (Sedna's ``POST /{JOB_NAME}/predict``). Unset: ``grpc``, except ``sedna`` when the env
+    names only ``BIG_MODEL_PORT`` (what Sedna's controller injects) and no ``BIG_MODEL_GRPC_PORT``."""
     big_model_token: str = ""
     """Bearer token the cloud inference server requires (``BIG_MODEL_TOKEN``); empty disables auth."""
     edge_bind_ip: str = "127.0.0.1"
@@ -147,7 +149,7 @@ class WorkerConfig:
             big_model_grpc_port=_int(env, "BIG_MODEL_GRPC_PORT", 5001),
             big_model_bind_ip=_get(env, "BIG_MODEL_BIND_IP", "127.0.0.1"),
             big_model_bind_port=_int(env, "BIG_MODEL_BIND_PORT", 5000),
-            big_model_protocol=_choice(env, "BIG_MODEL_PROTOCOL", "grpc", ("grpc", "rest")),
+            big_model_protocol=_choice(env, "BIG_MODEL_PROTOCOL", _default_protocol(env), ("grpc", "rest", "sedna")),
             big_model_token=_get(env, "BIG_MODEL_TOKEN", ""),
             edge_bind_ip=_get(env, "EDGE_BIND_IP", "127.0.0.1"),
             edge_bind_port=_int(env, "EDGE_BIND_PORT", 5100),
@@ -179,6 +181,13 @@ class WorkerConfig:
     def owner_name(self) -> str:
         """The resource this worker belongs to: SERVICE_NAME for services, else JOB_NAME."""
         return self.service_name or self.job_name
+
+
+def _default_protocol(env: Mapping[str, str]) -> str:
+    """``sedna`` for a Sedna controller's env (a REST ``BIG_MODEL_PORT`` and no gRPC port), else ``grpc``."""
+    if _get(env, "BIG_MODEL_PORT") and not _get(env, "BIG_MODEL_GRPC_PORT"):
+        return "sedna"
+    return "grpc"
 
 
 def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:

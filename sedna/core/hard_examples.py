@@ -54,9 +54,25 @@ class StoredExample:
         return np.load(self.path.with_suffix(".npy"), allow_pickle=False)
 
 
+def _storable(array: np.ndarray) -> np.ndarray:
+    """``array`` as numpy can save without pickle: text (BYTES) held as objects becomes fixed-width."""
+    if array.dtype != object:
+        return array
+    from sedna.backend import bytes_tensors
+
+    text = np.asarray(bytes_tensors.to_text(array))
+    if text.dtype == object:
+        raise ValueError("a hard example holds objects that are neither numbers nor text; it cannot be stored")
+    return text
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, np.ndarray):
-        return value.tolist()
+        from sedna.backend import bytes_tensors
+
+        return bytes_tensors.to_text(value) if bytes_tensors.is_text_array(value) else value.tolist()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="backslashreplace")
     if isinstance(value, np.generic):
         return value.item()
     return value
@@ -117,7 +133,7 @@ class HardExampleStore:
     def put(self, data: np.ndarray, edge_result: Any = None, state: str = PENDING,
             cloud_result: Any = None, **extra: Any) -> str | None:
         """Store one example; its id, or None when it was not kept (over its request's share, or a write failed)."""
-        array = np.asarray(data)
+        array = _storable(np.asarray(data))
         example_id = f"{time.time_ns():x}-{uuid.uuid4().hex[:8]}"
         meta = {"id": example_id, "time": time.time(), "state": state, "dtype": str(array.dtype),
                 "shape": list(array.shape), "edge_result": _jsonable(edge_result),

@@ -72,10 +72,11 @@ class TestChildren:
         pod_ip = {"fieldRef": {"fieldPath": "status.podIP"}}
         pod_name = {"fieldRef": {"fieldPath": "metadata.name"}}
         assert cloud == {"NAMESPACE": "default", "SERVICE_NAME": "digits", "WORKER_NAME": pod_name,
-                         "MODEL_URL": "/models/cloud.onnx", "LC_SERVER": "http://127.0.0.1:9100",
+                         "MODEL_URL": "/models/cloud.onnx", "JOB_NAME": "digits", "LC_SERVER": "http://127.0.0.1:9100",
                          "BIG_MODEL_BIND_IP": pod_ip, "BIG_MODEL_BIND_PORT": "5000", "BIG_MODEL_GRPC_PORT": "5001"}
         assert edge == {"NAMESPACE": "default", "SERVICE_NAME": "digits", "WORKER_NAME": pod_name,
-                        "MODEL_URL": "/models/edge.onnx", "LC_SERVER": "http://127.0.0.1:9101", "LC_TOKEN": "t0",
+                        "MODEL_URL": "/models/edge.onnx", "JOB_NAME": "digits", "LC_SERVER": "http://127.0.0.1:9101",
+                        "LC_TOKEN": "t0",
                         "BIG_MODEL_IP": "digits-cloud.default", "BIG_MODEL_PORT": "5000",
                         "BIG_MODEL_GRPC_PORT": "5001", "HEM_NAME": "CrossEntropy",
                         "HEM_PARAMETERS": '[{"key": "threshold_cross_entropy", "value": "0.5"}]',

@@ -81,7 +81,6 @@ def test_edge_program_offloads_hard_examples_to_the_project_cloud(
     _assert_joint_inference_helped(results, digits)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 15 part 2: REST /predict fallback when only BIG_MODEL_PORT is given")
 def test_edge_program_with_the_env_a_sedna_controller_injects(
         tmp_path: Path, digits: Digits, models: dict[str, Path], project_cloud: tuple[int, int]) -> None:
     rest, _ = project_cloud
@@ -90,7 +89,6 @@ def test_edge_program_with_the_env_a_sedna_controller_injects(
     _assert_joint_inference_helped(results, digits)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 15 part 2: BigModelService serving a plain estimator (no tensor specs)")
 def test_big_model_program_serves_a_plain_estimator(tmp_path: Path, digits: Digits, models: dict[str, Path]) -> None:
     rest = free_port()
     big = start_program("ji/big_model/big_model.py", {

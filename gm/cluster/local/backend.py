@@ -16,6 +16,7 @@ from typing import Any
 from gm.cluster.interface import NODE, AlreadyExists, Obj
 from gm.cluster.local.api import ServerHandle, create_api, serve_api
 from gm.cluster.local.deployments import DeploymentController
+from gm.cluster.local.images import CATALOG_FILE, ImageCatalog
 from gm.cluster.local.runtime import Backoff, ProcessRuntime
 from gm.cluster.local.services import ServiceProxy
 from gm.cluster.local.store import LocalStore
@@ -37,12 +38,13 @@ class LocalBackend:
     api_host, api_port: where the REST API listens (port 0: any free port; see :attr:`api_port`);
         ``api_port=None`` serves no API.
     validator: checks created/updated objects for the API, returning ``(field, message)`` violations.
+    image_catalog: the image catalog file (default ``<state_dir>/images.yaml``; see :mod:`.images`).
     """
 
     def __init__(self, state_dir: str | Path, nodes: Sequence[str], token: str, dry_run: bool = False,
                  api_host: str = "127.0.0.1", api_port: int | None = 0,
                  validator: Callable[[Obj], list[tuple[str, str]]] | None = None,
-                 backoff: Backoff | None = None) -> None:
+                 backoff: Backoff | None = None, image_catalog: str | Path | None = None) -> None:
         if not nodes:
             raise ValueError("nodes: at least one node name is required (e.g. ['cloud', 'edge-0'])")
         if api_port is not None and not token:
@@ -54,8 +56,9 @@ class LocalBackend:
         default_node = "cloud" if "cloud" in self.nodes else self.nodes[0]
         self.deployments = DeploymentController(self.store, default_node=default_node)
         self.services = ServiceProxy(self.store)
+        catalog = ImageCatalog(image_catalog if image_catalog is not None else self.state_dir / CATALOG_FILE)
         self.runtime = ProcessRuntime(self.store, self.state_dir, nodes=set(self.nodes), dry_run=dry_run,
-                                      backoff=backoff)
+                                      backoff=backoff, image_catalog=catalog)
         self._api: ServerHandle | None = None
         self.api_app: Any = None
         self._started = False

@@ -2,7 +2,8 @@
 
 :func:`container_env` resolves ``env`` (plain values and ``valueFrom.fieldRef``) and
 :func:`container_argv` builds the command line (``$(VAR)`` expanded as Kubernetes does; a
-leading ``python``/``python3`` becomes this interpreter, since images are ignored). Each
+leading ``python``/``python3`` becomes this interpreter, since images are not run); a container
+with no ``command`` runs what the image catalog (:mod:`.images`) says its image runs. Each
 container runs in its own session so :func:`kill_group` reaches its children too.
 :class:`PidFile` remembers what is running so a restarted runtime can kill orphans of the
 previous one. Used by :mod:`.runtime`, which owns restart policy and status.
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from gm.cluster.interface import Invalid, Obj
+from gm.cluster.local.images import ImageEntry
 
 BASE_ENV_KEYS = ("PATH", "PYTHONPATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ", "VIRTUAL_ENV", "SYSTEMROOT")
 FIELD_PATHS = ("metadata.name", "metadata.namespace", "metadata.uid", "spec.nodeName", "status.podIP",
@@ -68,15 +70,24 @@ def container_env(pod: Obj, container: Obj, index: int, base: Mapping[str, str])
     return env
 
 
-def container_argv(container: Obj, index: int, env: Mapping[str, str]) -> list[str]:
-    """``command`` + ``args`` with ``$(VAR)`` expanded; ``python`` means this interpreter."""
+def container_argv(container: Obj, index: int, env: Mapping[str, str], image: ImageEntry | None = None) -> list[str]:
+    """``command`` + ``args`` with ``$(VAR)`` expanded; ``python`` means this interpreter.
+
+    Without a ``command``, ``image`` (the image's catalog entry) supplies it, and its ``args``
+    too unless the container gives its own (Kubernetes' ENTRYPOINT/CMD rules).
+    """
     command = [str(c) for c in container.get("command") or []]
+    args = container.get("args")
+    if not command and image is not None:
+        command = list(image.command)
+        if args is None:
+            args = list(image.args)
     if not command:
         field = f"spec.containers[{index}].command"
         msg = "a command is required: the local runtime ignores images and runs command + args"
         raise Invalid(f"{field}: {msg}", [(field, msg)])
     argv = [_VAR.sub(lambda m: env.get(m.group(1), m.group(0)), str(a))
-            for a in command + list(container.get("args") or [])]
+            for a in command + list(args or [])]
     if os.path.basename(argv[0]) in ("python", "python3"):
         argv[0] = sys.executable
     return argv

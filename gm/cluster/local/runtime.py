@@ -2,8 +2,9 @@
 
 It watches Pods in the :class:`~.store.LocalStore`; for each Pod scheduled to one of its nodes
 it gives the Pod its own loopback IP (127.0.1.N, written to ``status.podIP`` before anything
-starts), then runs every container's ``command`` + ``args`` (images are ignored) with the
-runtime's base environment plus the container's ``env``, output appended to
+starts), then runs every container's ``command`` + ``args`` with the runtime's base environment
+plus the container's ``env`` (images are not run: a container without a ``command`` runs what the
+image catalog, :mod:`.images`, registers for its image), output appended to
 ``<state_dir>/logs/<namespace>_<pod>_<container>.log``. ``restartPolicy`` is honoured with
 exponential back-off (1 s doubling to 30 s, reset after 60 s of running), and Pod status
 (phase, Ready condition, containerStatuses) is written with ``patch_status``.
@@ -15,7 +16,10 @@ restarts the Pods it finds 'Running'. A Pod re-created under the name of one who
 still terminating stays Pending until they have exited (as a kubelet keeps the name until the old
 Pod is gone), so two incarnations never serve side by side. A container that cannot start (bad command, unsupported env)
 marks the Pod Failed with reason ``StartError`` (``restartPolicy: Never``) or ``CrashLoopBackOff``
-(retried with back-off), and a message that names the log file.
+(retried with back-off), and a message that names the log file. A container whose image the
+catalog does not know waits with reason ``ErrImagePull`` and a message naming the image (the Pod
+stays Pending, its Ready condition says why) and is retried with back-off, so registering the
+image lets it start.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from gm.cluster.interface import POD, ClusterError, Invalid, NotFound, Obj
-from gm.cluster.local import processes, watching
+from gm.cluster.local import images, processes, watching
 from gm.cluster.local._objects import now
 from gm.cluster.local.addresses import POD_NET, AddressPool
 from gm.cluster.local.logs import log_path
@@ -67,6 +71,8 @@ class _Container:
     state: Obj = field(default_factory=lambda: {"waiting": {"reason": "ContainerCreating"}})
     last_state: Obj = field(default_factory=dict)
     start_error: str | None = None
+    image_error: str | None = None
+    """Why the container waits for its image (unknown to the catalog); None once it started."""
 
     @property
     def name(self) -> str:
@@ -106,12 +112,16 @@ class ProcessRuntime:
     dry_run: start no processes; mark Pods Running at once (for control-plane benchmarks).
     backoff: restart back-off settings.
     grace_period: seconds between SIGTERM and SIGKILL when a Pod sets no terminationGracePeriodSeconds.
+    image_catalog: what images run for containers without a command (default: the built-in entries and
+        ``<state_dir>/images.yaml``).
     """
 
     def __init__(self, store: LocalStore, state_dir: str | Path, nodes: set[str] | None = None,
                  base_env: Mapping[str, str] | None = None, dry_run: bool = False,
-                 backoff: Backoff | None = None, grace_period: float = 10.0, tick: float = 0.1) -> None:
+                 backoff: Backoff | None = None, grace_period: float = 10.0, tick: float = 0.1,
+                 image_catalog: images.ImageCatalog | None = None) -> None:
         self.store, self.state_dir, self.nodes = store, Path(state_dir), set(nodes) if nodes is not None else None
+        self.images = image_catalog or images.ImageCatalog(self.state_dir / images.CATALOG_FILE)
         self.log_dir = self.state_dir / "logs"
         self.base_env = dict(base_env) if base_env is not None else processes.default_base_env()
         self.dry_run, self.backoff, self.grace_period, self.tick = dry_run, backoff or Backoff(), grace_period, tick
@@ -254,9 +264,15 @@ class ProcessRuntime:
         c.starts += 1
         c.started_mono, c.started_at = current, now()
         try:
-            env = processes.container_env(pod.obj, c.spec, c.index, self.base_env)
-            argv = processes.container_argv(c.spec, c.index, env)
-            c.proc = processes.spawn(argv, env, c.log, c.spec.get("workingDir"))
+            image = images.resolve(c.spec, c.index, self.images)
+            base = {**self.base_env, **image.env} if image is not None else self.base_env
+            env = processes.container_env(pod.obj, c.spec, c.index, base)
+            argv = processes.container_argv(c.spec, c.index, env, image)
+            cwd = c.spec.get("workingDir") or (image.working_dir if image is not None else None)
+            c.proc = processes.spawn(argv, env, c.log, cwd)
+        except images.UnknownImage as exc:
+            self._image_missing(c, str(exc), current)
+            return
         except (OSError, Invalid) as exc:
             message = f"cannot start container {c.name!r}: {exc}; log: {c.log}"
             c.log.parent.mkdir(parents=True, exist_ok=True)
@@ -265,10 +281,22 @@ class ProcessRuntime:
             c.start_error = message
             self._exited(pod, c, START_ERROR_EXIT, current)
             return
-        c.start_error = None
+        c.start_error = c.image_error = None
         c.next_start = None
         c.state = {"running": {"startedAt": c.started_at}}
         self._pids.add(f"{pod.obj['metadata']['uid']}/{c.name}", c.proc.pid)
+
+    def _image_missing(self, c: _Container, message: str, current: float) -> None:
+        """Wait for the image to be registered: no start counted, retried with back-off."""
+        c.starts -= 1
+        if message != c.image_error:
+            c.log.parent.mkdir(parents=True, exist_ok=True)
+            with c.log.open("a") as handle:
+                handle.write(f"[sedna local runtime {now()}] {message}\n")
+        c.image_error = message
+        c.state = {"waiting": {"reason": images.UNKNOWN_IMAGE_REASON, "message": message}}
+        c.next_start = current + c.delay
+        c.delay = min(c.delay * 2, self.backoff.cap)
 
     def _exited(self, pod: _Pod, c: _Container, code: int, current: float) -> None:
         if c.proc is not None:
@@ -338,11 +366,16 @@ class ProcessRuntime:
             pod.ready, pod.ready_changed = ready, now()
         changed = pod.ready_changed
         condition = "True" if ready else "False"
+        conditions = [{"type": t, "status": condition if t != "PodScheduled" else "True",
+                       "lastTransitionTime": changed if t != "PodScheduled" else pod.start_time}
+                      for t in ("PodScheduled", "ContainersReady", "Ready")]
+        waiting_images = [c.image_error for c in cs if c.image_error]
+        if waiting_images and not ready:  # the Ready condition says which image is missing
+            for cond in conditions[1:]:
+                cond.update(reason="ContainersNotReady", message=waiting_images[0])
         return {"phase": phase, "reason": reason, "message": message, "hostIP": HOST_IP, "podIP": pod.ip,
                 "podIPs": [{"ip": pod.ip}], "startTime": pod.start_time, "containerStatuses": statuses,
-                "conditions": [{"type": t, "status": condition if t != "PodScheduled" else "True",
-                                "lastTransitionTime": changed if t != "PodScheduled" else pod.start_time}
-                               for t in ("PodScheduled", "ContainersReady", "Ready")]}
+                "conditions": conditions}
 
     def _write(self, pod: _Pod, extra: Obj | None = None) -> None:
         status = {**self._status(pod), **(extra or {})}

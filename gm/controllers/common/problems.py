@@ -123,12 +123,16 @@ def containers(field: str, template: Any) -> list[Problem]:
 def hem_name(field: str, hem: Any, required: bool) -> tuple[list[Problem], str]:
     """Problems of a hard-example-mining algorithm name (``field`` is the ``.name`` path) and the name.
 
-    The SDK's plug-in registry decides, so a newly registered algorithm needs no change here.
+    The SDK's plug-in registry decides, so a newly registered algorithm needs no change here. A
+    name close to a registered one is a typo and refused (``IBTT``: did you mean ``IBT``?); any other
+    unknown name is taken as the worker's own algorithm, which its program registers (as Sedna's
+    examples do; Sedna accepts any name), and the worker fails naming it if it does not.
     """
     name = hem.get("name") if isinstance(hem, dict) else None
     if not name:
         return ([Problem(field, "no hard example mining algorithm named")] if required or hem else []), ""
     if not ClassFactory.is_exists(ClassType.HEM, name):
-        hint = did_you_mean(name, ClassFactory.names(ClassType.HEM))
-        return [Problem(field, f"unknown algorithm {name!r}{hint}")], ""
+        close = difflib.get_close_matches(name, list(ClassFactory.names(ClassType.HEM)), n=1)
+        if close:
+            return [Problem(field, f"unknown algorithm {name!r} (did you mean {close[0]!r}?)")], ""
     return [], str(name)

@@ -1,11 +1,15 @@
-"""Checks on a Dataset that the CRD schema cannot express: a usable URL, a known format and node."""
+"""Checks on a Dataset that the CRD schema cannot express: a usable URL, a known format and node.
+
+Formats are Sedna's: ``txt`` and ``csv`` index files, and ``dir``, a directory of sample files
+(Sedna's federated examples use it); the LC counts the samples of each.
+"""
 
 from __future__ import annotations
 
 from gm.cluster.interface import Obj
 from gm.controllers.common.problems import Problem, check_url
 
-FORMATS = ("txt", "csv")
+FORMATS = ("txt", "csv", "dir")
 
 
 def validate(dataset: Obj, nodes: tuple[str, ...] = ()) -> list[Problem]:

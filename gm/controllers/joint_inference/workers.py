@@ -41,7 +41,10 @@ def big_model_host(service: Obj | None, ji: Obj) -> str:
 
 
 def _env(ji: Obj, model_url: str, node: str, settings: ControllerSettings) -> list[EnvVar]:
-    return building.base_env(ji, "SERVICE_NAME", None, node, settings, [env_value("MODEL_URL", model_url)])
+    # JOB_NAME as well: Sedna's SDK names the cloud's /{JOB_NAME}/predict path and its reports' ownerName
+    # after it (default "sedna"), so with it a Sedna image reaches the cloud and reports to this service.
+    return building.base_env(ji, "SERVICE_NAME", None, node, settings,
+                             [env_value("MODEL_URL", model_url), env_value("JOB_NAME", ji["metadata"]["name"])])
 
 
 def cloud_env(ji: Obj, model_url: str, node: str, settings: ControllerSettings) -> list[EnvVar]:

@@ -2,21 +2,40 @@
 
 :class:`CloudModel` turns one input array into an Open Inference Protocol request
 to the cloud worker (gRPC by default, REST on request), learning the model's input
-name and datatype from its metadata on first use. :class:`BigModelService` serves
-an estimator (an ONNX model by default) with the inference server.
+name and datatype from its metadata on first use; a model that declares no inputs (a
+plain estimator) is sent the array as it is, as tensor ``data``. :func:`connect_cloud`
+picks the client the env asks for, Sedna's REST ``/predict`` included
+(:mod:`.sedna_rest`). :class:`BigModelService` serves an estimator (an ONNX model, or
+a plain class with ``load``/``predict`` as Sedna's big models are) with the inference server.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from sedna.backend import bytes_tensors
 from sedna.backend.tensors import Prediction, TensorSpec, to_numpy_dtype
 from sedna.common.config import WorkerConfig
 from sedna.common.errors import CloudUnavailableError, InferenceError
+from sedna.common.log import get_logger
+
+LOG = get_logger(__name__)
+ANY_INPUT = TensorSpec("data", "", ())
+"""What :class:`CloudModel` sends to a model that declares no inputs: the array as it is, named ``data``."""
+
+
+def connect_cloud(config: WorkerConfig) -> Any:
+    """The client of the big model the env names, by ``BIG_MODEL_PROTOCOL`` (see WorkerConfig)."""
+    if config.big_model_protocol == "sedna":
+        from sedna.core.joint_inference.sedna_rest import SednaRestModel
+
+        return SednaRestModel.from_config(config)
+    return CloudModel.from_config(config)
 
 
 class CloudModel:
@@ -53,9 +72,12 @@ class CloudModel:
             return spec
         meta = self._client.model_metadata(self.model_name, timeout=timeout)
         try:
-            first = meta["inputs"][0]
-            spec = TensorSpec(first["name"], first["datatype"], tuple(int(d) for d in first["shape"]))
-            last_output = meta["outputs"][-1]["name"]
+            if meta.get("inputs"):
+                first = meta["inputs"][0]
+                spec = TensorSpec(first["name"], first["datatype"], tuple(int(d) for d in first["shape"]))
+            else:
+                spec = ANY_INPUT
+            last_output = meta["outputs"][-1]["name"] if meta.get("outputs") else None
         except (KeyError, IndexError, TypeError, ValueError) as exc:
             raise InferenceError(f"cloud model {self.model_name!r} sent unusable metadata "
                                  f"(expected inputs and outputs with name, datatype, shape): {exc!r}") from None
@@ -66,17 +88,25 @@ class CloudModel:
                     self.output_name = last_output
             return self._input
 
-    def predict(self, data: Any, timeout: float | None = None) -> np.ndarray:
-        """The cloud's answer for ``data`` (a sample or a batch); raises InferenceError subclasses."""
+    def predict(self, data: Any, timeout: float | None = None) -> Any:
+        """The cloud's answer for ``data`` (a sample or a batch): an array, or for BYTES a (nested) list of
+        strings; raises InferenceError subclasses."""
         spec = self._input_spec(timeout)
-        array = np.asarray(data, dtype=to_numpy_dtype(spec.datatype))
-        if array.ndim == len(spec.shape) - 1:
+        if spec is ANY_INPUT:
+            array = np.asarray(data)
+        elif bytes_tensors.is_bytes(spec.datatype):
+            array = bytes_tensors.as_bytes_array(data, f"input {spec.name!r}")
+        else:
+            array = np.asarray(data, dtype=to_numpy_dtype(spec.datatype))
+        if spec.shape and array.ndim == len(spec.shape) - 1:
             array = array[np.newaxis, ...]
         result = self._client.infer(self.model_name, {spec.name: array}, timeout=timeout)
+        name = self.output_name if self.output_name is not None else next(iter(result.outputs), None)
         try:
-            return result.outputs[self.output_name]
+            output = result.outputs[name]
         except KeyError:
-            raise InferenceError(f"cloud model {self.model_name!r} returned no output {self.output_name!r}") from None
+            raise InferenceError(f"cloud model {self.model_name!r} returned no output {name!r}") from None
+        return bytes_tensors.to_text(output) if bytes_tensors.is_text_array(output) else output
 
     def close(self) -> None:
         close = getattr(self._client, "close", None)
@@ -110,9 +140,16 @@ class BigModelService:
     """Runs the cloud inference server for ``estimator``.
 
     ``estimator`` may be an :class:`~sedna.backend.onnx.OnnxModel`, an
-    :class:`~sedna.backend.onnx.OnnxEstimator`, or a plain class with ``predict``
-    (then ``inputs``/``outputs`` describe its tensors). Addresses come from the env
-    contract: ``BIG_MODEL_BIND_IP``, ``BIG_MODEL_BIND_PORT`` (REST), ``BIG_MODEL_GRPC_PORT``.
+    :class:`~sedna.backend.onnx.OnnxEstimator`, or a plain class (or instance) with
+    ``predict`` and optionally ``load``, as Sedna's big models are. A plain estimator is
+    loaded from ``MODEL_URL`` and served with no declared tensors (see
+    :mod:`sedna.backend.plain_model`), unless ``inputs``/``outputs`` describe its tensors.
+
+    Addresses come from the env contract: ``BIG_MODEL_BIND_IP``, ``BIG_MODEL_BIND_PORT``
+    (REST: the Open Inference Protocol and Sedna's ``POST /{name}/predict``, where
+    ``{name}`` is ``SERVICE_NAME`` or ``JOB_NAME``, default ``sedna``, as a Sedna edge
+    posts), ``BIG_MODEL_GRPC_PORT`` (gRPC). When ``BIG_MODEL_GRPC_PORT`` is unset and its
+    default port is taken, the service serves REST only and says so.
     """
 
     def __init__(self, estimator: Any, config: WorkerConfig | None = None, *,
@@ -136,13 +173,36 @@ class BigModelService:
         if isinstance(self.estimator, OnnxEstimator) or self.estimator is OnnxEstimator:
             return OnnxModel(cfg.model_url, name, intra_op_threads=cfg.intra_op_threads,
                              sha256=cfg.model_sha256 or None)
+        from sedna.backend.adapter import EstimatorAdapter
+        from sedna.backend.plain_model import PlainEstimatorModel
+
+        adapter = EstimatorAdapter(self.estimator)
+        self._load(adapter)
+        self.estimator = adapter.instance  # Sedna instantiates the class once, at start
         inputs, outputs = self._specs
+        if inputs is None and outputs is None:
+            return PlainEstimatorModel(self.inference, name)
         if inputs is None or outputs is None:
-            raise ValueError("BigModelService needs inputs= and outputs= tensor specs for a non-ONNX estimator")
-        model = EstimatorModel(self.estimator, name, inputs, outputs)
-        if cfg.model_url and model._estimator.has("load"):
-            model._estimator.load(cfg.model_url)
-        return model
+            raise ValueError("BigModelService: give both inputs= and outputs= tensor specs, or neither "
+                             "(a plain estimator is then served with no declared tensors)")
+        return EstimatorModel(self.estimator, name, inputs, outputs)
+
+    def _load(self, adapter: Any) -> None:
+        """Sedna's start: ``load(MODEL_URL)``; a missing file fails here, naming it."""
+        url = self.config.model_url
+        if not url or not adapter.has("load"):
+            return
+        mode = self.config.environ.get("MODEL_LOAD_MODE") or "file"
+        if mode == "file" and "://" not in url and not os.path.exists(url):
+            raise FileNotFoundError(f"MODEL_URL={url!r} does not exist (the big model's file)")
+        adapter.load(url)
+
+    def sedna_names(self) -> list[str]:
+        """The ``{name}`` segments Sedna's ``/{name}/predict`` answers to: SERVICE_NAME and JOB_NAME (or ``sedna``)."""
+        from sedna.core.joint_inference.sedna_rest import DEFAULT_JOB_NAME
+
+        names = [self.config.service_name, self.config.environ.get("JOB_NAME") or DEFAULT_JOB_NAME]
+        return list(dict.fromkeys(n for n in names if n))
 
     def start(self, block: bool = True) -> Any:
         """Start serving; with ``block`` (Sedna's behaviour) serve until SIGTERM/SIGINT."""
@@ -150,17 +210,29 @@ class BigModelService:
 
         cfg = self.config
         model = self.served_model()
-        self.server = InferenceServer(
-            [model], host=cfg.big_model_bind_ip, rest_port=cfg.big_model_bind_port,
-            grpc_port=cfg.big_model_grpc_port, token=cfg.big_model_token or None,
-            batching=BatchingConfig(max_batch_size=self.max_batch_size, max_queue_delay_ms=self.max_queue_delay_ms),
-            sedna_service_name=cfg.service_name or None,
-        )
+
+        def server(grpc_port: int | None) -> Any:
+            return InferenceServer(
+                [model], host=cfg.big_model_bind_ip, rest_port=cfg.big_model_bind_port, grpc_port=grpc_port,
+                token=cfg.big_model_token or None,
+                batching=BatchingConfig(max_batch_size=self.max_batch_size,
+                                        max_queue_delay_ms=self.max_queue_delay_ms),
+                sedna_service_name=self.sedna_names(),
+            )
+
+        self.server = server(cfg.big_model_grpc_port)
+        try:
+            self.server.start()
+        except (OSError, RuntimeError) as exc:  # grpc raises RuntimeError when it cannot bind
+            if cfg.environ.get("BIG_MODEL_GRPC_PORT") or self.server.grpc_port is not None:
+                raise
+            LOG.warning("gRPC stays off: its default port %d cannot be bound (%s); serving REST only on %d "
+                        "(set BIG_MODEL_GRPC_PORT to serve gRPC)", cfg.big_model_grpc_port, exc,
+                        cfg.big_model_bind_port)
+            self.server = server(None)
+            self.server.start()
         if block:
-            self.server.start()
             self.server.serve_forever()
-        else:
-            self.server.start()
         return self.server
 
     def inference(self, data: Any, post_process: Any = None, **kwargs: Any) -> Any:

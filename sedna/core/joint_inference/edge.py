@@ -65,12 +65,17 @@ class JointInference:
         A filter, ``{"method": name, "param": {...}}`` or None to read ``HEM_NAME`` /
         ``HEM_PARAMETERS``; with neither, nothing is hard.
     cloud:
-        An object with ``predict(data, timeout)``; by default a
-        :class:`~sedna.core.joint_inference.cloud.CloudModel` from the env contract.
+        An object with ``predict(data, timeout)``; by default the client
+        :func:`~sedna.core.joint_inference.cloud.connect_cloud` picks from the env contract:
+        gRPC to ``BIG_MODEL_GRPC_PORT``, or Sedna's REST ``/{JOB_NAME}/predict`` on
+        ``BIG_MODEL_PORT`` when the env names only that port (a Sedna controller's env).
+    cloud_timeout:
+        Seconds a cloud call may take (default ``BIG_MODEL_TIMEOUT``, else 1.0): one attempt
+        per hard example, then the edge answers and the circuit breaker counts the failure.
     """
 
     def __init__(self, estimator: Any, hard_example_mining: Any = None, *, config: WorkerConfig | None = None,
-                 cloud: Any = None, cloud_timeout: float = 1.0, breaker: CircuitBreaker | None = None,
+                 cloud: Any = None, cloud_timeout: float | None = None, breaker: CircuitBreaker | None = None,
                  store: HardExampleStore | None = None, mining_mode: str | None = None,
                  report_period: float = 5.0, offload_interval: float = 1.0, lc_client: Any = None) -> None:
         self.config = config or WorkerConfig.from_env()
@@ -88,6 +93,8 @@ class JointInference:
             raise ValueError(f"mining_mode {self.mining_mode!r} is not {INFERENCE_THEN_MINING!r} "
                              f"or {MINING_THEN_INFERENCE!r}")
         self._cloud = cloud
+        if cloud_timeout is None:
+            cloud_timeout = Context(cfg.environ).get_float("BIG_MODEL_TIMEOUT", 1.0)
         self.cloud_timeout = cloud_timeout
         self.breaker = breaker or CircuitBreaker()
         root = cfg.state_dir or tempfile.mkdtemp(prefix="sedna-hard-examples-")
@@ -114,9 +121,9 @@ class JointInference:
     @property
     def cloud(self) -> Any:
         if self._cloud is None:
-            from sedna.core.joint_inference.cloud import CloudModel
+            from sedna.core.joint_inference.cloud import connect_cloud
 
-            self._cloud = CloudModel.from_config(self.config)
+            self._cloud = connect_cloud(self.config)
         return self._cloud
 
     # -- inference ---------------------------------------------------------------------------------

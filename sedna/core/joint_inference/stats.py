@@ -141,4 +141,7 @@ class LCReporter:
 
     def _run(self) -> None:
         while not self._stop.wait(self._period):
-            self.report_now()
+            try:
+                self.report_now()
+            except Exception:  # a refused or failed report must never end the reporter
+                LOG.exception("reporting to the LC failed; the next period tries again")

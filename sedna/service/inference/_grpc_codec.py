@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from sedna.backend.tensors import Prediction, ServedModel, from_numpy_dtype
+from sedna.backend import bytes_tensors
+from sedna.backend.tensors import Prediction, ServedModel
 from sedna.common.errors import InvalidInputError
 
 from ._tensors import (
@@ -24,10 +25,12 @@ from ._tensors import (
     TensorHeader,
     bind_inputs,
     datatype_of,
+    decode_raw,
     expected_bytes,
     fmt_shape,
     jsonable,
     parse_shape,
+    raw_contents,
     select_outputs,
     where,
     wire_dtype,
@@ -95,6 +98,8 @@ def parse_request(model: ServedModel, request: Any) -> tuple[dict[str, np.ndarra
         headers.append(TensorHeader(name, tensor.datatype, shape))
 
     def decode(index: int, head: TensorHeader, dtype: np.dtype) -> np.ndarray:
+        if bytes_tensors.is_bytes(head.datatype):
+            return bytes_input(raw[index] if raw else None, tensors[index], head, index)
         if raw:
             data = raw[index]
             want = expected_bytes(head, dtype)
@@ -128,7 +133,7 @@ def build_response(pb: Any, model: ServedModel, prediction: Prediction, request:
     raws = []
     for name, array in select_outputs(model, prediction, requested):
         response.outputs.add(name=name, datatype=datatype_of(array, name), shape=list(array.shape))
-        raws.append(np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes())
+        raws.append(raw_contents(array))
     response.raw_output_contents.extend(raws)
     params_to_proto(prediction.parameters, response.parameters)
     return response
@@ -141,8 +146,8 @@ def build_request(pb: Any, model: str, inputs: Mapping[str, np.ndarray], paramet
     raws = []
     for name, value in inputs.items():
         array = np.asarray(value)
-        request.inputs.add(name=name, datatype=from_numpy_dtype(array.dtype), shape=list(array.shape))
-        raws.append(np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes())
+        request.inputs.add(name=name, datatype=datatype_of(array, name), shape=list(array.shape))
+        raws.append(raw_contents(array))
     request.raw_input_contents.extend(raws)
     if parameters:
         params_to_proto(parameters, request.parameters)
@@ -156,9 +161,31 @@ def parse_response(response: Any) -> InferResult:
     for index, tensor in enumerate(response.outputs):
         shape = tuple(tensor.shape)
         dtype = wire_dtype(tensor.datatype)
+        head = TensorHeader(tensor.name, tensor.datatype, shape)
         if raw:
-            outputs[tensor.name] = np.frombuffer(raw[index], dtype=dtype).reshape(shape)
+            outputs[tensor.name] = decode_raw(raw[index], head, dtype, where(index, tensor.name, "outputs"))
+        elif bytes_tensors.is_bytes(tensor.datatype):
+            outputs[tensor.name] = _bytes_contents(tensor.contents.bytes_contents, head,
+                                                   where(index, tensor.name, "outputs"))
         else:
             values = getattr(tensor.contents, CONTENTS_FIELD[tensor.datatype.upper()])
             outputs[tensor.name] = np.array(values, dtype=dtype).reshape(shape)
     return InferResult(outputs, params_from_proto(response.parameters))
+
+
+def bytes_input(raw: bytes | None, tensor: Any, head: TensorHeader, index: int) -> np.ndarray:
+    """A BYTES input: length-prefixed elements in ``raw_input_contents``, or ``contents.bytes_contents``."""
+    at = where(index, head.name)
+    if raw is not None:
+        return bytes_tensors.deserialize(raw, head.shape, f"{at}: raw_input_contents[{index}]")
+    return _bytes_contents(tensor.contents.bytes_contents, head, f"{at}: contents.bytes_contents")
+
+
+def _bytes_contents(values: Any, head: TensorHeader, at: str) -> np.ndarray:
+    items = list(values)
+    need = math.prod(head.shape)
+    if len(items) != need:
+        raise InvalidInputError(f"{at}: has {len(items)} values, shape {fmt_shape(head.shape)} needs {need}")
+    out = np.empty(len(items), dtype=object)
+    out[:] = items
+    return out.reshape(head.shape)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hmac
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import anyio.to_thread
@@ -24,6 +24,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from sedna import __version__
+from sedna.backend import bytes_tensors
 from sedna.backend.tensors import to_numpy_dtype
 from sedna.common import bounded_json
 from sedna.common.errors import InvalidInputError, ModelNotFoundError
@@ -31,7 +32,7 @@ from sedna.common.log import get_logger
 
 from ._repository import EXTENSIONS, SERVER_NAME, ModelRepository, failure_reason
 from ._rest_codec import DEFAULT_MAX_ELEMENTS, HEADER_LENGTH, encode_response, parse_request
-from ._tensors import fmt_shape, model_metadata
+from ._tensors import fmt_shape, jsonable, model_metadata
 
 LOG = get_logger(__name__)
 
@@ -65,9 +66,10 @@ class BearerAuth:
 
 
 def build_app(repo: ModelRepository, *, token: str | None, max_request_bytes: int,
-              sedna_service_name: str | None, is_ready: Callable[[], bool],
+              sedna_service_name: str | Sequence[str] | None, is_ready: Callable[[], bool],
               max_tensor_elements: int = DEFAULT_MAX_ELEMENTS) -> Any:
     """The ASGI application of one server."""
+    sedna_names = sedna_path_names(sedna_service_name)
     app = FastAPI(title=SERVER_NAME, version=__version__, docs_url=None, redoc_url=None, openapi_url=None)
 
     limiters: list[CapacityLimiter] = []
@@ -156,18 +158,19 @@ def build_app(repo: ModelRepository, *, token: str | None, max_request_bytes: in
 
     @app.get("/{service}")
     async def sedna_info(service: str) -> Any:
-        if sedna_service_name and service != sedna_service_name:
-            return error(404, f"no Sedna service {service!r} here (serving {sedna_service_name!r})")
+        if sedna_names and service not in sedna_names:
+            return error(404, f"no Sedna service {service!r} here (serving {', '.join(map(repr, sedna_names))})")
         return {"infos": [{"path": f"/{service}", "name": "model_info"},
                           {"path": f"/{service}/predict", "name": "predict"}]}
 
     @app.post("/{service}/predict")
     async def sedna_predict(service: str, request: Request) -> Any:
-        model = repo.models.get(sedna_service_name or "", repo.first)
+        model = sedna_model(repo, sedna_names)
         repo.metrics.request(model.name, "sedna")
         try:
-            if sedna_service_name and service != sedna_service_name:
-                raise ModelNotFoundError(f"no Sedna service {service!r} here (serving {sedna_service_name!r})")
+            if sedna_names and service not in sedna_names:
+                raise ModelNotFoundError(f"no Sedna service {service!r} here "
+                                         f"(serving {', '.join(map(repr, sedna_names))})")
             body = await read_body(request)
             result = await anyio.to_thread.run_sync(_sedna_predict, repo, model, body, max_tensor_elements,
                                                     limiter=limiter())
@@ -196,10 +199,19 @@ def _failure(repo: ModelRepository, label: str, protocol: str, exc: BaseExceptio
 
 
 def _sedna_predict(repo: ModelRepository, model: Any, body: bytes, max_elements: int) -> Any:
-    """Sedna's ``{"data": nested list}`` through the model's first input; the first output as a nested list."""
-    request = bounded_json.load(body, what="request body", tensor_paths=[("data",)], max_elements=max_elements)
+    """Sedna's ``{"data": nested list}`` through the model's first input; :func:`sedna_output` as a nested list."""
+    direct = getattr(model, "sedna_predict", None)
+    text_input = bytes_tensors.is_bytes(model.inputs[0].datatype if len(model.inputs) == 1 else "")
+    if direct is not None or text_input:  # the data goes on as JSON values (depth-bounded), not as a number tensor
+        request = bounded_json.loads(body, what="request body")
+    else:
+        request = bounded_json.load(body, what="request body", tensor_paths=[("data",)], max_elements=max_elements)
     if not isinstance(request, dict) or "data" not in request:
         raise InvalidInputError("request body must be a JSON object with a 'data' field")
+    if direct is not None:  # a plain estimator: Sedna's contract, JSON data in and out
+        return sedna_json(direct(request["data"], request.get("callback")))
+    if text_input:
+        return sedna_bytes_predict(repo, model, request["data"])
     if len(model.inputs) != 1:
         raise InvalidInputError(f"model {model.name!r} has {len(model.inputs)} inputs; /predict feeds exactly one")
     spec = model.inputs[0]
@@ -216,6 +228,60 @@ def _sedna_predict(repo: ModelRepository, model: Any, body: bytes, max_elements:
                                     f"{spec.name!r} {fmt_shape(spec.shape)}")
         array, added = array[np.newaxis], True
     prediction = repo.infer(model, {spec.name: array})
+    output = sedna_output(model, prediction)
+    return sedna_json(output[0] if added else output)
+
+
+# -- Sedna's API: path names, plain estimators, BYTES ------------------------------------------------
+
+
+def sedna_path_names(names: str | Sequence[str] | None) -> tuple[str, ...]:
+    """The ``{service}`` segments Sedna's routes answer (empty: any)."""
+    if names is None:
+        return ()
+    if isinstance(names, str):
+        return (names,) if names else ()
+    return tuple(dict.fromkeys(n for n in names if n))
+
+
+def sedna_model(repo: ModelRepository, names: Sequence[str]) -> Any:
+    """The model Sedna's ``/predict`` feeds: the first one named like a path segment, else the first served."""
+    return next((repo.models[n] for n in names if n in repo.models), repo.first)
+
+
+def sedna_output(model: Any, prediction: Any) -> np.ndarray:
+    """The output Sedna's ``/predict`` answers with: the model's last declared output.
+
+    That is the output the SDK's cloud client reads by default (a classifier's probabilities
+    rather than its labels), so an edge gets the same answer over either protocol.
+    """
     names = [s.name for s in model.outputs if s.name in prediction.outputs] or list(prediction.outputs)
-    output = np.asarray(prediction.outputs[names[0]])
-    return (output[0] if added else output).tolist()
+    return np.asarray(prediction.outputs[names[-1]])
+
+
+def sedna_json(value: Any) -> Any:
+    """A result as JSON: arrays as nested lists, BYTES elements as text."""
+    if isinstance(value, np.ndarray):
+        return bytes_tensors.to_text(value) if bytes_tensors.is_text_array(value) else value.tolist()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="backslashreplace")
+    if isinstance(value, (list, tuple)):
+        return [sedna_json(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): sedna_json(v) for k, v in value.items()}
+    return jsonable(value)
+
+
+def sedna_bytes_predict(repo: ModelRepository, model: Any, data: Any) -> Any:
+    """Sedna's ``/predict`` for a model whose input is BYTES: ``data`` is a string or a (nested) list of strings."""
+    spec = model.inputs[0]
+    array = bytes_tensors.from_nested(data, "data")
+    added = False
+    if not spec.accepts_shape(array.shape):
+        if not spec.accepts_shape((1, *array.shape)):
+            raise InvalidInputError(f"data: shape {fmt_shape(array.shape)} does not match model input "
+                                    f"{spec.name!r} {fmt_shape(spec.shape)}")
+        array, added = array[np.newaxis], True
+    prediction = repo.infer(model, {spec.name: array})
+    output = sedna_output(model, prediction)
+    return sedna_json(output[0] if added else output)

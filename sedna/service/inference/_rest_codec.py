@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from sedna.backend.tensors import Prediction, ServedModel, from_numpy_dtype, to_numpy_dtype
+from sedna.backend import bytes_tensors
+from sedna.backend.tensors import Prediction, ServedModel
 from sedna.common import bounded_json
 from sedna.common.bounded_json import ITEM, NumberArray
 from sedna.common.errors import InvalidInputError
@@ -34,12 +35,16 @@ from ._tensors import (
     TensorHeader,
     bind_inputs,
     datatype_of,
+    decode_raw,
     expected_bytes,
     fmt_shape,
+    json_contents,
     jsonable,
     parse_shape,
+    raw_contents,
     select_outputs,
     where,
+    wire_dtype,
 )
 
 HEADER_LENGTH = "inference-header-content-length"
@@ -131,6 +136,8 @@ def parse_request(model: ServedModel, body: bytes, header_length: str | None,
     def decode(index: int, head: TensorHeader, dtype: np.dtype) -> np.ndarray:
         at = where(index, head.name)
         size = sizes[index]
+        if bytes_tensors.is_bytes(head.datatype):
+            return bytes_input(entries[index].get("data"), binary, offsets[index], size, head, at)
         if size is not None:
             want = expected_bytes(head, dtype)
             if size != want:
@@ -183,11 +190,11 @@ def encode_response(model: ServedModel, prediction: Prediction, request: RestReq
     for name, array in select_outputs(model, prediction, request.outputs):
         entry: dict[str, Any] = {"name": name, "datatype": datatype_of(array, name), "shape": list(array.shape)}
         if request.binary_all or name in request.binary_outputs:
-            raw = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
+            raw = raw_contents(array)
             entry["parameters"] = {"binary_data_size": len(raw)}
             chunks.append(raw)
         else:
-            entry["data"] = array.ravel().tolist()
+            entry["data"] = json_contents(array, name)
         outputs.append(entry)
     body: dict[str, Any] = {"model_name": model.name, "model_version": model.version, "outputs": outputs}
     if request.id is not None:
@@ -208,13 +215,13 @@ def encode_request(inputs: Mapping[str, np.ndarray], *, binary: bool, parameters
     chunks: list[bytes] = []
     for name, value in inputs.items():
         array = np.asarray(value)
-        entry: dict[str, Any] = {"name": name, "datatype": from_numpy_dtype(array.dtype), "shape": list(array.shape)}
+        entry: dict[str, Any] = {"name": name, "datatype": datatype_of(array, name), "shape": list(array.shape)}
         if binary:
-            raw = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
+            raw = raw_contents(array)
             entry["parameters"] = {"binary_data_size": len(raw)}
             chunks.append(raw)
         else:
-            entry["data"] = array.ravel().tolist()
+            entry["data"] = json_contents(array, name)
         entries.append(entry)
     if binary:
         params["binary_data_output"] = True
@@ -237,11 +244,24 @@ def decode_response(body: bytes, header_length: str | None) -> InferResult:
     for index, entry in enumerate(header.get("outputs") or []):
         name = entry.get("name", f"output{index}")
         head = TensorHeader(name, entry["datatype"], parse_shape(entry.get("shape"), where(index, name, "outputs")))
-        dtype = to_numpy_dtype(head.datatype).newbyteorder("<")
+        dtype = wire_dtype(head.datatype)
         size = _object(entry.get("parameters"), "parameters").get("binary_data_size")
+        at = where(index, name, "outputs")
         if size is not None:
-            outputs[name] = np.frombuffer(binary[offset:offset + size], dtype=dtype).reshape(head.shape)
+            outputs[name] = decode_raw(binary[offset:offset + size], head, dtype, at)
             offset += size
+        elif bytes_tensors.is_bytes(head.datatype):
+            outputs[name] = bytes_tensors.from_json(entry.get("data"), head.shape, at)
         else:
             outputs[name] = json_tensor(entry.get("data"), head, dtype, where(index, name, "outputs"))
     return InferResult(outputs, dict(header.get("parameters") or {}))
+
+
+def bytes_input(data: Any, binary: memoryview, offset: int, size: int | None, head: TensorHeader,
+                at: str) -> np.ndarray:
+    """A BYTES input: length-prefixed elements in the binary part, or a JSON list of strings."""
+    if size is not None:
+        return bytes_tensors.deserialize(binary[offset:offset + size], head.shape, at)
+    if data is None:
+        raise InvalidInputError(f"{at}: has neither 'data' nor parameters.binary_data_size")
+    return bytes_tensors.from_json(data, head.shape, at)

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from sedna.backend import bytes_tensors
 from sedna.backend.tensors import Prediction, ServedModel, TensorSpec, from_numpy_dtype, to_numpy_dtype
 from sedna.common.errors import InvalidInputError
 
@@ -78,6 +79,8 @@ def bind_inputs(model: ServedModel, headers: Sequence[TensorHeader], decode: Dec
         Unknown, duplicated or missing input; datatype or shape that the model does
         not accept; a batch of zero rows; data whose size does not match the shape (from ``decode``).
     """
+    if not model.inputs:
+        return bind_any_inputs(headers, decode)
     specs: dict[str, TensorSpec] = {spec.name: spec for spec in model.inputs}
     arrays: dict[str, np.ndarray] = {}
     for index, header in enumerate(headers):
@@ -106,9 +109,31 @@ def bind_inputs(model: ServedModel, headers: Sequence[TensorHeader], decode: Dec
     return arrays
 
 
+def bind_any_inputs(headers: Sequence[TensorHeader], decode: Decoder) -> dict[str, np.ndarray]:
+    """Decode the tensors of a request to a model that declares no inputs (any names, datatypes, shapes).
+
+    A plain estimator served without tensor specs is such a model (MLServer's convention
+    for a model with no metadata): it takes whatever the request carries.
+    """
+    if not headers:
+        raise InvalidInputError("inputs: must be a non-empty list of tensors")
+    arrays: dict[str, np.ndarray] = {}
+    for index, header in enumerate(headers):
+        if header.name in arrays:
+            raise InvalidInputError(f"{where(index, header.name)}: input {header.name!r} is given twice")
+        try:
+            dtype = wire_dtype(header.datatype)
+        except ValueError as exc:
+            raise InvalidInputError(f"{where(index, header.name)}: {exc}") from None
+        arrays[header.name] = decode(index, header, dtype)
+    return arrays
+
+
 @functools.lru_cache(maxsize=64)
 def wire_dtype(datatype: str) -> np.dtype:
-    """The little-endian numpy dtype that tensors of OIP ``datatype`` travel as."""
+    """The little-endian numpy dtype that tensors of OIP ``datatype`` travel as (``object`` for BYTES)."""
+    if bytes_tensors.is_bytes(datatype):
+        return np.dtype(object)
     return to_numpy_dtype(datatype).newbyteorder("<")
 
 
@@ -142,7 +167,9 @@ def select_outputs(
 
 
 def datatype_of(array: np.ndarray, name: str) -> str:
-    """The OIP datatype of an output array; a model bug (e.g. object arrays) is named clearly."""
+    """The OIP datatype of an output array (text is BYTES); a model bug (e.g. datetimes) is named clearly."""
+    if bytes_tensors.is_text_array(array):
+        return bytes_tensors.BYTES
     try:
         return from_numpy_dtype(array.dtype)
     except ValueError as exc:
@@ -174,3 +201,27 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [jsonable(v) for v in value]
     return value
+
+
+def raw_contents(array: np.ndarray) -> bytes:
+    """A tensor's raw wire bytes: little-endian row-major values, or length-prefixed elements for BYTES."""
+    if bytes_tensors.is_text_array(array):
+        return bytes_tensors.serialize(array)
+    return np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
+
+
+def json_contents(array: np.ndarray, name: str) -> list[Any]:
+    """A tensor's flat JSON ``data`` list: numbers, or strings for BYTES."""
+    if bytes_tensors.is_text_array(array):
+        try:
+            return bytes_tensors.to_json(array, f"output {name!r}")
+        except ValueError as exc:
+            raise InvalidInputError(str(exc)) from None
+    return list(array.ravel().tolist())
+
+
+def decode_raw(data: bytes | memoryview, head: TensorHeader, dtype: np.dtype, at: str) -> np.ndarray:
+    """A tensor from raw wire bytes whose size is already checked (BYTES: parsed and counted here)."""
+    if bytes_tensors.is_bytes(head.datatype):
+        return bytes_tensors.deserialize(data, head.shape, at)
+    return np.frombuffer(data, dtype=dtype).reshape(head.shape)

@@ -37,7 +37,7 @@ class InferenceServer:
     ----------
     models
         What to serve; names must be unique. Sedna's ``/{service}/predict`` uses the
-        first one, or the one named ``sedna_service_name``.
+        model named after the first of ``sedna_service_name`` that names one, else the first model.
     host
         Address both listeners bind (loopback by default).
     rest_port, grpc_port
@@ -50,7 +50,9 @@ class InferenceServer:
     batching
         Dynamic batching of models with ``max_batch_size`` > 0; None runs every request alone.
     sedna_service_name
-        The ``{service}`` path segment of Sedna's API; None accepts any.
+        The ``{service}`` path segment(s) of Sedna's API: a name or a list of names (a Sedna
+        edge posts to ``/{JOB_NAME}/predict``, this project's to ``/{SERVICE_NAME}/predict``);
+        None accepts any.
     max_request_bytes
         Largest request body / gRPC message accepted (413 / RESOURCE_EXHAUSTED beyond).
     grpc_threads
@@ -66,7 +68,7 @@ class InferenceServer:
 
     def __init__(self, models: Sequence[ServedModel], *, host: str = "127.0.0.1", rest_port: int | None = 0,
                  grpc_port: int | None = 0, token: str | None = None, tls: TLSConfig | None = None,
-                 batching: BatchingConfig | None = None, sedna_service_name: str | None = None,
+                 batching: BatchingConfig | None = None, sedna_service_name: str | Sequence[str] | None = None,
                  max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES, grpc_threads: int = 64,
                  ready_checks: Sequence[Callable[[], bool]] = (),
                  max_tensor_elements: int = DEFAULT_MAX_TENSOR_ELEMENTS) -> None:

@@ -16,6 +16,9 @@ refused at level 64), the numbers of a JSON tensor (read into a typed buffer, ne
 objects; a number that does not fit ``dtype`` is refused by name), the tensor elements of a
 frame, and the pixels of an image (checked from its header, before decoding).
 
+Text travels as ``dtype: BYTES``: a JSON list of strings, or in a binary frame each element
+as a 4-byte little-endian length and its bytes (the Open Inference Protocol's layout).
+
 A result is JSON: ``{"id", "ok": true, "result", "hard_example", "computed_at",
 "example_id"?, "latency_ms"}`` or ``{"id"?, "ok": false, "code", "error"}`` where
 ``error`` names the field at fault and ``code`` is a short key also used in metrics.
@@ -34,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from sedna.backend import bytes_tensors
 from sedna.backend.tensors import from_numpy_dtype, to_numpy_dtype
 from sedna.common import bounded_json
 from sedna.common.errors import InvalidInputError
@@ -80,6 +84,8 @@ class Request:
 
     @property
     def datatype(self) -> str:
+        if bytes_tensors.is_text_array(self.tensor):
+            return bytes_tensors.BYTES
         return from_numpy_dtype(self.tensor.dtype)
 
 
@@ -169,6 +175,8 @@ def _decode_json(payload: bytes, fallback_id: RequestId | None, limits: Limits) 
     rid = _request_id(data, fallback_id)
     if "data" not in data:
         raise PayloadError("bad_data", "field 'data': missing (a nested list of numbers)", rid)
+    if _is_bytes_dtype(data.get("dtype")):
+        return Request(rid, _json_bytes(data["data"], rid), "application/json")
     dtype = parse_dtype(data.get("dtype", "FP32"), rid)
     values = data["data"]
     if isinstance(values, (int, float)) and not isinstance(values, bool):
@@ -212,11 +220,13 @@ def _decode_frame(payload: bytes, fallback_id: RequestId | None, limits: Limits)
                            f"{content_type!r} (use application/octet-stream, {' or '.join(IMAGE_TYPES)})", rid)
     if "dtype" not in header:
         raise PayloadError("bad_dtype", "field 'dtype': missing (e.g. \"FP32\")", rid)
-    dtype = parse_dtype(header["dtype"], rid)
     shape = _shape(header.get("shape"), rid)
     if math.prod(shape) > limits.max_elements:
         raise PayloadError("too_large", f"field 'shape': {list(shape)} holds {math.prod(shape)} elements, more than "
                            f"the limit of {limits.max_elements}", rid)
+    if _is_bytes_dtype(header["dtype"]):
+        return Request(rid, _frame_bytes(body, shape, rid), "application/octet-stream")
+    dtype = parse_dtype(header["dtype"], rid)
     needed = math.prod(shape) * dtype.itemsize
     if needed != len(body):
         raise PayloadError("bad_size", f"field 'shape': {list(shape)} x {from_numpy_dtype(dtype)} needs "
@@ -253,7 +263,9 @@ def _decode_image(body: bytes, content_type: str, header: dict[str, Any], rid: R
 
 
 def encode_frame(tensor: np.ndarray, request_id: RequestId, content_type: str | None = None) -> bytes:
-    """A binary request frame for ``tensor`` (what devices send)."""
+    """A binary request frame for ``tensor`` (what devices send); text goes as BYTES."""
+    if bytes_tensors.is_text_array(np.asarray(tensor)):
+        return _bytes_frame(np.asarray(tensor), request_id)
     array = np.ascontiguousarray(tensor)
     header = {"id": request_id, "dtype": from_numpy_dtype(array.dtype), "shape": list(array.shape)}
     if content_type:
@@ -272,13 +284,15 @@ def encode_image_frame(image: bytes, request_id: RequestId, content_type: str = 
 def to_jsonable(value: Any) -> Any:
     """Numpy arrays and scalars (also nested in lists/dicts) as plain JSON values."""
     if isinstance(value, np.ndarray):
-        return value.tolist()
+        return to_jsonable(value.tolist()) if value.dtype.kind in "OS" else value.tolist()
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, (list, tuple)):
         return [to_jsonable(v) for v in value]
     if isinstance(value, dict):
         return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, bytes):  # a BYTES result: text as text, anything else readable and lossless
+        return value.decode("utf-8", errors="backslashreplace")
     return value
 
 
@@ -297,3 +311,30 @@ def error_payload(request_id: RequestId | None, code: str, message: str) -> byte
     body: dict[str, Any] = {} if request_id is None else {"id": request_id}
     body.update({"ok": False, "code": code, "error": message})
     return json.dumps(body, separators=(",", ":")).encode()
+
+
+# -- BYTES (text) tensors: JSON lists of strings, or length-prefixed elements in a frame --------------
+
+
+def _is_bytes_dtype(value: object) -> bool:
+    return isinstance(value, str) and bytes_tensors.is_bytes(value)
+
+
+def _json_bytes(data: object, rid: RequestId) -> np.ndarray:
+    try:
+        return bytes_tensors.from_nested(data, "field 'data'")
+    except InvalidInputError as exc:
+        raise PayloadError("bad_data", str(exc), rid) from None
+
+
+def _frame_bytes(body: memoryview, shape: tuple[int, ...], rid: RequestId) -> np.ndarray:
+    try:
+        return bytes_tensors.deserialize(body, shape, "body (BYTES)")
+    except InvalidInputError as exc:
+        raise PayloadError("bad_size", str(exc), rid) from None
+
+
+def _bytes_frame(array: np.ndarray, request_id: RequestId) -> bytes:
+    header = {"id": request_id, "dtype": bytes_tensors.BYTES, "shape": list(array.shape)}
+    head = json.dumps(header, separators=(",", ":")).encode()
+    return struct.pack(">I", len(head)) + head + bytes_tensors.serialize(array)
