@@ -54,6 +54,7 @@ __all__ = [
     "MODEL",
     "NODE",
     "POD",
+    "SECRET",
     "SEDNA_GROUP",
     "SEDNA_KINDS",
     "SEDNA_VERSION",
@@ -111,6 +112,7 @@ POD = Kind("", "v1", "Pod", "pods")
 SERVICE = Kind("", "v1", "Service", "services")
 EVENT = Kind("", "v1", "Event", "events")
 NODE = Kind("", "v1", "Node", "nodes", namespaced=False)
+SECRET = Kind("", "v1", "Secret", "secrets")
 DEPLOYMENT = Kind("apps", "v1", "Deployment", "deployments")
 
 SEDNA_KINDS: tuple[Kind, ...] = (
@@ -121,7 +123,7 @@ SEDNA_KINDS: tuple[Kind, ...] = (
     INCREMENTAL_LEARNING_JOB,
     LIFELONG_LEARNING_JOB,
 )
-KINDS: tuple[Kind, ...] = (*SEDNA_KINDS, POD, SERVICE, EVENT, NODE, DEPLOYMENT)
+KINDS: tuple[Kind, ...] = (*SEDNA_KINDS, POD, SERVICE, EVENT, NODE, DEPLOYMENT, SECRET)
 
 HOSTNAME_LABEL = "kubernetes.io/hostname"
 """The node label a ``nodeSelector`` may pin a Pod to one node with."""

@@ -13,7 +13,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-COMMAND_MODULES = ("sedna.cli.local", "sedna.cli.resources", "sedna.cli.device")
+COMMAND_MODULES = ("sedna.cli.local", "sedna.cli.resources", "sedna.cli.device", "sedna.cli.node")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -79,6 +79,19 @@ class LC:
     def start(self) -> LC:
         return start_all(self)[0]
 
+    def hold(self, *objects: dict[str, Any]) -> LC:
+        """Put ``objects`` into the LC's store as the hub would have (before :meth:`start`, no GM needed)."""
+        from lc.store import Store
+        from sedna.controlplane.edgehub import key_of
+
+        store = Store(self.state / "lc.db")
+        try:
+            for obj in objects:
+                store.put_object(key_of(obj), "1", obj)
+        finally:
+            store.close()
+        return self
+
     def stop(self) -> None:
         stop(self.proc)
 

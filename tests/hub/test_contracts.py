@@ -160,6 +160,8 @@ def test_an_sdk_workers_counters_reach_the_resource_status_unchanged(tmp_path: P
     gm = GM(tmp_path, {"edge-0": "t0"}).start()
     lc = LC(tmp_path, gm.address, "edge-0", "t0").start()
     try:
+        # the LC takes reports only about objects it holds: let the hub deliver the service first
+        wait_until(lambda: "jointinferenceservice/default/ji" in lc.objects(), what="the service on the LC")
         cfg = WorkerConfig.from_env({"SERVICE_NAME": "ji", "WORKER_NAME": "ji-edge-0", "NAMESPACE": "default",
                                      "LC_SERVER": lc.url, "LC_TOKEN": WORKER_TOKEN})
         with JointInference(Edge(), {"method": "CrossEntropy", "param": {"threshold_cross_entropy": 0.5}},
