@@ -1,8 +1,7 @@
 """Register every controller with a :class:`~gm.runtime.reconciling.Manager`, and their edge report handlers.
 
 An edge report handler takes ``(cluster, node, report)``: ``node`` is the authenticated node that
-sent it (the hub has already checked the node may report about that object). Handlers that do
-not need the node are adapted with :func:`_any_node`.
+sent it (the hub has already checked the node may report about that object).
 """
 
 from __future__ import annotations
@@ -20,21 +19,14 @@ CONTROLLERS = (dataset, model, joint_inference, incremental_learning, federated_
 Handler = Callable[[Cluster, str, Any], None]
 
 
-def _any_node(handler: Callable[[Cluster, Any], None]) -> Handler:
-    def handle(cluster: Cluster, node: str, report: Any) -> None:
-        handler(cluster, report)
-
-    return handle
-
-
 def handle_model_report(cluster: Cluster, node: str, report: Any) -> None:
     """A node's LC checked a Model's file: file it under ``status.nodeReports[node]``."""
     model.apply_node_report(cluster, report.key.namespace, report.key.name, node, report.payload)
 
 
 UPSTREAM_HANDLERS: dict[str, Handler] = {
-    kinds.INCREMENTAL_LEARNING_JOB.key: _any_node(incremental_learning.handle_upstream),
-    kinds.FEDERATED_LEARNING_JOB.key: _any_node(federated_learning.handle_upstream),
+    kinds.INCREMENTAL_LEARNING_JOB.key: incremental_learning.handle_upstream,
+    kinds.FEDERATED_LEARNING_JOB.key: federated_learning.handle_upstream,
     kinds.MODEL.key: handle_model_report,
 }
 """The edge hub handler of each kind whose reports a controller files (by lowercase kind)."""

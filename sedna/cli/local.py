@@ -93,12 +93,14 @@ BOOTSTRAP_SECONDS = 600
 
 
 def _bootstrap(state: Path, nodes: list[str]) -> str:
-    """A fresh bootstrap token for ``nodes``, valid for :data:`BOOTSTRAP_SECONDS`, in ``state/bootstrap-tokens``."""
+    """A fresh bootstrap token for one join of each of ``nodes`` within :data:`BOOTSTRAP_SECONDS`, in
+    ``state/bootstrap-tokens``."""
     for legacy in ("node-tokens", "worker-tokens"):  # shared tokens written by an older `sedna local up`
         (state / legacy).unlink(missing_ok=True)
     token = secrets.token_urlsafe(32)
     expires = int(time.time()) + BOOTSTRAP_SECONDS
-    _secret_file(state / "bootstrap-tokens", f"{token} expires={expires} nodes={','.join(nodes)}\n")
+    # one join per node: a node whose credential is revoked cannot join again until the next `up`
+    _secret_file(state / "bootstrap-tokens", f"{token} expires={expires} nodes={','.join(nodes)} uses={len(nodes)}\n")
     return token
 
 
