@@ -165,6 +165,7 @@ class Upstream:
         self.book.advance(node, report.seq)
         self._count(kind, result)
         if reason:
-            LOG.warning("node %s: %s report %d: %s", node, result, report.seq, reason)
+            LOG.warning("node %s: %s report %d: %s", node, "refused" if result == "forbidden" else "rejected",
+                        report.seq, reason)
             return ReportAck(report.seq, accepted=False, reason=reason)
         return ReportAck(report.seq)

@@ -142,6 +142,8 @@ class BootstrapTokens:
             raise JoinRefused("bootstrap-token-expired", "the bootstrap token has expired; ask for a new one")
         if match.nodes and node not in match.nodes:
             raise JoinRefused("bootstrap-token-not-for-node", f"the bootstrap token is not valid for node {node!r}")
+        if match.uses and self._used(self._uses(), match) >= match.uses:
+            raise JoinRefused("bootstrap-token-used-up", self._used_up(match))
         return match
 
     # ----------------------------------------------------------------------------- uses
@@ -152,17 +154,28 @@ class BootstrapTokens:
         except NotFound:
             return None
 
+    @staticmethod
+    def _used(secret: Obj | None, entry: BootstrapToken) -> int:
+        raw = ((secret or {}).get("data") or {}).get(entry.id)
+        try:
+            return int(base64.b64decode(raw).decode()) if raw else 0
+        except ValueError:
+            return entry.uses  # unreadable: count it as used up rather than allow more joins
+
+    @staticmethod
+    def _used_up(entry: BootstrapToken) -> str:
+        return f"the bootstrap token allowed {entry.uses} join(s) and has been used up"
+
     def consume(self, entry: BootstrapToken) -> None:
         """Count one join with ``entry``; :class:`JoinRefused` when it allows no more."""
         if not entry.uses:
             return
         for _ in range(10):
             secret = self._uses()
-            data = dict((secret or {}).get("data") or {})
-            used = int(base64.b64decode(data.get(entry.id, "MA==")).decode() or 0)
+            used = self._used(secret, entry)
             if used >= entry.uses:
-                raise JoinRefused("bootstrap-token-used-up",
-                                  f"the bootstrap token allowed {entry.uses} join(s) and has been used up")
+                raise JoinRefused("bootstrap-token-used-up", self._used_up(entry))
+            data = dict((secret or {}).get("data") or {})
             data[entry.id] = base64.b64encode(str(used + 1).encode()).decode()
             try:
                 if secret is None:

@@ -66,13 +66,14 @@ class GM:
 
 
 class LC:
-    def __init__(self, root: Path, gm_address: str, node: str, token: str, *extra: str) -> None:
+    def __init__(self, root: Path, gm_address: str, node: str, token: str | None, *extra: str) -> None:
+        """``token``: a pre-shared hub token; None to join (give ``--bootstrap-token`` in ``extra``)."""
         self.state = root / f"lc-{node}"
         self.log = root / f"lc-{node}.log"
         self.port = free_port()
-        self.args = ["--gm-address", gm_address, "--node", node, "--token", token, "--state-dir", str(self.state),
-                     "--bind", f"127.0.0.1:{self.port}", "--worker-token", WORKER_TOKEN, "--ping-interval", "1",
-                     "--backoff-max", "1", "--ack-timeout", "3", *extra]
+        self.args = ["--gm-address", gm_address, "--node", node, *(["--token", token] if token is not None else []),
+                     "--state-dir", str(self.state), "--bind", f"127.0.0.1:{self.port}", "--admin-token",
+                     WORKER_TOKEN, "--ping-interval", "1", "--backoff-max", "1", "--ack-timeout", "3", *extra]
         self.proc: Any = None
         self.url = f"http://127.0.0.1:{self.port}"
 
