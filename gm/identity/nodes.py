@@ -92,9 +92,13 @@ class NodeIdentity:
 
     # ------------------------------------------------------------------ life
 
+    def load_key(self) -> None:
+        """Read the GM's identity key (creating it on the first start); :meth:`start` does it too."""
+        self._key = self._identity_key()
+
     def start(self) -> None:
         """Load the identity key and every record, then watch Secrets and Nodes."""
-        self._key = self._identity_key()
+        self.load_key()
         loaded = 0
         for secret in self.cluster.list(SECRET, self.settings.namespace):
             loaded += self._remember(secret)

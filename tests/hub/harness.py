@@ -115,6 +115,9 @@ class LC:
     def connected(self) -> bool:
         return self.health()["hub"] == "connected"
 
+    def metrics_text(self) -> str:
+        return httpx.get(f"{self.url}/metrics", timeout=5).text
+
 
 def start_all(*lcs: LC) -> tuple[LC, ...]:
     """Start several LCs at once (their start-up overlaps), then wait until each serves its API."""
