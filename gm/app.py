@@ -9,6 +9,8 @@ each node is, and the keys worker credentials derive from), runs every controlle
 (:mod:`gm.controllers`, issuing worker credentials through it) and the edge hub LCs join and
 dial (:mod:`gm.hub`). Once everything listens
 it writes the ready file (JSON with the addresses) that ``sedna local up`` waits for.
+The web dashboard (:mod:`gm.dashboard`) is mounted in the local API at ``/dashboard``, or served
+alone on the API's address with the kube backend; it gets the hub's node sessions as a function.
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ class GlobalManager:
         self._backend: Any = None
         self._hub: Any = None
         self.identity: Any = None
+        self._dashboard: Any = None
         self._health: HealthServer | None = None
         self.addresses: dict[str, Any] = {}
 
@@ -88,6 +91,7 @@ class GlobalManager:
         setup_controllers(self.manager, controllers)
         self.manager.start()
         self._hub = self._start_hub(self.cluster)
+        self._dashboard = self._start_dashboard(self.cluster)
         self._health = HealthServer(self.manager.registry, s.token, self.healthy, s.api_host, s.metrics_port)
         self._health.start()
         self.addresses["metrics"] = f"http://{s.api_host}:{self._health.port}/metrics"
@@ -136,6 +140,17 @@ class GlobalManager:
         self.addresses["hub"] = f"{s.hub_host}:{handle.port}"
         return handle
 
+    def _start_dashboard(self, cluster: Cluster) -> Any:
+        """The web dashboard: in the local API (``<api>/dashboard/``), else on its own at api_host:api_port."""
+        from gm.dashboard import start_dashboard
+
+        s = self.settings
+        sessions = self._hub.node_sessions if self._hub is not None else None
+        api_app = getattr(self._backend, "api_app", None)
+        handle = start_dashboard(cluster, s.token, sessions, api_app=api_app, host=s.api_host, port=s.api_port)
+        self.addresses["dashboard"] = handle.url or f"{self.addresses['api']}/dashboard/"
+        return handle
+
     def healthy(self) -> bool:
         """Every informer has synced and every controller thread is alive."""
         if self.manager is None:
@@ -155,8 +170,8 @@ class GlobalManager:
     def stop(self) -> None:
         """Stop everything that started, newest first; remove the ready file."""
         self.settings.ready_file.unlink(missing_ok=True)
-        for name, part in (("health", self._health), ("hub", self._hub), ("controllers", self.manager),
-                           ("identity", self.identity), ("backend", self._backend)):
+        for name, part in (("dashboard", self._dashboard), ("health", self._health), ("hub", self._hub),
+                           ("controllers", self.manager), ("identity", self.identity), ("backend", self._backend)):
             if part is None:
                 continue
             try:

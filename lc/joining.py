@@ -59,7 +59,7 @@ def join(settings: HubSettings, bootstrap_token: str, timeout: float = 15.0) -> 
 
     channel = open_channel(settings)
     try:
-        reply = EdgeHubStub(channel).Join(  # type: ignore[no-untyped-call]  # generated, untyped
+        reply = EdgeHubStub(channel).Join(  # type: ignore[no-untyped-call,unused-ignore]  # generated, untyped
             edgehub_pb2.JoinRequest(node=settings.node), timeout=timeout,
             metadata=((eh.NODE_METADATA, settings.node), ("authorization", f"Bearer {bootstrap_token}")))
     except grpc.RpcError as exc:

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from gm.errors import AlreadyExists, ClusterError, Conflict, Expired, Invalid, NotFound
+from sedna.controlplane import kinds
 
 __all__ = [
     "DATASET",
@@ -99,15 +100,20 @@ class Kind:
         return f"{self.kind.lower()}.sedna.io"
 
 
-SEDNA_GROUP = "sedna.io"
-SEDNA_VERSION = "v1alpha1"
+SEDNA_GROUP = kinds.GROUP
+SEDNA_VERSION = kinds.VERSION
 
-DATASET = Kind(SEDNA_GROUP, SEDNA_VERSION, "Dataset", "datasets")
-MODEL = Kind(SEDNA_GROUP, SEDNA_VERSION, "Model", "models")
-JOINT_INFERENCE_SERVICE = Kind(SEDNA_GROUP, SEDNA_VERSION, "JointInferenceService", "jointinferenceservices")
-FEDERATED_LEARNING_JOB = Kind(SEDNA_GROUP, SEDNA_VERSION, "FederatedLearningJob", "federatedlearningjobs")
-INCREMENTAL_LEARNING_JOB = Kind(SEDNA_GROUP, SEDNA_VERSION, "IncrementalLearningJob", "incrementallearningjobs")
-LIFELONG_LEARNING_JOB = Kind(SEDNA_GROUP, SEDNA_VERSION, "LifelongLearningJob", "lifelonglearningjobs")
+
+def _sedna(kind: kinds.SednaKind) -> Kind:
+    return Kind(SEDNA_GROUP, SEDNA_VERSION, kind.kind, kind.plural)
+
+
+DATASET = _sedna(kinds.DATASET)
+MODEL = _sedna(kinds.MODEL)
+JOINT_INFERENCE_SERVICE = _sedna(kinds.JOINT_INFERENCE_SERVICE)
+FEDERATED_LEARNING_JOB = _sedna(kinds.FEDERATED_LEARNING_JOB)
+INCREMENTAL_LEARNING_JOB = _sedna(kinds.INCREMENTAL_LEARNING_JOB)
+LIFELONG_LEARNING_JOB = _sedna(kinds.LIFELONG_LEARNING_JOB)
 POD = Kind("", "v1", "Pod", "pods")
 SERVICE = Kind("", "v1", "Service", "services")
 EVENT = Kind("", "v1", "Event", "events")
@@ -123,6 +129,7 @@ SEDNA_KINDS: tuple[Kind, ...] = (
     INCREMENTAL_LEARNING_JOB,
     LIFELONG_LEARNING_JOB,
 )
+_SEDNA_SHORT = {k.kind: k.short for k in kinds.ALL}
 KINDS: tuple[Kind, ...] = (*SEDNA_KINDS, POD, SERVICE, EVENT, NODE, DEPLOYMENT, SECRET)
 
 HOSTNAME_LABEL = "kubernetes.io/hostname"
@@ -147,8 +154,8 @@ def pinned_node(pod_spec: Any) -> str:
 def kind_by_name(name: str) -> Kind:
     """Find a kind by Kind name, plural, lowercase kind or Sedna short name (ji, fl, il, ll)."""
     low = name.lower()
-    short = {"ji": JOINT_INFERENCE_SERVICE, "fl": FEDERATED_LEARNING_JOB, "il": INCREMENTAL_LEARNING_JOB,
-             "ll": LIFELONG_LEARNING_JOB, "deploy": DEPLOYMENT, "svc": SERVICE, "po": POD}
+    short = {"deploy": DEPLOYMENT, "svc": SERVICE, "po": POD}
+    short.update({name: kind for kind in SEDNA_KINDS for name in _SEDNA_SHORT[kind.kind]})
     if low in short:
         return short[low]
     for kind in KINDS:

@@ -10,6 +10,8 @@ import pytest
 from tests.hub.harness import LC, ji_report, joint_inference
 from tests.support.procs import free_port
 
+pytestmark = pytest.mark.processes
+
 
 def job(kind: str, name: str) -> dict:
     return {"apiVersion": "sedna.io/v1alpha1", "kind": kind, "metadata": {"name": name, "namespace": "default"},

@@ -21,11 +21,13 @@ from typing import Any
 import grpc
 import pytest
 
-from gm.cluster.interface import NODE, SECRET
+from gm.cluster.interface import NODE, SECRET, NotFound
 from gm.cluster.local.store import LocalStore
 from sedna.controlplane import edgehub as eh
 from tests.hub.harness import GM, LC, wait_until
 from tests.security.rawnode import RawNode, join, refusal
+
+pytestmark = pytest.mark.processes
 
 BOOT = "bootstrap-token-edge-0-single-use"
 SHARED = "shared-bootstrap-token-for-tests"
@@ -165,7 +167,7 @@ def test_deleting_the_credential_or_the_node_revokes_it_and_drops_the_stream(tmp
         # it cannot join again: its single-use bootstrap token is spent
         wait_until(lambda: "has been used up" in lc.log.read_text(), what="the LC's join refused")
         assert not lc.connected()
-        with pytest.raises(Exception):
+        with pytest.raises(NotFound):
             secret(store, "edge-0")
         assert gm.metric("sedna_edgehub_auth_failures_total", reason="revoked") == 1
     finally:

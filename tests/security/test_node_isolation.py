@@ -3,7 +3,8 @@
 A real GM hub (``tests.hub.gm_entry`` with the controllers' report handlers) holds, for two
 edge nodes and the cloud: a Dataset on each edge node, a JointInferenceService whose edge worker
 runs on ``node-b``, a FederatedLearningJob training on both, an IncrementalLearningJob on
-``node-b`` and the Model ``m`` that service and that job use (routed to ``node-b`` and the cloud). ``node-a`` joins with a bootstrap token and then,
+``node-b`` and the Model ``m`` that service and that job use (routed to ``node-b`` and the
+cloud). ``node-a`` joins with a bootstrap token and then,
 with its own perfectly valid credential, reports about ``node-b``'s objects, about another
 trainer, as the aggregator, and as the LC that decides an IL job's training (which would steer
 the job's model paths, i.e. file copies on ``node-b``). Each report is refused with a reason,
@@ -33,6 +34,8 @@ from lc.store import Store
 from sedna.controlplane.edgehub import ObjectKey
 from tests.hub.harness import GM, LC, dataset, joint_inference, wait_until
 from tests.security.rawnode import RawNode, join
+
+pytestmark = pytest.mark.processes
 
 BOOT = "bootstrap-token-for-isolation-tests"
 JI, FL, IL = "jointinferenceservice", "federatedlearningjob", "incrementallearningjob"

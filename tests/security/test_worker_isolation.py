@@ -26,6 +26,8 @@ from gm.workloads.credentials import WorkerCredentials
 from sedna.controlplane import credentials
 from tests.hub.harness import GM, LC, ji_report, joint_inference, wait_until
 
+pytestmark = pytest.mark.processes
+
 BOOT = "bootstrap-token-for-worker-tests"
 JI = "jointinferenceservice"
 

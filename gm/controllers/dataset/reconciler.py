@@ -15,12 +15,13 @@ from gm.runtime import predicates
 from gm.runtime.mapping import own_key
 from gm.runtime.reconciling import Controller, Manager
 from gm.settings import ControllerSettings
+from sedna.controlplane import kinds
 
 
 def setup(manager: Manager, settings: ControllerSettings) -> Controller:
     """Register the Dataset controller with ``manager``."""
     cache = manager.informer(DATASET).cache
     reconciler = ConditionReconciler(manager.cluster, cache, validate, settings.nodes)
-    controller = manager.add_controller("dataset", reconciler, 1)
+    controller = manager.add_controller(kinds.DATASET.key, reconciler, 1)
     manager.watch(DATASET, controller, own_key, predicates.spec_or_metadata_changed)
     return controller

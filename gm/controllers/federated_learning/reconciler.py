@@ -74,7 +74,7 @@ CONDITIONS = (ConditionType.TRAINING, ConditionType.COMPLETE, ConditionType.FAIL
 FINISHED = (Phase.SUCCEEDED, Phase.FAILED)
 MAX_AGGREGATOR_RESTARTS = 5
 """A crash-looping aggregator fails the job after this many restarts (each resumes from its checkpoint)."""
-REPORT_FIELDS = ("currentRound", "latestMetrics", "aggregation", "trainingWorkers")
+REPORT_FIELDS = ("currentRound", "latestMetrics", "aggregation", "trainingWorkers", "roundHistory")
 
 
 def terminal(health: PodHealth) -> bool:

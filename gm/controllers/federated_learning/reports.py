@@ -8,12 +8,14 @@ output: {ownerInfo}}`` with ``ownerInfo = {currentRound, sampleCount, startTime,
 - ``phase: aggregation`` (the aggregation worker after each aggregated round) ->
   ``status.aggregation = {round, clients, failures, status, evaluated, updateTime}`` and the global model's
   evaluation metrics as ``status.latestMetrics`` and as the output Model's ``status.metrics``
-  (Sedna's ``[{key, value}]``) + ``status.updateTime``.
+  (Sedna's ``[{key, value}]``) + ``status.updateTime``; the round is also appended to
+  ``status.roundHistory`` ({round, clients, failures, metrics, evaluated, updateTime}, the last
+  :data:`ROUND_HISTORY` rounds: ``sedna describe`` and the dashboard draw the curve from it).
 
 ``status.currentRound`` is the highest round any worker reported (it never goes back within one
 run; the controller resets it when the job restarts). Until the aggregator has reported metrics,
 ``latestMetrics`` is the sample-weighted mean of the trainers' local metrics of that round. Only
-fields, never a list growing per round. Reports are applied under one lock, so concurrent
+fields, and one list bounded at :data:`ROUND_HISTORY` entries. Reports are applied under one lock, so concurrent
 streams from several nodes cannot move ``currentRound`` backwards.
 """
 
@@ -52,6 +54,8 @@ class AggregationRound(TypedDict):
     """The global model was evaluated: ``latestMetrics`` are its metrics, not the trainers' mean."""
     updateTime: str
 
+
+ROUND_HISTORY = 100
 _LOCK = threading.Lock()
 Metrics = dict[str, Any]
 
@@ -150,9 +154,18 @@ def handle_upstream(cluster: Cluster, node: str, report: Any) -> None:
             body["aggregation"] = aggregation
             if metrics:
                 body["latestMetrics"] = _replace(status.get("latestMetrics"), metrics)
+            body["roundHistory"] = _history(status, {**body["aggregation"], "metrics": metrics or {
+                k: v for k, v in (status.get("latestMetrics") or {}).items() if v is not None}})
         cluster.patch_status(KIND, ns, name, body)
     if phase == "aggregation" and metrics:
         _model_metrics(cluster, job, metrics)
+
+
+def _history(status: dict[str, Any], entry: dict[str, Any]) -> list[dict[str, Any]]:
+    """``status.roundHistory`` with ``entry`` in place of any earlier report of its round, newest last."""
+    kept = [h for h in status.get("roundHistory") or [] if isinstance(h, dict) and h.get("round") != entry["round"]]
+    return sorted([*kept, {k: v for k, v in entry.items() if k != "status"}],
+                  key=lambda h: int(h.get("round") or 0))[-ROUND_HISTORY:]
 
 
 def _model_metrics(cluster: Cluster, job: Obj, metrics: Metrics) -> None:

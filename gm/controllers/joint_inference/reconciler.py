@@ -42,11 +42,12 @@ from gm.workloads.applying import apply_child
 from gm.workloads.building import worker_labels
 from gm.workloads.health import PodHealth, PodState, pod_health
 from gm.workloads.logs import LogTail, last_lines, log_tail_for, no_logs
+from sedna.controlplane import kinds
 
 log = logging.getLogger(__name__)
 
 KIND = JOINT_INFERENCE_SERVICE
-POD_INDEX = "jointinferenceservice"
+POD_INDEX = kinds.JOINT_INFERENCE_SERVICE.key
 
 
 class Phase(StrEnum):

@@ -17,6 +17,7 @@ from gm.runtime import predicates
 from gm.runtime.mapping import own_key
 from gm.runtime.reconciling import Controller, Manager
 from gm.settings import ControllerSettings
+from sedna.controlplane import kinds
 
 
 class ModelReconciler(ConditionReconciler):
@@ -43,6 +44,6 @@ def _spec_or_reports_changed(old: Obj, new: Obj) -> bool:
 def setup(manager: Manager, settings: ControllerSettings) -> Controller:
     """Register the Model controller with ``manager``."""
     cache = manager.informer(MODEL).cache
-    controller = manager.add_controller("model", ModelReconciler(manager.cluster, cache, validate), 1)
+    controller = manager.add_controller(kinds.MODEL.key, ModelReconciler(manager.cluster, cache, validate), 1)
     manager.watch(MODEL, controller, own_key, _spec_or_reports_changed)
     return controller
