@@ -72,7 +72,7 @@ def test_an_lc_joins_once_and_keeps_a_credential_that_names_its_node(tmp_path: P
     gm = GM(tmp_path, {}, "--bootstrap-token", f"{BOOT} nodes=edge-0 uses=1").start()
     lc = joining_lc(tmp_path, gm, "edge-0").start()
     try:
-        wait_until(lc.connected, what="edge-0 joined and connected")
+        wait_until(lc.connected, message="edge-0 joined and connected")
         stored = credential(lc)
         assert stored["node"] == "edge-0" and len(stored["token"]) >= 40 and stored["workerKey"]
         assert stat.S_IMODE((lc.state / "node-credential.json").stat().st_mode) == 0o600
@@ -86,7 +86,7 @@ def test_an_lc_joins_once_and_keeps_a_credential_that_names_its_node(tmp_path: P
         # and the LC no longer needs it: restarted without it, it connects with its credential
         lc.stop()
         lc = joining_lc(tmp_path, gm, "edge-0", bootstrap=None).start()
-        wait_until(lc.connected, what="edge-0 connected again without a bootstrap token")
+        wait_until(lc.connected, message="edge-0 connected again without a bootstrap token")
         assert credential(lc)["token"] == stored["token"]
     finally:
         lc.stop()
@@ -153,19 +153,19 @@ def test_deleting_the_credential_or_the_node_revokes_it_and_drops_the_stream(tmp
     gm = GM(tmp_path, {}, "--bootstrap-token", f"{BOOT} nodes=edge-0 uses=1").start()
     lc = joining_lc(tmp_path, gm, "edge-0").start()
     try:
-        wait_until(lc.connected, what="edge-0 connected")
+        wait_until(lc.connected, message="edge-0 connected")
         token = credential(lc)["token"]
         started = time.monotonic()
         if what == "secret":
             store.delete(SECRET, "sedna", "sedna-node-edge-0")
         else:
             store.delete(NODE, "", "edge-0")
-        wait_until(lambda: not lc.connected(), timeout=10, what="the revoked node's stream dropped")
+        wait_until(lambda: not lc.connected(), timeout=10, message="the revoked node's stream dropped")
         assert time.monotonic() - started < 5
-        wait_until(lambda: "was revoked" in lc.log.read_text(), what="the LC told why")
+        wait_until(lambda: "was revoked" in lc.log.read_text(), message="the LC told why")
         assert connect_refusal(gm.address, "edge-0", token)[1] == "unknown-node"
         # it cannot join again: its single-use bootstrap token is spent
-        wait_until(lambda: "has been used up" in lc.log.read_text(), what="the LC's join refused")
+        wait_until(lambda: "has been used up" in lc.log.read_text(), message="the LC's join refused")
         assert not lc.connected()
         with pytest.raises(NotFound):
             secret(store, "edge-0")
@@ -179,20 +179,20 @@ def test_a_rotation_reaches_the_lc_over_its_live_stream_and_retires_the_old_toke
     gm = GM(tmp_path, {}, "--bootstrap-token", BOOT).start()
     lc = joining_lc(tmp_path, gm, "edge-0").start()
     try:
-        wait_until(lc.connected, what="edge-0 connected")
+        wait_until(lc.connected, message="edge-0 connected")
         old = credential(lc)["token"]
         obj = secret(store, "edge-0")
         obj["metadata"].setdefault("annotations", {})["sedna.io/rotate"] = "now"  # what `sedna node rotate` sets
         store.update(obj)
-        wait_until(lambda: credential(lc)["token"] != old, what="the new token stored by the LC")
+        wait_until(lambda: credential(lc)["token"] != old, message="the new token stored by the LC")
         new = credential(lc)["token"]
         wait_until(lambda: "previousTokenSha256" not in secret(store, "edge-0")["data"],
-                   what="the GM retired the old token once the LC stored the new one")
+                   message="the GM retired the old token once the LC stored the new one")
         assert gm.metric("sedna_edgehub_streams") == 1 and "reconnect" not in lc.log.read_text()
         assert connect_refusal(gm.address, "edge-0", old)[1] == "bad-token"
         lc.stop()
         lc = joining_lc(tmp_path, gm, "edge-0", bootstrap=None).start()
-        wait_until(lc.connected, what="edge-0 connected with the new token")
+        wait_until(lc.connected, message="edge-0 connected with the new token")
         assert credential(lc)["token"] == new
     finally:
         lc.stop()
@@ -203,9 +203,9 @@ def test_a_token_is_rotated_before_it_expires_and_an_expired_one_is_refused(tmp_
     gm = GM(tmp_path, {}, "--bootstrap-token", SHARED, "--credential-ttl", "9").start()
     lc = joining_lc(tmp_path, gm, "edge-0", SHARED).start()
     try:
-        wait_until(lc.connected, what="edge-0 connected")
+        wait_until(lc.connected, message="edge-0 connected")
         first = credential(lc)
-        wait_until(lambda: credential(lc)["token"] != first["token"], timeout=15, what="an automatic rotation")
+        wait_until(lambda: credential(lc)["token"] != first["token"], timeout=15, message="an automatic rotation")
         assert credential(lc)["expires"] > first["expires"]
         idle = join(gm.address, "edge-1", SHARED)  # never connects while its token is valid
         time.sleep(max(0.0, idle.expires - time.time()) + 1)

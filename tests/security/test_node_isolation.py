@@ -165,8 +165,8 @@ def test_a_refused_report_leaves_the_lcs_outbox_instead_of_being_resent_forever(
     outbox.close()
     lc.start()
     try:
-        wait_until(lc.connected, what="node-a joined and connected")
-        wait_until(lambda: lc.health()["outbox"] == 0, what="the refused report dropped from the outbox")
+        wait_until(lc.connected, message="node-a joined and connected")
+        wait_until(lambda: lc.health()["outbox"] == 0, message="the refused report dropped from the outbox")
         time.sleep(0.5)
         assert "GM rejected report 1: forbidden: dataset/default/ds-b is not routed to node 'node-a'" in \
             lc.log.read_text()

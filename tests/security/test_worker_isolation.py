@@ -49,9 +49,9 @@ def cluster(tmp_path: Path) -> Iterator[tuple[LocalStore, GM, WorkerCredentials]
 
 def edge_lc(tmp_path: Path, gm: GM, *extra: str) -> LC:
     lc = LC(tmp_path, gm.address, "edge-0", None, "--bootstrap-token", BOOT, *extra).start()
-    wait_until(lc.connected, what="edge-0 joined")
-    wait_until(lambda: {f"{JI}/default/ji", f"{JI}/default/other"} <= set(lc.objects()), what="services on edge-0")
-    wait_until(lambda: (lc.state / "node-credential.json").exists(), what="the credential stored")
+    wait_until(lc.connected, message="edge-0 joined")
+    wait_until(lambda: {f"{JI}/default/ji", f"{JI}/default/other"} <= set(lc.objects()), message="services on edge-0")
+    wait_until(lambda: (lc.state / "node-credential.json").exists(), message="the credential stored")
     return lc
 
 
@@ -79,7 +79,7 @@ def test_a_worker_reports_only_for_its_own_owner_as_itself(cluster, tmp_path: Pa
         mine = token(creds)
         assert post(lc, "ji-edge-5d8f-x2k4q", ji_report("ji-edge-5d8f-x2k4q", "ji", 10, 2), mine) == (200, "OK")
         wait_until(lambda: (store.get(JOINT_INFERENCE_SERVICE, "default", "ji").get("status") or {})
-                   .get("inference", {}).get("count") == 10, what="the worker's counters in status")
+                   .get("inference", {}).get("count") == 10, message="the worker's counters in status")
         outbox = lc.health()["outbox"]
 
         refused = [
@@ -134,7 +134,7 @@ def test_the_counters_of_a_deleted_owner_are_dropped_and_its_workers_refused(clu
         assert post(lc, "ji-edge-a", ji_report("ji-edge-a", "ji", 3, 1), mine)[0] == 200
         assert counters(lc) == [(f"{JI}/default/ji", "ji-edge-a")]
         store.delete(JOINT_INFERENCE_SERVICE, "default", "ji")
-        wait_until(lambda: f"{JI}/default/ji" not in lc.objects(), what="the deleted service gone from the LC")
+        wait_until(lambda: f"{JI}/default/ji" not in lc.objects(), message="the deleted service gone from the LC")
         assert counters(lc) == []
         status, message = post(lc, "ji-edge-a", ji_report("ji-edge-a", "ji", 4, 1), mine)
         assert status == 403 and "not held by this LC" in message
