@@ -85,16 +85,16 @@ def test_current_round_never_goes_back_and_only_the_bounded_history_is_a_list(st
 
 
 def test_round_history_keeps_each_aggregated_round_once_and_the_last_hundred(store: LocalStore) -> None:
-    handle_upstream(store, report("aggregation", 1, {"accuracy": 0.1}, "fl-aggregation"))
-    handle_upstream(store, report("aggregation", 1, {"accuracy": 0.15}, "fl-aggregation"))  # a resent report
-    handle_upstream(store, report("aggregation", 2, {"accuracy": 0.2}, "fl-aggregation"))
+    handle_upstream(store, "edge-0", report("aggregation", 1, {"accuracy": 0.1}, "fl-aggregation"))
+    handle_upstream(store, "edge-0", report("aggregation", 1, {"accuracy": 0.15}, "fl-aggregation"))  # a resent report
+    handle_upstream(store, "edge-0", report("aggregation", 2, {"accuracy": 0.2}, "fl-aggregation"))
 
     history = status(store)["roundHistory"]
     assert [(h["round"], h["metrics"], h["evaluated"]) for h in history] == [
         (1, {"accuracy": 0.15}, True), (2, {"accuracy": 0.2}, True)]
 
     for r in range(3, 106):
-        handle_upstream(store, report("aggregation", r, {"accuracy": 0.5}, "fl-aggregation"))
+        handle_upstream(store, "edge-0", report("aggregation", r, {"accuracy": 0.5}, "fl-aggregation"))
     rounds = [h["round"] for h in status(store)["roundHistory"]]
     assert rounds == list(range(6, 106))
 
