@@ -2,7 +2,7 @@
 
 A real GM hub (``tests.hub.gm_entry`` with the controllers' report handlers) holds, for two
 edge nodes and the cloud: a Dataset on each edge node, a JointInferenceService whose edge worker
-runs on ``node-b``, a FederatedLearningJob training on both, an IncrementalLearningJob on
+runs on ``node-b``, a FederatedLearningJob training on both, Incremental and LifelongLearningJobs on
 ``node-b`` and the Model ``m`` that service and that job use (routed to ``node-b`` and the
 cloud). ``node-a`` joins with a bootstrap token and then,
 with its own perfectly valid credential, reports about ``node-b``'s objects, about another
@@ -38,7 +38,7 @@ from tests.security.rawnode import RawNode, join
 pytestmark = pytest.mark.processes
 
 BOOT = "bootstrap-token-for-isolation-tests"
-JI, FL, IL = "jointinferenceservice", "federatedlearningjob", "incrementallearningjob"
+JI, FL, IL, LL = "jointinferenceservice", "federatedlearningjob", "incrementallearningjob", "lifelonglearningjob"
 
 
 def _spec(containers: list[Any] | None = None, node: str = "") -> dict[str, Any]:
@@ -65,6 +65,14 @@ def incremental() -> dict[str, Any]:
                      "outputDir": "/output/il"}}
 
 
+def lifelong() -> dict[str, Any]:
+    return {"apiVersion": "sedna.io/v1alpha1", "kind": "LifelongLearningJob",
+            "metadata": {"name": "ll", "namespace": "default"},
+            "spec": {"dataset": {"name": "ds-b", "trainProb": 0.8},
+                     "trainSpec": {"template": _spec()}, "evalSpec": {"template": _spec()},
+                     "deploySpec": {"template": _spec(node="node-b")}, "outputDir": "/output/ll"}}
+
+
 def model(name: str = "m") -> dict[str, Any]:
     return {"apiVersion": "sedna.io/v1alpha1", "kind": "Model", "metadata": {"name": name, "namespace": "default"},
             "spec": {"url": f"/models/{name}.onnx", "format": "onnx"}}
@@ -89,7 +97,7 @@ def cluster(tmp_path: Path) -> Iterator[tuple[LocalStore, GM]]:
     store = LocalStore(tmp_path / "gm.db", poll_interval=0.05)
     for obj in (dataset("ds-a", "node-a", "/data/a.txt"), dataset("ds-b", "node-b", "/data/b.txt"), model(),
                 model("m-fl"),
-                joint_inference("ji", "node-b", "m"), federated(), incremental()):
+                joint_inference("ji", "node-b", "m"), federated(), incremental(), lifelong()):
         store.create(obj)
     gm = GM(tmp_path, {}, "--bootstrap-token", BOOT, "--default-node", "cloud", "--controller-handlers").start()
     try:
@@ -124,13 +132,15 @@ def test_a_node_cannot_report_about_another_nodes_objects_or_in_another_role(clu
         forbidden(a.report(3, "model", "m", {"available": False, "reason": "FileMissing", "message": "gone"}),
                   "not routed")
         forbidden(a.report(4, IL, "il", STEER), "not routed")
+        forbidden(a.report(5, LL, "ll", STEER), "lifelonglearningjob/default/ll", "not routed")
         # node-a holds the FL job (it trains train-0), but not as train-1 nor as the aggregator
-        forbidden(a.report(5, FL, "fl", fl_round("fl-train-1")), "fl-train-1", "node 'node-b'")
-        forbidden(a.report(6, FL, "fl", fl_round("fl-aggregation", "aggregation")), "aggregator's node 'cloud'")
-        forbidden(a.report(7, FL, "fl", fl_round("fl-train-9")), "not a training worker")
+        forbidden(a.report(6, FL, "fl", fl_round("fl-train-1")), "fl-train-1", "node 'node-b'")
+        forbidden(a.report(7, FL, "fl", fl_round("fl-aggregation", "aggregation")), "aggregator's node 'cloud'")
+        forbidden(a.report(8, FL, "fl", fl_round("fl-train-9")), "not a training worker")
         # the cloud holds the service (cloud worker) and the IL job (train/eval workers), not their roles
         forbidden(cloud.report(1, JI, "ji", ji_counters(1_000_000)), "edge worker's node 'node-b'")
         forbidden(cloud.report(2, IL, "il", STEER), "Dataset 'ds-b''s node 'node-b'")
+        forbidden(cloud.report(3, LL, "ll", STEER), "Dataset 'ds-b''s node 'node-b'")
         forbidden(b.report(1, IL, "il", {"phase": "train", "status": "completed", "worker": "il-train-1"}),
                   "train worker's node 'cloud'")
 
@@ -139,13 +149,14 @@ def test_a_node_cannot_report_about_another_nodes_objects_or_in_another_role(clu
         assert "nodeReports" not in status(store, MODEL, "m")
         assert "edgeReports" not in status(store, INCREMENTAL_LEARNING_JOB, "il")
         assert "trainingWorkers" not in status(store, FEDERATED_LEARNING_JOB, "fl")
-        assert gm.metric("sedna_edgehub_reports_total", result="forbidden") == 10
+        assert gm.metric("sedna_edgehub_reports_total", result="forbidden") == 12
 
         # the same reports from the node that holds the role are applied
         assert b.report(2, "dataset", "ds-b", {"numberOfSamples": 7}).accepted
         assert b.report(3, JI, "ji", ji_counters(5)).accepted
         assert b.report(4, IL, "il", STEER).accepted
-        assert a.report(8, FL, "fl", fl_round("fl-train-0")).accepted
+        assert a.report(9, FL, "fl", fl_round("fl-train-0")).accepted
+        assert b.report(5, LL, "ll", STEER).accepted  # no GM handler files LL reports yet: acknowledged, dropped
         assert status(store, DATASET, "ds-b")["numberOfSamples"] == 7
         assert status(store, JOINT_INFERENCE_SERVICE, "ji")["inference"]["count"] == 5
         assert status(store, INCREMENTAL_LEARNING_JOB, "il")["edgeReports"]["lc"]["input"]["outputDir"] == "/etc"
