@@ -4,8 +4,10 @@
 :class:`~gm.settings.GMSettings`. In the ``local`` backend it starts the embedded
 store + process runtime (:mod:`gm.cluster.local.backend`) and its REST API validated
 by :func:`gm.schema.validate`; in the ``kube`` backend it talks to an API server
-(:mod:`gm.cluster.kube`). Either way it runs every controller (:mod:`gm.controllers`)
-and the edge hub LCs dial (:mod:`gm.hub`). Once everything listens
+(:mod:`gm.cluster.kube`). Either way it starts the node identity (:mod:`gm.identity`: who
+each node is, and the keys worker credentials derive from), runs every controller
+(:mod:`gm.controllers`, issuing worker credentials through it) and the edge hub LCs join and
+dial (:mod:`gm.hub`). Once everything listens
 it writes the ready file (JSON with the addresses) that ``sedna local up`` waits for.
 The web dashboard (:mod:`gm.dashboard`) is mounted in the local API at ``/dashboard``, or served
 alone on the API's address with the kube backend; it gets the hub's node sessions as a function.
@@ -18,6 +20,7 @@ import json
 import logging
 import os
 import time
+from dataclasses import replace
 from typing import Any
 
 from gm.cluster.interface import Cluster, Obj
@@ -65,6 +68,7 @@ class GlobalManager:
         self.manager: Manager | None = None
         self._backend: Any = None
         self._hub: Any = None
+        self.identity: Any = None
         self._dashboard: Any = None
         self._health: HealthServer | None = None
         self.addresses: dict[str, Any] = {}
@@ -79,8 +83,12 @@ class GlobalManager:
             self.cluster = self._start_kube()
         if s.controllers.mqtt_broker:  # injected into edge workers; `sedna device simulate` reads it here
             self.addresses["mqtt_broker"] = s.controllers.mqtt_broker
-        self.manager = Manager(self.cluster, s.controllers.resync_period)
-        setup_controllers(self.manager, s.controllers)
+        self.identity = self._start_identity(self.cluster)
+        from gm.workloads.credentials import WorkerCredentials
+
+        controllers = replace(s.controllers, credentials=WorkerCredentials(self.identity))
+        self.manager = Manager(self.cluster, controllers.resync_period)
+        setup_controllers(self.manager, controllers)
         self.manager.start()
         self._hub = self._start_hub(self.cluster)
         self._dashboard = self._start_dashboard(self.cluster)
@@ -107,11 +115,26 @@ class GlobalManager:
 
         return KubeCluster.auto(self.settings.kubeconfig or None)
 
-    def _start_hub(self, cluster: Cluster) -> Any:
-        from gm import hub
+    def _start_identity(self, cluster: Cluster) -> Any:
+        from gm.identity import BootstrapToken, IdentitySettings, NodeIdentity
 
         s = self.settings
-        handle = hub.start_hub(cluster, s.hub_host, s.hub_port, dict(s.node_tokens))
+        identity = NodeIdentity(cluster, IdentitySettings(
+            namespace=s.namespace, credential_ttl=s.node_credential_ttl, preshared=dict(s.node_tokens),
+            bootstrap_tokens=(BootstrapToken(s.bootstrap_token),) if s.bootstrap_token else (),
+            bootstrap_file=s.bootstrap_tokens_file))
+        identity.start()
+        return identity
+
+    def _start_hub(self, cluster: Cluster) -> Any:
+        from gm import hub
+        from gm.hub.server import HubTLS
+        from gm.hub.sessions import HubSettings
+
+        s = self.settings
+        tls = HubTLS(s.hub_tls_cert, s.hub_tls_key, s.hub_client_ca) if s.hub_tls_cert else None
+        handle = hub.start_hub(cluster, s.hub_host, s.hub_port, tls=tls, identity=self.identity,
+                               settings=HubSettings(default_node=s.controllers.default_cloud_node or ""))
         for kind, handler in UPSTREAM_HANDLERS.items():
             handle.handlers.register(kind, handler)
         self.addresses["hub"] = f"{s.hub_host}:{handle.port}"
@@ -148,8 +171,7 @@ class GlobalManager:
         """Stop everything that started, newest first; remove the ready file."""
         self.settings.ready_file.unlink(missing_ok=True)
         for name, part in (("dashboard", self._dashboard), ("health", self._health), ("hub", self._hub),
-                           ("controllers", self.manager),
-                           ("backend", self._backend)):
+                           ("controllers", self.manager), ("identity", self.identity), ("backend", self._backend)):
             if part is None:
                 continue
             try:

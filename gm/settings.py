@@ -12,8 +12,12 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gm.errors import SettingsError
+
+if TYPE_CHECKING:
+    from gm.workloads.credentials import WorkerCredentials
 
 __all__ = ["DEFAULT_LC_SERVER", "ControllerSettings", "GMSettings", "SettingsError", "add_arguments", "from_args"]
 
@@ -28,8 +32,11 @@ class ControllerSettings:
     """``LC_SERVER`` per node name (the URL of that node's Local Controller)."""
     default_lc_server: str = DEFAULT_LC_SERVER
     """``LC_SERVER`` for nodes not in ``lc_servers`` (a hostNetwork LC on Kubernetes)."""
+    credentials: WorkerCredentials | None = None
+    """Issues each worker its ``LC_TOKEN`` (and federated learning's credentials); the GM sets it
+    once its node identity has started (:mod:`gm.workloads.credentials`)."""
     lc_tokens: Mapping[str, str] = field(default_factory=dict)
-    """``LC_TOKEN`` per node, injected into workers on that node (empty: not injected)."""
+    """Legacy: one shared ``LC_TOKEN`` per node, used only without ``credentials`` (tests)."""
     default_cloud_node: str | None = None
     """Node of cloud workers whose template names none (``cloud`` in the local backend)."""
     nodes: tuple[str, ...] = ()
@@ -73,7 +80,20 @@ class GMSettings:
     token: str = ""
     """Bearer token of the REST API and ``/metrics``."""
     node_tokens: Mapping[str, str] = field(default_factory=dict)
-    """Hub token of every node's LC."""
+    """Pre-shared hub tokens (``NODE=TOKEN``), for nodes set up without a join (``docs/identity.md``)."""
+    namespace: str = "sedna"
+    """Namespace of the node credential Secrets and the identity key."""
+    bootstrap_tokens_file: str = ""
+    """Bootstrap tokens LCs join with, one per line (read again when it changes; missing: none)."""
+    bootstrap_token: str = ""
+    """One more bootstrap token, without limits."""
+    node_credential_ttl: float = 30 * 86400.0
+    """Seconds a node token is valid (the hub rotates it before)."""
+    hub_tls_cert: str = ""
+    """PEM certificate of the edge hub (with ``hub_tls_key``); empty serves plaintext."""
+    hub_tls_key: str = ""
+    hub_client_ca: str = ""
+    """Require LC client certificates signed by this CA, naming their node (mutual TLS)."""
     nodes: tuple[str, ...] = ("cloud", "edge-0", "edge-1")
     kubeconfig: str = ""
     dry_run: bool = False
@@ -120,6 +140,16 @@ def _read_node_tokens(path: str, flag: str) -> dict[str, str]:
     return out
 
 
+def _check_bootstrap(path: str, token: str) -> None:
+    """Refuse a malformed bootstrap tokens file or a short ``--bootstrap-token`` at start."""
+    from gm.identity import bootstrap
+
+    if token and len(token) < bootstrap.MIN_LENGTH:
+        raise SettingsError(f"--bootstrap-token: must be at least {bootstrap.MIN_LENGTH} characters")
+    if Path(path).exists():
+        bootstrap.parse(_read_token_file(path, "--bootstrap-tokens-file"), path)
+
+
 def add_arguments(parser: argparse.ArgumentParser, environ: Mapping[str, str]) -> None:
     """Declare every flag; defaults come from ``SEDNA_GM_*`` env vars."""
     env = environ.get
@@ -134,9 +164,19 @@ def add_arguments(parser: argparse.ArgumentParser, environ: Mapping[str, str]) -
                         help="file holding the API bearer token (default: <state-dir>/token)")
     parser.add_argument("--node-tokens-file", default=env("SEDNA_GM_NODE_TOKENS_FILE", ""),
                         help="NODE=TOKEN lines, one per LC (default: <state-dir>/node-tokens)")
-    parser.add_argument("--worker-tokens-file", default=env("SEDNA_GM_WORKER_TOKENS_FILE", ""),
-                        help="NODE=TOKEN lines: the LC_TOKEN workers on each node present to their LC "
-                             "(default: <state-dir>/worker-tokens)")
+    parser.add_argument("--bootstrap-tokens-file", default=env("SEDNA_GM_BOOTSTRAP_TOKENS_FILE", ""),
+                        help="bootstrap tokens LCs join with: 'TOKEN [expires=WHEN] [nodes=A,B] [uses=N]' lines "
+                             "(default: <state-dir>/bootstrap-tokens)")
+    parser.add_argument("--bootstrap-token", default=env("SEDNA_GM_BOOTSTRAP_TOKEN", ""),
+                        help="one more bootstrap token, without limits")
+    parser.add_argument("--namespace", default=env("SEDNA_GM_NAMESPACE", env("POD_NAMESPACE", "sedna")),
+                        help="namespace of the node credential Secrets (default: POD_NAMESPACE, else sedna)")
+    parser.add_argument("--node-credential-ttl", default=env("SEDNA_GM_NODE_CREDENTIAL_TTL", str(30 * 86400)),
+                        help="seconds a node token is valid (default 30 days)")
+    parser.add_argument("--hub-tls-cert", default=env("SEDNA_GM_HUB_TLS_CERT", ""))
+    parser.add_argument("--hub-tls-key", default=env("SEDNA_GM_HUB_TLS_KEY", ""))
+    parser.add_argument("--hub-client-ca", default=env("SEDNA_GM_HUB_CLIENT_CA", ""),
+                        help="require LC client certificates signed by this CA (mutual TLS)")
     parser.add_argument("--nodes", default=env("SEDNA_GM_NODES", "cloud,edge-0,edge-1"))
     parser.add_argument("--lc-servers", default=env("SEDNA_GM_LC_SERVERS", ""),
                         help="NODE=URL,... LC_SERVER per node")
@@ -174,8 +214,12 @@ def from_args(argv: Sequence[str] | None = None, environ: Mapping[str, str] | No
         raise SettingsError(f"--token-file: {token_file!r} is empty; put a bearer token in it")
     tokens_file = args.node_tokens_file or str(state_dir / "node-tokens")
     node_tokens = _read_node_tokens(tokens_file, "--node-tokens-file") if Path(tokens_file).exists() else {}
-    worker_file = args.worker_tokens_file or str(state_dir / "worker-tokens")
-    worker_tokens = _read_node_tokens(worker_file, "--worker-tokens-file") if Path(worker_file).exists() else {}
+    bootstrap_file = args.bootstrap_tokens_file or str(state_dir / "bootstrap-tokens")
+    _check_bootstrap(bootstrap_file, args.bootstrap_token)
+    if bool(args.hub_tls_cert) != bool(args.hub_tls_key):
+        raise SettingsError("--hub-tls-cert and --hub-tls-key go together")
+    if args.hub_client_ca and not args.hub_tls_cert:
+        raise SettingsError("--hub-client-ca needs --hub-tls-cert and --hub-tls-key (mutual TLS is TLS)")
     nodes = tuple(n.strip() for n in args.nodes.split(",") if n.strip())
     if args.backend == "local" and not nodes:
         raise SettingsError("--nodes: the local backend needs at least one node, e.g. cloud,edge-0")
@@ -184,7 +228,6 @@ def from_args(argv: Sequence[str] | None = None, environ: Mapping[str, str] | No
     _check_image_catalog(image_catalog, bool(args.image_catalog))
     controllers = ControllerSettings(
         lc_servers=_parse_pairs(args.lc_servers, "--lc-servers"), default_lc_server=args.default_lc_server,
-        lc_tokens=worker_tokens,
         default_cloud_node="cloud" if args.backend == "local" else None,
         nodes=nodes if args.backend == "local" else (), mqtt_broker=args.mqtt_broker,
         wait_for_cluster_ip=args.backend == "local",
@@ -195,7 +238,11 @@ def from_args(argv: Sequence[str] | None = None, environ: Mapping[str, str] | No
         api_port=_int(args.api_port, "--api-port"), hub_host=args.hub_host,
         hub_port=_int(args.hub_port, "--hub-port"), metrics_port=_int(args.metrics_port, "--metrics-port"),
         token=token, node_tokens=node_tokens, nodes=nodes, kubeconfig=args.kubeconfig, dry_run=args.dry_run,
-        image_catalog=image_catalog, controllers=controllers)
+        image_catalog=image_catalog,
+        controllers=controllers, namespace=args.namespace, bootstrap_tokens_file=bootstrap_file,
+        bootstrap_token=args.bootstrap_token,
+        node_credential_ttl=float(_int(args.node_credential_ttl, "--node-credential-ttl", 60, 10 * 365 * 86400)),
+        hub_tls_cert=args.hub_tls_cert, hub_tls_key=args.hub_tls_key, hub_client_ca=args.hub_client_ca)
 
 
 def _check_image_catalog(path: Path, explicit: bool) -> None:

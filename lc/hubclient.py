@@ -10,6 +10,13 @@ cancels the stream when nothing arrived for three intervals (gRPC keepalive catc
 links underneath). A lost stream is re-dialled after a jittered exponential backoff from
 ``backoff_min`` to ``backoff_max``; a refused token is logged as an error naming the node every
 time. Callers: :mod:`lc.main` wires it; managers call :meth:`wake`.
+
+Identity (``docs/identity.md``): the token comes from :class:`~lc.credentials.CredentialStore`.
+Without one the LC first joins with its bootstrap token (:mod:`lc.joining`); when the GM refuses
+the stored token for good (``unknown-node``: revoked; ``expired``) it forgets it and joins again
+if it still has a bootstrap token. A :class:`~sedna.controlplane.edgehub.Credential` from the GM
+is stored before it is acknowledged (``CredentialAck`` for a new token), so the GM retires the old
+token only once the new one is on disk; the new one is used from the next connection on.
 """
 
 from __future__ import annotations
@@ -20,21 +27,25 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
+from lc.credentials import CredentialStore
+from lc.joining import JoinFailed, auth_reason, join, open_channel
 from lc.settings import HubSettings
 from lc.store import Store
 from sedna.controlplane import edgehub as eh
 
 LOG = logging.getLogger(__name__)
 _MAX_INFLIGHT = 1000
+FORGET_TOKEN_REASONS = frozenset({"unknown-node", "expired", "revoked"})
+"""Refusals after which the stored token can never work again."""
 
 
 class HubClient:
-    def __init__(self, settings: HubSettings, store: Store,
+    def __init__(self, settings: HubSettings, store: Store, credentials: CredentialStore,
                  on_change: Callable[[eh.ObjectKey], None] | None = None) -> None:
         self.settings = settings
+        self.credentials = credentials
         self._store = store
         self._on_change = on_change or (lambda key: None)
         self._stop = threading.Event()
@@ -72,20 +83,26 @@ class HubClient:
             delay = min(self.settings.backoff_max, self.settings.backoff_min * 2 ** max(0, failures - 1))
             self._stop.wait(random.uniform(delay / 2, delay))
 
-    def _channel(self) -> Any:
-        import grpc
-
+    def _token(self) -> str:
+        """The token to dial with, joining first when there is none ('' when that failed)."""
+        token = self.credentials.token()
+        if token:
+            return token
         s = self.settings
-        options: list[tuple[str, int | str]] = [*eh.keepalive_options(s.ping_interval * 2)]
-        if not s.tls_ca:
-            return grpc.insecure_channel(s.gm_address, options=options)
-        creds = grpc.ssl_channel_credentials(
-            root_certificates=Path(s.tls_ca).read_bytes(),
-            private_key=Path(s.tls_key).read_bytes() if s.tls_key else None,
-            certificate_chain=Path(s.tls_cert).read_bytes() if s.tls_cert else None)
-        if s.tls_server_name:
-            options.append(("grpc.ssl_target_name_override", s.tls_server_name))
-        return grpc.secure_channel(s.gm_address, creds, options=options)
+        if not s.bootstrap_token:
+            self.last_error = (f"node {s.node!r} has no credential and no bootstrap token to join with; give the LC "
+                               "--bootstrap-token")
+            LOG.error("%s", self.last_error)
+            return ""
+        try:
+            joined = join(s, s.bootstrap_token)
+        except JoinFailed as exc:
+            self.last_error = str(exc)
+            LOG.error("%s", exc)
+            return ""
+        self.credentials.joined(joined)
+        LOG.info("node %r joined GM %s; credential stored in %s", s.node, s.gm_address, self.credentials.path)
+        return joined.token
 
     def _session(self) -> bool:
         """Run one stream until it ends; True when it got as far as a completed resync."""
@@ -94,14 +111,17 @@ class HubClient:
         from sedna.proto.edgehub_pb2_grpc import EdgeHubStub
 
         s = self.settings
+        token = self._token()
+        if not token:
+            return False
         out: queue.Queue[eh.UpMessage] = queue.Queue()
         done = threading.Event()
         state = _SessionState()
         out.put(eh.Hello(eh.NodeName(s.node), self._store.refs(), self._store.outbox_epoch()))
-        channel = self._channel()
+        channel = open_channel(s)
         try:
             call = EdgeHubStub(channel).Connect(  # type: ignore[no-untyped-call,unused-ignore]  # generated, untyped
-                _requests(out, done), metadata=((eh.NODE_METADATA, s.node), ("authorization", f"Bearer {s.token}")))
+                _requests(out, done), metadata=((eh.NODE_METADATA, s.node), ("authorization", f"Bearer {token}")))
             self._call = call
             pump = threading.Thread(target=self._pump, args=(state, out, done, call), name="lc-hub-pump", daemon=True)
             pump.start()
@@ -119,8 +139,14 @@ class HubClient:
         except grpc.RpcError as exc:
             code, details = exc.code(), exc.details()
             if code == grpc.StatusCode.UNAUTHENTICATED:
+                reason = auth_reason(exc)
                 self.last_error = f"GM {s.gm_address} refused node {s.node!r}: {details}"
-                LOG.error("%s; check --node and --token", self.last_error)
+                if reason in FORGET_TOKEN_REASONS and self.credentials.has_issued_token():
+                    self.credentials.forget_token()
+                    LOG.error("%s; %s", self.last_error, "joining again with the bootstrap token" if s.bootstrap_token
+                              else "give the LC a bootstrap token (--bootstrap-token) to join again")
+                else:
+                    LOG.error("%s; check --node and the node's credential", self.last_error)
             elif not self._stop.is_set():
                 self.last_error = f"hub link to {s.gm_address} lost: {code.name} {details}"
                 LOG.warning("%s; reconnecting", self.last_error)
@@ -155,6 +181,12 @@ class HubClient:
                      self.settings.gm_address, self.settings.node, msg.upserts, msg.deletes)
         elif isinstance(msg, eh.Ping):
             out.put(eh.Pong(msg.nonce))
+        elif isinstance(msg, eh.Credential):
+            self.credentials.received(msg)  # on disk before the GM hears that we have it
+            if msg.token:
+                out.put(eh.CredentialAck(eh.token_sha256(msg.token)))
+                LOG.info("stored a new node token from the GM (valid until %s)",
+                         time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(msg.expires)))
         return None
 
     def _pump(self, state: _SessionState, out: queue.Queue[eh.UpMessage], done: threading.Event, call: Any) -> None:

@@ -76,8 +76,10 @@ class Store:
                              (*key, resource_version, json.dumps(obj, separators=(",", ":"))))
 
     def delete_object(self, key: ObjectKey) -> bool:
-        with self._lock:
-            return self._db.execute("DELETE FROM objects WHERE kind=? AND namespace=? AND name=?", key).rowcount > 0
+        """Forget the object and the worker counters kept for it (its workers are gone with it)."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM counters WHERE scope=?", (str(key),))
+            return db.execute("DELETE FROM objects WHERE kind=? AND namespace=? AND name=?", key).rowcount > 0
 
     def get_object(self, key: ObjectKey) -> dict[str, Any] | None:
         with self._lock:

@@ -55,6 +55,7 @@ __all__ = [
     "MODEL",
     "NODE",
     "POD",
+    "SECRET",
     "SEDNA_GROUP",
     "SEDNA_KINDS",
     "SEDNA_VERSION",
@@ -117,6 +118,7 @@ POD = Kind("", "v1", "Pod", "pods")
 SERVICE = Kind("", "v1", "Service", "services")
 EVENT = Kind("", "v1", "Event", "events")
 NODE = Kind("", "v1", "Node", "nodes", namespaced=False)
+SECRET = Kind("", "v1", "Secret", "secrets")
 DEPLOYMENT = Kind("apps", "v1", "Deployment", "deployments")
 
 SEDNA_KINDS: tuple[Kind, ...] = (
@@ -128,7 +130,7 @@ SEDNA_KINDS: tuple[Kind, ...] = (
     LIFELONG_LEARNING_JOB,
 )
 _SEDNA_SHORT = {k.kind: k.short for k in kinds.ALL}
-KINDS: tuple[Kind, ...] = (*SEDNA_KINDS, POD, SERVICE, EVENT, NODE, DEPLOYMENT)
+KINDS: tuple[Kind, ...] = (*SEDNA_KINDS, POD, SERVICE, EVENT, NODE, DEPLOYMENT, SECRET)
 
 HOSTNAME_LABEL = "kubernetes.io/hostname"
 """The node label a ``nodeSelector`` may pin a Pod to one node with."""

@@ -1,4 +1,8 @@
-"""Register every controller with a :class:`~gm.runtime.reconciling.Manager`, and their edge report handlers."""
+"""Register every controller with a :class:`~gm.runtime.reconciling.Manager`, and their edge report handlers.
+
+An edge report handler takes ``(cluster, node, report)``: ``node`` is the authenticated node that
+sent it (the hub has already checked the node may report about that object).
+"""
 
 from __future__ import annotations
 
@@ -12,9 +16,18 @@ from gm.settings import ControllerSettings
 from sedna.controlplane import kinds
 
 CONTROLLERS = (dataset, model, joint_inference, incremental_learning, federated_learning)
-UPSTREAM_HANDLERS: dict[str, Callable[[Cluster, Any], None]] = {
+Handler = Callable[[Cluster, str, Any], None]
+
+
+def handle_model_report(cluster: Cluster, node: str, report: Any) -> None:
+    """A node's LC checked a Model's file: file it under ``status.nodeReports[node]``."""
+    model.apply_node_report(cluster, report.key.namespace, report.key.name, node, report.payload)
+
+
+UPSTREAM_HANDLERS: dict[str, Handler] = {
     kinds.INCREMENTAL_LEARNING_JOB.key: incremental_learning.handle_upstream,
     kinds.FEDERATED_LEARNING_JOB.key: federated_learning.handle_upstream,
+    kinds.MODEL.key: handle_model_report,
 }
 """The edge hub handler of each kind whose reports a controller files (by lowercase kind)."""
 

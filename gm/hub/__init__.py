@@ -3,7 +3,8 @@
 Modules: :mod:`.routing` (which object goes to which node), :mod:`.queues` (per-node newest-only
 downstream queues), :mod:`.upstream` (status reports -> resource status, per-kind handlers),
 :mod:`.sequences` (per-node high-water marks on Node annotations), :mod:`.watching` (cluster watch
-feeding the router), :mod:`.sessions` (one node stream), :mod:`.server` (gRPC, auth, TLS).
+feeding the router), :mod:`.sessions` (one node stream), :mod:`.authorization` (which reports a
+node may make), :mod:`.server` (gRPC, joins, authentication through :mod:`gm.identity`, TLS).
 The hub watches the cluster itself, independently of the controllers. ``gm`` never imports ``lc``.
 """
 
@@ -19,8 +20,8 @@ if TYPE_CHECKING:
 __all__ = ["start_hub"]
 
 
-def start_hub(cluster: Cluster, host: str, port: int, tokens: Mapping[str, str], tls: HubTLS | None = None,
-              **options: object) -> HubHandle:
+def start_hub(cluster: Cluster, host: str, port: int, tokens: Mapping[str, str] | None = None,
+              tls: HubTLS | None = None, **options: object) -> HubHandle:
     """Start the edge hub; see :func:`gm.hub.server.start_hub` (imported lazily: grpc loads on call)."""
     from gm.hub.server import start_hub as _start
 

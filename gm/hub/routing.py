@@ -112,7 +112,8 @@ class Router:
 
     # ------------------------------------------------------------- targets
 
-    def _dataset_node(self, namespace: str, name: str) -> str:
+    def dataset_node(self, namespace: str, name: str) -> str:
+        """The ``spec.nodeName`` of Dataset ``namespace/name`` ('' when unknown)."""
         return _name(_get(self.objects.get(ObjectKey(DATASET, namespace, name)), "spec", "nodeName"))
 
     def targets(self, key: ObjectKey) -> frozenset[str]:
@@ -125,7 +126,7 @@ class Router:
             for job in self._referrers.get(key, ()):
                 nodes |= self.targets(job)
             return frozenset(nodes)
-        return self.placement.nodes(obj, lambda name: self._dataset_node(key.namespace, name))
+        return self.placement.nodes(obj, lambda name: self.dataset_node(key.namespace, name))
 
     # --------------------------------------------------------------- events
 

@@ -9,7 +9,10 @@ reports (applied in order, one node at a time, via :class:`~gm.hub.upstream.Upst
 worker thread) and pings. A malformed message is logged and rejected (with a ReportAck when it
 carried a seq) and the stream goes on. A newer stream for the same node closes the older one.
 One :meth:`HubCore.tick` task checks every session for silence and unacked objects (history: a
-timer per stream cost a thousand wake-ups a second). :mod:`.server` wraps this in gRPC.
+timer per stream cost a thousand wake-ups a second). :mod:`.server` wraps this in gRPC and sets
+the identity hooks: ``on_ready`` (after the resync: send the node its credential) and
+``on_credential_ack``; :meth:`HubCore.revoke` ends a node's stream when its credential goes.
+Reports pass :meth:`HubCore.authorize` (:mod:`.authorization`) before any handler sees them.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Any
 from gm.cluster.interface import Cluster, Kind, Obj
 from sedna.controlplane import edgehub as eh
 
+from . import authorization
 from .queues import NodeQueue
 from .routing import Change, Router
 from .sequences import SequenceBook
@@ -49,6 +53,9 @@ class HubSettings:
     """Most downstream messages packed into one gRPC message."""
     batch_bytes: int = 4 * 2**20
     """Most bytes packed into one gRPC message (a bigger single object still goes, alone)."""
+    default_node: str = ""
+    """Node of cloud workers whose template names none (``ControllerSettings.default_cloud_node``), so
+    the router sends their objects where the controllers place them."""
 
 
 class Session:
@@ -58,6 +65,10 @@ class Session:
         self.direct: list[eh.DownMessage] = []
         self.ready = False
         self.closed = False
+        self.revoked = False
+        """Closed because the node's credential was revoked (the stream ends UNAUTHENTICATED)."""
+        self.via = ""
+        """Which credential authenticated the stream: ``current``, ``previous`` or ``preshared``."""
         self.last_recv = time.monotonic()
         self.connected_at = time.time()
         self.last_report: float | None = None
@@ -81,14 +92,18 @@ class Session:
 class HubCore:
     def __init__(self, cluster: Cluster, handlers: HandlerRegistry, settings: HubSettings,
                  count: Callable[[str, str], None]) -> None:
-        self.router = Router()
+        self.router = Router(settings.default_node)
         self.lock = threading.Lock()
         self.settings = settings
         self.queues: dict[str, NodeQueue] = {}
         self.sessions: dict[eh.NodeName, Session] = {}
-        self.upstream = Upstream(cluster, handlers, SequenceBook(cluster), count)
+        self.upstream = Upstream(cluster, handlers, SequenceBook(cluster), count, authorize=self.authorize)
         self.loop: asyncio.AbstractEventLoop | None = None
         self.ticker: asyncio.Future[None] | None = None
+        self.tasks: set[asyncio.Future[None]] = set()
+        """Other loop tasks (identity: rotations), cancelled when the hub stops."""
+        self.on_ready: Callable[[Session], Awaitable[None]] | None = None
+        self.on_credential_ack: Callable[[Session, eh.CredentialAck], Awaitable[None]] | None = None
         self._apply_locks: dict[str, asyncio.Lock] = {}
         self._encoded: dict[eh.ObjectKey, tuple[str, bytes]] = {}  # key -> (version, wire message)
         self.departed: dict[str, dict[str, Any]] = {}  # node -> snapshot of its last session when it ended
@@ -108,6 +123,11 @@ class HubCore:
                 if f"{key.namespace}/{key.name}" not in present:
                     changes += self.router.apply("DELETED", self.router.objects[key])
         self._schedule(changes)
+
+    def authorize(self, node: eh.NodeName, report: eh.Report) -> str:
+        """Why ``node`` may not report ``report`` ('' when it may); see :mod:`.authorization`."""
+        with self.lock:
+            return authorization.refusal(self.router, node, report)
 
     def _schedule(self, changes: list[Change]) -> None:
         if changes and self.loop is not None:
@@ -145,6 +165,19 @@ class HubCore:
         self.sessions[node] = session
         return session
 
+    def spawn(self, coro: Awaitable[None]) -> None:
+        """Run ``coro`` as a task of the hub's loop (loop side); it is cancelled when the hub stops."""
+        task = asyncio.ensure_future(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    def revoke(self, node: str) -> None:
+        """End ``node``'s stream: its credential was revoked (loop side)."""
+        session = self.sessions.get(eh.NodeName(node))
+        if session is not None:
+            session.revoked = True
+            session.close()
+
     def detach(self, session: Session) -> None:
         session.close()
         if self.sessions.get(session.node) is session:
@@ -171,6 +204,8 @@ class HubCore:
         downs = changes
         session.ready = True
         session.send(eh.ResyncDone(upserts, len(downs) - upserts))
+        if self.on_ready is not None:
+            await self.on_ready(session)
         LOG.info("node %s: hello with %d objects; resync sends %d upserts, %d deletes",
                  session.node, len(msg.objects), upserts, len(downs) - upserts)
 
@@ -193,6 +228,8 @@ class HubCore:
                     await self._report(session, msg)
                 elif isinstance(msg, eh.Ping):
                     session.send(eh.Pong(msg.nonce))
+                elif isinstance(msg, eh.CredentialAck) and self.on_credential_ack is not None:
+                    await self.on_credential_ack(session, msg)
             except eh.MalformedMessage as exc:
                 LOG.warning("node %s: rejected malformed message: %s", session.node, exc)
                 if exc.seq is not None:

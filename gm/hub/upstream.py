@@ -1,6 +1,8 @@
 """Upstream: turn LC status reports into resource status, once per ``(node, seq)``, in order.
 
-:class:`HandlerRegistry` maps a lowercase kind to a handler ``(cluster, report) -> None``. Built in:
+:class:`HandlerRegistry` maps a lowercase kind to a handler ``(cluster, node, report) -> None``;
+``node`` is the authenticated node that sent the report (never a name taken from the payload).
+Built in:
 
 - ``dataset``: ``{"numberOfSamples": N}`` -> ``status.numberOfSamples`` + ``updateTime``;
   ``{"problem": "..."}`` -> condition ``IndexReadable=False`` with the message, plus a Warning event.
@@ -10,6 +12,11 @@
 
 FL / IL / LL controllers register their own handlers on the hub handle's ``handlers``; until one
 is registered their reports are acknowledged and dropped with an INFO log (``result="unhandled"``).
+
+Before any handler runs, :class:`Upstream` asks ``authorize(node, report)`` (the hub's
+:mod:`.authorization`): a report about an object not routed to the sending node, or made in a
+role the node does not hold, is *refused* (``result="forbidden"`` in the reports metric, a
+warning naming the node) and acknowledged like a rejected one, so the LC drops it.
 
 What :class:`Upstream` promises the LC's outbox (each report is applied once, in order, or
 rejected with a reason; nothing is lost):
@@ -45,7 +52,8 @@ from sedna.controlplane.errors import ContractError
 from .sequences import SequenceBook
 
 LOG = logging.getLogger(__name__)
-Handler = Callable[[Cluster, Report], None]
+Handler = Callable[[Cluster, NodeName, Report], None]
+Authorize = Callable[[NodeName, Report], str]
 UNHANDLED_KINDS = frozenset(k.key for k in kinds.JOBS)
 """Kinds whose reports are acknowledged and dropped while no handler is registered for them."""
 
@@ -63,7 +71,7 @@ def _int(payload: dict[str, Any], path: str, where: str = "") -> int:
     return value
 
 
-def handle_dataset(cluster: Cluster, report: Report) -> None:
+def handle_dataset(cluster: Cluster, node: NodeName, report: Report) -> None:
     key, payload = report.key, report.payload
     if "problem" in payload:
         message = str(payload["problem"])
@@ -79,7 +87,7 @@ def handle_dataset(cluster: Cluster, report: Report) -> None:
                         "message": f"{count} samples", "lastTransitionTime": now()}]})
 
 
-def handle_joint_inference(cluster: Cluster, report: Report) -> None:
+def handle_joint_inference(cluster: Cluster, node: NodeName, report: Report) -> None:
     info = (report.payload.get("output") or {}).get("ownerInfo")
     if not isinstance(info, dict):
         raise MalformedReport("output.ownerInfo: expected an object of edge counters")
@@ -121,11 +129,13 @@ class Upstream:
     """Applies one node's reports in order, once each; returns the ack to send back."""
 
     def __init__(self, cluster: Cluster, handlers: HandlerRegistry, book: SequenceBook,
-                 count: Callable[[str, str], None] = lambda kind, result: None) -> None:
+                 count: Callable[[str, str], None] = lambda kind, result: None,
+                 authorize: Authorize = lambda node, report: "") -> None:
         self.cluster = cluster
         self.handlers = handlers
         self.book = book
         self._count = count
+        self._authorize = authorize
 
     def apply(self, node: NodeName, report: Report) -> ReportAck:
         """Apply ``report``, or reject it with a reason; any other error propagates unacknowledged.
@@ -138,21 +148,24 @@ class Upstream:
             self._count(kind, "duplicate")
             return ReportAck(report.seq, accepted=True, duplicate=True)
         handler = self.handlers.get(kind)
-        reason = ""
+        reason, result = "", "applied" if handler is not None else "unhandled"
         if handler is None and kind not in UNHANDLED_KINDS:
-            reason = f"kind: {kind!r} takes no status reports (known: {', '.join(self.handlers.known())})"
+            reason, result = f"kind: {kind!r} takes no status reports (known: {', '.join(self.handlers.known())})", \
+                "rejected"
+        elif forbidden := self._authorize(node, report):
+            reason, result = f"forbidden: {forbidden}", "forbidden"
         elif handler is None:
             LOG.info("node %s: no upstream handler registered for %s yet; report %d for %s dropped",
                      node, kind, report.seq, report.key)
         else:
             try:
-                handler(self.cluster, report)
+                handler(self.cluster, node, report)
             except (ContractError, NotFound) as exc:
-                reason = f"{report.key}: {exc}"
+                reason, result = f"{report.key}: {exc}", "rejected"
         self.book.advance(node, report.seq)
+        self._count(kind, result)
         if reason:
-            LOG.warning("node %s: rejected report %d: %s", node, report.seq, reason)
-            self._count(kind, "rejected")
+            LOG.warning("node %s: %s report %d: %s", node, "refused" if result == "forbidden" else "rejected",
+                        report.seq, reason)
             return ReportAck(report.seq, accepted=False, reason=reason)
-        self._count(kind, "applied" if handler is not None else "unhandled")
         return ReportAck(report.seq)

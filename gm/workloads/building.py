@@ -58,21 +58,28 @@ def env_field(name: str, field_path: str) -> EnvVar:
 
 
 def base_env(owner: Obj, owner_var: str, worker_name: str | None, node: str, settings: ControllerSettings,
-             extra: Sequence[EnvVar] = ()) -> list[EnvVar]:
+             extra: Sequence[EnvVar] = (), worker_prefix: str = "") -> list[EnvVar]:
     """The env every worker gets: ``NAMESPACE``, ``<owner_var>``, ``WORKER_NAME``, ``extra``, ``LC_SERVER``
-    and, when the node has one, ``LC_TOKEN``.
+    and ``LC_TOKEN``, the worker's own credential for its node's LC (:mod:`.credentials`).
 
     ``owner_var`` is ``SERVICE_NAME`` for a service and ``JOB_NAME`` for a job (Sedna's names);
-    ``worker_name`` None takes the Pod's own name from the downward API (Deployment replicas).
+    ``worker_name`` None takes the Pod's own name from the downward API (Deployment replicas), and
+    the credential then binds ``worker_prefix`` (the Deployment's name followed by ``-``).
+    Without ``settings.credentials`` the node's ``settings.lc_tokens`` entry, if any, is used.
     """
     meta = owner["metadata"]
     worker = env_field("WORKER_NAME", "metadata.name") if worker_name is None else env_value("WORKER_NAME",
                                                                                              worker_name)
     env = [env_value("NAMESPACE", meta["namespace"]), env_value(owner_var, meta["name"]), worker, *extra,
            env_value("LC_SERVER", settings.lc_server(node))]
-    token = settings.lc_tokens.get(node, "")
-    if token:
-        env.append(env_value("LC_TOKEN", token))
+    if settings.credentials is not None and node:
+        bound, prefix = (worker_name, False) if worker_name is not None else (worker_prefix, True)
+        if not bound:
+            raise ValueError("base_env: a worker named at run time needs worker_prefix for its credential")
+        env.append(env_value("LC_TOKEN", settings.credentials.lc_token(
+            node, str(owner["kind"]).lower(), meta["namespace"], meta["name"], bound, prefix)))
+    elif settings.lc_tokens.get(node):
+        env.append(env_value("LC_TOKEN", settings.lc_tokens[node]))
     return env
 
 

@@ -83,6 +83,8 @@ def count_directory(root: Path) -> int:
 class DatasetManager(PeriodicWorker):
     """Counts every dataset's index every ``period`` seconds (or when poked) and reports changes."""
 
+    kind = kinds.DATASET.key
+
     def __init__(self, store: Store, notify: Callable[[], None], period: float) -> None:
         super().__init__("lc-datasets", period)
         self._store = store

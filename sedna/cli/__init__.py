@@ -16,7 +16,8 @@ from collections.abc import Sequence
 from sedna.cli._errors import Parser, guarded
 
 COMMAND_MODULES = ("sedna.cli.local", "sedna.cli.resources", "sedna.cli.waiting", "sedna.cli.device",
-                   "sedna.cli.completion")
+                   "sedna.cli.completion",
+                   "sedna.cli.node")
 
 
 def version_text() -> str:

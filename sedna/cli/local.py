@@ -1,6 +1,8 @@
 """``sedna local up | down | status``: the embedded cluster on this machine.
 
-``up`` writes bearer tokens into the state dir (mode 0600), starts the embedded MQTT
+``up`` writes the API token and a short-lived bootstrap token into the state dir (mode 0600;
+each LC joins with it and keeps the node credential the GM issues in its own state dir,
+``docs/identity.md``), starts the embedded MQTT
 broker (``python -m sedna.service.mqtt.broker`` on a free 127.0.0.1 port) unless
 ``--mqtt-broker HOST:PORT`` names an external one, starts ``python -m gm`` detached (local
 backend: SQLite store, process runtime, REST API, edge hub; edge workers get the broker as
@@ -90,6 +92,22 @@ def _tokens(state: Path, name: str, nodes: list[str]) -> dict[str, str]:
     return tokens
 
 
+BOOTSTRAP_SECONDS = 600
+"""How long the bootstrap token ``up`` writes lets a node join."""
+
+
+def _bootstrap(state: Path, nodes: list[str]) -> str:
+    """A fresh bootstrap token for one join of each of ``nodes`` within :data:`BOOTSTRAP_SECONDS`, in
+    ``state/bootstrap-tokens``."""
+    for legacy in ("node-tokens", "worker-tokens"):  # shared tokens written by an older `sedna local up`
+        (state / legacy).unlink(missing_ok=True)
+    token = secrets.token_urlsafe(32)
+    expires = int(time.time()) + BOOTSTRAP_SECONDS
+    # one join per node: a node whose credential is revoked cannot join again until the next `up`
+    _secret_file(state / "bootstrap-tokens", f"{token} expires={expires} nodes={','.join(nodes)} uses={len(nodes)}\n")
+    return token
+
+
 def _parse_nodes(text: str) -> list[str]:
     nodes = [n.strip() for n in text.split(",") if n.strip()]
     if not nodes:
@@ -120,8 +138,7 @@ def up(args: argparse.Namespace) -> int:
         os.chmod(state, 0o700)
     if not (state / "token").exists():
         _secret_file(state / "token", secrets.token_urlsafe(32) + "\n")
-    hub_tokens = _tokens(state, "node-tokens", nodes)
-    worker_tokens = _tokens(state, "worker-tokens", nodes)
+    bootstrap = _bootstrap(state, nodes)
     lc_ports = {node: _procs.free_port() for node in nodes} if _procs.module_available("lc") else {}
     (state / READY_FILE).unlink(missing_ok=True)
     env = {**os.environ, MARKER: str(state), "PYTHONUNBUFFERED": "1"}
@@ -147,11 +164,11 @@ def up(args: argparse.Namespace) -> int:
     for node, port in lc_ports.items():
         lc_state = state / "lc" / node
         lc_state.mkdir(parents=True, exist_ok=True)
-        _secret_file(lc_state / "hub-token", hub_tokens[node] + "\n")
-        lc_env = {**env, "LC_WORKER_TOKEN": worker_tokens[node]}
+        (lc_state / "hub-token").unlink(missing_ok=True)  # an older `up`'s shared token
+        _secret_file(lc_state / "bootstrap-token", bootstrap + "\n")
         proc = _procs.spawn([sys.executable, "-m", "lc", "--gm-address", ready["hub"], "--node", node,
-                             "--token-file", str(lc_state / "hub-token"), "--state-dir", str(lc_state),
-                             "--bind", f"127.0.0.1:{port}"], lc_env, logs / f"lc-{node}.log")
+                             "--bootstrap-token-file", str(lc_state / "bootstrap-token"), "--state-dir",
+                             str(lc_state), "--bind", f"127.0.0.1:{port}"], env, logs / f"lc-{node}.log")
         record["lc"][node] = {"pid": proc.pid, "server": f"http://127.0.0.1:{port}"}
         _secret_file(state / RECORD, json.dumps(record))
     for node, port in lc_ports.items():

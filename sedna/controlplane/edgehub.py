@@ -14,10 +14,16 @@ object version fanned out to every node is serialised once; the LC answers a bat
 :class:`ObjectAcks`. An object whose JSON is at least :data:`COMPRESS_MIN_BYTES` travels
 zlib-compressed (``Upsert.encoding = "zlib"``), compressed once per version at the GM
 (``bench.edge_hub`` measures both).
+
+Identity (``docs/identity.md``): :class:`Credential` carries the node's worker key (after every
+resync) or a rotated node token, which the LC answers with :class:`CredentialAck` naming the
+token by :func:`token_sha256`; :class:`Joined` is what ``EdgeHub.Join`` returns. Secrets are
+left out of these dataclasses' ``repr`` so a logged message never shows them.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import zlib
 from dataclasses import dataclass, field
@@ -36,6 +42,10 @@ MAX_OBJECT_BYTES = 64 * 2**20
 
 NODE_METADATA = "x-sedna-node"
 """gRPC metadata key carrying the node name; the token goes in ``authorization: Bearer <token>``."""
+
+
+AUTH_REASON_METADATA = "x-sedna-auth-reason"
+"""Trailing metadata key of a refused Connect or Join: ``unknown-node``, ``bad-token``, ``expired``, ..."""
 
 
 NodeName = NewType("NodeName", str)
@@ -123,14 +133,48 @@ class ResyncDone:
 
 
 @dataclass(frozen=True)
+class Credential:
+    """The node's credential: a new node token (rotation) and/or its worker key."""
+
+    token: str = field(default="", repr=False)
+    """A new node token ('' when only the worker key is sent)."""
+    expires: int = 0
+    """Unix seconds after which ``token`` is refused."""
+    worker_key: bytes = field(default=b"", repr=False)
+    """The key worker credentials of this node are checked with."""
+
+
+@dataclass(frozen=True)
+class CredentialAck:
+    """The LC stored the node token whose :func:`token_sha256` this is."""
+
+    token_sha256: str
+
+
+@dataclass(frozen=True)
+class Joined:
+    """``EdgeHub.Join``'s answer: the node's token, its expiry and the node's worker key."""
+
+    node: NodeName
+    token: str = field(repr=False)
+    expires: int
+    worker_key: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
 class Batch:
     """Downstream messages in order, received as one (never nested)."""
 
-    messages: list[Upsert | Delete | ReportAck | ResyncDone | Ping | Pong]
+    messages: list[Upsert | Delete | ReportAck | ResyncDone | Ping | Pong | Credential]
 
 
-UpMessage = Hello | ObjectAck | ObjectAcks | Report | Ping | Pong
-DownMessage = Upsert | Delete | ReportAck | ResyncDone | Ping | Pong | Batch
+UpMessage = Hello | ObjectAck | ObjectAcks | Report | Ping | Pong | CredentialAck
+DownMessage = Upsert | Delete | ReportAck | ResyncDone | Ping | Pong | Credential | Batch
+
+
+def token_sha256(token: str) -> str:
+    """Hex SHA-256 of a token: how the GM stores node tokens and how the LC acknowledges one."""
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def key_of(obj: Payload) -> ObjectKey:
@@ -194,6 +238,8 @@ def up_to_proto(msg: UpMessage) -> edgehub_pb2.UpMessage:
         pb.ping.nonce = msg.nonce
     elif isinstance(msg, Pong):
         pb.pong.nonce = msg.nonce
+    elif isinstance(msg, CredentialAck):
+        pb.credential_ack.token_sha256 = msg.token_sha256
     else:
         raise TypeError(f"not an upstream message: {msg!r}")
     return pb
@@ -221,7 +267,9 @@ def up_from_proto(pb: edgehub_pb2.UpMessage) -> UpMessage:
         return Ping(pb.ping.nonce)
     if which == "pong":
         return Pong(pb.pong.nonce)
-    raise MalformedMessage("body: no message set (expected hello, ack, acks, report, ping or pong)")
+    if which == "credential_ack":
+        return CredentialAck(pb.credential_ack.token_sha256)
+    raise MalformedMessage("body: no message set (expected hello, ack, acks, report, ping, pong or credential_ack)")
 
 
 def down_to_proto(msg: DownMessage) -> edgehub_pb2.DownMessage:
@@ -250,6 +298,10 @@ def down_to_proto(msg: DownMessage) -> edgehub_pb2.DownMessage:
         pb.ping.nonce = msg.nonce
     elif isinstance(msg, Pong):
         pb.pong.nonce = msg.nonce
+    elif isinstance(msg, Credential):
+        pb.credential.token = msg.token
+        pb.credential.expires = msg.expires
+        pb.credential.worker_key = msg.worker_key
     elif isinstance(msg, Batch):
         pb.batch.messages.extend(down_bytes(m) for m in msg.messages)
     else:
@@ -293,12 +345,17 @@ def down_from_proto(pb: edgehub_pb2.DownMessage, nested: bool = False) -> DownMe
         return Ping(pb.ping.nonce)
     if which == "pong":
         return Pong(pb.pong.nonce)
+    if which == "credential":
+        cred = pb.credential
+        if not cred.token and not cred.worker_key:
+            raise MalformedMessage("credential: neither token nor worker_key is set")
+        return Credential(cred.token, cred.expires, bytes(cred.worker_key))
     if which == "batch" and not nested:
         return Batch([_batch_item(raw, i) for i, raw in enumerate(pb.batch.messages)])
     if which == "batch":
         raise MalformedMessage("batch.messages: a batch must not contain a batch")
-    raise MalformedMessage("body: no message set (expected upsert, delete, report_ack, resync_done, ping, pong "
-                           "or batch)")
+    raise MalformedMessage("body: no message set (expected upsert, delete, report_ack, resync_done, ping, pong, "
+                           "credential or batch)")
 
 
 def _object_bytes(upsert: edgehub_pb2.Upsert) -> bytes:
@@ -317,7 +374,7 @@ def _object_bytes(upsert: edgehub_pb2.Upsert) -> bytes:
     return raw
 
 
-def _batch_item(raw: bytes, index: int) -> Upsert | Delete | ReportAck | ResyncDone | Ping | Pong:
+def _batch_item(raw: bytes, index: int) -> Upsert | Delete | ReportAck | ResyncDone | Ping | Pong | Credential:
     from google.protobuf.message import DecodeError
 
     from sedna.proto import edgehub_pb2
@@ -339,8 +396,41 @@ def keepalive_options(interval_s: float) -> list[tuple[str, int]]:
     return grpc_options.channel_options(keepalive_s=interval_s)
 
 
-__all__ = ["COMPRESS_MIN_BYTES", "MAX_OBJECT_BYTES", "NODE_METADATA", "Batch", "Delete", "DownMessage", "Hello",
-           "MalformedMessage", "NodeName", "ObjectAck", "ObjectAcks", "ObjectKey", "ObjectRef", "Payload", "Ping",
-           "Pong", "Report", "ReportAck", "ResyncDone", "UpMessage", "Upsert", "batch_bytes", "decode_json",
-           "down_bytes", "down_from_proto", "down_to_proto", "encode_json", "keepalive_options", "key_of",
-           "up_from_proto", "up_to_proto"]
+__all__ = [
+    "AUTH_REASON_METADATA",
+    "COMPRESS_MIN_BYTES",
+    "MAX_OBJECT_BYTES",
+    "NODE_METADATA",
+    "Batch",
+    "Credential",
+    "CredentialAck",
+    "Delete",
+    "DownMessage",
+    "Hello",
+    "Joined",
+    "MalformedMessage",
+    "NodeName",
+    "ObjectAck",
+    "ObjectAcks",
+    "ObjectKey",
+    "ObjectRef",
+    "Payload",
+    "Ping",
+    "Pong",
+    "Report",
+    "ReportAck",
+    "ResyncDone",
+    "UpMessage",
+    "Upsert",
+    "batch_bytes",
+    "decode_json",
+    "down_bytes",
+    "down_from_proto",
+    "down_to_proto",
+    "encode_json",
+    "keepalive_options",
+    "key_of",
+    "token_sha256",
+    "up_from_proto",
+    "up_to_proto",
+]

@@ -24,39 +24,47 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19sedna/proto/edgehub.proto\x12\x10sedna.edgehub.v1\"T\n\tObjectRef\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x18\n\x10resource_version\x18\x04 \x01(\t\"Y\n\x05Hello\x12\x0c\n\x04node\x18\x01 \x01(\t\x12,\n\x07objects\x18\x02 \x03(\x0b\x32\x1b.sedna.edgehub.v1.ObjectRef\x12\x14\n\x0coutbox_epoch\x18\x03 \x01(\t\"5\n\tObjectAck\x12(\n\x03ref\x18\x01 \x01(\x0b\x32\x1b.sedna.edgehub.v1.ObjectRef\"7\n\nObjectAcks\x12)\n\x04refs\x18\x01 \x03(\x0b\x32\x1b.sedna.edgehub.v1.ObjectRef\"U\n\x06Report\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x11\n\tnamespace\x18\x03 \x01(\t\x12\x0c\n\x04name\x18\x04 \x01(\t\x12\x0f\n\x07payload\x18\x05 \x01(\x0c\"\x15\n\x04Ping\x12\r\n\x05nonce\x18\x01 \x01(\x04\"\x93\x02\n\tUpMessage\x12(\n\x05hello\x18\x01 \x01(\x0b\x32\x17.sedna.edgehub.v1.HelloH\x00\x12*\n\x03\x61\x63k\x18\x02 \x01(\x0b\x32\x1b.sedna.edgehub.v1.ObjectAckH\x00\x12*\n\x06report\x18\x03 \x01(\x0b\x32\x18.sedna.edgehub.v1.ReportH\x00\x12&\n\x04ping\x18\x04 \x01(\x0b\x32\x16.sedna.edgehub.v1.PingH\x00\x12&\n\x04pong\x18\x05 \x01(\x0b\x32\x16.sedna.edgehub.v1.PingH\x00\x12,\n\x04\x61\x63ks\x18\x06 \x01(\x0b\x32\x1c.sedna.edgehub.v1.ObjectAcksH\x00\x42\x06\n\x04\x62ody\"T\n\x06Upsert\x12(\n\x03ref\x18\x01 \x01(\x0b\x32\x1b.sedna.edgehub.v1.ObjectRef\x12\x0e\n\x06object\x18\x02 \x01(\x0c\x12\x10\n\x08\x65ncoding\x18\x03 \x01(\t\"2\n\x06\x44\x65lete\x12(\n\x03ref\x18\x01 \x01(\x0b\x32\x1b.sedna.edgehub.v1.ObjectRef\"M\n\tReportAck\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x08\x12\x11\n\tduplicate\x18\x03 \x01(\x08\x12\x0e\n\x06reason\x18\x04 \x01(\t\".\n\nResyncDone\x12\x0f\n\x07upserts\x18\x01 \x01(\r\x12\x0f\n\x07\x64\x65letes\x18\x02 \x01(\r\"\x19\n\x05\x42\x61tch\x12\x10\n\x08messages\x18\x01 \x03(\x0c\"\xcf\x02\n\x0b\x44ownMessage\x12*\n\x06upsert\x18\x01 \x01(\x0b\x32\x18.sedna.edgehub.v1.UpsertH\x00\x12*\n\x06\x64\x65lete\x18\x02 \x01(\x0b\x32\x18.sedna.edgehub.v1.DeleteH\x00\x12\x31\n\nreport_ack\x18\x03 \x01(\x0b\x32\x1b.sedna.edgehub.v1.ReportAckH\x00\x12\x33\n\x0bresync_done\x18\x04 \x01(\x0b\x32\x1c.sedna.edgehub.v1.ResyncDoneH\x00\x12&\n\x04ping\x18\x05 \x01(\x0b\x32\x16.sedna.edgehub.v1.PingH\x00\x12&\n\x04pong\x18\x06 \x01(\x0b\x32\x16.sedna.edgehub.v1.PingH\x00\x12(\n\x05\x62\x61tch\x18\x07 \x01(\x0b\x32\x17.sedna.edgehub.v1.BatchH\x00\x42\x06\n\x04\x62ody2T\n\x07\x45\x64geHub\x12I\n\x07\x43onnect\x12\x1b.sedna.edgehub.v1.UpMessage\x1a\x1d.sedna.edgehub.v1.DownMessage(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19sedna/proto/edgehub.proto\x12\x10sedna.edgehub.v1\"\x1b\n\x0bJoinRequest\x12\x0c\n\x04node\x18\x01 \x01(\t\"P\n\x0cJoinResponse\x12\x0c\n\x04node\x18\x01 \x01(\t\x12\r\n\x05token\x18\x02 \x01(\t\x12\x0f\n\x07\x65xpires\x18\x03 \x01(\x03\x12\x12\n\nworker_key\x18\x04 \x01(\x0c\"T\n\tObjectRef\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x18\n\x10resource_version\x18\x04 \x01(\t\"Y\n\x05Hello\x12\x0c\n\x04node\x18\x01 \x01(\t\x12,\n\x07objects\x18\x02 \x03(\x0b\x32\x1b.sedna.edgehub.v1.ObjectRef\x12\x14\n\x0coutbox_epoch\x18\x03 \x01(\t\"5\n\tObjectAck\x12(\n\x03ref\x18\x01 \x01(\x0b\x32\x1b.sedna.edgehub.v1.ObjectRef\"7\n\nObjectAcks\x12)\n\x04refs\x18\x01 \x03(\x0b\x32\x1b.sedna.edgehub.v1.ObjectRef\"U\n\x06Report\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x11\n\tnamespace\x18\x03 \x01(\t\x12\x0c\n\x04name\x18\x04 \x01(\t\x12\x0f\n\x07payload\x18\x05 \x01(\x0c\"\x15\n\x04Ping\x12\r\n\x05nonce\x18\x01 \x01(\x04\"%\n\rCredentialAck\x12\x14\n\x0ctoken_sha256\x18\x01 \x01(\t\"\xce\x02\n\tUpMessage\x12(\n\x05hello\x18\x01 \x01(\x0b\x32\x17.sedna.edgehub.v1.HelloH\x00\x12*\n\x03\x61\x63k\x18\x02 \x01(\x0b\x32\x1b.sedna.edgehub.v1.ObjectAckH\x00\x12*\n\x06report\x18\x03 \x01(\x0b\x32\x18.sedna.edgehub.v1.ReportH\x00\x12&\n\x04ping\x18\x04 \x01(\x0b\x32\x16.sedna.edgehub.v1.PingH\x00\x12&\n\x04pong\x18\x05 \x01(\x0b\x32\x16.sedna.edgehub.v1.PingH\x00\x12,\n\x04\x61\x63ks\x18\x06 \x01(\x0b\x32\x1c.sedna.edgehub.v1.ObjectAcksH\x00\x12\x39\n\x0e\x63redential_ack\x18\x07 \x01(\x0b\x32\x1f.sedna.edgehub.v1.CredentialAckH\x00\x42\x06\n\x04\x62ody\"T\n\x06Upsert\x12(\n\x03ref\x18\x01 \x01(\x0b\x32\x1b.sedna.edgehub.v1.ObjectRef\x12\x0e\n\x06object\x18\x02 \x01(\x0c\x12\x10\n\x08\x65ncoding\x18\x03 \x01(\t\"2\n\x06\x44\x65lete\x12(\n\x03ref\x18\x01 \x01(\x0b\x32\x1b.sedna.edgehub.v1.ObjectRef\"M\n\tReportAck\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x08\x12\x11\n\tduplicate\x18\x03 \x01(\x08\x12\x0e\n\x06reason\x18\x04 \x01(\t\".\n\nResyncDone\x12\x0f\n\x07upserts\x18\x01 \x01(\r\x12\x0f\n\x07\x64\x65letes\x18\x02 \x01(\r\"@\n\nCredential\x12\r\n\x05token\x18\x01 \x01(\t\x12\x0f\n\x07\x65xpires\x18\x02 \x01(\x03\x12\x12\n\nworker_key\x18\x03 \x01(\x0c\"\x19\n\x05\x42\x61tch\x12\x10\n\x08messages\x18\x01 \x03(\x0c\"\x83\x03\n\x0b\x44ownMessage\x12*\n\x06upsert\x18\x01 \x01(\x0b\x32\x18.sedna.edgehub.v1.UpsertH\x00\x12*\n\x06\x64\x65lete\x18\x02 \x01(\x0b\x32\x18.sedna.edgehub.v1.DeleteH\x00\x12\x31\n\nreport_ack\x18\x03 \x01(\x0b\x32\x1b.sedna.edgehub.v1.ReportAckH\x00\x12\x33\n\x0bresync_done\x18\x04 \x01(\x0b\x32\x1c.sedna.edgehub.v1.ResyncDoneH\x00\x12&\n\x04ping\x18\x05 \x01(\x0b\x32\x16.sedna.edgehub.v1.PingH\x00\x12&\n\x04pong\x18\x06 \x01(\x0b\x32\x16.sedna.edgehub.v1.PingH\x00\x12(\n\x05\x62\x61tch\x18\x07 \x01(\x0b\x32\x17.sedna.edgehub.v1.BatchH\x00\x12\x32\n\ncredential\x18\x08 \x01(\x0b\x32\x1c.sedna.edgehub.v1.CredentialH\x00\x42\x06\n\x04\x62ody2\x9b\x01\n\x07\x45\x64geHub\x12I\n\x07\x43onnect\x12\x1b.sedna.edgehub.v1.UpMessage\x1a\x1d.sedna.edgehub.v1.DownMessage(\x01\x30\x01\x12\x45\n\x04Join\x12\x1d.sedna.edgehub.v1.JoinRequest\x1a\x1e.sedna.edgehub.v1.JoinResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'sedna.proto.edgehub_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_OBJECTREF']._serialized_start=47
-  _globals['_OBJECTREF']._serialized_end=131
-  _globals['_HELLO']._serialized_start=133
-  _globals['_HELLO']._serialized_end=222
-  _globals['_OBJECTACK']._serialized_start=224
-  _globals['_OBJECTACK']._serialized_end=277
-  _globals['_OBJECTACKS']._serialized_start=279
-  _globals['_OBJECTACKS']._serialized_end=334
-  _globals['_REPORT']._serialized_start=336
-  _globals['_REPORT']._serialized_end=421
-  _globals['_PING']._serialized_start=423
-  _globals['_PING']._serialized_end=444
-  _globals['_UPMESSAGE']._serialized_start=447
-  _globals['_UPMESSAGE']._serialized_end=722
-  _globals['_UPSERT']._serialized_start=724
-  _globals['_UPSERT']._serialized_end=808
-  _globals['_DELETE']._serialized_start=810
-  _globals['_DELETE']._serialized_end=860
-  _globals['_REPORTACK']._serialized_start=862
-  _globals['_REPORTACK']._serialized_end=939
-  _globals['_RESYNCDONE']._serialized_start=941
-  _globals['_RESYNCDONE']._serialized_end=987
-  _globals['_BATCH']._serialized_start=989
-  _globals['_BATCH']._serialized_end=1014
-  _globals['_DOWNMESSAGE']._serialized_start=1017
-  _globals['_DOWNMESSAGE']._serialized_end=1352
-  _globals['_EDGEHUB']._serialized_start=1354
-  _globals['_EDGEHUB']._serialized_end=1438
+  _globals['_JOINREQUEST']._serialized_start=47
+  _globals['_JOINREQUEST']._serialized_end=74
+  _globals['_JOINRESPONSE']._serialized_start=76
+  _globals['_JOINRESPONSE']._serialized_end=156
+  _globals['_OBJECTREF']._serialized_start=158
+  _globals['_OBJECTREF']._serialized_end=242
+  _globals['_HELLO']._serialized_start=244
+  _globals['_HELLO']._serialized_end=333
+  _globals['_OBJECTACK']._serialized_start=335
+  _globals['_OBJECTACK']._serialized_end=388
+  _globals['_OBJECTACKS']._serialized_start=390
+  _globals['_OBJECTACKS']._serialized_end=445
+  _globals['_REPORT']._serialized_start=447
+  _globals['_REPORT']._serialized_end=532
+  _globals['_PING']._serialized_start=534
+  _globals['_PING']._serialized_end=555
+  _globals['_CREDENTIALACK']._serialized_start=557
+  _globals['_CREDENTIALACK']._serialized_end=594
+  _globals['_UPMESSAGE']._serialized_start=597
+  _globals['_UPMESSAGE']._serialized_end=931
+  _globals['_UPSERT']._serialized_start=933
+  _globals['_UPSERT']._serialized_end=1017
+  _globals['_DELETE']._serialized_start=1019
+  _globals['_DELETE']._serialized_end=1069
+  _globals['_REPORTACK']._serialized_start=1071
+  _globals['_REPORTACK']._serialized_end=1148
+  _globals['_RESYNCDONE']._serialized_start=1150
+  _globals['_RESYNCDONE']._serialized_end=1196
+  _globals['_CREDENTIAL']._serialized_start=1198
+  _globals['_CREDENTIAL']._serialized_end=1262
+  _globals['_BATCH']._serialized_start=1264
+  _globals['_BATCH']._serialized_end=1289
+  _globals['_DOWNMESSAGE']._serialized_start=1292
+  _globals['_DOWNMESSAGE']._serialized_end=1679
+  _globals['_EDGEHUB']._serialized_start=1682
+  _globals['_EDGEHUB']._serialized_end=1837
 # @@protoc_insertion_point(module_scope)

@@ -5,6 +5,24 @@ from typing import ClassVar as _ClassVar, Iterable as _Iterable, Mapping as _Map
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class JoinRequest(_message.Message):
+    __slots__ = ("node",)
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    node: str
+    def __init__(self, node: _Optional[str] = ...) -> None: ...
+
+class JoinResponse(_message.Message):
+    __slots__ = ("node", "token", "expires", "worker_key")
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_FIELD_NUMBER: _ClassVar[int]
+    WORKER_KEY_FIELD_NUMBER: _ClassVar[int]
+    node: str
+    token: str
+    expires: int
+    worker_key: bytes
+    def __init__(self, node: _Optional[str] = ..., token: _Optional[str] = ..., expires: _Optional[int] = ..., worker_key: _Optional[bytes] = ...) -> None: ...
+
 class ObjectRef(_message.Message):
     __slots__ = ("kind", "namespace", "name", "resource_version")
     KIND_FIELD_NUMBER: _ClassVar[int]
@@ -59,21 +77,29 @@ class Ping(_message.Message):
     nonce: int
     def __init__(self, nonce: _Optional[int] = ...) -> None: ...
 
+class CredentialAck(_message.Message):
+    __slots__ = ("token_sha256",)
+    TOKEN_SHA256_FIELD_NUMBER: _ClassVar[int]
+    token_sha256: str
+    def __init__(self, token_sha256: _Optional[str] = ...) -> None: ...
+
 class UpMessage(_message.Message):
-    __slots__ = ("hello", "ack", "report", "ping", "pong", "acks")
+    __slots__ = ("hello", "ack", "report", "ping", "pong", "acks", "credential_ack")
     HELLO_FIELD_NUMBER: _ClassVar[int]
     ACK_FIELD_NUMBER: _ClassVar[int]
     REPORT_FIELD_NUMBER: _ClassVar[int]
     PING_FIELD_NUMBER: _ClassVar[int]
     PONG_FIELD_NUMBER: _ClassVar[int]
     ACKS_FIELD_NUMBER: _ClassVar[int]
+    CREDENTIAL_ACK_FIELD_NUMBER: _ClassVar[int]
     hello: Hello
     ack: ObjectAck
     report: Report
     ping: Ping
     pong: Ping
     acks: ObjectAcks
-    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., ack: _Optional[_Union[ObjectAck, _Mapping]] = ..., report: _Optional[_Union[Report, _Mapping]] = ..., ping: _Optional[_Union[Ping, _Mapping]] = ..., pong: _Optional[_Union[Ping, _Mapping]] = ..., acks: _Optional[_Union[ObjectAcks, _Mapping]] = ...) -> None: ...
+    credential_ack: CredentialAck
+    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., ack: _Optional[_Union[ObjectAck, _Mapping]] = ..., report: _Optional[_Union[Report, _Mapping]] = ..., ping: _Optional[_Union[Ping, _Mapping]] = ..., pong: _Optional[_Union[Ping, _Mapping]] = ..., acks: _Optional[_Union[ObjectAcks, _Mapping]] = ..., credential_ack: _Optional[_Union[CredentialAck, _Mapping]] = ...) -> None: ...
 
 class Upsert(_message.Message):
     __slots__ = ("ref", "object", "encoding")
@@ -111,6 +137,16 @@ class ResyncDone(_message.Message):
     deletes: int
     def __init__(self, upserts: _Optional[int] = ..., deletes: _Optional[int] = ...) -> None: ...
 
+class Credential(_message.Message):
+    __slots__ = ("token", "expires", "worker_key")
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_FIELD_NUMBER: _ClassVar[int]
+    WORKER_KEY_FIELD_NUMBER: _ClassVar[int]
+    token: str
+    expires: int
+    worker_key: bytes
+    def __init__(self, token: _Optional[str] = ..., expires: _Optional[int] = ..., worker_key: _Optional[bytes] = ...) -> None: ...
+
 class Batch(_message.Message):
     __slots__ = ("messages",)
     MESSAGES_FIELD_NUMBER: _ClassVar[int]
@@ -118,7 +154,7 @@ class Batch(_message.Message):
     def __init__(self, messages: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class DownMessage(_message.Message):
-    __slots__ = ("upsert", "delete", "report_ack", "resync_done", "ping", "pong", "batch")
+    __slots__ = ("upsert", "delete", "report_ack", "resync_done", "ping", "pong", "batch", "credential")
     UPSERT_FIELD_NUMBER: _ClassVar[int]
     DELETE_FIELD_NUMBER: _ClassVar[int]
     REPORT_ACK_FIELD_NUMBER: _ClassVar[int]
@@ -126,6 +162,7 @@ class DownMessage(_message.Message):
     PING_FIELD_NUMBER: _ClassVar[int]
     PONG_FIELD_NUMBER: _ClassVar[int]
     BATCH_FIELD_NUMBER: _ClassVar[int]
+    CREDENTIAL_FIELD_NUMBER: _ClassVar[int]
     upsert: Upsert
     delete: Delete
     report_ack: ReportAck
@@ -133,4 +170,5 @@ class DownMessage(_message.Message):
     ping: Ping
     pong: Ping
     batch: Batch
-    def __init__(self, upsert: _Optional[_Union[Upsert, _Mapping]] = ..., delete: _Optional[_Union[Delete, _Mapping]] = ..., report_ack: _Optional[_Union[ReportAck, _Mapping]] = ..., resync_done: _Optional[_Union[ResyncDone, _Mapping]] = ..., ping: _Optional[_Union[Ping, _Mapping]] = ..., pong: _Optional[_Union[Ping, _Mapping]] = ..., batch: _Optional[_Union[Batch, _Mapping]] = ...) -> None: ...
+    credential: Credential
+    def __init__(self, upsert: _Optional[_Union[Upsert, _Mapping]] = ..., delete: _Optional[_Union[Delete, _Mapping]] = ..., report_ack: _Optional[_Union[ReportAck, _Mapping]] = ..., resync_done: _Optional[_Union[ResyncDone, _Mapping]] = ..., ping: _Optional[_Union[Ping, _Mapping]] = ..., pong: _Optional[_Union[Ping, _Mapping]] = ..., batch: _Optional[_Union[Batch, _Mapping]] = ..., credential: _Optional[_Union[Credential, _Mapping]] = ...) -> None: ...

@@ -39,6 +39,11 @@ class EdgeHubStub(object):
                 request_serializer=sedna_dot_proto_dot_edgehub__pb2.UpMessage.SerializeToString,
                 response_deserializer=sedna_dot_proto_dot_edgehub__pb2.DownMessage.FromString,
                 _registered_method=True)
+        self.Join = channel.unary_unary(
+                '/sedna.edgehub.v1.EdgeHub/Join',
+                request_serializer=sedna_dot_proto_dot_edgehub__pb2.JoinRequest.SerializeToString,
+                response_deserializer=sedna_dot_proto_dot_edgehub__pb2.JoinResponse.FromString,
+                _registered_method=True)
 
 
 class EdgeHubServicer(object):
@@ -51,6 +56,13 @@ class EdgeHubServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Join(self, request, context):
+        """Exchange a bootstrap token (metadata, as for Connect) for this node's credential.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EdgeHubServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -58,6 +70,11 @@ def add_EdgeHubServicer_to_server(servicer, server):
                     servicer.Connect,
                     request_deserializer=sedna_dot_proto_dot_edgehub__pb2.UpMessage.FromString,
                     response_serializer=sedna_dot_proto_dot_edgehub__pb2.DownMessage.SerializeToString,
+            ),
+            'Join': grpc.unary_unary_rpc_method_handler(
+                    servicer.Join,
+                    request_deserializer=sedna_dot_proto_dot_edgehub__pb2.JoinRequest.FromString,
+                    response_serializer=sedna_dot_proto_dot_edgehub__pb2.JoinResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -87,6 +104,33 @@ class EdgeHub(object):
             '/sedna.edgehub.v1.EdgeHub/Connect',
             sedna_dot_proto_dot_edgehub__pb2.UpMessage.SerializeToString,
             sedna_dot_proto_dot_edgehub__pb2.DownMessage.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Join(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sedna.edgehub.v1.EdgeHub/Join',
+            sedna_dot_proto_dot_edgehub__pb2.JoinRequest.SerializeToString,
+            sedna_dot_proto_dot_edgehub__pb2.JoinResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -175,11 +175,14 @@ def test_nodes_show_the_hub_session_of_a_real_lc_and_its_reports_reach_the_ji_pa
     assert page.inner_text(row) == "never connected"
     lc = LC(tmp_path, applied.hub, "edge-0", EDGE_TOKEN).start()
     try:
-        wait_until(lc.connected, 30, "the LC to connect")
+        wait_until(lc.connected, timeout=30, message="the LC to connect")
         expect(page.locator(row)).to_have_text("connected", timeout=10000)
+        # the LC takes reports only about objects it holds
+        wait_until(lambda: "jointinferenceservice/default/digits" in lc.objects(), message="the service on the LC")
         reply = lc.post("digits-edge", ji_report("digits-edge", "digits", 5000, 600))
         assert reply.status_code < 300, reply.text
-        wait_until(lambda: "5000" in applied.sedna("get", "ji", "digits").stdout, 30, "the report in the status")
+        wait_until(lambda: "5000" in applied.sedna("get", "ji", "digits").stdout, timeout=30,
+                   message="the report in the status")
         node = page.locator('tr[data-node="edge-0"] td')
         expect(node.nth(6)).to_have_text(re.compile(r"^[1-9][0-9]*$"), timeout=10000)  # REPORTS this session
         expect(node.nth(5)).to_contain_text("ago")  # LAST REPORT

@@ -20,7 +20,7 @@ from examples.federated_learning.digits import run_local
 from examples.joint_inference.digits.run_local import sedna
 from sedna.cli import _kinds
 from sedna.cli._client import Client, read_ready
-from tests.e2e.test_local_cli import worker_processes
+from tests.e2e.test_local_cli import lc_servers, worker_processes
 
 pytestmark = [pytest.mark.slow, pytest.mark.processes]
 ROUNDS = 6
@@ -88,6 +88,7 @@ def test_federated_digits_from_yaml(tmp_path: Path) -> None:
     finally:
         stop.set()
         killer.join(5)
+        servers = lc_servers(state) if (state / "local.json").exists() else set()
         sedna("local", "down", state_dir=state, check=False)
 
     status = result["job"]["status"]
@@ -116,4 +117,4 @@ def test_federated_digits_from_yaml(tmp_path: Path) -> None:
     metrics = {m["key"]: float(m["value"]) for m in result["model_metrics"]}
     assert metrics["accuracy"] == pytest.approx(status["latestMetrics"]["accuracy"])
     assert result["onnx"].exists() and result["onnx_accuracy"] == pytest.approx(result["rounds"][-1]["test"])
-    assert worker_processes(state) == []
+    assert worker_processes(state, servers) == []

@@ -46,17 +46,20 @@ def sedna(state: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=120, cwd=ROOT)
 
 
-def worker_processes(state: Path) -> list[psutil.Process]:
-    """Processes of this cluster: GM/LC (marked env) and workers (holding one of its worker tokens)."""
-    tokens_file = state / "worker-tokens"
-    tokens = {line.split("=", 1)[1] for line in tokens_file.read_text().split()} if tokens_file.exists() else set()
+def lc_servers(state: Path) -> set[str]:
+    """The worker API URLs of this cluster's LCs (what its workers get as ``LC_SERVER``)."""
+    return {lc["server"] for lc in json.loads((state / "local.json").read_text())["lc"].values()}
+
+
+def worker_processes(state: Path, servers: set[str]) -> list[psutil.Process]:
+    """Processes of this cluster: GM/LC (marked env) and workers (reporting to one of its LCs)."""
     found = []
     for proc in psutil.process_iter(["pid"]):
         try:
             env = proc.environ()
         except psutil.Error:
             continue
-        if env.get("SEDNA_LOCAL_STATE_DIR") == str(state) or env.get("LC_TOKEN") in tokens:
+        if env.get("SEDNA_LOCAL_STATE_DIR") == str(state) or env.get("LC_SERVER") in servers:
             found.append(proc)
     return found
 
@@ -74,6 +77,7 @@ def cluster(tmp_path: Path) -> Iterator[Path]:
 
 def test_the_digits_service_runs_from_yaml_and_leaves_nothing_behind(cluster: Path, tmp_path: Path) -> None:
     state = cluster
+    servers = lc_servers(state)
     assert "already up" in sedna(state, "local", "up", "--nodes", "cloud,edge-0").stdout  # idempotent
     tiny_model(tmp_path / "edge.onnx", 1)
     tiny_model(tmp_path / "cloud.onnx", 2)
@@ -112,7 +116,7 @@ def test_the_digits_service_runs_from_yaml_and_leaves_nothing_behind(cluster: Pa
     pods = json.loads(sedna(state, "get", "pods", "-o", "json").stdout)["items"]
     assert len(pods) == 2 and all(p["metadata"]["name"] in page for p in pods)
     assert "_edge.log" in page and "_cloud.log" in page
-    workers = [p for p in worker_processes(state) if "workers.joint_inference" in " ".join(p.cmdline())]
+    workers = [p for p in worker_processes(state, servers) if "workers.joint_inference" in " ".join(p.cmdline())]
     assert len(workers) == 2
 
     deleted = sedna(state, "delete", "ji", "digits")
@@ -123,7 +127,7 @@ def test_the_digits_service_runs_from_yaml_and_leaves_nothing_behind(cluster: Pa
 
     down = sedna(state, "local", "down")
     assert down.returncode == 0
-    eventually(lambda: worker_processes(state) == [], message="every process of the cluster to exit")
+    eventually(lambda: worker_processes(state, servers) == [], message="every process of the cluster to exit")
     assert sedna(state, "local", "status").returncode == 1
 
 

@@ -74,6 +74,7 @@ def test_sednas_aggregator_uri_gives_the_grpc_target() -> None:
         target_of("ws:///FedAvg")
 
 
+@pytest.mark.processes
 def test_the_client_package_reexports_the_lc_client_and_imports_no_grpc() -> None:
     from sedna.service import lc_client
 

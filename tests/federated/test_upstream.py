@@ -40,8 +40,8 @@ def status(store: LocalStore) -> dict[str, Any]:
 
 
 def test_trainer_reports_fill_per_worker_fields_and_a_weighted_mean(store: LocalStore) -> None:
-    handle_upstream(store, report("train", 1, {"accuracy": 0.5, "loss": 2.0}, "fl-train-0", samples=100))
-    handle_upstream(store, report("train", 1, {"accuracy": 0.8}, "fl-train-1", samples=300))
+    handle_upstream(store, "edge-0", report("train", 1, {"accuracy": 0.5, "loss": 2.0}, "fl-train-0", samples=100))
+    handle_upstream(store, "edge-0", report("train", 1, {"accuracy": 0.8}, "fl-train-1", samples=300))
 
     s = status(store)
     assert s["currentRound"] == 1
@@ -52,17 +52,17 @@ def test_trainer_reports_fill_per_worker_fields_and_a_weighted_mean(store: Local
 
 
 def test_the_final_trainer_report_keeps_its_last_metrics(store: LocalStore) -> None:
-    handle_upstream(store, report("train", 2, {"accuracy": 0.7}))
-    handle_upstream(store, report("train", 2, {}, status="completed"))
+    handle_upstream(store, "edge-0", report("train", 2, {"accuracy": 0.7}))
+    handle_upstream(store, "edge-0", report("train", 2, {}, status="completed"))
 
     entry = status(store)["trainingWorkers"]["fl-train-0"]
     assert (entry["status"], entry["metrics"]) == ("completed", {"accuracy": 0.7})
 
 
 def test_aggregator_metrics_win_and_reach_the_model(store: LocalStore) -> None:
-    handle_upstream(store, report("train", 2, {"accuracy": 0.5, "loss": 1.0}))
-    handle_upstream(store, report("aggregation", 2, {"accuracy": 0.91}, "fl-aggregation"))
-    handle_upstream(store, report("train", 3, {"accuracy": 0.1}))
+    handle_upstream(store, "edge-0", report("train", 2, {"accuracy": 0.5, "loss": 1.0}))
+    handle_upstream(store, "edge-0", report("aggregation", 2, {"accuracy": 0.91}, "fl-aggregation"))
+    handle_upstream(store, "edge-0", report("train", 3, {"accuracy": 0.1}))
 
     s = status(store)
     assert s["currentRound"] == 3
@@ -75,8 +75,8 @@ def test_aggregator_metrics_win_and_reach_the_model(store: LocalStore) -> None:
 
 def test_current_round_never_goes_back_and_only_the_bounded_history_is_a_list(store: LocalStore) -> None:
     for r in (1, 2, 3):
-        handle_upstream(store, report("aggregation", r, {"accuracy": r / 10}, "fl-aggregation"))
-    handle_upstream(store, report("train", 1, {"accuracy": 0.0}))
+        handle_upstream(store, "edge-0", report("aggregation", r, {"accuracy": r / 10}, "fl-aggregation"))
+    handle_upstream(store, "edge-0", report("train", 1, {"accuracy": 0.0}))
 
     s = status(store)
     assert s["currentRound"] == 3
@@ -85,16 +85,16 @@ def test_current_round_never_goes_back_and_only_the_bounded_history_is_a_list(st
 
 
 def test_round_history_keeps_each_aggregated_round_once_and_the_last_hundred(store: LocalStore) -> None:
-    handle_upstream(store, report("aggregation", 1, {"accuracy": 0.1}, "fl-aggregation"))
-    handle_upstream(store, report("aggregation", 1, {"accuracy": 0.15}, "fl-aggregation"))  # a resent report
-    handle_upstream(store, report("aggregation", 2, {"accuracy": 0.2}, "fl-aggregation"))
+    handle_upstream(store, "edge-0", report("aggregation", 1, {"accuracy": 0.1}, "fl-aggregation"))
+    handle_upstream(store, "edge-0", report("aggregation", 1, {"accuracy": 0.15}, "fl-aggregation"))  # a resent report
+    handle_upstream(store, "edge-0", report("aggregation", 2, {"accuracy": 0.2}, "fl-aggregation"))
 
     history = status(store)["roundHistory"]
     assert [(h["round"], h["metrics"], h["evaluated"]) for h in history] == [
         (1, {"accuracy": 0.15}, True), (2, {"accuracy": 0.2}, True)]
 
     for r in range(3, 106):
-        handle_upstream(store, report("aggregation", r, {"accuracy": 0.5}, "fl-aggregation"))
+        handle_upstream(store, "edge-0", report("aggregation", r, {"accuracy": 0.5}, "fl-aggregation"))
     rounds = [h["round"] for h in status(store)["roundHistory"]]
     assert rounds == list(range(6, 106))
 
@@ -109,7 +109,7 @@ def test_round_history_keeps_each_aggregated_round_once_and_the_last_hundred(sto
 def test_malformed_reports_name_the_field(store: LocalStore, payload_change: dict, field: str) -> None:
     base = report("train", 1, {"accuracy": 0.5})
     with pytest.raises(MalformedReport, match=field.replace(".", r"\.")):
-        handle_upstream(store, Report(1, KEY, {**base.payload, **payload_change}))
+        handle_upstream(store, "edge-0", Report(1, KEY, {**base.payload, **payload_change}))
     assert "currentRound" not in status(store)
 
 
@@ -123,4 +123,4 @@ def test_through_the_hub_registry_unknown_job_is_rejected(store: LocalStore) -> 
     ack = upstream.apply("edge-0", other)
     assert not ack.accepted and "nope" in ack.reason
     with pytest.raises(NotFound):
-        handle_upstream(store, other)
+        handle_upstream(store, "edge-0", other)

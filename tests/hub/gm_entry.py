@@ -1,8 +1,11 @@
 """A GM for hub tests and the hub benchmark: ``LocalStore(--db)`` + ``start_hub``, until SIGTERM.
 
 ``python -m tests.hub.gm_entry --db FILE --port P --tokens edge-0=tok,... --metrics-port M``
-(plus ``--tls-cert/--tls-key`` to serve TLS, ``--client-ca`` for mutual TLS, and
-``--api-port A --api-token T`` to serve the local REST API as ``python -m gm`` does).
+(plus ``--tls-cert/--tls-key`` to serve TLS, ``--client-ca`` for mutual TLS,
+``--api-port A --api-token T`` to serve the local REST API as ``python -m gm`` does,
+``--bootstrap-token`` to let LCs join, ``--credential-ttl`` / ``--rotation-grace`` for the node
+credentials, ``--default-node`` for the router and ``--controller-handlers`` to file reports as the
+controllers do).
 Tests change objects by opening their own ``LocalStore`` on the same file (its watch polls the
 database, so this process sees other processes' writes) or, as ``sedna apply`` does, through the
 API, whose writes this process's watchers see at once; they read the hub's Prometheus
@@ -23,7 +26,14 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--db", required=True)
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--tokens", required=True, help="node=token,node=token")
+    parser.add_argument("--tokens", default="", help="pre-shared node=token,node=token")
+    parser.add_argument("--bootstrap-token", action="append", default=[],
+                        help="a bootstrap token LCs may join with: TOKEN [expires=..] [nodes=..] [uses=..]")
+    parser.add_argument("--credential-ttl", type=float, default=30 * 86400.0)
+    parser.add_argument("--rotation-grace", type=float, default=600.0)
+    parser.add_argument("--default-node", default="", help="node of cloud workers without one (router)")
+    parser.add_argument("--controller-handlers", action="store_true",
+                        help="register the controllers' upstream handlers (IL, FL, Model), as python -m gm does")
     parser.add_argument("--metrics-port", type=int, default=0)
     parser.add_argument("--ack-timeout", type=float, default=10.0)
     parser.add_argument("--dead-after", type=float, default=20.0)
@@ -43,12 +53,24 @@ def main() -> int:
     from gm.cluster.local.store import LocalStore
     from gm.hub.server import HubTLS, start_hub
     from gm.hub.sessions import HubSettings
+    from gm.identity import IdentitySettings, NodeIdentity
+    from gm.identity.bootstrap import parse_line
 
     tokens = dict(pair.split("=", 1) for pair in args.tokens.split(",") if pair)
     store = LocalStore(args.db, poll_interval=0.05)
     tls = HubTLS(args.tls_cert, args.tls_key, args.client_ca) if args.tls_cert else None
-    handle = start_hub(store, "127.0.0.1", args.port, tokens, tls,
-                       settings=HubSettings(ack_timeout=args.ack_timeout, dead_after=args.dead_after))
+    identity = NodeIdentity(store, IdentitySettings(
+        credential_ttl=args.credential_ttl, rotation_grace=args.rotation_grace, preshared=tokens,
+        bootstrap_tokens=tuple(parse_line(line, "--bootstrap-token") for line in args.bootstrap_token)))
+    identity.start()
+    handle = start_hub(store, "127.0.0.1", args.port, tls=tls, identity=identity,
+                       settings=HubSettings(ack_timeout=args.ack_timeout, dead_after=args.dead_after,
+                                            default_node=args.default_node))
+    if args.controller_handlers:
+        from gm.controllers.setup import UPSTREAM_HANDLERS
+
+        for kind, handler in UPSTREAM_HANDLERS.items():
+            handle.handlers.register(kind, handler)
     api = None
     if args.api_port:
         from gm import schema
@@ -69,6 +91,7 @@ def main() -> int:
     if api is not None:
         api.stop()
     handle.stop(grace=0.5)
+    identity.stop()
     store.close()
     return 0
 

@@ -57,18 +57,32 @@ class GM:
 
 
 class LC:
-    def __init__(self, root: Path, gm_address: str, node: str, token: str, *extra: str) -> None:
+    def __init__(self, root: Path, gm_address: str, node: str, token: str | None, *extra: str) -> None:
+        """``token``: a pre-shared hub token; None to join (give ``--bootstrap-token`` in ``extra``)."""
         self.state = root / f"lc-{node}"
         self.log = root / f"lc-{node}.log"
         self.port = free_port()
-        self.args = ["--gm-address", gm_address, "--node", node, "--token", token, "--state-dir", str(self.state),
-                     "--bind", f"127.0.0.1:{self.port}", "--worker-token", WORKER_TOKEN, "--ping-interval", "1",
-                     "--backoff-max", "1", "--ack-timeout", "3", *extra]
+        self.args = ["--gm-address", gm_address, "--node", node, *(["--token", token] if token is not None else []),
+                     "--state-dir", str(self.state), "--bind", f"127.0.0.1:{self.port}", "--admin-token",
+                     WORKER_TOKEN, "--ping-interval", "1", "--backoff-max", "1", "--ack-timeout", "3", *extra]
         self.proc: Any = None
         self.url = f"http://127.0.0.1:{self.port}"
 
     def start(self) -> LC:
         return start_all(self)[0]
+
+    def hold(self, *objects: dict[str, Any]) -> LC:
+        """Put ``objects`` into the LC's store as the hub would have (before :meth:`start`, no GM needed)."""
+        from lc.store import Store
+        from sedna.controlplane.edgehub import key_of
+
+        store = Store(self.state / "lc.db")
+        try:
+            for obj in objects:
+                store.put_object(key_of(obj), "1", obj)
+        finally:
+            store.close()
+        return self
 
     def stop(self) -> None:
         stop(self.proc)
@@ -91,6 +105,9 @@ class LC:
 
     def connected(self) -> bool:
         return self.health()["hub"] == "connected"
+
+    def metrics_text(self) -> str:
+        return httpx.get(f"{self.url}/metrics", timeout=5).text
 
 
 def start_all(*lcs: LC) -> tuple[LC, ...]:

@@ -154,14 +154,18 @@ class Edge:
         return np.array([[0.5, 0.5]]) if np.asarray(data).reshape(-1)[0] < 0 else np.array([[0.0, 1.0]])
 
 
+@pytest.mark.processes
 def test_an_sdk_workers_counters_reach_the_resource_status_unchanged(tmp_path: Path) -> None:
     store = LocalStore(tmp_path / "gm.db")
     store.create(joint_inference("ji", "edge-0"))
     gm = GM(tmp_path, {"edge-0": "t0"}).start()
     lc = LC(tmp_path, gm.address, "edge-0", "t0").start()
     try:
+        # the LC takes reports only about objects it holds: let the hub deliver the service first
+        wait_until(lambda: "jointinferenceservice/default/ji" in lc.objects(), message="the service on the LC")
         cfg = WorkerConfig.from_env({"SERVICE_NAME": "ji", "WORKER_NAME": "ji-edge-0", "NAMESPACE": "default",
-                                     "LC_SERVER": lc.url, "LC_TOKEN": WORKER_TOKEN})
+                                     "LC_SERVER": lc.url, "LC_TOKEN": WORKER_TOKEN,
+                                     "STATE_DIR": str(tmp_path / "worker")})
         with JointInference(Edge(), {"method": "CrossEntropy", "param": {"threshold_cross_entropy": 0.5}},
                             config=cfg, cloud=FlakyCloud(), store=HardExampleStore(tmp_path / "hard"),
                             offload_interval=3600, report_period=3600) as ji:
@@ -173,7 +177,7 @@ def test_an_sdk_workers_counters_reach_the_resource_status_unchanged(tmp_path: P
         def status() -> dict[str, Any]:
             return store.get(JOINT_INFERENCE_SERVICE, "default", "ji").get("status") or {}
 
-        wait_until(lambda: status().get("inference", {}).get("count") == 8, what="the worker's counters in status")
+        wait_until(lambda: status().get("inference", {}).get("count") == 8, message="the worker's counters in status")
         inference = status()["inference"]
         assert {k: v for k, v in inference.items() if k != "updateTime"} == {
             "count": snap["inferences"], "hardExamples": snap["hard_examples"], "offloadRatio": snap["offload_ratio"],

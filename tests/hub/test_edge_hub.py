@@ -92,10 +92,10 @@ def test_wrong_token_and_unknown_node_are_refused_with_a_clear_error_on_both_sid
         wait_until(lambda: "refused node 'edge-0'" in wrong.log.read_text(), message="LC error for the wrong token")
         wait_until(lambda: "refused node 'intruder'" in stranger.log.read_text(), message="LC error for the stranger")
         assert "wrong token for node 'edge-0'" in wrong.log.read_text()
-        assert "node 'intruder' is not registered with this GM" in stranger.log.read_text()
+        assert "node 'intruder' has no credential on this GM" in stranger.log.read_text()
         gm_log = gm.log.read_text()
         assert "wrong token for node 'edge-0'" in gm_log
-        assert "node 'intruder' is not registered with this GM" in gm_log
+        assert "node 'intruder' has no credential on this GM" in gm_log
         assert gm.metric("sedna_edgehub_auth_failures_total", reason="bad-token") >= 1
         assert wrong.health()["hub"] == "disconnected"
         assert stranger.health()["hub"] == "disconnected"

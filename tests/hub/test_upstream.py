@@ -41,11 +41,11 @@ class FailsOnce:
         self.error = error
         self.calls: list[int] = []
 
-    def __call__(self, cluster: Cluster, report: Report) -> None:
+    def __call__(self, cluster: Cluster, node: str, report: Report) -> None:
         self.calls.append(report.seq)
         if len(self.calls) == 1:
             raise self.error
-        handle_joint_inference(cluster, report)
+        handle_joint_inference(cluster, NodeName(node), report)
 
 
 def upstream(store: LocalStore, **handlers: Any) -> Upstream:
@@ -100,7 +100,7 @@ def test_a_payload_the_handler_refuses_is_rejected_with_the_field(store, payload
 
 
 def test_a_malformed_report_raised_by_a_registered_handler_is_rejected(store) -> None:
-    def refuse(cluster: Cluster, report: Report) -> None:
+    def refuse(cluster: Cluster, node: str, report: Report) -> None:
         raise MalformedReport("round: expected an integer, got 'x'")
 
     ack = upstream(store, incrementallearningjob=refuse).apply(
@@ -110,6 +110,7 @@ def test_a_malformed_report_raised_by_a_registered_handler_is_rejected(store) ->
                                                  "got 'x'")
 
 
+@pytest.mark.processes
 def test_an_lc_resends_a_report_whose_handler_failed_until_it_applies(tmp_path: Path) -> None:
     from gm.hub.server import start_hub
 
@@ -121,13 +122,14 @@ def test_an_lc_resends_a_report_whose_handler_failed_until_it_applies(tmp_path: 
     hub = start_hub(store, "127.0.0.1", 0, {"edge-0": "t0"}, handlers=handlers)
     lc = LC(tmp_path, f"127.0.0.1:{hub.port}", "edge-0", "t0").start()
     try:
-        wait_until(lc.connected, what="edge-0 connected")
+        wait_until(lc.connected, message="edge-0 connected")
+        wait_until(lambda: "jointinferenceservice/default/ji" in lc.objects(), message="the service on the LC")
         assert lc.post("w1", ji_report("w1", "ji", 8, 2)).status_code == 200
 
-        wait_until(lambda: inference(store).get("count") == 8, what="the resent report applied")
+        wait_until(lambda: inference(store).get("count") == 8, message="the resent report applied")
 
         assert handler.calls[0] == handler.calls[1]  # the same report, resent after the dropped stream
-        wait_until(lambda: lc.health()["outbox"] == 0, what="the LC's outbox drained")
+        wait_until(lambda: lc.health()["outbox"] == 0, message="the LC's outbox drained")
     finally:
         lc.stop()
         hub.stop()

@@ -1,19 +1,29 @@
-"""The LC's worker report API rejects bad input with a message naming the field, and stores nothing."""
+"""The LC's worker report API rejects bad input with a message naming the field, and stores nothing.
+
+The reports here use the LC's operator token; worker credentials are in ``tests/security``.
+"""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.hub.harness import LC, ji_report
+from tests.hub.harness import LC, ji_report, joint_inference
 from tests.support.procs import free_port
 
 pytestmark = pytest.mark.processes
 
 
+def job(kind: str, name: str) -> dict:
+    return {"apiVersion": "sedna.io/v1alpha1", "kind": kind, "metadata": {"name": name, "namespace": "default"},
+            "spec": {}}
+
+
 @pytest.fixture(scope="module")
 def lc(tmp_path_factory):
-    # No GM listens on this address: the API must work without one.
-    lc = LC(tmp_path_factory.mktemp("api"), f"127.0.0.1:{free_port()}", "edge-0", "t0").start()
+    # No GM listens on this address: the API must work without one, on the objects the LC holds.
+    lc = LC(tmp_path_factory.mktemp("api"), f"127.0.0.1:{free_port()}", "edge-0", "t0").hold(
+        joint_inference("ji", "edge-0"), job("FederatedLearningJob", "job"), job("IncrementalLearningJob", "job"),
+        job("LifelongLearningJob", "job")).start()
     yield lc
     lc.stop()
 
@@ -22,8 +32,8 @@ GOOD = ji_report("w1", "ji", 10, 2)
 
 
 @pytest.mark.parametrize(("token", "worker", "body", "raw", "status", "message"), [
-    ("wrong", "w1", GOOD, None, 401, "missing or wrong bearer token"),
-    ("", "w1", GOOD, None, 401, "missing or wrong bearer token"),
+    ("wrong", "w1", GOOD, None, 401, "wrong bearer token"),
+    ("", "w1", GOOD, None, 401, "missing bearer token"),
     (None, "w2", GOOD, None, 400, "field 'name': 'w1' does not match the worker name 'w2' in the URL path"),
     (None, "w1", None, b"{not json", 400, "field 'body': is not valid JSON"),
     (None, "w1", None, b"[1, 2]", 400, "field 'body': must be a JSON object, got list"),

@@ -273,8 +273,7 @@ def _kill_and_restart_lc(cluster: Cluster, node: str, during: Callable[[], objec
     command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:-1]
     os.kill(pid, signal.SIGKILL)
     during()
-    tokens = dict(line.split("=", 1) for line in (cluster.state / "worker-tokens").read_text().splitlines() if line)
-    env = {**os.environ, MARKER: str(cluster.state), "PYTHONUNBUFFERED": "1", "LC_WORKER_TOKEN": tokens[node]}
+    env = {**os.environ, MARKER: str(cluster.state), "PYTHONUNBUFFERED": "1"}  # its credential is in its state dir
     with (cluster.state / "logs" / f"lc-{node}.log").open("ab") as log:
         proc = subprocess.Popen([c.decode() for c in command], env=env, stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)

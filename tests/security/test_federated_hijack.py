@@ -22,7 +22,7 @@ from sedna.service.aggregation.wire import join_method
 from tests.federated.fl_processes import JOB, agg_env, finish, state, trainer, wait_round
 from tests.support.procs import free_port, start_module, stop, wait_for_port
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.processes]
 
 
 def _attacker(port: int, work: Path, name: str, **env: str) -> object:

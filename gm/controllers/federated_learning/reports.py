@@ -102,10 +102,11 @@ def weighted_metrics(workers: dict[str, Any], round_: int) -> Metrics:
     return {k: round(sums[k] / weights[k], 6) for k in sorted(sums)}
 
 
-def handle_upstream(cluster: Cluster, report: Any) -> None:
+def handle_upstream(cluster: Cluster, node: str, report: Any) -> None:
     """Edge hub handler for ``federatedlearningjob`` reports (see the module docstring).
 
-    ``report`` is the hub's report record (``key``: kind, namespace, name; ``payload``).
+    ``node`` sent it (the hub checked it holds the reporting worker); ``report`` is the hub's
+    report record (``key``: kind, namespace, name; ``payload``).
     """
     payload = report.payload
     phase = str(payload.get("phase") or "").lower()

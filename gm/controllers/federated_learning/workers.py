@@ -12,7 +12,10 @@ Every Pod carries the annotation :data:`GENERATION_ANNOTATION`, so after a spec 
 changed: the job restarts. The aggregator's checkpoints go to a directory named after the job's uid
 and generation, so a restarted job starts from round 0 while a restarted aggregator Pod of the same
 generation resumes from its last round. Each container gets the DESIGN section 4 env; values a user
-already set are kept (user wins, as in Sedna). Pure functions: tests assert on their output.
+already set are kept (user wins, as in Sedna). With the GM's credentials (``settings.credentials``)
+the aggregator gets the job's signing key ``AGG_CLIENT_KEY`` and each trainer only its own
+``AGG_CLIENT_TOKEN`` for its client id (its ``WORKER_NAME``), so no trainer can speak for another
+(:mod:`gm.workloads.credentials`, ``docs/federated.md``). Pure functions: tests assert on their output.
 """
 
 from __future__ import annotations
@@ -88,6 +91,8 @@ def aggregation_pod(job: Obj, model: Obj, pretrained_url: str, settings: Control
            env_value("CHECKPOINT_DIR", checkpoint_dir(job, model_url))]
     if pretrained_url:
         env.append(env_value("PRETRAINED_MODEL_URL", pretrained_url))
+    if settings.credentials is not None:
+        env.append(env_value("AGG_CLIENT_KEY", settings.credentials.fl_job_key(str(job["metadata"]["uid"]))))
     return _pod(job, worker.get("template"), AGGREGATION, name, env, node, force_node=False)
 
 
@@ -103,4 +108,7 @@ def trainer_pod(job: Obj, index: int, dataset: Obj, model: Obj, pretrained_url: 
            env_value("MODEL_URL", str(model["spec"]["url"])), env_value("MODEL_NAME", model["metadata"]["name"])]
     if pretrained_url:
         env.append(env_value("PRETRAINED_MODEL_URL", pretrained_url))
+    if settings.credentials is not None:
+        env.append(env_value("AGG_CLIENT_TOKEN", settings.credentials.fl_trainer_token(
+            str(job["metadata"]["uid"]), job["metadata"]["name"], name)))
     return _pod(job, worker.get("template"), TRAIN, name, env, node, force_node=True)

@@ -44,8 +44,12 @@ def served_round(job: Obj) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def handle_upstream(cluster: Cluster, report: Any) -> None:
-    """Edge hub handler: file an LC decision or a worker report under ``status.edgeReports``."""
+def handle_upstream(cluster: Cluster, node: str, report: Any) -> None:
+    """Edge hub handler: file an LC decision or a worker report under ``status.edgeReports``.
+
+    ``node`` sent it; the hub has checked that node holds the role the report speaks for (the
+    Dataset's node for LC decisions, the worker's node for worker reports).
+    """
     file_report(cluster, KIND, report)
 
 

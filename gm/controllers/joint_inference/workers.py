@@ -40,23 +40,24 @@ def big_model_host(service: Obj | None, ji: Obj) -> str:
     return building.service_host(service, child_name(ji, "cloud"), ji["metadata"]["namespace"])
 
 
-def _env(ji: Obj, model_url: str, node: str, settings: ControllerSettings) -> list[EnvVar]:
+def _env(ji: Obj, model_url: str, node: str, settings: ControllerSettings, worker_type: str) -> list[EnvVar]:
     # JOB_NAME as well: Sedna's SDK names the cloud's /{JOB_NAME}/predict path and its reports' ownerName
     # after it (default "sedna"), so with it a Sedna image reaches the cloud and reports to this service.
     return building.base_env(ji, "SERVICE_NAME", None, node, settings,
-                             [env_value("MODEL_URL", model_url), env_value("JOB_NAME", ji["metadata"]["name"])])
+                             [env_value("MODEL_URL", model_url), env_value("JOB_NAME", ji["metadata"]["name"])],
+                             worker_prefix=f"{child_name(ji, worker_type)}-")
 
 
 def cloud_env(ji: Obj, model_url: str, node: str, settings: ControllerSettings) -> list[EnvVar]:
     """Env of the cloud worker."""
-    return [*_env(ji, model_url, node, settings), env_field("BIG_MODEL_BIND_IP", "status.podIP"),
+    return [*_env(ji, model_url, node, settings, "cloud"), env_field("BIG_MODEL_BIND_IP", "status.podIP"),
             env_value("BIG_MODEL_BIND_PORT", CLOUD_REST_PORT), env_value("BIG_MODEL_GRPC_PORT", CLOUD_GRPC_PORT)]
 
 
 def edge_env(ji: Obj, model_url: str, node: str, host: str, settings: ControllerSettings) -> list[EnvVar]:
     """Env of the edge worker; ``host`` is where the cloud Service answers."""
     hem = (ji["spec"].get("edgeWorker") or {}).get("hardExampleMining") or {}
-    env = [*_env(ji, model_url, node, settings), env_value("BIG_MODEL_IP", host),
+    env = [*_env(ji, model_url, node, settings, "edge"), env_value("BIG_MODEL_IP", host),
            env_value("BIG_MODEL_PORT", CLOUD_REST_PORT), env_value("BIG_MODEL_GRPC_PORT", CLOUD_GRPC_PORT),
            env_value("HEM_NAME", hem.get("name", "")), env_value("HEM_PARAMETERS", building.hem_parameters(hem)),
            env_field("EDGE_BIND_IP", "status.podIP"), env_value("EDGE_BIND_PORT", EDGE_REST_PORT),
