@@ -47,6 +47,7 @@ def run(settings: LCSettings) -> None:
     from lc.api import create_app
     from lc.hubclient import HubClient
     from lc.incremental.loop import IncrementalLoop
+    from lc.lifelong.loop import LifelongLoop
     from lc.managers.dataset import DatasetManager
     from lc.store import Store
 
@@ -55,12 +56,18 @@ def run(settings: LCSettings) -> None:
     LOG.info("node %r: %d objects and %d queued reports loaded from %s", settings.hub.node,
              len(store.refs()), store.outbox_size(), store.path)
     datasets_ref: list[DatasetManager] = []
-    incremental = IncrementalLoop(store, lambda: hub.wake())
+
+    def wake() -> None:
+        hub.wake()
+
+    incremental = IncrementalLoop(store, wake)
+    lifelong = LifelongLoop(store, wake)
 
     def on_change(key: object) -> None:
         if datasets_ref and str(key).startswith("dataset/"):
             datasets_ref[0].poke()
         incremental.poke()
+        lifelong.poke()
 
     hub = HubClient(settings.hub, store, on_change)
     datasets = DatasetManager(store, hub.wake, settings.dataset_period)
@@ -72,6 +79,7 @@ def run(settings: LCSettings) -> None:
                             ssl_certfile=api.tls_cert or None, ssl_keyfile=api.tls_key or None)
     datasets.start()
     incremental.start()
+    lifelong.start()
     hub.start()
     LOG.info("worker API on %s:%d; dialling GM %s", api.host, api.port, settings.hub.gm_address)
     try:
@@ -79,6 +87,7 @@ def run(settings: LCSettings) -> None:
     finally:
         hub.stop()
         incremental.stop()
+        lifelong.stop()
         datasets.stop()
         store.close()
 
