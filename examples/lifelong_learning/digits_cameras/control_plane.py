@@ -124,8 +124,9 @@ def deployed(status: dict[str, Any], round_: int) -> dict[str, Any]:
 
 
 def run(workdir: Path, sites: int = 2, collect: int = 100, batch: int = 20, log: Callable[[str], Any] = print,
-        keep: bool = False) -> dict[str, Any]:
-    """Run the example in ``workdir``; return ``{"rounds": [...], "status": the job's final status}``."""
+        keep: bool = False, nodes: str = "cloud,edge-0") -> dict[str, Any]:
+    """Run the example in ``workdir``; return ``{"rounds": [...], "status": the job's final status, "edge_port",
+    "state_dir"}``."""
     from examples.lifelong_learning.digits_cameras.processes import free_port
     from examples.lifelong_learning.digits_cameras.stream import build_stream, phases
     from sedna.algorithms.lifelong.samples import TaskSamples
@@ -134,7 +135,7 @@ def run(workdir: Path, sites: int = 2, collect: int = 100, batch: int = 20, log:
 
     state_dir = workdir / "state"
     log(f"[1] sedna local up (state dir {state_dir})")
-    sedna("local", "up", "--nodes", "cloud,edge-0", state_dir=state_dir)
+    sedna("local", "up", "--nodes", nodes, state_dir=state_dir)
     api: Api | None = None
     try:
         tasks = build_stream()
@@ -153,7 +154,7 @@ def run(workdir: Path, sites: int = 2, collect: int = 100, batch: int = 20, log:
         cond = deployed(status, 1)
         log(f"    round 1: {cond['message']} ({time.monotonic() - started:.1f}s after apply)")
         edge = RestInferenceClient(f"http://127.0.0.1:{port}")
-        result: dict[str, Any] = {"rounds": [], "state_dir": str(state_dir)}
+        result: dict[str, Any] = {"rounds": [], "state_dir": str(state_dir), "edge_port": port}
 
         def ask(samples: TaskSamples) -> tuple[np.ndarray, np.ndarray, int]:
             answer = edge.infer(JOB, {"features": samples.x}, timeout=30)

@@ -58,6 +58,8 @@ log = logging.getLogger(__name__)
 KIND = LIFELONG_LEARNING_JOB
 KB_RETRY = 2.0
 """Seconds before looking again at a KB that does not answer yet."""
+KB_RECHECK = 30.0
+"""Seconds between looks at a KB that answers (a hung KB changes no object, so nothing else would tell)."""
 PUBLISH_LIMIT = 120.0
 """Seconds the Deploy stage keeps retrying to publish before it fails."""
 STARTUP_SECONDS = 60.0
@@ -118,6 +120,7 @@ class LifelongLearningReconciler:
         else:
             run.kb = self._knowledge_base(run)
             self._kb_status(run, run.kb)
+            run.requeue(KB_RECHECK)
             self.stages.ensure_inference(run)
             self.machine.advance(run)
         self.machine.finish(run)
