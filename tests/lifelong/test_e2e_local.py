@@ -30,7 +30,7 @@ from sedna.service.inference.rest_client import RestInferenceClient
 from sedna.service.kb.client import KBClient
 from workers.lifelong.data import save_table
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.processes]
 KB_LABELS = "lifelonglearningjob.sedna.io/worker-type=kb,lifelonglearningjob.sedna.io/name="
 
 
