@@ -89,10 +89,10 @@ def newest_record(history: list[Obj]) -> dict[str, Any] | None:
 
 def knowledge_base(record: Mapping[str, Any], labeled_unseen: int, unseen: int) -> KnowledgeBaseStatus:
     """``status.knowledgeBase`` from a record and the two sample counts (see the module docstring)."""
-    current: Mapping[str, Any] = record.get("current_metric") or {}
-    samples: Mapping[str, Any] = record.get("task_samples") or {}
-    if not isinstance(current, Mapping) or not isinstance(samples, Mapping):
-        current, samples = {}, {}
+    found_current, found_samples = record.get("current_metric") or {}, record.get("task_samples") or {}
+    ok = isinstance(found_current, Mapping) and isinstance(found_samples, Mapping)
+    current: Mapping[str, Any] = found_current if ok else {}
+    samples: Mapping[str, Any] = found_samples if ok else {}
     models: list[AIModel] = [{"modelID": str(group), "averagePrecision": round(first_metric(metrics), 6),
                               "numberOfTrainSamples": _int(samples.get(group))}
                              for group, metrics in current.items()]
