@@ -155,18 +155,22 @@ def test_the_kb_survives_a_restart(cluster: Cluster) -> None:
     old = cluster.kb_pod()
 
     cluster.api.http.delete(f"/api/v1/namespaces/default/pods/{old['metadata']['name']}")
-    cluster.until(lambda: [p for p in cluster.api.pods(KB_LABELS + JOB)
-                           if p["metadata"]["uid"] != old["metadata"]["uid"]], 30, "a new KB Pod")
 
-    def versions_after_the_restart() -> list[Any]:
+    def uids() -> set[str]:
+        return {p["metadata"]["uid"] for p in cluster.api.pods(KB_LABELS + JOB)}
+
+    # the old Pod gone (its process stopped, so the Service cannot reach it) and a new one in its place
+    cluster.until(lambda: (found := uids()) and old["metadata"]["uid"] not in found, 60, "the old KB Pod replaced")
+
+    def after_the_restart() -> tuple[list[Any], int]:
         with cluster.kb_client() as client:
-            return client.versions()
+            return client.versions(), client.index()[0]["version"]
 
     # the status may still say "ready" from before the deletion: ask the KB itself, through its Service
-    assert cluster.until(versions_after_the_restart, 60, "the new KB to answer", ignoring=(KBError,)) == before
+    versions, served = cluster.until(after_the_restart, 60, "the new KB to answer", ignoring=(KBError,))
+    assert versions == before
+    assert served == cluster.api.status()["kbVersions"]["published"]
     assert cluster.kb_pod()["metadata"]["uid"] != old["metadata"]["uid"]
-    with cluster.kb_client() as client:
-        assert client.index()[0]["version"] == cluster.api.status()["kbVersions"]["published"]
     cluster.until(lambda: cluster.api.status()["knowledgeBaseServer"]["ready"], 60, "the GM to see the KB ready")
 
 
