@@ -122,6 +122,39 @@ class TestPerJobKnowledgeBase:
         assert harness.status()["waiting"]["reason"] == "KnowledgeBaseStarting"
 
 
+class AnswersKB:
+    """A KB access to which every KB answers: this store gives the per-job KB's Service no reachable address."""
+
+    def problem(self, url: str, token: str) -> str:
+        return ""
+
+    def publish(self, url: str, token: str, version: int) -> None:
+        return None
+
+
+def test_a_kb_pod_that_is_not_running_is_not_taken_for_an_answer(store: LocalStore) -> None:
+    """A deleted KB Pod's replacement starting: an answer (from the old Pod, or cached) does not make it ready."""
+    store.create(dataset())
+    store.create(job())
+    harness = Harness(store, kb_access=AnswersKB())
+    harness.reconcile()
+    assert harness.status()["knowledgeBaseServer"]["ready"] is True
+    store.create({"apiVersion": "v1", "kind": "Pod", "metadata": {
+        "name": "ll-kb-7f9c", "namespace": "default", "labels": {f"{LABEL}/name": "ll", f"{LABEL}/worker-type": "kb"}},
+        "spec": {"containers": [{"name": "c", "image": "sedna-py:test"}]}})
+    harness.pod_phase("ll-kb-7f9c", "Pending")
+
+    harness.reconcile()
+
+    kb = harness.status()["knowledgeBaseServer"]
+    assert (kb["ready"], kb["reason"]) == (False, "Starting")
+    assert kb["message"].startswith("the KB server ll-kb does not answer yet: no KB Pod is running (pod ll-kb-7f9c")
+    assert harness.status()["waiting"]["reason"] == "KnowledgeBaseStarting"
+    harness.pod_phase("ll-kb-7f9c", "Running")
+    harness.reconcile()
+    assert harness.status()["knowledgeBaseServer"]["ready"] is True
+
+
 class TestWaiting:
     def test_a_missing_dataset_keeps_the_job_waiting_naming_the_field_until_it_exists(self,
                                                                                    store: LocalStore) -> None:

@@ -149,13 +149,17 @@ class LifelongLearningReconciler:
             run.requeue(KB_RETRY)
             return KBState("", token, True, False, "Starting", f"waiting for Service {name} to get an address")
         url = f"http://{workers.kb_host(service, job)}:{workers.KB_PORT}"
-        problem = self.kb_access.problem(url, token)
+        healths = [pod_health(pod, self.machine.moment()) for pod in self.pods.list(ns, {
+            f"{KIND.label_prefix}/name": job["metadata"]["name"], f"{KIND.label_prefix}/worker-type": "kb"})]
+        if healths and not any(h.state is PodState.RUNNING for h in healths):
+            # a deleted or restarting KB Pod: do not take an earlier (cached) answer for the new Pod's
+            problem = "no KB Pod is running (" + "; ".join(h.describe() for h in healths) + ")"
+        else:
+            problem = self.kb_access.problem(url, token)
         if not problem:
             return KBState(url, token, True, True, "Ready", f"the KB server {name} answers at {url}")
         run.requeue(KB_RETRY)
-        for pod in self.pods.list(ns, {f"{KIND.label_prefix}/name": job["metadata"]["name"],
-                                       f"{KIND.label_prefix}/worker-type": "kb"}):
-            health = pod_health(pod, self.machine.moment())
+        for health in healths:
             if health.state in UNHEALTHY:
                 lines = last_lines(self.logs, ns, health.pod, health.container)
                 return KBState(url, token, True, False, "Failed", f"the KB server {health.describe()}"
