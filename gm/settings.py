@@ -53,6 +53,10 @@ class ControllerSettings:
     pod_log_dir: str = ""
     """Where the local runtime writes Pod logs (``<dir>/<namespace>_<pod>_<container>.log``), so a
     failure condition can name the file; empty on Kubernetes (``kubectl logs``)."""
+    kb_server: str = ""
+    """A shared knowledge-base server every LifelongLearningJob uses (empty: each job runs its own)."""
+    kb_token: str = ""
+    """The bearer token of ``kb_server``."""
 
     def lc_server(self, node: str) -> str:
         """The LC URL for workers on ``node``."""
@@ -182,6 +186,11 @@ def add_arguments(parser: argparse.ArgumentParser, environ: Mapping[str, str]) -
                         help="NODE=URL,... LC_SERVER per node")
     parser.add_argument("--default-lc-server", default=env("SEDNA_GM_DEFAULT_LC_SERVER", DEFAULT_LC_SERVER))
     parser.add_argument("--mqtt-broker", default=env("SEDNA_GM_MQTT_BROKER", ""))
+    parser.add_argument("--kb-server", default=env("SEDNA_GM_KB_SERVER", ""),
+                        help="a shared knowledge-base server URL for every lifelong-learning job "
+                             "(default: each job runs its own)")
+    parser.add_argument("--kb-token-file", default=env("SEDNA_GM_KB_TOKEN_FILE", ""),
+                        help="file holding the bearer token of --kb-server")
     parser.add_argument("--kubeconfig", default=env("KUBECONFIG", ""))
     parser.add_argument("--workers", default=env("SEDNA_GM_WORKERS", "4"))
     parser.add_argument("--resync-seconds", default=env("SEDNA_GM_RESYNC_SECONDS", "300"))
@@ -226,13 +235,18 @@ def from_args(argv: Sequence[str] | None = None, environ: Mapping[str, str] | No
     resync = float(_int(args.resync_seconds, "--resync-seconds", 1, 86400))
     image_catalog = Path(args.image_catalog).resolve() if args.image_catalog else state_dir / "images.yaml"
     _check_image_catalog(image_catalog, bool(args.image_catalog))
+    kb_server = args.kb_server.strip().rstrip("/")
+    if kb_server and not kb_server.startswith(("http://", "https://")):
+        raise SettingsError(f"--kb-server: expected an http:// or https:// URL, got {args.kb_server!r}")
+    kb_token = _read_token_file(args.kb_token_file, "--kb-token-file") if args.kb_token_file else ""
     controllers = ControllerSettings(
         lc_servers=_parse_pairs(args.lc_servers, "--lc-servers"), default_lc_server=args.default_lc_server,
         default_cloud_node="cloud" if args.backend == "local" else None,
         nodes=nodes if args.backend == "local" else (), mqtt_broker=args.mqtt_broker,
         wait_for_cluster_ip=args.backend == "local",
         workers=_int(args.workers, "--workers", 1, 64), resync_period=resync,
-        pod_log_dir=str(state_dir / "logs") if args.backend == "local" else "")
+        pod_log_dir=str(state_dir / "logs") if args.backend == "local" else "", kb_server=kb_server,
+        kb_token=kb_token)
     return GMSettings(
         backend=args.backend, state_dir=state_dir, api_host=args.api_host,
         api_port=_int(args.api_port, "--api-port"), hub_host=args.hub_host,

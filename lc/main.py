@@ -49,6 +49,7 @@ def run(settings: LCSettings) -> None:
     from lc.credentials import CredentialStore
     from lc.hubclient import HubClient
     from lc.incremental.loop import IncrementalLoop
+    from lc.lifelong.loop import LifelongLoop
     from lc.managers.dataset import DatasetManager
     from lc.managers.models import ModelManager
     from lc.store import Store
@@ -59,13 +60,19 @@ def run(settings: LCSettings) -> None:
     LOG.info("node %r: %d objects and %d queued reports loaded from %s", settings.hub.node,
              len(store.refs()), store.outbox_size(), store.path)
     checkers: list[DatasetManager | ModelManager] = []
-    incremental = IncrementalLoop(store, lambda: hub.wake())
+
+    def wake() -> None:
+        hub.wake()
+
+    incremental = IncrementalLoop(store, wake)
+    lifelong = LifelongLoop(store, wake)
 
     def on_change(key: object) -> None:
         for checker in checkers:
             if str(key).startswith(f"{checker.kind}/"):
                 checker.poke()
         incremental.poke()
+        lifelong.poke()
 
     hub = HubClient(settings.hub, store, credentials, on_change)
     datasets = DatasetManager(store, hub.wake, settings.dataset_period)
@@ -80,6 +87,7 @@ def run(settings: LCSettings) -> None:
     datasets.start()
     models.start()
     incremental.start()
+    lifelong.start()
     hub.start()
     if settings.api.allow_unauthenticated_workers:
         LOG.warning("worker API accepts reports without a credential (--allow-unauthenticated-workers)")
@@ -90,6 +98,7 @@ def run(settings: LCSettings) -> None:
         hub.stop()
         incremental.stop()
         models.stop()
+        lifelong.stop()
         datasets.stop()
         store.close()
 

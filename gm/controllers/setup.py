@@ -10,12 +10,12 @@ from collections.abc import Callable
 from typing import Any
 
 from gm.cluster.interface import Cluster
-from gm.controllers import dataset, federated_learning, incremental_learning, joint_inference, model
+from gm.controllers import dataset, federated_learning, incremental_learning, joint_inference, lifelong_learning, model
 from gm.runtime.reconciling import Controller, Manager
 from gm.settings import ControllerSettings
 from sedna.controlplane import kinds
 
-CONTROLLERS = (dataset, model, joint_inference, incremental_learning, federated_learning)
+CONTROLLERS = (dataset, model, joint_inference, incremental_learning, federated_learning, lifelong_learning)
 Handler = Callable[[Cluster, str, Any], None]
 
 
@@ -27,6 +27,7 @@ def handle_model_report(cluster: Cluster, node: str, report: Any) -> None:
 UPSTREAM_HANDLERS: dict[str, Handler] = {
     kinds.INCREMENTAL_LEARNING_JOB.key: incremental_learning.handle_upstream,
     kinds.FEDERATED_LEARNING_JOB.key: federated_learning.handle_upstream,
+    kinds.LIFELONG_LEARNING_JOB.key: lifelong_learning.handle_upstream,
     kinds.MODEL.key: handle_model_report,
 }
 """The edge hub handler of each kind whose reports a controller files (by lowercase kind)."""

@@ -55,10 +55,15 @@ def _get(obj: Any, *path: str) -> Any:
 
 
 class IncrementalLoop(PeriodicWorker):
+    kind: str = KIND
+    """The job kind this loop drives (lifelong learning's loop subclasses this one)."""
+    meta_prefix = "incremental"
+    """Prefix of the jobs' progress keys in the store."""
+
     def __init__(self, store: Store, notify: Callable[[], None], tick: float = 1.0,
                  clock: Callable[[], float] = time.monotonic,
                  local_time: Callable[[], dtime] = lambda: datetime.now().time(), watch_period: float = 0.1) -> None:
-        super().__init__("lc-incremental", tick)
+        super().__init__(f"lc-{self.meta_prefix}", tick)
         self._store, self._notify, self._tick, self._watch_period = store, notify, tick, watch_period
         self._clock, self._local_time = clock, local_time
         self._next_check: dict[str, float] = {}
@@ -77,11 +82,11 @@ class IncrementalLoop(PeriodicWorker):
         """One pass over every job; return how many decisions were reported."""
         sent = 0
         self._indexes = set()
-        for job in self._store.list_objects(KIND):
+        for job in self._store.list_objects(self.kind):
             try:
                 sent += self._check_job(job)
             except samples.IndexUnreadable as exc:
-                LOG.warning("incremental job %s/%s: %s", job["metadata"].get("namespace"),
+                LOG.warning("%s %s/%s: %s", self.kind, job["metadata"].get("namespace"),
                             job["metadata"].get("name"), exc)
         self._files.watch(self._indexes)
         if sent:
@@ -92,7 +97,7 @@ class IncrementalLoop(PeriodicWorker):
     def _check_job(self, job: dict[str, Any]) -> int:
         meta, spec = job["metadata"], job.get("spec") or {}
         ns, name = meta.get("namespace", "default"), meta["name"]
-        key = meta_key(ns, name)
+        key = meta_key(ns, name, self.meta_prefix)
         progress = Progress.from_json(self._store.get_meta(key))
         if progress.uid != meta.get("uid", ""):
             progress = Progress(uid=meta.get("uid", ""))
@@ -111,9 +116,9 @@ class IncrementalLoop(PeriodicWorker):
                 self._store.set_meta(key, progress.to_json())
             return 0
         with self._store.transaction() as db:
-            self._store.enqueue(ObjectKey(KIND, ns, name), report, db)
+            self._store.enqueue(ObjectKey(self.kind, ns, name), report, db)
             self._store.set_meta(key, progress.to_json(), db)
-        LOG.info("incremental job %s/%s: %s %s round %s: %s", ns, name, report["phase"], report["status"],
+        LOG.info("%s %s/%s: %s %s round %s: %s", self.kind, ns, name, report["phase"], report["status"],
                  report["round"], report.get("message", ""))
         return 1
 
@@ -178,6 +183,8 @@ class IncrementalLoop(PeriodicWorker):
             message = f"manual trigger {ilp.TRIGGER_TRAIN}={token!r}"
         else:
             decision = trigger.evaluate({"num_of_samples": len(progress.pending_train)}, self._local_time())
+            if not decision.fired and progress.pending_train:
+                return self._not_fired(job, round_, decision.message)
             if not decision.fired or not progress.pending_train:
                 return None
             message = decision.message
@@ -190,6 +197,10 @@ class IncrementalLoop(PeriodicWorker):
         progress.sent_phase, progress.sent_round = "train", round_
         return _report("train", "ready", round_, message, {"model": base, "dataURL": data, "dataIndexURL": "",
                                                            "outputDir": f"{out}/train/{round_}"})
+
+    def _not_fired(self, job: dict[str, Any], round_: int, message: str) -> dict[str, Any] | None:
+        """What to report when the train trigger of ``round_`` was evaluated and did not fire (nothing here)."""
+        return None
 
     def _eval(self, job: dict[str, Any], progress: Progress, state: ilp.JobState, index: samples.Index,
               ns: str) -> dict[str, Any]:

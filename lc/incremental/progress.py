@@ -47,5 +47,5 @@ class Progress:
         return cls(**{k: v for k, v in body.items() if k in cls.__dataclass_fields__})
 
 
-def meta_key(namespace: str, name: str) -> str:
-    return f"incremental/{namespace}/{name}"
+def meta_key(namespace: str, name: str, prefix: str = "incremental") -> str:
+    return f"{prefix}/{namespace}/{name}"

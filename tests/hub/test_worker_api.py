@@ -43,6 +43,8 @@ GOOD = ji_report("w1", "ji", 10, 2)
     (None, "w1", {**GOOD, "ownerKind": "reidjob"}, None, 400,
      "field 'ownerKind': 'reidjob' has no manager on this LC (known: federatedlearningjob, "
      "incrementallearningjob, jointinferenceservice, lifelonglearningjob)"),
+    (None, "t1", {"name": "t1", "ownerName": "job", "ownerKind": "lifelonglearningjob", "kind": "train"}, None, 400,
+     "field 'ownerName': lifelonglearningjob default/job is not held by this node"),
     (None, "w1", ji_report("w1", "ji", -1, 0), None, 400,
      "field 'ownerInfo.inferenceNumber': must be a non-negative integer, got -1"),
     (None, "w1", {**GOOD, "ownerInfo": {"inferenceNumber": 3}}, None, 400,
@@ -60,8 +62,8 @@ def test_bad_reports_are_refused_and_nothing_is_queued(lc, token, worker, body, 
 def test_good_reports_of_every_kind_are_queued_for_the_gm(lc) -> None:
     before = lc.health()["outbox"]
     assert lc.post("w1", GOOD).json() == {"Status": 200, "Message": "OK"}
-    for kind in ("federatedlearningjob", "incrementallearningjob", "lifelonglearningjob"):
+    for kind in ("federatedlearningjob", "incrementallearningjob"):
         body = {"name": "t1", "namespace": "default", "ownerName": "job", "ownerKind": kind, "kind": "train",
                 "status": "completed", "results": [{"format": "onnx", "url": "/m.onnx"}]}
         assert lc.post("t1", body).json() == {"Status": 200, "Message": "OK"}
-    assert lc.health() == {"status": "ok", "hub": "disconnected", "outbox": before + 4}
+    assert lc.health() == {"status": "ok", "hub": "disconnected", "outbox": before + 3}

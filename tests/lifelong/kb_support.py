@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -45,7 +46,8 @@ def postgres(tmp_path: Path) -> Iterator[str]:
     root = tmp_path
     if os.geteuid() == 0:  # initdb refuses root: run the cluster as nobody, in a directory nobody can reach
         user = ["runuser", "-u", "nobody", "--"]
-        root = Path(tempfile.mkdtemp(prefix="kb-pg-"))
+        # not under the suite's private TMPDIR (mode 0700): nobody must reach it; removed below
+        root = Path(tempfile.mkdtemp(prefix="kb-pg-", dir=os.environ.get("PYTEST_DEBUG_TEMPROOT")))
         root.chmod(0o755)
         shutil.chown(root, "nobody")
     data = root / "pg"
@@ -57,10 +59,21 @@ def postgres(tmp_path: Path) -> Iterator[str]:
     try:
         yield f"postgresql://kb@127.0.0.1:{port}/postgres"
     finally:
-        subprocess.run([*user, str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
-                       capture_output=True, env=env)
+        _stop_postmaster(data)
         if root != tmp_path:
             shutil.rmtree(root, ignore_errors=True)
+
+
+def _stop_postmaster(data: Path) -> None:
+    """Immediate shutdown by signal (no ``pg_ctl`` child: a module fixture's teardown runs inside a test's)."""
+    import psutil
+
+    try:
+        postmaster = psutil.Process(int((data / "postmaster.pid").read_text().split()[0]))
+        postmaster.send_signal(signal.SIGQUIT)
+        postmaster.wait(timeout=30)
+    except (OSError, ValueError, IndexError, psutil.Error):
+        return
 
 
 def postgres_available() -> str:

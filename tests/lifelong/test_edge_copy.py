@@ -38,19 +38,24 @@ def test_an_index_file_that_is_not_json_is_refused_by_name(tmp_path: Path) -> No
     assert not result.changed and "index: " in result.error and "not valid JSON" in result.error
 
 
+@pytest.mark.processes
 def test_the_edge_serves_its_copy_while_the_kb_server_process_is_down(tmp_path: Path) -> None:
     port = free_port()
     env = {"KB_BIND_PORT": str(port), "KB_PATH": str(tmp_path / "kb"), "KB_TOKEN": TOKEN}
     location = f"http://127.0.0.1:{port}/knowledgebase/index"
     edge = LocalKB(tmp_path / "edge")
-    with running("workers.lifelong.kb", env, tmp_path / "kb.log", port=port), \
-            KBClient(f"http://127.0.0.1:{port}", TOKEN) as client:
-        model = client.upload_file(write_model(tmp_path / "m.npz"))
-        protos = client.upload_file(write_prototypes(tmp_path / "p.npy"))
-        client.update(index(model, protos), publish=True)
-        assert edge.sync(open_source(location, TOKEN)).version == 1
-        assert not edge.sync(open_source(location, TOKEN)).changed  # ETag: nothing new
-    down = edge.sync(open_source(location, TOKEN))
+    source = open_source(location, TOKEN)
+    try:
+        with running("workers.lifelong.kb", env, tmp_path / "kb.log", port=port), \
+                KBClient(f"http://127.0.0.1:{port}", TOKEN) as client:
+            model = client.upload_file(write_model(tmp_path / "m.npz"))
+            protos = client.upload_file(write_prototypes(tmp_path / "p.npy"))
+            client.update(index(model, protos), publish=True)
+            assert edge.sync(source).version == 1
+            assert not edge.sync(source).changed  # ETag: nothing new
+        down = edge.sync(source)
+    finally:
+        source.close()
     assert not down.changed and down.version == 1 and "KBUnavailableError" in down.error
     served = json.loads(edge.index_path.read_text())
     assert served["version"] == 1 and edge.blob_path(served["seen_task"]["task_groups"][0]["model"]["blob"]).exists()

@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import psutil
+import pytest
 
 from examples.lifelong_learning.digits_cameras.run import run
 
 
+@pytest.mark.processes
 def test_one_new_site_is_detected_learned_published_and_served(tmp_path: Path) -> None:
     lines: list[str] = []
     result = run(tmp_path / "run", sites=1, log=lines.append)

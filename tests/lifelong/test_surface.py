@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 
 def test_exported_names_are_pinned() -> None:
     import sedna.algorithms.lifelong as algorithms
@@ -16,6 +18,7 @@ def test_exported_names_are_pinned() -> None:
     assert algorithms.__all__ == sorted(algorithms.__all__) and "UpdateStrategyDefault" in algorithms.__all__
 
 
+@pytest.mark.processes
 def test_importing_the_lifelong_sdk_loads_no_server_or_database_stack() -> None:
     code = ("import sys, sedna.core.lifelong_learning, sedna.service.kb; "
             "print(sorted(m for m in ('fastapi', 'uvicorn', 'psycopg', 'onnx', 'onnxruntime', 'jsonschema', 'httpx') "

@@ -26,6 +26,7 @@ def tasks() -> list:
     return build_stream()
 
 
+@pytest.mark.processes
 def test_train_eval_infer_and_a_published_version_reaches_the_serving_worker(tmp_path: Path, tasks: list) -> None:
     kb_port, rest_port = free_port(), free_port()
     kb_url = f"http://127.0.0.1:{kb_port}"

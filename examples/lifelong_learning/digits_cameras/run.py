@@ -1,5 +1,8 @@
 """The digits-cameras lifelong-learning example as plain processes (``python -m ...digits_cameras.run``).
 
+With ``--local`` the same story runs through the control plane instead (:mod:`.control_plane`:
+``sedna local up``, ``resources.yaml``, the GM's LifelongLearningJob controller and the LCs).
+
 1. A knowledge-base server starts (``workers.lifelong.kb``, SQLite, bearer token, 127.0.0.1).
 2. The train worker learns the first site (upright digits) and registers KB version 1; the eval
    worker scores it; the version is published.
@@ -147,8 +150,22 @@ def run(workdir: Path, sites: int = 4, collect: int = 100, batch: int = 20,
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workdir", type=Path, help="keep files here (default: a temporary directory, removed)")
-    parser.add_argument("--sites", type=int, default=4, help="new camera sites to bring online (1-4)")
+    parser.add_argument("--sites", type=int, default=None,
+                        help="new camera sites to bring online (1-4; default 4, or 2 with --local)")
+    parser.add_argument("--local", action="store_true",
+                        help="run through the control plane: `sedna local up`, resources.yaml, GM and LCs")
     args = parser.parse_args(argv)
+    if args.local:
+        from examples.lifelong_learning.digits_cameras import control_plane
+
+        sites = args.sites or 2
+        if args.workdir is not None:
+            control_plane.run(args.workdir.resolve(), sites)
+            return 0
+        with tempfile.TemporaryDirectory(prefix="ll-digits-local-") as tmp:
+            control_plane.run(Path(tmp), sites)
+        return 0
+    args.sites = args.sites or 4
     if args.workdir is not None:
         run(args.workdir, args.sites)
         return 0
