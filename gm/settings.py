@@ -46,6 +46,11 @@ class ControllerSettings:
     pod_log_dir: str = ""
     """Where the local runtime writes Pod logs (``<dir>/<namespace>_<pod>_<container>.log``), so a
     failure condition can name the file; empty on Kubernetes (``kubectl logs``)."""
+    stage_retry_base: float = 10.0
+    """Seconds a learning job waits after its first failed stage before the next round; doubles with
+    each failure in a row (CrashLoopBackOff-style)."""
+    stage_retry_cap: float = 300.0
+    """The longest that wait gets."""
 
     def lc_server(self, node: str) -> str:
         """The LC URL for workers on ``node``."""
@@ -142,6 +147,9 @@ def add_arguments(parser: argparse.ArgumentParser, environ: Mapping[str, str]) -
     parser.add_argument("--kubeconfig", default=env("KUBECONFIG", ""))
     parser.add_argument("--workers", default=env("SEDNA_GM_WORKERS", "4"))
     parser.add_argument("--resync-seconds", default=env("SEDNA_GM_RESYNC_SECONDS", "300"))
+    parser.add_argument("--stage-retry-base-seconds", default=env("SEDNA_GM_STAGE_RETRY_BASE_SECONDS", "10"),
+                        help="back-off after a learning job's first failed stage; doubles per failure in a row")
+    parser.add_argument("--stage-retry-cap-seconds", default=env("SEDNA_GM_STAGE_RETRY_CAP_SECONDS", "300"))
     parser.add_argument("--dry-run", action="store_true", default=env("SEDNA_GM_DRY_RUN", "") == "1")
 
 
@@ -152,6 +160,16 @@ def _int(value: str, flag: str, low: int = 0, high: int = 65535) -> int:
         raise SettingsError(f"{flag}: expected an integer, got {value!r}") from None
     if not low <= number <= high:
         raise SettingsError(f"{flag}: expected {low}..{high}, got {number}")
+    return number
+
+
+def _seconds(value: str, flag: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise SettingsError(f"{flag}: expected a number of seconds, got {value!r}") from None
+    if not 0 <= number <= 86400:
+        raise SettingsError(f"{flag}: expected 0..86400 seconds, got {number:g}")
     return number
 
 
@@ -181,7 +199,9 @@ def from_args(argv: Sequence[str] | None = None, environ: Mapping[str, str] | No
         nodes=nodes if args.backend == "local" else (), mqtt_broker=args.mqtt_broker,
         wait_for_cluster_ip=args.backend == "local",
         workers=_int(args.workers, "--workers", 1, 64), resync_period=resync,
-        pod_log_dir=str(state_dir / "logs") if args.backend == "local" else "")
+        pod_log_dir=str(state_dir / "logs") if args.backend == "local" else "",
+        stage_retry_base=_seconds(args.stage_retry_base_seconds, "--stage-retry-base-seconds"),
+        stage_retry_cap=_seconds(args.stage_retry_cap_seconds, "--stage-retry-cap-seconds"))
     return GMSettings(
         backend=args.backend, state_dir=state_dir, api_host=args.api_host,
         api_port=_int(args.api_port, "--api-port"), hub_host=args.hub_host,
