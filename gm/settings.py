@@ -83,6 +83,9 @@ class GMSettings:
     kubeconfig: str = ""
     dry_run: bool = False
     """Local backend: record Pods as running without starting processes (benchmarks)."""
+    pod_env: Mapping[str, str] = field(default_factory=dict)
+    """Local backend: env every Pod's containers get unless they set it (``sedna local up``'s inference
+    tokens and broker credentials, from ``--worker-secrets-file``)."""
     controllers: ControllerSettings = field(default_factory=ControllerSettings)
 
     @property
@@ -139,6 +142,9 @@ def add_arguments(parser: argparse.ArgumentParser, environ: Mapping[str, str]) -
     parser.add_argument("--worker-tokens-file", default=env("SEDNA_GM_WORKER_TOKENS_FILE", ""),
                         help="NODE=TOKEN lines: the LC_TOKEN workers on each node present to their LC "
                              "(default: <state-dir>/worker-tokens)")
+    parser.add_argument("--worker-secrets-file", default=env("SEDNA_GM_WORKER_SECRETS_FILE", ""),
+                        help="NAME=VALUE lines the local runtime adds to every Pod's env unless it sets them "
+                             "(default: <state-dir>/worker-secrets when it exists)")
     parser.add_argument("--nodes", default=env("SEDNA_GM_NODES", "cloud,edge-0,edge-1"))
     parser.add_argument("--lc-servers", default=env("SEDNA_GM_LC_SERVERS", ""),
                         help="NODE=URL,... LC_SERVER per node")
@@ -188,6 +194,9 @@ def from_args(argv: Sequence[str] | None = None, environ: Mapping[str, str] | No
     node_tokens = _read_node_tokens(tokens_file, "--node-tokens-file") if Path(tokens_file).exists() else {}
     worker_file = args.worker_tokens_file or str(state_dir / "worker-tokens")
     worker_tokens = _read_node_tokens(worker_file, "--worker-tokens-file") if Path(worker_file).exists() else {}
+    secrets_file = args.worker_secrets_file or str(state_dir / "worker-secrets")
+    pod_env = _read_node_tokens(secrets_file, "--worker-secrets-file") \
+        if args.worker_secrets_file or Path(secrets_file).exists() else {}
     nodes = tuple(n.strip() for n in args.nodes.split(",") if n.strip())
     if args.backend == "local" and not nodes:
         raise SettingsError("--nodes: the local backend needs at least one node, e.g. cloud,edge-0")
@@ -207,4 +216,4 @@ def from_args(argv: Sequence[str] | None = None, environ: Mapping[str, str] | No
         api_port=_int(args.api_port, "--api-port"), hub_host=args.hub_host,
         hub_port=_int(args.hub_port, "--hub-port"), metrics_port=_int(args.metrics_port, "--metrics-port"),
         token=token, node_tokens=node_tokens, nodes=nodes, kubeconfig=args.kubeconfig, dry_run=args.dry_run,
-        controllers=controllers)
+        controllers=controllers, pod_env=pod_env)

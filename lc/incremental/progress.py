@@ -3,7 +3,8 @@
 Everything a restart must not lose: how many index lines were consumed, the train samples
 waiting for the next round, the eval sample versions, the records quarantined by validation,
 the samples of the round in flight (given back if that round fails), the last decision sent (so
-it is never sent twice) and the last manual-trigger tokens handled. It is written in the same transaction as the report it goes with.
+it is never sent twice) and the last manual-trigger tokens handled. It is written in the same
+transaction as the report it goes with.
 """
 
 from __future__ import annotations

@@ -8,12 +8,21 @@ need a second file; here one file tells the whole story).
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
 
 def log_path(log_dir: str | Path, namespace: str, pod: str, container: str) -> Path:
     """The log file of one container."""
     return Path(log_dir) / f"{namespace}_{pod}_{container}.log"
+
+
+def safe_name(text: str) -> str:
+    """``text`` as one file name: path separators and other odd characters become ``-``; never ``.``/``..``."""
+    name = _UNSAFE.sub("-", text)
+    return name if name.strip(".") else name.replace(".", "-") or "-"
 
 
 def tail(path: Path, lines: int | None = None, max_bytes: int = 4 << 20) -> str:
