@@ -91,11 +91,12 @@ class Watcher:
         raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}; last conditions: {last}")
 
 
-def measure(port: int, test: Any, model: str = JOB) -> tuple[float, int | None]:
-    """(accuracy on ``test``, round of the model that answered) over OIP v2 REST."""
+def measure(port: int, test: Any, model: str = JOB, token: str | None = None) -> tuple[float, int | None]:
+    """(accuracy on ``test``, round of the model that answered) over OIP v2 REST; ``token`` is the
+    inference worker's ``EDGE_TOKEN`` (``sedna local up`` generates one: :func:`edge_token`)."""
     from sedna.service.inference.rest_client import RestInferenceClient
 
-    with RestInferenceClient(f"http://127.0.0.1:{port}") as client:
+    with RestInferenceClient(f"http://127.0.0.1:{port}", token=token) as client:
         result = client.infer(model, {"pixels": test.x}, timeout=30)
     predicted = result.outputs["probabilities"].argmax(axis=1)
     return float((predicted == test.y).mean()), result.parameters.get("model_round")
@@ -115,11 +116,12 @@ def deploy_declined(status: dict[str, Any], round_: int) -> str | None:
     return None
 
 
-def wait_for_round(port: int, test: Any, round_: int, timeout: float) -> tuple[float, int | None]:
+def wait_for_round(port: int, test: Any, round_: int, timeout: float,
+                   token: str | None = None) -> tuple[float, int | None]:
     """Measure until the round ``round_`` model answers; TimeoutError after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:
-        accuracy, served = measure(port, test)
+        accuracy, served = measure(port, test, token=token)
         if served == round_:
             return accuracy, served
         if time.monotonic() > deadline:
@@ -137,6 +139,7 @@ def run(workdir: Path, rounds: int = 2, feed_size: int = 300, log: Callable[[str
     ``SEDNA_GM_STAGE_RETRY_BASE_SECONDS``).
     """
     from examples.incremental_learning.digits.prepare import feed, prepare
+    from sedna.cli._local_secrets import edge_token
     from tests.support.procs import free_port, wait_for_port
     from workers.incremental.model import load_samples
 
@@ -153,7 +156,8 @@ def run(workdir: Path, rounds: int = 2, feed_size: int = 300, log: Callable[[str
         log(sedna("apply", "-f", str(applied), state_dir=state_dir).stdout.rstrip())
         wait_for_port(port, 90)
         watcher = Watcher(state_dir)
-        accuracy, model_round = measure(port, test)
+        token = edge_token(state_dir) or None  # the inference worker requires it (`sedna local up` made it)
+        accuracy, model_round = measure(port, test, token=token)
         log(f"[3] round 0: accuracy {accuracy:.4f} (model trained on 40 samples)")
         report: dict[str, Any] = {"accuracy": [accuracy], "rounds": []}
         offset = 0
@@ -167,9 +171,9 @@ def run(workdir: Path, rounds: int = 2, feed_size: int = 300, log: Callable[[str
                 raise RuntimeError(f"round {round_} deploy failed; see `sedna describe il {JOB}`")
             declined = deploy_declined(watcher.status, round_)
             if declined is None:
-                accuracy, model_round = wait_for_round(port, test, round_, MODEL_WAIT_SECONDS)
+                accuracy, model_round = wait_for_round(port, test, round_, MODEL_WAIT_SECONDS, token)
             else:  # the deploy trigger kept the served model: measure it once, there is nothing to wait for
-                accuracy, model_round = measure(port, test)
+                accuracy, model_round = measure(port, test, token=token)
             total = time.monotonic() - started
             seen = watcher.seen
             worker = sum(seen.get((round_, stage, "Completed"), 0.0) - seen.get((round_, stage, "Starting"), 0.0)
