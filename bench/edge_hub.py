@@ -49,6 +49,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bench._report import Report, add_report_options
+
 if TYPE_CHECKING:
     import httpx
 
@@ -270,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fanouts", type=int, default=0, help="updates fanned out (default 10; 3 with --quick)")
     parser.add_argument("--client", nargs=2, type=int, metavar=("FIRST", "COUNT"), help=argparse.SUPPRESS)
     parser.add_argument("--address", default="", help=argparse.SUPPRESS)
+    add_report_options(parser)
     args = parser.parse_args(argv)
     if args.client:
         asyncio.run(_client_main(args.client[0], args.client[1], args.address))
@@ -306,11 +309,12 @@ def main(argv: list[str] | None = None) -> int:
     extra = {"fanout_p99_s": {"updates": fanouts,
                               "per_update_p99_median_s": round(report["per_update_p99_median_s"], 4),
                               "per_update_p99_worst_s": round(report["per_update_p99_worst_s"], 4)}}
+    figures = Report("edge_hub", args.quick, save=args.save_report)
     for metric in ("resync_all_s", "fanout_p99_s", "fanout_p50_s", "gm_rss_mb"):
-        print(json.dumps({"bench": "edge_hub", "metric": metric, "value": round(report[metric], 4),
-                          "unit": units[metric], "nodes": nodes, "client_procs": args.client_procs,
-                          **extra.get(metric, {}), "load1_before": round(load_before, 2),
-                          "load1_after": round(os.getloadavg()[0], 2)}))
+        figures.figure(metric, round(report[metric], 4), units[metric], nodes=nodes, client_procs=args.client_procs,
+                       **extra.get(metric, {}), load1_before=round(load_before, 2),
+                       load1_after=round(os.getloadavg()[0], 2))
+    figures.write_markdown({"resync_all_s": "<= 10 s", "fanout_p99_s": "<= 0.2 s", "gm_rss_mb": "<= 500 MB"})
     return 0
 
 

@@ -42,7 +42,7 @@ from examples.incremental_learning.digits.run import measure, sedna
 from sedna.cli._local_secrets import edge_token
 from tests.support.procs import free_port, wait_for_port
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.processes]
 Data = Callable[[str], Layout]
 RETRY_BASE = 2.0
 
