@@ -192,5 +192,12 @@ class Adopted:
         return UNKNOWN_EXIT
 
 
+def release(proc: Any) -> None:
+    """Stop tracking ``proc`` while it keeps running (for the next runtime to adopt), without the
+    "still running" warning :class:`subprocess.Popen` gives when dropped unwaited."""
+    if isinstance(proc, subprocess.Popen) and proc.poll() is None:
+        proc.returncode = UNKNOWN_EXIT
+
+
 UNKNOWN_EXIT = -1
 """The exit code of an :class:`Adopted` process that has gone (it is not our child: the code is lost)."""

@@ -171,7 +171,15 @@ class ProcessRuntime:
             thread.join(10)
         self._threads.clear()
         if keep_running:
+            for pod in self._pods.values():
+                for c in pod.containers:
+                    if c.proc is not None:
+                        processes.release(c.proc)
+            for _, proc, _ in self._dying:  # already being stopped: finish that now
+                processes.kill_group(proc.pid, signal.SIGKILL)
+                proc.wait(5)
             self._pods.clear()
+            self._dying.clear()
             return
         for pod in list(self._pods.values()):
             self._terminate(pod)
