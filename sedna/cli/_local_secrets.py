@@ -65,8 +65,10 @@ def ensure(state: Path, nodes: list[str], embedded_broker: bool) -> dict[str, di
     found = {name: keep_pairs(state / name, nodes) for name in ("node-tokens", "worker-tokens")}
     mqtt = keep_pairs(state / MQTT_PASSWORDS, [WORKERS_MQTT_USER, DEVICES_MQTT_USER], ":") if embedded_broker else {}
     env = keep_pairs(state / WORKER_SECRETS, ["BIG_MODEL_TOKEN", "EDGE_TOKEN"])
-    if mqtt and (env.get("MQTT_USERNAME"), env.get("MQTT_PASSWORD")) != (WORKERS_MQTT_USER, mqtt[WORKERS_MQTT_USER]):
-        env.update(MQTT_USERNAME=WORKERS_MQTT_USER, MQTT_PASSWORD=mqtt[WORKERS_MQTT_USER])
+    wanted = {"MQTT_USERNAME": WORKERS_MQTT_USER, "MQTT_PASSWORD": mqtt[WORKERS_MQTT_USER]} if mqtt else {}
+    if {k: env.get(k) for k in ("MQTT_USERNAME", "MQTT_PASSWORD") if k in env or wanted} != wanted:
+        # the embedded broker's identity, or none for an external broker (its credentials are the operator's)
+        env = {**{k: v for k, v in env.items() if k not in ("MQTT_USERNAME", "MQTT_PASSWORD")}, **wanted}
         secret_file(state / WORKER_SECRETS, "".join(f"{k}={v}\n" for k, v in env.items()))
     found.update({WORKER_SECRETS: env, MQTT_PASSWORDS: mqtt})
     return found
