@@ -71,8 +71,8 @@ def pod_view(state: Path) -> dict[str, tuple[str, int]]:
 
 def test_a_gm_killed_with_sigkill_comes_back_adopting_workers_lcs_and_broker(state: Path) -> None:
     before, addresses = record(state), ready(state)
-    running, view = workers(state), pod_view(state)
-    assert set(running) == {"edge", "cloud"}
+    running = eventually(lambda: (w := workers(state)) and len(w) == 2 and w, timeout=60, message="both workers")
+    view = pod_view(state)
 
     os.kill(int(before["gm"]), signal.SIGKILL)
     eventually(lambda: not psutil.pid_exists(int(before["gm"])) or
@@ -154,3 +154,30 @@ def test_down_after_the_gm_died_leaves_nothing_running(state: Path) -> None:
     eventually(lambda: cluster_processes(state) == [], timeout=30, message="every process of the cluster to exit")
     assert not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
                    for pid in running.values())
+
+
+def hard_examples(state: Path) -> dict[str, str]:
+    """``{example id: state}`` of the hard examples the edge worker keeps in its ``STATE_DIR``."""
+    root = state / "lc" / "edge-0" / "pods" / "default_digits-edge" / "hard_examples"
+    return {p.stem: json.loads(p.read_text())["state"] for p in root.glob("*.json")} if root.exists() else {}
+
+
+def test_hard_examples_stored_while_the_cloud_was_away_are_offloaded_after_an_edge_restart(state: Path) -> None:
+    both = eventually(lambda: (w := workers(state)) and len(w) == 2 and w, timeout=60, message="both workers")
+    cloud, edge = both["cloud"], both["edge"]
+    os.kill(cloud, signal.SIGSTOP)  # the cloud stops answering
+    try:
+        with GrpcInferenceClient(run_local.edge_pod_ip(state), run_local.EDGE_GRPC_PORT,
+                                 token=creds.edge_token(state), timeout=30.0) as client:
+            for _ in range(3):  # an all-zero image: a uniform answer, the hardest example there is
+                client.infer("digits", {"x": np.zeros((1, 64), np.float32)})
+        stored = eventually(lambda: (h := hard_examples(state)) and len(h) >= 3 and h, timeout=30,
+                            message="hard examples stored while the cloud is away")
+        assert set(stored.values()) == {"pending"}, stored
+        os.kill(edge, signal.SIGKILL)  # the edge restarts (its Pod's restart policy), on the same STATE_DIR
+        eventually(lambda: workers(state).get("edge") not in (None, edge), timeout=60, message="edge restarted")
+    finally:
+        os.kill(cloud, signal.SIGCONT)
+    offloaded = eventually(lambda: (h := hard_examples(state)) and set(h.values()) == {"answered"} and h,
+                           timeout=60, message="the stored examples offloaded by the restarted edge")
+    assert set(stored) <= set(offloaded)
