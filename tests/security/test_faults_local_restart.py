@@ -138,7 +138,7 @@ def test_up_starts_an_lc_that_died_instead_of_answering_already_up(state: Path) 
 
 
 def test_every_pod_keeps_its_state_dir_under_its_node(state: Path) -> None:
-    edge = psutil.Process(workers(state)["edge"])
+    edge = psutil.Process(eventually(lambda: workers(state).get("edge"), timeout=60, message="edge worker"))
     expected = state / "lc" / "edge-0" / "pods" / "default_digits-edge"
     assert edge.environ()["STATE_DIR"] == str(expected) and expected.is_dir()
     [edge_pod] = [p["metadata"]["name"] for p in pods(state) if p["spec"]["nodeName"] == "edge-0"]
