@@ -9,6 +9,9 @@ each node is, and the keys worker credentials derive from), runs every controlle
 (:mod:`gm.controllers`, issuing worker credentials through it) and the edge hub LCs join and
 dial (:mod:`gm.hub`). Once everything listens
 it writes the ready file (JSON with the addresses) that ``sedna local up`` waits for.
+Started again on the same state dir after a crash (``kill -9``) or a :meth:`GlobalManager.stop`
+with ``keep_workers``, the local backend adopts the workers still running instead of recreating
+them; the LCs and the MQTT broker are separate processes that never depend on the GM's life.
 The web dashboard (:mod:`gm.dashboard`) is mounted in the local API at ``/dashboard``, or served
 alone on the API's address with the kube backend; it gets the hub's node sessions as a function.
 """
@@ -20,6 +23,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -105,7 +109,8 @@ class GlobalManager:
         s = self.settings
         schema.warm()  # compile the CRD validators now rather than in the first API request
         self._backend = LocalBackend(s.state_dir, list(s.nodes), s.token, dry_run=s.dry_run, api_host=s.api_host,
-                                     api_port=s.api_port, validator=validate_object, image_catalog=s.image_catalog)
+                                     api_port=s.api_port, validator=validate_object, image_catalog=s.image_catalog,
+                                     pod_env=s.pod_env)
         self._backend.start()
         self.addresses["api"] = f"http://{s.api_host}:{self._backend.api_port}"
         return self._backend.store  # type: ignore[no-any-return]
@@ -167,14 +172,22 @@ class GlobalManager:
         tmp.write_text(json.dumps(body, indent=1))
         tmp.replace(s.ready_file)
 
-    def stop(self) -> None:
-        """Stop everything that started, newest first; remove the ready file."""
+    def stop(self, keep_workers: bool = False) -> None:
+        """Stop everything that started, newest first; remove the ready file. With ``keep_workers`` the local
+        backend's worker processes keep running, for the next GM on this state dir to adopt."""
         self.settings.ready_file.unlink(missing_ok=True)
-        for name, part in (("dashboard", self._dashboard), ("health", self._health), ("hub", self._hub),
-                           ("controllers", self.manager), ("identity", self.identity), ("backend", self._backend)):
-            if part is None:
+        backend = self._backend
+        stop_backend = None if backend is None else (lambda: backend.stop(keep_workers=keep_workers))
+        stops: list[tuple[str, Callable[[], object] | None]] = [
+            ("dashboard", self._dashboard.stop if self._dashboard is not None else None),
+            ("health", self._health.stop if self._health is not None else None),
+            ("hub", self._hub.stop if self._hub is not None else None),
+            ("controllers", self.manager.stop if self.manager is not None else None),
+            ("identity", self.identity.stop if self.identity is not None else None), ("backend", stop_backend)]
+        for name, stop in stops:
+            if stop is None:
                 continue
             try:
-                part.stop()
+                stop()
             except Exception:  # keep stopping the rest; the failure is logged with its traceback
                 log.exception("stopping %s failed", name)

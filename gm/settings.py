@@ -57,6 +57,11 @@ class ControllerSettings:
     """A shared knowledge-base server every LifelongLearningJob uses (empty: each job runs its own)."""
     kb_token: str = ""
     """The bearer token of ``kb_server``."""
+    stage_retry_base: float = 10.0
+    """Seconds a learning job waits after its first failed stage before the next round; doubles with
+    each failure in a row (CrashLoopBackOff-style)."""
+    stage_retry_cap: float = 300.0
+    """The longest that wait gets."""
 
     def lc_server(self, node: str) -> str:
         """The LC URL for workers on ``node``."""
@@ -105,6 +110,9 @@ class GMSettings:
     image_catalog: Path | None = None
     """Local backend: the image catalog file (image -> command for containers without one;
     default ``<state_dir>/images.yaml``), see :mod:`gm.cluster.local.images`."""
+    pod_env: Mapping[str, str] = field(default_factory=dict)
+    """Local backend: env every Pod's containers get unless they set it (``sedna local up``'s inference
+    tokens and broker credentials, from ``--worker-secrets-file``)."""
     controllers: ControllerSettings = field(default_factory=ControllerSettings)
 
     @property
@@ -181,6 +189,9 @@ def add_arguments(parser: argparse.ArgumentParser, environ: Mapping[str, str]) -
     parser.add_argument("--hub-tls-key", default=env("SEDNA_GM_HUB_TLS_KEY", ""))
     parser.add_argument("--hub-client-ca", default=env("SEDNA_GM_HUB_CLIENT_CA", ""),
                         help="require LC client certificates signed by this CA (mutual TLS)")
+    parser.add_argument("--worker-secrets-file", default=env("SEDNA_GM_WORKER_SECRETS_FILE", ""),
+                        help="NAME=VALUE lines the local runtime adds to every Pod's env unless it sets them "
+                             "(default: <state-dir>/worker-secrets when it exists)")
     parser.add_argument("--nodes", default=env("SEDNA_GM_NODES", "cloud,edge-0,edge-1"))
     parser.add_argument("--lc-servers", default=env("SEDNA_GM_LC_SERVERS", ""),
                         help="NODE=URL,... LC_SERVER per node")
@@ -194,6 +205,9 @@ def add_arguments(parser: argparse.ArgumentParser, environ: Mapping[str, str]) -
     parser.add_argument("--kubeconfig", default=env("KUBECONFIG", ""))
     parser.add_argument("--workers", default=env("SEDNA_GM_WORKERS", "4"))
     parser.add_argument("--resync-seconds", default=env("SEDNA_GM_RESYNC_SECONDS", "300"))
+    parser.add_argument("--stage-retry-base-seconds", default=env("SEDNA_GM_STAGE_RETRY_BASE_SECONDS", "10"),
+                        help="back-off after a learning job's first failed stage; doubles per failure in a row")
+    parser.add_argument("--stage-retry-cap-seconds", default=env("SEDNA_GM_STAGE_RETRY_CAP_SECONDS", "300"))
     parser.add_argument("--dry-run", action="store_true", default=env("SEDNA_GM_DRY_RUN", "") == "1")
     parser.add_argument("--image-catalog", default=env("SEDNA_GM_IMAGE_CATALOG", ""),
                         help="local backend: YAML file 'images: {IMAGE: {command: [...]}}' telling what an image "
@@ -207,6 +221,16 @@ def _int(value: str, flag: str, low: int = 0, high: int = 65535) -> int:
         raise SettingsError(f"{flag}: expected an integer, got {value!r}") from None
     if not low <= number <= high:
         raise SettingsError(f"{flag}: expected {low}..{high}, got {number}")
+    return number
+
+
+def _seconds(value: str, flag: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise SettingsError(f"{flag}: expected a number of seconds, got {value!r}") from None
+    if not 0 <= number <= 86400:
+        raise SettingsError(f"{flag}: expected 0..86400 seconds, got {number:g}")
     return number
 
 
@@ -229,6 +253,9 @@ def from_args(argv: Sequence[str] | None = None, environ: Mapping[str, str] | No
         raise SettingsError("--hub-tls-cert and --hub-tls-key go together")
     if args.hub_client_ca and not args.hub_tls_cert:
         raise SettingsError("--hub-client-ca needs --hub-tls-cert and --hub-tls-key (mutual TLS is TLS)")
+    secrets_file = args.worker_secrets_file or str(state_dir / "worker-secrets")
+    pod_env = _read_node_tokens(secrets_file, "--worker-secrets-file") \
+        if args.worker_secrets_file or Path(secrets_file).exists() else {}
     nodes = tuple(n.strip() for n in args.nodes.split(",") if n.strip())
     if args.backend == "local" and not nodes:
         raise SettingsError("--nodes: the local backend needs at least one node, e.g. cloud,edge-0")
@@ -246,7 +273,10 @@ def from_args(argv: Sequence[str] | None = None, environ: Mapping[str, str] | No
         wait_for_cluster_ip=args.backend == "local",
         workers=_int(args.workers, "--workers", 1, 64), resync_period=resync,
         pod_log_dir=str(state_dir / "logs") if args.backend == "local" else "", kb_server=kb_server,
-        kb_token=kb_token)
+        kb_token=kb_token,
+        stage_retry_base=_seconds(args.stage_retry_base_seconds, "--stage-retry-base-seconds"),
+        stage_retry_cap=_seconds(args.stage_retry_cap_seconds, "--stage-retry-cap-seconds"))
+
     return GMSettings(
         backend=args.backend, state_dir=state_dir, api_host=args.api_host,
         api_port=_int(args.api_port, "--api-port"), hub_host=args.hub_host,
@@ -256,7 +286,8 @@ def from_args(argv: Sequence[str] | None = None, environ: Mapping[str, str] | No
         controllers=controllers, namespace=args.namespace, bootstrap_tokens_file=bootstrap_file,
         bootstrap_token=args.bootstrap_token,
         node_credential_ttl=float(_int(args.node_credential_ttl, "--node-credential-ttl", 60, 10 * 365 * 86400)),
-        hub_tls_cert=args.hub_tls_cert, hub_tls_key=args.hub_tls_key, hub_client_ca=args.hub_client_ca)
+        hub_tls_cert=args.hub_tls_cert, hub_tls_key=args.hub_tls_key, hub_client_ca=args.hub_client_ca,
+        pod_env=pod_env)
 
 
 def _check_image_catalog(path: Path, explicit: bool) -> None:

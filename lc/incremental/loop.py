@@ -7,11 +7,13 @@ every ``watch_period`` seconds (:mod:`.watching`, one ``stat`` each), so appende
 seen within ~0.1 s instead of a tick. A check:
 
 1. new Dataset index lines are split by ``trainProb`` into train samples (waiting for the next
-   round) and a new eval version (:mod:`.samples`), each sample exactly once;
+   round) and a new eval version (:mod:`.samples`), each sample exactly once; records that fail
+   validation are quarantined instead, and reported (``status.quarantinedSamples``) with their lines;
 2. the GM's state (annotation, :class:`~sedna.controlplane.il_protocol.JobState`) says what is pending:
 
-   - ``(Train, Waiting)``: at most every ``trainSpec.trigger.checkPeriodSeconds``, evaluate the train
-     trigger on ``{num_of_samples}``; when it fires (or the ``sedna.io/trigger-train`` annotation
+   - ``(Train, Waiting)``: at most every ``trainSpec.trigger.checkPeriodSeconds`` (and, after a failed
+     round, not before the GM's back-off ends: ``JobState.retry_at``), evaluate the train trigger on
+     ``{num_of_samples}``; when it fires (or the ``sedna.io/trigger-train`` annotation
      changed) write ``<outputDir>/data/train/<round>/data.<fmt>`` and report ``train ready``.
      With no sample waiting there is nothing to evaluate and no check period starts, so the
      first samples of a round are judged as soon as they are seen;
@@ -62,10 +64,11 @@ class IncrementalLoop(PeriodicWorker):
 
     def __init__(self, store: Store, notify: Callable[[], None], tick: float = 1.0,
                  clock: Callable[[], float] = time.monotonic,
-                 local_time: Callable[[], dtime] = lambda: datetime.now().time(), watch_period: float = 0.1) -> None:
+                 local_time: Callable[[], dtime] = lambda: datetime.now().time(), watch_period: float = 0.1,
+                 wall: Callable[[], float] = time.time) -> None:
         super().__init__(f"lc-{self.meta_prefix}", tick)
         self._store, self._notify, self._tick, self._watch_period = store, notify, tick, watch_period
-        self._clock, self._local_time = clock, local_time
+        self._clock, self._local_time, self._wall = clock, local_time, wall
         self._next_check: dict[str, float] = {}
         self._files = FileWatch()
         self._indexes: set[str] = set()
@@ -107,20 +110,30 @@ class IncrementalLoop(PeriodicWorker):
         url = str(_get(dataset, "spec", "url") or "")
         self._indexes.add(str(samples.local_path(url) or ""))
         index = samples.read_index(url, str(_get(dataset, "spec", "format") or ""))
+        quarantined = progress.quarantined_total
         changed = self._ingest(progress, index, float(_get(spec, "dataset", "trainProb") or 0.0))
         state = ilp.JobState.from_annotations(meta.get("annotations")) or ilp.JobState()
         changed |= self._recover(progress, state)
         report = self._decide(job, progress, state, index, ns)
-        if report is None:
+        sending = [report] if report is not None else []
+        if progress.quarantined_total != quarantined:
+            sending.append(_quarantine_report(progress, url, state.round))
+            LOG.warning("%s %s/%s: quarantined %d index record(s) of %s that fail validation: %s",
+                        self.kind, ns, name, progress.quarantined_total - quarantined, url,
+                        "; ".join(f"line {line}: {why}" for line, why in
+                                  progress.quarantined[-(progress.quarantined_total - quarantined):][:5]))
+        if not sending:
             if changed:
                 self._store.set_meta(key, progress.to_json())
             return 0
         with self._store.transaction() as db:
-            self._store.enqueue(ObjectKey(self.kind, ns, name), report, db)
+            for payload in sending:
+                self._store.enqueue(ObjectKey(self.kind, ns, name), payload, db)
             self._store.set_meta(key, progress.to_json(), db)
-        LOG.info("%s %s/%s: %s %s round %s: %s", self.kind, ns, name, report["phase"], report["status"],
-                 report["round"], report.get("message", ""))
-        return 1
+        if report is not None:
+            LOG.info("%s %s/%s: %s %s round %s: %s", self.kind, ns, name, report["phase"], report["status"],
+                     report["round"], report.get("message", ""))
+        return len(sending)
 
     def _ingest(self, progress: Progress, index: samples.Index, train_prob: float) -> bool:
         total = len(index.lines)
@@ -131,8 +144,10 @@ class IncrementalLoop(PeriodicWorker):
         if total == progress.consumed:
             return False
         train, evaluation = samples.split(progress.consumed, total - progress.consumed, train_prob)
-        progress.pending_train += train
-        progress.add_eval(evaluation)
+        bad = {p: index.problems[p] for p in range(progress.consumed, total) if p in index.problems}
+        progress.quarantine([[problem.line, problem.reason] for _, problem in sorted(bad.items())])
+        progress.pending_train += [p for p in train if p not in bad]
+        progress.add_eval([p for p in evaluation if p not in bad])
         progress.consumed = total
         return True
 
@@ -175,6 +190,8 @@ class IncrementalLoop(PeriodicWorker):
         now = self._clock()
         if not manual and not progress.pending_train:
             return None  # nothing to evaluate: the first sample seen is judged at once
+        if not manual and self._wall() < state.retry_at:
+            return None  # the GM backs off after a failure: samples seen meanwhile join the next round
         if not manual and now < self._next_check.get(job_key, 0.0):
             return None
         self._next_check[job_key] = now + trigger.check_period_seconds
@@ -251,6 +268,13 @@ class IncrementalLoop(PeriodicWorker):
     def _model_url(self, ns: str, name: Any) -> str:
         model = self._store.get_object(ObjectKey(kinds.MODEL.key, ns, str(name or "")))
         return str(_get(model, "spec", "url") or "")
+
+
+def _quarantine_report(progress: Progress, index_url: str, round_: int) -> dict[str, Any]:
+    """The samples quarantined so far, for ``status.quarantinedSamples`` (not a decision: it has its own slot)."""
+    return {"source": ilp.LC_SOURCE, "phase": "train", "status": None, "round": round_, ilp.QUARANTINE: {
+        "index": index_url, "count": progress.quarantined_total,
+        "samples": [{"line": line, "reason": reason} for line, reason in progress.quarantined]}}
 
 
 def _report(phase: str, status: str, round_: int, message: str, inputs: dict[str, Any]) -> dict[str, Any]:

@@ -14,6 +14,11 @@ inside an open quote) that was written less than :data:`SETTLE_SECONDS` ago is t
 unfinished record and is left for the next read, so half a sample is never taken (and its other
 half never becomes a second one). An unterminated last line older than that is a complete sample
 in a file that lacks the final newline.
+
+A CSV record whose number of fields differs from the header's fails validation: no worker can
+train on it, and since the index only grows it would fail every later round too. The job loop
+quarantines such records (:attr:`Index.problems`, by position, with the line they start on) instead
+of handing them to a round.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from __future__ import annotations
 import os
 import random
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sedna.datasources.index import FORMATS, SETTLE_SECONDS, IndexFileError
@@ -33,11 +38,21 @@ class IndexUnreadable(ValueError):
 
 
 @dataclass(frozen=True)
+class Problem:
+    """Why the sample at a position fails validation, and the index line it starts on."""
+
+    line: int
+    reason: str
+
+
+@dataclass(frozen=True)
 class Index:
     """The samples of an index file (lines without their newline) and its CSV header, if any."""
 
     header: str | None
     lines: list[str]
+    problems: dict[int, Problem] = field(default_factory=dict)
+    """Positions of samples that fail validation (see the module docstring)."""
 
 
 def read_index(url: str, fmt: str) -> Index:
@@ -53,7 +68,13 @@ def read_index(url: str, fmt: str) -> Index:
     except IndexFileError as exc:
         raise IndexUnreadable(f"{exc} (spec.url)") from None
     header = index.header.text if index.header is not None else None
-    return Index(header, [record.text for record in index.records])
+    problems: dict[int, Problem] = {}
+    if index.header is not None:
+        width = len(index.header.fields)
+        for position, record in enumerate(index.records):
+            if len(record.fields) != width:
+                problems[position] = Problem(record.line, f"{len(record.fields)} fields, the header has {width}")
+    return Index(header, [record.text for record in index.records], problems)
 
 
 def local_path(url: str) -> Path | None:

@@ -87,22 +87,26 @@ def terminate(pids: Iterable[int], timeout: float) -> None:
 
 
 def _recorded(pid_file: Path | None) -> list[psutil.Process]:
-    """Worker processes the local runtime recorded in ``pid_file`` ({key: pid}) that started before it was
-    last written (a recycled pid belongs to someone else)."""
+    """Worker process groups the local runtime recorded in ``pid_file`` (``{key: [pid, start time]}``) that
+    still run, with their children (a recycled pid has another start time: it belongs to someone else).
+    They outlive a GM killed with ``kill -9``; this is how ``down`` still finds them."""
     if pid_file is None or not pid_file.exists():
         return []
     try:
         data = json.loads(pid_file.read_text())
-        written = pid_file.stat().st_mtime
     except (OSError, ValueError):
         return []
     found = []
     for value in (data.values() if isinstance(data, dict) else []):
-        if isinstance(value, int):
-            with contextlib.suppress(psutil.Error):
-                proc = psutil.Process(value)
-                if proc.create_time() <= written + 1.0:
-                    found.append(proc)
+        try:
+            pid, started = int(value[0]), float(value[1])
+        except (TypeError, ValueError, IndexError):
+            continue
+        with contextlib.suppress(psutil.Error):
+            proc = psutil.Process(pid)
+            if abs(proc.create_time() - started) < 1.0:
+                found.append(proc)
+                found.extend(proc.children(recursive=True))
     return found
 
 

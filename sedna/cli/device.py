@@ -2,8 +2,11 @@
 
 The heavy lifting lives in :mod:`sedna.service.mqtt.simulator`; this module parses
 flags (the broker: ``--broker``, else ``$MQTT_BROKER``, else the one ``sedna local up`` started
-for ``--state-dir``, else 127.0.0.1:1883), maps errors to exit codes (0 all answered without error, 1 some errors or
-unanswered requests, 2 bad flags, 3 broker unreachable) and prints the report.
+for ``--state-dir``, else 127.0.0.1:1883; the credentials: ``--username``/``--password``, else
+``$MQTT_USERNAME``/``$MQTT_PASSWORD``, else the devices' identity ``sedna local up`` keeps in
+``--state-dir`` for its embedded broker, which refuses anonymous clients), maps errors to exit
+codes (0 all answered without error, 1 some errors or unanswered requests, 2 bad flags, 3 broker
+unreachable) and prints the report.
 """
 
 from __future__ import annotations
@@ -54,9 +57,14 @@ def run_simulate(args: argparse.Namespace) -> int:
 
     broker = args.broker or os.environ.get("MQTT_BROKER") or \
         (read_ready(Path(args.state_dir)) or {}).get("mqtt_broker") or "127.0.0.1:1883"
+    username, password = args.username, args.password
+    if not username:
+        from sedna.cli._local_secrets import device_credentials
+
+        username, password = device_credentials(Path(args.state_dir)) or ("", "")
     try:
         host, port = parse_broker(broker, "--broker")
-        settings = MqttSettings(host=host, port=port, username=args.username, password=args.password,
+        settings = MqttSettings(host=host, port=port, username=username, password=password,
                                 tls_ca=args.tls_ca, protocol=args.protocol)
         summary = simulate(args.service, args.namespace, settings, count=args.count, rate=args.rate,
                            window=args.window, qos=args.qos, timeout=args.timeout, progress=sys.stderr)

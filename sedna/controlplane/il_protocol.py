@@ -20,6 +20,9 @@ STATE_ANNOTATION = "sedna.io/incremental-state"
 TRIGGER_TRAIN = "sedna.io/trigger-train"
 TRIGGER_DEPLOY = "sedna.io/trigger-deploy"
 LC_SOURCE = "lc"
+QUARANTINE = "quarantine"
+"""Key of an LC report listing the index records it quarantined (``{index, count, samples: [{line, reason}]}``);
+the GM files it apart from the LC's decisions and shows it as ``status.quarantinedSamples``."""
 
 TRAIN, EVAL, DEPLOY = "Train", "Eval", "Deploy"
 STAGES = (TRAIN, EVAL, DEPLOY)
@@ -45,6 +48,8 @@ class JobState:
     trained_round: int = 0
     eval_results: list[dict[str, Any]] = field(default_factory=list)
     """The last completed eval's ``[{format, url, metrics}]``: new model first, deployed second."""
+    retry_at: float = 0.0
+    """After a failure: the Unix time before which the GM opens no new round (0: no back-off)."""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
@@ -64,6 +69,6 @@ class JobState:
         return cls(**known)
 
 
-__all__ = ["COMPLETED", "DEPLOY", "EVAL", "FAILED", "LC_SOURCE", "NEXT_STAGE", "READY", "RUNNING", "STAGES",
-           "STARTING", "STATES", "STATE_ANNOTATION", "TRAIN", "TRIGGER_DEPLOY", "TRIGGER_TRAIN", "WAITING",
+__all__ = ["COMPLETED", "DEPLOY", "EVAL", "FAILED", "LC_SOURCE", "NEXT_STAGE", "QUARANTINE", "READY", "RUNNING",
+           "STAGES", "STARTING", "STATES", "STATE_ANNOTATION", "TRAIN", "TRIGGER_DEPLOY", "TRIGGER_TRAIN", "WAITING",
            "JobState", "hot_update_config_path"]

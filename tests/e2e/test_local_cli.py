@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,49 +18,20 @@ import psutil
 import pytest
 
 from examples.joint_inference.digits import run_local
+from tests.e2e import local_cluster
 from tests.support.waiting import eventually
 
 pytestmark = [pytest.mark.slow, pytest.mark.processes]
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def tiny_model(path: Path, seed: int) -> None:
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    weights = np.random.default_rng(seed).normal(size=(64, 10)).astype(np.float32)
-    graph = helper.make_graph(
-        [helper.make_node("MatMul", ["x", "w"], ["logits"]),
-         helper.make_node("Softmax", ["logits"], ["probabilities"])],
-        "tiny", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 64])],
-        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [None, 10])],
-        [numpy_helper.from_array(weights, "w")])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
-    onnx.save(model, str(path))
-
-
 def sedna(state: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "sedna", *args, "--state-dir", str(state)], capture_output=True,
-                          text=True, timeout=120, cwd=ROOT)
+    return local_cluster.sedna(state, *args)
 
 
-def lc_servers(state: Path) -> set[str]:
-    """The worker API URLs of this cluster's LCs (what its workers get as ``LC_SERVER``)."""
-    return {lc["server"] for lc in json.loads((state / "local.json").read_text())["lc"].values()}
-
-
-def worker_processes(state: Path, servers: set[str]) -> list[psutil.Process]:
-    """Processes of this cluster: GM/LC (marked env) and workers (reporting to one of its LCs)."""
-    found = []
-    for proc in psutil.process_iter(["pid"]):
-        try:
-            env = proc.environ()
-        except psutil.Error:
-            continue
-        if env.get("SEDNA_LOCAL_STATE_DIR") == str(state) or env.get("LC_SERVER") in servers:
-            found.append(proc)
-    return found
+lc_servers = local_cluster.lc_servers
+worker_processes = local_cluster.cluster_processes
+tiny_model = local_cluster.tiny_model
 
 
 @pytest.fixture
@@ -93,9 +63,10 @@ def test_the_digits_service_runs_from_yaml_and_leaves_nothing_behind(cluster: Pa
     run_local.wait_running(state, timeout=90)
     host = run_local.edge_pod_ip(state)
     run_local.wait_listening(host, run_local.EDGE_GRPC_PORT)
+    from sedna.cli._local_secrets import device_credentials, edge_token
     from sedna.service.inference import GrpcInferenceClient
 
-    with GrpcInferenceClient(host, run_local.EDGE_GRPC_PORT, timeout=10.0) as client:
+    with GrpcInferenceClient(host, run_local.EDGE_GRPC_PORT, token=edge_token(state), timeout=10.0) as client:
         result = client.infer("digits", {"x": np.ones((1, 64), np.float32)})
     probabilities = np.asarray(result.outputs["probabilities"])
     assert probabilities.shape[-1] == 10 and abs(float(probabilities.sum()) - 1.0) < 1e-4
@@ -103,7 +74,7 @@ def test_the_digits_service_runs_from_yaml_and_leaves_nothing_behind(cluster: Pa
     broker = run_local.mqtt_broker(state)  # the embedded broker `local up` started, given to the edge worker
     assert broker.startswith("127.0.0.1:")
     assert "MQTT broker: pid" in sedna(state, "local", "status").stdout
-    run_local.wait_gateway_online(broker, timeout=60)
+    run_local.wait_gateway_online(broker, timeout=60, credentials=device_credentials(state))
     devices = sedna(state, "device", "simulate", "--service", "digits", "--count", "20", "--json")
     assert devices.returncode == 0, devices.stdout + devices.stderr
     summary = json.loads(devices.stdout)

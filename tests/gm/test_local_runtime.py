@@ -321,3 +321,125 @@ class TestDeployments:
             deployments.reconcile("default", "web")
         assert store.resource_version() == before
         assert len(pods_of(store, "web")) == 2
+
+
+PID_THEN_SLEEP = "import os, time; print(os.getpid(), flush=True); time.sleep(60)"
+
+
+def running(pid: int) -> bool:
+    """Alive and not a zombie: an adopted container started by a runtime in this test process stays our
+    unreaped child once killed (under a real GM its parent has gone and init reaps it)."""
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def logged_pids(log: Path) -> list[int]:
+    return [int(line) for line in log.read_text().split()] if log.exists() else []
+
+
+class TestAdoption:
+    """A runtime started again on the same state dir (the GM restarted, or killed with ``kill -9``: the
+    workers and ``pids.json`` outlive it either way) adopts the containers still running."""
+
+    @staticmethod
+    def runtime(store: LocalStore, tmp_path: Path) -> ProcessRuntime:
+        rt = ProcessRuntime(store, tmp_path, nodes={"cloud"}, backoff=FAST, grace_period=2.0, tick=0.05)
+        rt.start()
+        return rt
+
+    def test_a_running_container_is_adopted_not_restarted(self, store: LocalStore, tmp_path: Path) -> None:
+        first = self.runtime(store, tmp_path)
+        store.create(pod("kept", PID_THEN_SLEEP))
+        log = tmp_path / "logs" / "default_kept_main.log"
+        [pid] = wait_for(lambda: logged_pids(log), message="pid in log")
+        wait_for(lambda: status(store, "kept")["phase"] == "Running", message="Running")
+        first.stop(keep_running=True)
+        assert running(pid)
+        second = self.runtime(store, tmp_path)
+        try:
+            st = wait_for(lambda: (s := status(store, "kept")) and s, message="status")
+            eventually(lambda: json.loads((tmp_path / "pids.json").read_text()), message="pids.json")
+            container = status(store, "kept")["containerStatuses"][0]
+            assert container["restartCount"] == 0 and "running" in container["state"], st
+            assert running(pid) and logged_pids(log) == [pid]  # the same process, not a second one
+            store.delete(POD, "default", "kept")  # an adopted container is stopped like any other
+            wait_for(lambda: not running(pid), timeout=5, message="adopted process gone")
+        finally:
+            second.stop()
+
+    def test_an_adopted_container_that_exits_is_restarted_per_policy(self, store: LocalStore,
+                                                                    tmp_path: Path) -> None:
+        first = self.runtime(store, tmp_path)
+        store.create(pod("flaky", PID_THEN_SLEEP))
+        log = tmp_path / "logs" / "default_flaky_main.log"
+        [pid] = wait_for(lambda: logged_pids(log), message="pid in log")
+        first.stop(keep_running=True)
+        second = self.runtime(store, tmp_path)
+        try:
+            wait_for(lambda: "ContainerStatusUnknown" not in json.dumps(status(store, "flaky")), message="adopted")
+            os.kill(pid, 9)
+            st = wait_for(lambda: (s := status(store, "flaky"))["containerStatuses"][0]["restartCount"] == 1
+                          and "running" in s["containerStatuses"][0]["state"] and s, message="restarted")
+            last = st["containerStatuses"][0]["lastState"]["terminated"]
+            assert last["reason"] == "ContainerStatusUnknown" and "previous runtime" in last["message"]
+            new_pids = wait_for(lambda: (p := logged_pids(log)) and len(p) == 2 and p, message="second pid")
+            assert new_pids[0] == pid and running(new_pids[1])
+        finally:
+            second.stop()
+
+    def test_a_survivor_whose_pod_was_deleted_meanwhile_is_killed(self, store: LocalStore,
+                                                                 tmp_path: Path) -> None:
+        first = self.runtime(store, tmp_path)
+        store.create(pod("gone", PID_THEN_SLEEP))
+        log = tmp_path / "logs" / "default_gone_main.log"
+        [pid] = wait_for(lambda: logged_pids(log), message="pid in log")
+        first.stop(keep_running=True)
+        store.delete(POD, "default", "gone")  # while no runtime watched
+        assert running(pid)
+        second = self.runtime(store, tmp_path)
+        try:
+            wait_for(lambda: not running(pid), timeout=5, message="unclaimed survivor killed")
+        finally:
+            second.stop()
+
+
+class TestStateDir:
+    def test_every_pod_gets_a_state_dir_under_its_node_that_outlives_it(self, store: LocalStore,
+                                                                        runtime: ProcessRuntime,
+                                                                        tmp_path: Path) -> None:
+        code = ("import os, pathlib, time\n"
+                "d = pathlib.Path(os.environ['STATE_DIR'])\n"
+                "n = len(list(d.glob('run-*')))\n"
+                "(d / f'run-{n}').write_text('x')\n"
+                "print(d, n, flush=True)\n"
+                "time.sleep(60)\n")
+        store.create(pod("keeper", code))
+        log = tmp_path / "logs" / "default_keeper_main.log"
+        first = wait_for(lambda: log.exists() and log.read_text().split(), message="first run")
+        expected = tmp_path / "nodes" / "cloud" / "pods" / "default_keeper"
+        assert first == [str(expected), "0"]
+        assert expected.stat().st_mode & 0o777 == 0o700
+        store.delete(POD, "default", "keeper")
+        wait_for(lambda: not any(True for _ in _missing(store, "keeper")), message="deleted")
+        store.create(pod("keeper", code))
+        second = wait_for(lambda: (w := log.read_text().split()) and len(w) == 4 and w, message="second run")
+        assert second[2:] == [str(expected), "1"]  # what the first incarnation wrote is still there
+
+    def test_a_state_dir_set_by_the_template_wins(self, store: LocalStore, runtime: ProcessRuntime,
+                                                  tmp_path: Path) -> None:
+        mine = tmp_path / "mine"
+        store.create(pod("own", "import os; print(os.environ['STATE_DIR'], flush=True)", policy="Never",
+                         env=[{"name": "STATE_DIR", "value": str(mine)}]))
+        log = tmp_path / "logs" / "default_own_main.log"
+        assert wait_for(lambda: log.exists() and log.read_text().strip(), message="printed") == str(mine)
+
+
+def _missing(store: LocalStore, name: str) -> list[Obj]:
+    try:
+        return [store.get(POD, "default", name)]
+    except NotFound:
+        return []

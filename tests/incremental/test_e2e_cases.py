@@ -9,18 +9,25 @@ each test applies its own jobs (their own data directories) and asserts on their
 - a train worker that exits 1 fails its stage with the log file's path, and the job waits for the
   next trigger (whose round gets the failed round's samples back);
 - ``hotUpdateEnabled: false`` deploys by recreating the inference Pod, and the new model answers;
-- the LC of the job's node killed with SIGKILL mid-round and restarted: the round completes, and
-  every sample is counted exactly once.
+- the LC of the job's node killed with SIGKILL mid-round and started again by ``sedna local up``
+  (which starts what is not running): the round completes, and every sample is counted exactly once;
+- ``sedna local restart <node>`` of an LC mid-job keeps its credentials: the next hot update is
+  confirmed (it used to fail ``HotUpdateTimeout`` while the new model was in fact served);
+- a train worker that fails persistently backs off (the gaps between attempts grow, as the GM's
+  shortened back-off base allows, :data:`RETRY_BASE`), and once its input is fixed the next attempt
+  succeeds without operator action.
+
+The GM runs with the stage back-off base shortened to :data:`RETRY_BASE` seconds.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
 import signal
 import sqlite3
-import subprocess
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -32,11 +39,12 @@ import pytest
 
 from examples.incremental_learning.digits.prepare import Layout, accuracy, feed, prepare
 from examples.incremental_learning.digits.run import measure, sedna
-from sedna.cli.local import MARKER
+from sedna.cli._local_secrets import edge_token
 from tests.support.procs import free_port, wait_for_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.processes]
 Data = Callable[[str], Layout]
+RETRY_BASE = 2.0
 
 
 class Cluster:
@@ -85,7 +93,8 @@ def seen(conditions: list[dict[str, Any]], round_: int, stage: str, type_: str, 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     root = tmp_path_factory.mktemp("il-cases")
-    sedna("local", "up", "--nodes", "cloud,edge-0,edge-1", state_dir=root / "state")
+    sedna("local", "up", "--nodes", "cloud,edge-0,edge-1", state_dir=root / "state",
+          env={"SEDNA_GM_STAGE_RETRY_BASE_SECONDS": str(RETRY_BASE)})
     try:
         yield Cluster(root)
     finally:
@@ -219,7 +228,8 @@ def test_without_hot_update_the_inference_pod_is_recreated_with_the_new_model(cl
     cluster.apply(resources("restart", layout, "edge-0", hot=False, port=port), "restart")
     wait_for_port(port, 60)
     before = (cluster.pod("restart-infer") or {})["metadata"]["uid"]
-    initial_accuracy, _ = measure(port, _test(layout), "restart")
+    token = edge_token(cluster.state)
+    initial_accuracy, _ = measure(port, _test(layout), "restart", token)
     feed(layout, 0, 300)
 
     conditions = cluster.wait("restart", lambda cs: seen(cs, 1, "Deploy", "Completed"), "round 1 deployed", 120)
@@ -228,7 +238,7 @@ def test_without_hot_update_the_inference_pod_is_recreated_with_the_new_model(cl
     pod = cluster.pod("restart-infer") or {}
     assert pod["metadata"]["uid"] != before and pod["metadata"]["labels"]["sedna.io/deploy-round"] == "1"
     wait_for_port(port, 60)  # the old pod has exited (the runtime starts the new one after it): this is the new one
-    served, _ = measure(port, _test(layout), "restart")
+    served, _ = measure(port, _test(layout), "restart", token)
     trained = accuracy(layout.output / "train" / "1" / "model.npz", layout.test)
     assert served == pytest.approx(trained) and served > initial_accuracy + 0.3
     assert cluster.job("restart")["deployedRound"] == 1
@@ -240,23 +250,71 @@ def test_an_lc_killed_mid_round_and_restarted_completes_it_counting_samples_once
     feed(layout, 0, 60)  # 48 train, 12 eval
     cluster.wait("resume", lambda cs: seen(cs, 1, "Train", "Starting"), "round 1 training")
 
-    restarted = _kill_and_restart_lc(cluster, "edge-1", during=lambda: feed(layout, 60, 30))  # fed while it is down
-    try:
-        conditions = cluster.wait("resume", lambda cs: seen(cs, 1, "Deploy", "Completed"), "round 1 deployed", 120)
-        assert [c["reason"] for c in conditions if c["stage"] == "Deploy" and c["type"] == "Completed"] == \
-            ["HotUpdated"]
-        assert sum(1 for c in conditions if (c["stage"], c["type"]) == ("Train", "Ready")) == 1  # sent once
+    _kill_and_restart_lc(cluster, "edge-1", during=lambda: feed(layout, 60, 30))  # fed while it is down
+    conditions = cluster.wait("resume", lambda cs: seen(cs, 1, "Deploy", "Completed"), "round 1 deployed", 120)
+    assert [c["reason"] for c in conditions if c["stage"] == "Deploy" and c["type"] == "Completed"] == \
+        ["HotUpdated"]
+    assert sum(1 for c in conditions if (c["stage"], c["type"]) == ("Train", "Ready")) == 1  # sent once
 
-        lines = layout.index.read_text().splitlines()[1:]
-        progress = _progress(cluster.state / "lc" / "edge-1" / "lc.db", "incremental/default/resume")
-        assert progress["consumed"] == len(lines) == 90 and progress["in_flight"] == []
-        train_1 = (layout.output / "data" / "train" / "1" / "data.csv").read_text().splitlines()[1:]
-        pending = [lines[i] for i in progress["pending_train"]]
-        evaluation = [lines[i] for version in progress["eval_versions"] for i in version]
-        assert (len(train_1), len(pending), len(evaluation)) == (48, 24, 18)
-        assert Counter(train_1) + Counter(pending) + Counter(evaluation) == Counter(lines)  # each sample once
-    finally:
-        _stop(restarted)
+    lines = layout.index.read_text().splitlines()[1:]
+    progress = _progress(cluster.state / "lc" / "edge-1" / "lc.db", "incremental/default/resume")
+    assert progress["consumed"] == len(lines) == 90 and progress["in_flight"] == []
+    train_1 = (layout.output / "data" / "train" / "1" / "data.csv").read_text().splitlines()[1:]
+    pending = [lines[i] for i in progress["pending_train"]]
+    evaluation = [lines[i] for version in progress["eval_versions"] for i in version]
+    assert (len(train_1), len(pending), len(evaluation)) == (48, 24, 18)
+    assert Counter(train_1) + Counter(pending) + Counter(evaluation) == Counter(lines)  # each sample once
+
+
+def test_an_lc_restarted_mid_job_keeps_its_credentials_and_the_next_deploy_succeeds(
+        cluster: Cluster, data: Data) -> None:
+    layout = data("relc")
+    cluster.apply(resources("relc", layout, "edge-0"), "relc")
+    feed(layout, 0, 60)
+    cluster.wait("relc", lambda cs: seen(cs, 1, "Deploy", "Completed"), "round 1 deployed", 120)
+
+    restarted = sedna("local", "restart", "edge-0", state_dir=cluster.state)
+    assert "started: LC edge-0" in restarted.stdout
+    feed(layout, 60, 60)
+
+    conditions = cluster.wait("relc", lambda cs: seen(cs, 2, "Deploy", "Completed") or seen(cs, 2, "Deploy", "Failed"),
+                              "round 2 deployed", 150)
+    assert seen(conditions, 2, "Deploy", "Completed", "HotUpdated"), [c["message"] for c in conditions[-3:]]
+    assert cluster.job("relc")["deployedRound"] == 2
+
+
+def test_a_persistently_failing_train_worker_backs_off_and_recovers_once_its_input_is_fixed(
+        cluster: Cluster, data: Data) -> None:
+    layout = data("storm")
+    good = layout.initial_model.read_bytes()
+    layout.initial_model.write_bytes(b"not a model")  # every train attempt fails to load its base model
+    cluster.apply(resources("storm", layout, "edge-0", threshold=1), "storm")
+    feed(layout, 0, 20)
+
+    conditions = cluster.wait("storm", lambda cs: sum(c["type"] == "Failed" and c["stage"] == "Train"
+                                                      for c in cs) >= 4, "four failed attempts", 120)
+    failed = [c for c in conditions if c["stage"] == "Train" and c["type"] == "Failed"]
+    starts = [time_of(c) for c in conditions if c["stage"] == "Train" and c["type"] == "Starting"][:4]
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    assert all(later > earlier for earlier, later in itertools.pairwise(gaps)), gaps   # attempt gaps grow
+    assert gaps[1] >= 2 * RETRY_BASE - 1 and gaps[2] >= 4 * RETRY_BASE - 1, gaps  # as the back-off allows
+    waiting = [c for c in conditions if c["reason"] == "StageFailed"]
+    assert [json.loads(c["data"])["failures"] for c in waiting][:3] == [1, 2, 3]
+    assert "3 failures in a row" in waiting[2]["message"] and "next attempt at" in waiting[2]["message"]
+    assert "cannot load digits model" in failed[0]["message"] or "log:" in failed[0]["message"]
+    assert cluster.job("storm")["retry"]["failures"] >= 3
+
+    layout.initial_model.write_bytes(good)  # the operator fixes the model: no other action needed
+    conditions = cluster.wait("storm", lambda cs: any(c["stage"] == "Train" and c["type"] == "Completed"
+                                                      for c in cs), "a train attempt succeeds", 120)
+    assert "retry" not in cluster.job("storm") or cluster.job("storm")["stage"] != "Train" or \
+        cluster.job("storm")["stageState"] != "Waiting"
+
+
+def time_of(cond: dict[str, Any]) -> float:
+    from datetime import datetime
+
+    return datetime.strptime(cond["lastTransitionTime"], "%Y-%m-%dT%H:%M:%SZ").timestamp()
 
 
 def _test(layout: Layout) -> Any:
@@ -265,32 +323,17 @@ def _test(layout: Layout) -> Any:
     return load_samples(layout.test)
 
 
-def _kill_and_restart_lc(cluster: Cluster, node: str, during: Callable[[], object]) -> subprocess.Popen[bytes]:
-    """SIGKILL the node's LC, run ``during``, start it again as ``sedna local up`` did; return the new one."""
-    record_path = cluster.state / "local.json"
-    record = json.loads(record_path.read_text())
-    pid = int(record["lc"][node]["pid"])
-    command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:-1]
-    os.kill(pid, signal.SIGKILL)
+def _kill_and_restart_lc(cluster: Cluster, node: str, during: Callable[[], object]) -> None:
+    """SIGKILL the node's LC, run ``during``, then ``sedna local up``: it starts what is not running."""
+    record = json.loads((cluster.state / "local.json").read_text())
+    os.kill(int(record["lc"][node]["pid"]), signal.SIGKILL)
     during()
-    env = {**os.environ, MARKER: str(cluster.state), "PYTHONUNBUFFERED": "1"}  # its credential is in its state dir
-    with (cluster.state / "logs" / f"lc-{node}.log").open("ab") as log:
-        proc = subprocess.Popen([c.decode() for c in command], env=env, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
-    record["lc"][node]["pid"] = proc.pid  # `sedna local down` stops it too
-    record_path.write_text(json.dumps(record))
-    wait_for_port(int(record["lc"][node]["server"].rsplit(":", 1)[1]), 30, proc)
-    return proc
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+    status = sedna("local", "status", state_dir=cluster.state).stdout
+    assert f"LC {node}: pid {record['lc'][node]['pid']} NOT running" in status
+    up = sedna("local", "up", state_dir=cluster.state).stdout
+    assert f"started: LC {node}" in up
+    after = json.loads((cluster.state / "local.json").read_text())["lc"][node]
+    assert after["server"] == record["lc"][node]["server"] and after["pid"] != record["lc"][node]["pid"]
 
 
 def _progress(db: Path, key: str) -> dict[str, Any]:

@@ -195,3 +195,41 @@ def test_file_watch_sees_appends_replacements_and_new_files_once(tmp_path: Path)
     assert watch.changed() is True and watch.changed() is False
     path.unlink()
     assert watch.changed() is True and watch.changed() is False
+
+
+def test_after_a_failure_the_train_trigger_waits_for_the_gms_back_off(tmp_path: Path) -> None:
+    store, index = setup(tmp_path, 20)
+    wall = Clock()
+    backing_off = ilp.JobState(ilp.TRAIN, ilp.WAITING, 1, retry_at=wall.now + 20)
+    store.put_object(ObjectKey("incrementallearningjob", "default", "il"), "1", job(tmp_path, backing_off))
+    loop = IncrementalLoop(store, lambda: None, local_time=lambda: time(23, 0), wall=wall)
+    assert loop.check() == 0                      # 16 train samples wait, but the back-off has not ended
+    with index.open("a") as handle:             # samples labelled meanwhile join the round
+        handle.write("".join(f"{i},{i},{i % 10}\n" for i in range(20, 30)))
+    wall.now += 19.9
+    assert loop.check() == 0
+    wall.now += 0.2
+    assert loop.check() == 1
+    [report] = reports(store)
+    assert (report["phase"], report["round"]) == ("train", 2)
+    assert len(Path(report["input"]["dataURL"]).read_text().splitlines()) == 1 + 16 + 8
+
+
+def test_records_that_fail_validation_are_quarantined_with_their_lines_never_trained(tmp_path: Path) -> None:
+    store, index = setup(tmp_path, 10)           # lines 2..11 are samples 0..9
+    with index.open("a") as handle:
+        handle.write("1,2\n" + "".join(f"{i},{i},{i % 10}\n" for i in range(10, 14)) + "1,2,3,4\n")
+    store.put_object(ObjectKey("incrementallearningjob", "default", "il"), "1",
+                     job(tmp_path, **{ilp.TRIGGER_TRAIN: "now"}))
+    loop = IncrementalLoop(store, lambda: None, local_time=lambda: time(12, 0))
+
+    assert loop.check() == 2                      # the train decision and the quarantine report
+    decision, quarantine = reports(store)
+    rows = Path(decision["input"]["dataURL"]).read_text().splitlines()[1:]
+    assert "1,2" not in rows and "1,2,3,4" not in rows
+    assert quarantine[ilp.QUARANTINE] == {"index": str(index), "count": 2, "samples": [
+        {"line": 12, "reason": "2 fields, the header has 3"}, {"line": 17, "reason": "4 fields, the header has 3"}]}
+    with index.open("a") as handle:
+        handle.write("".join(f"{i},{i},{i % 10}\n" for i in range(14, 20)))
+    assert loop.check() == 0                      # nothing new to quarantine; the round is in flight
+    assert len(reports(store)) == 2

@@ -93,8 +93,9 @@ def mqtt_broker(state_dir: Path) -> str:
 
 
 def wait_gateway_online(broker: str, service: str = SERVICE, namespace: str = "default",
-                        timeout: float = 60.0) -> None:
-    """Wait until the edge worker's device gateway announces itself ``online`` (its retained status topic)."""
+                        timeout: float = 60.0, credentials: tuple[str, str] | None = None) -> None:
+    """Wait until the edge worker's device gateway announces itself ``online`` (its retained status topic);
+    ``credentials`` (username, password) for a broker that requires them, as ``sedna local up``'s does."""
     import threading
 
     import paho.mqtt.client as mqtt
@@ -111,6 +112,8 @@ def wait_gateway_online(broker: str, service: str = SERVICE, namespace: str = "d
 
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"run-local-{time.monotonic_ns()}",
                          protocol=mqtt.MQTTv311)
+    if credentials:
+        client.username_pw_set(*credentials)
     client.on_message = on_message
     client.on_connect = lambda c, *_: c.subscribe(f"sedna/{namespace}/{service}/status", qos=1)
     client.connect(host, int(port))
@@ -175,12 +178,15 @@ def main(argv: list[str] | None = None) -> int:
         host = edge_pod_ip(state_dir)
         wait_listening(host, EDGE_GRPC_PORT)
         print(f"[5/7] streaming the test split through the edge worker at {host}:{EDGE_GRPC_PORT}", flush=True)
-        stream_and_report(host, EDGE_GRPC_PORT, SERVICE, models, limit=args.limit)
+        from sedna.cli._local_secrets import device_credentials, edge_token
+
+        stream_and_report(host, EDGE_GRPC_PORT, SERVICE, models, token=edge_token(state_dir) or None,
+                          limit=args.limit)
         if args.devices > 0:
             broker = mqtt_broker(state_dir)
             print(f"[6/7] sedna device simulate --service {SERVICE} --count {args.devices} "
                   f"(simulated devices over MQTT, broker {broker})", flush=True)
-            wait_gateway_online(broker)
+            wait_gateway_online(broker, credentials=device_credentials(state_dir))
             print(simulate_devices(state_dir, args.devices), flush=True)
         expected = (args.limit or 540) + max(args.devices, 0)
         print("[7/7] the edge's counters as the control plane sees them (edge worker -> LC -> GM): sedna get ji",

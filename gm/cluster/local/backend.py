@@ -3,17 +3,19 @@
 The SQLite store (``<state_dir>/state.db``) is the cluster; around it run the Deployment
 controller, the Service proxy, the process runtime (logs and pids under ``state_dir``) and the
 REST API the ``sedna`` CLI talks to (127.0.0.1, bearer ``token``). Each simulated node gets a
-``Node`` object. ``gm.__main__`` builds one, calls :meth:`LocalBackend.start`, hands
+``Node`` object, and a state dir ``<state_dir>/lc/<node>`` (its LC's, under ``sedna local up``)
+where its Pods' persistent ``STATE_DIR`` live. ``gm.__main__`` builds one, calls :meth:`LocalBackend.start`, hands
 :attr:`LocalBackend.store` to the controllers, and calls :meth:`LocalBackend.stop` on exit.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from gm.cluster.interface import NODE, AlreadyExists, Obj
+from gm.cluster.local import processes
 from gm.cluster.local.api import ServerHandle, create_api, serve_api
 from gm.cluster.local.deployments import DeploymentController
 from gm.cluster.local.images import CATALOG_FILE, ImageCatalog
@@ -39,12 +41,14 @@ class LocalBackend:
         ``api_port=None`` serves no API.
     validator: checks created/updated objects for the API, returning ``(field, message)`` violations.
     image_catalog: the image catalog file (default ``<state_dir>/images.yaml``; see :mod:`.images`).
+    pod_env: env every Pod's containers get unless they set it (tokens and credentials for the workers).
     """
 
     def __init__(self, state_dir: str | Path, nodes: Sequence[str], token: str, dry_run: bool = False,
                  api_host: str = "127.0.0.1", api_port: int | None = 0,
                  validator: Callable[[Obj], list[tuple[str, str]]] | None = None,
-                 backoff: Backoff | None = None, image_catalog: str | Path | None = None) -> None:
+                 backoff: Backoff | None = None, image_catalog: str | Path | None = None,
+                 pod_env: Mapping[str, str] | None = None) -> None:
         if not nodes:
             raise ValueError("nodes: at least one node name is required (e.g. ['cloud', 'edge-0'])")
         if api_port is not None and not token:
@@ -58,10 +62,15 @@ class LocalBackend:
         self.services = ServiceProxy(self.store)
         catalog = ImageCatalog(image_catalog if image_catalog is not None else self.state_dir / CATALOG_FILE)
         self.runtime = ProcessRuntime(self.store, self.state_dir, nodes=set(self.nodes), dry_run=dry_run,
-                                      backoff=backoff, image_catalog=catalog)
+                                      backoff=backoff, image_catalog=catalog, node_state=self.node_state_dir,
+                                      base_env={**processes.default_base_env(), **(pod_env or {})})
         self._api: ServerHandle | None = None
         self.api_app: Any = None
         self._started = False
+
+    def node_state_dir(self, node: str) -> Path:
+        """The state dir of simulated node ``node``."""
+        return self.state_dir / "lc" / node
 
     @property
     def api_port(self) -> int | None:
@@ -91,14 +100,15 @@ class LocalBackend:
         _LOG.info("local backend started in %s (nodes: %s, API port: %s)", self.state_dir,
                   ", ".join(self.nodes), self.api_port)
 
-    def stop(self) -> None:
-        """Stop the API, controllers and proxy, terminate every Pod process, and close the store."""
+    def stop(self, keep_workers: bool = False) -> None:
+        """Stop the API, controllers and proxy, terminate every Pod process (``keep_workers``: leave them for
+        the next GM to adopt), and close the store."""
         if self._api is not None:
             self._api.stop()
             self._api = None
         if self._started:
             self.services.stop()
             self.deployments.stop()
-            self.runtime.stop()
+            self.runtime.stop(keep_running=keep_workers)
         self.store.close()
         self._started = False

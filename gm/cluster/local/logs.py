@@ -25,11 +25,18 @@ def safe_part(name: str) -> str:
     if _PLAIN.match(name) and ".." not in name:
         return name
     return "x-" + hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
 
 def log_path(log_dir: str | Path, namespace: str, pod: str, container: str) -> Path:
     """The log file of one container: always directly inside ``log_dir``."""
     return Path(log_dir) / f"{safe_part(namespace)}_{safe_part(pod)}_{safe_part(container)}.log"
+
+
+def safe_name(text: str) -> str:
+    """``text`` as one file name: path separators and other odd characters become ``-``; never ``.``/``..``."""
+    name = _UNSAFE.sub("-", text)
+    return name if name.strip(".") else name.replace(".", "-") or "-"
 
 
 def tail(path: Path, lines: int | None = None, max_bytes: int = 4 << 20) -> str:

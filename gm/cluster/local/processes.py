@@ -5,8 +5,9 @@
 leading ``python``/``python3`` becomes this interpreter, since images are not run); a container
 with no ``command`` runs what the image catalog (:mod:`.images`) says its image runs. Each
 container runs in its own session so :func:`kill_group` reaches its children too.
-:class:`PidFile` remembers what is running so a restarted runtime can kill orphans of the
-previous one. Used by :mod:`.runtime`, which owns restart policy and status.
+:class:`PidFile` remembers what is running so a restarted runtime can adopt what a previous one
+left running (:class:`Adopted`), and kill what no Pod claims. Used by :mod:`.runtime`, which owns
+restart policy and status.
 """
 
 from __future__ import annotations
@@ -132,20 +133,33 @@ class PidFile:
         if self._entries.pop(key, None) is not None:
             self._save()
 
-    def kill_orphans(self) -> list[int]:
-        """Kill process groups recorded by a previous runtime that are still alive; return their pids."""
+    def survivors(self) -> dict[str, int]:
+        """``{key: pid}`` of the process groups a previous runtime recorded that still run (the same process:
+        a recycled pid has another start time). They stay recorded until :meth:`remove` or :meth:`add`."""
         try:
             entries = json.loads(self.path.read_text())
         except (OSError, ValueError):
             entries = {}
-        killed = []
-        for pid, started in entries.values() if isinstance(entries, dict) else []:
-            now_started = process_start_time(int(pid))
-            if now_started is not None and abs(now_started - float(started)) < 1.0:
-                kill_group(int(pid), signal.SIGKILL)
-                killed.append(int(pid))
-        self._entries = {}
+        alive: dict[str, int] = {}
+        for key, value in entries.items() if isinstance(entries, dict) else []:
+            try:
+                pid, started = int(value[0]), float(value[1])
+            except (TypeError, ValueError, IndexError):
+                continue
+            now_started = process_start_time(pid)
+            if now_started is not None and abs(now_started - started) < 1.0:
+                alive[str(key)] = pid
+                self._entries[str(key)] = [pid, started]
         self._save()
+        return alive
+
+    def kill_orphans(self) -> list[int]:
+        """Kill process groups recorded by a previous runtime that are still alive; return their pids."""
+        killed = []
+        for key, pid in self.survivors().items():
+            kill_group(pid, signal.SIGKILL)
+            self.remove(key)
+            killed.append(pid)
         return killed
 
     def _save(self) -> None:
@@ -153,3 +167,48 @@ class PidFile:
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps(self._entries))
         os.replace(tmp, self.path)
+
+
+class Adopted:
+    """A container process started by a previous runtime (a GM that crashed or was restarted), watched
+    through its pid: the part of :class:`subprocess.Popen` the runtime uses. Not our child, so its exit
+    code cannot be known: :attr:`returncode` is :data:`UNKNOWN_EXIT` once it has gone."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+        self._started = process_start_time(pid)
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            import psutil
+
+            try:
+                proc = psutil.Process(self.pid)
+                gone = proc.status() == psutil.STATUS_ZOMBIE or abs(proc.create_time() - (self._started or 0)) >= 1
+            except psutil.Error:
+                gone = True
+            if gone:
+                self.returncode = UNKNOWN_EXIT
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        import time
+
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(f"pid {self.pid}", timeout or 0.0)
+            time.sleep(0.05)
+        return UNKNOWN_EXIT
+
+
+def release(proc: Any) -> None:
+    """Stop tracking ``proc`` while it keeps running (for the next runtime to adopt), without the
+    "still running" warning :class:`subprocess.Popen` gives when dropped unwaited."""
+    if isinstance(proc, subprocess.Popen) and proc.poll() is None:
+        proc.returncode = UNKNOWN_EXIT
+
+
+UNKNOWN_EXIT = -1
+"""The exit code of an :class:`Adopted` process that has gone (it is not our child: the code is lost)."""

@@ -11,8 +11,15 @@ exponential back-off (1 s doubling to 30 s, reset after 60 s of running), and Po
 
 Design: one thread turns the store's watch into a queue; one supervisor thread owns all Pod
 state, so no locks guard it. A deleted Pod's process groups get SIGTERM, then SIGKILL after the
-grace period. Live pids go to ``<state_dir>/pids.json`` so a restarted runtime kills orphans and
-restarts the Pods it finds 'Running'. A Pod re-created under the name of one whose processes are
+grace period. Live pids go to ``<state_dir>/pids.json`` so a restarted runtime (the GM killed with
+``kill -9``, or restarted with :meth:`ProcessRuntime.stop` ``(keep_running=True)``) **adopts** the
+containers still running for the Pods it finds 'Running' instead of killing and recreating them,
+kills those no Pod claims after the first sync, and starts the rest again. An adopted process is
+watched through its pid; its exit code is lost (it is not our child), so its end is recorded as
+``ContainerStatusUnknown`` with exit code 0: a stage Pod then waits for its worker's report rather
+than failing a round that succeeded. Every container gets ``STATE_DIR``, a directory that outlives
+the Pod, under its node's state dir (``<node state>/pods/<namespace>_<name>``, the Deployment's name
+for a Deployment's Pods), unless its env sets one. A Pod re-created under the name of one whose processes are
 still terminating stays Pending until they have exited (as a kubelet keeps the name until the old
 Pod is gone), so two incarnations never serve side by side. A container that cannot start (bad command, unsupported env)
 marks the Pod Failed with reason ``StartError`` (``restartPolicy: Never``) or ``CrashLoopBackOff``
@@ -26,25 +33,35 @@ from __future__ import annotations
 
 import queue
 import signal
-import subprocess
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from gm.cluster.interface import POD, ClusterError, Invalid, NotFound, Obj
 from gm.cluster.local import images, processes, watching
 from gm.cluster.local._objects import now
 from gm.cluster.local.addresses import POD_NET, AddressPool
-from gm.cluster.local.logs import log_path
+from gm.cluster.local.logs import log_path, safe_name
 from gm.cluster.local.store import LocalStore
 from sedna.common.log import get_logger
 
 _LOG = get_logger(__name__)
 HOST_IP = "127.0.0.1"
 START_ERROR_EXIT = 128
+
+
+class Proc(Protocol):
+    """What the runtime needs of a container process: ours (``subprocess.Popen``) or adopted."""
+
+    pid: int
+    returncode: int | None
+
+    def poll(self) -> int | None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -63,7 +80,7 @@ class _Container:
     log: Path
     restart_base: int = 0
     starts: int = 0
-    proc: subprocess.Popen[bytes] | None = None
+    proc: Proc | None = None
     started_mono: float = 0.0
     started_at: str = ""
     next_start: float | None = 0.0
@@ -114,12 +131,14 @@ class ProcessRuntime:
     grace_period: seconds between SIGTERM and SIGKILL when a Pod sets no terminationGracePeriodSeconds.
     image_catalog: what images run for containers without a command (default: the built-in entries and
         ``<state_dir>/images.yaml``).
+    node_state: the state dir of a node (default ``<state_dir>/nodes/<node>``); Pods' ``STATE_DIR`` go under it.
     """
 
     def __init__(self, store: LocalStore, state_dir: str | Path, nodes: set[str] | None = None,
                  base_env: Mapping[str, str] | None = None, dry_run: bool = False,
                  backoff: Backoff | None = None, grace_period: float = 10.0, tick: float = 0.1,
-                 image_catalog: images.ImageCatalog | None = None) -> None:
+                 image_catalog: images.ImageCatalog | None = None,
+                 node_state: Callable[[str], Path] | None = None) -> None:
         self.store, self.state_dir, self.nodes = store, Path(state_dir), set(nodes) if nodes is not None else None
         self.images = image_catalog or images.ImageCatalog(self.state_dir / images.CATALOG_FILE)
         self.log_dir = self.state_dir / "logs"
@@ -127,9 +146,12 @@ class ProcessRuntime:
         self.dry_run, self.backoff, self.grace_period, self.tick = dry_run, backoff or Backoff(), grace_period, tick
         self.addresses = AddressPool(POD_NET)
         self._pids = processes.PidFile(self.state_dir / "pids.json")
+        self.node_state = node_state or (lambda node: self.state_dir / "nodes" / node)
+        self._survivors: dict[str, int] = {}
+        """``{uid/container: pid}`` a previous runtime left running, until the first sync adopts or kills them."""
         self._events: queue.Queue[tuple[str, Any]] = queue.Queue()
         self._pods: dict[str, _Pod] = {}
-        self._dying: list[tuple[str, subprocess.Popen[bytes], float]] = []
+        self._dying: list[tuple[str, Proc, float]] = []
         """(namespace/name, process, SIGKILL deadline) of terminated Pods' containers still exiting."""
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -137,11 +159,13 @@ class ProcessRuntime:
     # ------------------------------------------------------------- lifecycle
 
     def start(self) -> None:
-        """Kill orphans of a previous runtime, then start watching and supervising."""
+        """Find what a previous runtime left running (adopted or killed at the first sync), then start watching
+        and supervising."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        killed = self._pids.kill_orphans()
-        if killed:
-            _LOG.info("killed %d orphaned container process group(s) of a previous runtime", len(killed))
+        self._survivors = {} if self.dry_run else self._pids.survivors()
+        if self._survivors:
+            _LOG.info("found %d container process group(s) of a previous runtime still running",
+                      len(self._survivors))
         self._threads.append(watching.start_follower(
             self.store, POD, self._stop, lambda items: self._events.put(("SYNC", items)),
             lambda event: self._events.put((event.type, event.object)), "local-runtime-watch"))
@@ -149,12 +173,24 @@ class ProcessRuntime:
         thread.start()
         self._threads.append(thread)
 
-    def stop(self) -> None:
-        """Stop supervising and terminate every child process group (SIGTERM, then SIGKILL)."""
+    def stop(self, keep_running: bool = False) -> None:
+        """Stop supervising and terminate every child process group (SIGTERM, then SIGKILL); with
+        ``keep_running``, leave them running (recorded in ``pids.json``) for the next runtime to adopt."""
         self._stop.set()
         for thread in self._threads:
             thread.join(10)
         self._threads.clear()
+        if keep_running:
+            for pod in self._pods.values():
+                for c in pod.containers:
+                    if c.proc is not None:
+                        processes.release(c.proc)
+            for _, proc, _ in self._dying:  # already being stopped: finish that now
+                processes.kill_group(proc.pid, signal.SIGKILL)
+                proc.wait(5)
+            self._pods.clear()
+            self._dying.clear()
+            return
         for pod in list(self._pods.values()):
             self._terminate(pod)
         deadline = time.monotonic() + self.grace_period
@@ -197,6 +233,7 @@ class ProcessRuntime:
                 self._forget(uid)
             for obj in payload:
                 self._observe(obj)
+            self._kill_unclaimed()
         elif kind == "DELETED":
             self.addresses.release((payload.get("status") or {}).get("podIP", ""))
             self._forget(payload["metadata"]["uid"])
@@ -230,7 +267,8 @@ class ProcessRuntime:
             c = _Container(spec, i, log_path(self.log_dir, meta.get("namespace", "default"), meta["name"],
                                              str(spec.get("name", f"c{i}"))), delay=self.backoff.initial)
             old = previous.get(c.name) or {}
-            c.restart_base = int(old.get("restartCount", 0)) + (1 if "running" in (old.get("state") or {}) else 0)
+            if not self._adopt(meta["uid"], c, old):
+                c.restart_base = int(old.get("restartCount", 0)) + (1 if "running" in (old.get("state") or {}) else 0)
             containers.append(c)
         pod = _Pod(obj, ip, containers, status.get("startTime") or now())
         self._pods[meta["uid"]] = pod
@@ -239,6 +277,31 @@ class ProcessRuntime:
             for c in containers:
                 c.state, c.starts, c.next_start = {"running": {"startedAt": now()}}, 1, None
         self._write(pod, first)
+
+    def _kill_unclaimed(self) -> None:
+        """Kill what a previous runtime left running that no Pod adopted (its Pod was deleted meanwhile)."""
+        for key, pid in self._survivors.items():
+            _LOG.info("killing container process group %d (%s): no Pod claims it", pid, key)
+            processes.kill_group(pid, signal.SIGKILL)
+            self._pids.remove(key)
+        self._survivors = {}
+
+    def _adopt(self, pod_uid: str, c: _Container, old: Obj) -> bool:
+        """Take over ``c``'s process if a previous runtime left it running; True when adopted."""
+        pid = self._survivors.pop(f"{pod_uid}/{c.name}", None)
+        if pid is None:
+            return False
+        running = (old.get("state") or {}).get("running")
+        if not running:  # the store does not say it runs: an older incarnation; start afresh
+            processes.kill_group(pid, signal.SIGKILL)
+            self._pids.remove(f"{pod_uid}/{c.name}")
+            return False
+        c.proc, c.starts, c.next_start = processes.Adopted(pid), 1, None
+        c.started_at, c.started_mono = str(running.get("startedAt") or now()), time.monotonic()
+        c.state, c.last_state = {"running": {"startedAt": c.started_at}}, dict(old.get("lastState") or {})
+        c.restart_base = int(old.get("restartCount", 0))
+        _LOG.info("adopted container %s (pid %d) of a previous runtime", c.name, pid)
+        return True
 
     def _forget(self, uid: str) -> None:
         pod = self._pods.pop(uid, None)
@@ -251,7 +314,7 @@ class ProcessRuntime:
         held = any(key == _key(pod.obj) for key, _, _ in self._dying)
         for c in pod.containers:
             if c.proc is not None and c.proc.poll() is not None:
-                self._exited(pod, c, c.proc.returncode, current)
+                self._exited(pod, c, c.proc.returncode or 0, current)
                 pod.unwritten = True
             if c.proc is None and c.next_start is not None and current >= c.next_start and not self.dry_run \
                     and not held:
@@ -265,7 +328,8 @@ class ProcessRuntime:
         c.started_mono, c.started_at = current, now()
         try:
             image = images.resolve(c.spec, c.index, self.images)
-            base = {**self.base_env, **image.env} if image is not None else self.base_env
+            base = {**self.base_env, **(image.env if image is not None else {}),
+                    "STATE_DIR": str(self._pod_state_dir(pod.obj))}
             env = processes.container_env(pod.obj, c.spec, c.index, base)
             argv = processes.container_argv(c.spec, c.index, env, image)
             cwd = c.spec.get("workingDir") or (image.working_dir if image is not None else None)
@@ -297,8 +361,17 @@ class ProcessRuntime:
         c.state = {"waiting": {"reason": images.UNKNOWN_IMAGE_REASON, "message": message}}
         c.next_start = current + c.delay
         c.delay = min(c.delay * 2, self.backoff.cap)
+    def _pod_state_dir(self, obj: Obj) -> Path:
+        """The Pod's persistent ``STATE_DIR`` (created, mode 0700): see the module docstring."""
+        meta = obj["metadata"]
+        owner = next((o.get("name") for o in meta.get("ownerReferences") or [] if o.get("kind") == "Deployment"), None)
+        name = safe_name(f"{meta.get('namespace', 'default')}_{owner or meta['name']}")
+        path = self.node_state(str((obj.get("spec") or {}).get("nodeName") or "default")) / "pods" / name
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return path
 
     def _exited(self, pod: _Pod, c: _Container, code: int, current: float) -> None:
+        adopted = isinstance(c.proc, processes.Adopted)
         if c.proc is not None:
             processes.kill_group(c.proc.pid, signal.SIGKILL)
             self._pids.remove(f"{pod.obj['metadata']['uid']}/{c.name}")
@@ -306,9 +379,14 @@ class ProcessRuntime:
         if current - c.started_mono >= self.backoff.reset_after:
             c.delay = self.backoff.initial
         reason = "StartError" if c.start_error else ("Completed" if code == 0 else "Error")
+        if adopted:
+            code, reason = 0, "ContainerStatusUnknown"
         terminated = {"exitCode": code, "reason": reason, "startedAt": c.started_at, "finishedAt": now()}
         if c.start_error:
             terminated["message"] = c.start_error
+        elif adopted:
+            terminated["message"] = ("started by a previous runtime (the GM restarted): it exited, with a code "
+                                     "that cannot be known")
         restart = pod.policy == "Always" or (pod.policy == "OnFailure" and code != 0)
         if restart:
             c.last_state = {"terminated": terminated}

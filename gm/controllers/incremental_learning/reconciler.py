@@ -9,7 +9,8 @@ incremental-learning-specific is the Deploy stage (:class:`IncrementalStages`):
   it loaded this round's model (or its counter report names the round; or a timeout fails it);
   without, the inference Pod is recreated with the round's model -> Starting until it runs and is
   ready;
-- ``status.deployedRound``, ``status.inference`` (the worker's counters) and
+- ``status.deployedRound`` (the round whose model is in service, with or without hot update),
+  ``status.inference`` (the worker's counters) and
   ``status.inferenceWorker`` (its Pod's health: a crash-looping inference worker shows here with its
   restarts and last log lines, and each new crash is a Warning Event).
 
@@ -74,7 +75,7 @@ class IncrementalLearningReconciler:
             self.stages.ensure_inference(run, deployed_round(run.history, status))
             self.machine.advance(run)
         self.machine.finish(run)
-        patch.set("deployedRound", deployed_round(run.history, status))
+        patch.set("deployedRound", deployed_round(run.history, status))  # after advance: this run's deploys count
         inference = reports.inference_status(job)
         if inference is not None:
             patch.set("inference", inference)
@@ -167,11 +168,16 @@ class IncrementalStages:
         return None
 
 
+DEPLOYING_REASONS = ("RestartingInference", "HotUpdated")
+"""Deploy entries that put a round's model into service: the inference Pod recreated with it (from the
+moment it is recreated), or the running worker confirming it loaded it (hot update)."""
+
+
 def deployed_round(history: list[Obj], status: Obj) -> int:
-    """The round whose model the inference worker (without hot update) was last recreated for."""
+    """The round whose model the inference worker serves or is being recreated with (0: the initial one)."""
     found = int(status.get("deployedRound") or 0)
     for cond in history:
-        if cond.get("stage") == ilp.DEPLOY and cond.get("reason") == "RestartingInference":
+        if cond.get("stage") == ilp.DEPLOY and cond.get("reason") in DEPLOYING_REASONS:
             found = max(found, int(data_of(cond).get("round") or 0))
     return found
 

@@ -14,7 +14,9 @@ per transition to its history (:mod:`.history`):
   :data:`REPORT_GRACE_SECONDS` -> Failed;
 - ``(Deploy, *)``: the kind's business (:class:`StageKind`): an incremental job hot-updates or
   recreates its inference worker, a lifelong one publishes a knowledge base;
-- Completed -> the next stage, Waiting; Failed -> (Train, Waiting). The job loops forever.
+- Completed -> the next stage, Waiting; Failed -> (Train, Waiting), and the next round opens only after
+  a back-off that doubles with each failure in a row (:mod:`.backoff`: 10 s to 5 min, as Kubernetes'
+  CrashLoopBackOff), so a lasting failure never becomes a retry storm. The job loops forever.
 
 An invalid spec appends ``Waiting``/``MissingReference`` or ``Failed``/``InvalidSpec``; the machine
 resumes where it was once the spec is valid. Every appended entry is also an Event on the job
@@ -36,6 +38,7 @@ from gm.cluster.interface import POD, Cluster, Conflict, Kind, NotFound, Obj
 from gm.controllers.common.problems import Problem, verdict
 from gm.controllers.common.status import Reason
 from gm.controllers.common.writes import Writes
+from gm.controllers.stages.backoff import FAILED_REASON, RetryBackoff, failures_in_a_row, retry_at, rfc3339
 from gm.controllers.stages.history import HISTORY, condition, data_of, initial, round_of, trained
 from gm.controllers.stages.reports import edge_report
 from gm.runtime.caching import Cache
@@ -103,6 +106,7 @@ class StageMachine:
                  logs: LogTail = no_logs) -> None:
         self.cluster, self.kind, self.pods, self.settings, self.stages = cluster, kind, pods, settings, stages
         self.now, self.clock, self.logs = now, clock, logs
+        self.backoff = RetryBackoff(settings.stage_retry_base, settings.stage_retry_cap)
 
     # -- the loop ---------------------------------------------------------------------------------
     def invalid(self, run: Run, problems: list[Problem]) -> None:
@@ -143,6 +147,12 @@ class StageMachine:
         patch.set("stage", last["stage"])
         patch.set("stageState", last["type"])
         patch.set("round", round_of(history, run.job.get("status")))
+        at = retry_at(last) if (last["stage"], last["type"]) == (ilp.TRAIN, ilp.WAITING) else 0.0
+        patch.set("retry", {"failures": data_of(last).get("failures"), "nextAttemptTime": rfc3339(at)}
+                  if at else None)
+        quarantined = edge_report(run.job, ilp.QUARANTINE)
+        if quarantined:
+            patch.set("quarantinedSamples", {k: quarantined.get(k) for k in ("index", "count", "samples")})
         for cond in history[run.start:]:
             warn = cond.get("type") == ilp.FAILED or cond.get("reason") in SPEC_REASONS
             (run.writes.warning if warn else run.writes.normal)(str(cond.get("reason") or ""),
@@ -157,9 +167,12 @@ class StageMachine:
             return condition(nxt, ilp.WAITING, "StageCompleted", f"{stage} completed; waiting for {nxt}",
                              {"round": round_}, now)
         if state == ilp.FAILED:
-            return condition(ilp.TRAIN, ilp.WAITING, "StageFailed", f"{stage} failed; waiting for the next "
-                             "train trigger", {"round": round_}, now)
+            return self._back_off(run, stage, round_, now)
         if state == ilp.WAITING:
+            wait = retry_at(last) - self.clock() if stage == ilp.TRAIN else 0.0
+            if wait > 0:  # backing off: the LC's decision, if any, waits in status.edgeReports.lc
+                run.requeue(wait)
+                return None
             return self._lc_decision(run, stage, round_, now)
         if stage == ilp.DEPLOY:
             if state == ilp.READY:
@@ -174,6 +187,16 @@ class StageMachine:
         return self._watch_stage(run, stage, state, data, now)
 
     # -- steps -------------------------------------------------------------------------------------
+    def _back_off(self, run: Run, stage: str, round_: int, now: str) -> Obj:
+        """(Train, Waiting) after a failure, not before a deadline that doubles with each failure in a row."""
+        failures = failures_in_a_row(run.history) + 1
+        delay = self.backoff.delay(failures)
+        at = self.clock() + delay
+        message = (f"{stage} failed ({failures} failure{'s' if failures > 1 else ''} in a row); next attempt "
+                   f"at {rfc3339(at)} at the earliest (back-off {delay:g}s), when the train trigger fires")
+        return condition(ilp.TRAIN, ilp.WAITING, FAILED_REASON, message,
+                         {"round": round_, "failures": failures, "retryAt": at, "nextAttempt": rfc3339(at)}, now)
+
     def _lc_decision(self, run: Run, stage: str, round_: int, now: str) -> Obj | None:
         report = edge_report(run.job, "lc")
         want = round_ + 1 if stage == ilp.TRAIN else round_
@@ -249,8 +272,9 @@ class StageMachine:
         before = ilp.JobState.from_annotations(meta.get("annotations")) or ilp.JobState()
         if not model:
             model, model_round = before.trained_model, before.trained_round
+        at = retry_at(last) if (last["stage"], last["type"]) == (ilp.TRAIN, ilp.WAITING) else 0.0
         state = ilp.JobState(last["stage"], last["type"], round_of(history, job.get("status")), model,
-                             model_round, evals or before.eval_results)
+                             model_round, evals or before.eval_results, round(at, 3))
         if (meta.get("annotations") or {}).get(ilp.STATE_ANNOTATION) == state.to_json():
             return
         for _ in range(3):

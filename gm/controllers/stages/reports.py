@@ -1,7 +1,8 @@
 """Reports from the edge for a staged learning job: filed by the hub handler, read by the stage machine.
 
 :func:`file_report` is what the edge hub's handler for a staged kind does: an LC decision (payload
-``"source": "lc"``) goes to ``status.edgeReports.lc``, a worker report to ``status.edgeReports.<phase>``
+``"source": "lc"``) goes to ``status.edgeReports.lc``, the LC's list of quarantined index records to
+``status.edgeReports.quarantine``, a worker report to ``status.edgeReports.<phase>``
 (``train``, ``eval``, ``deploy``, ``inference``). Only it writes there; the stage machine reads the
 slots with :func:`edge_report` and writes everything else, so the two writers never overwrite
 each other.
@@ -46,6 +47,15 @@ def edge_report(job: Obj, slot: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _quarantine(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict) or not isinstance(body.get("count"), int) or \
+            not isinstance(body.get("samples"), list):
+        raise MalformedReport(f"{ilp.QUARANTINE}: expected {{index, count, samples}}, got {body!r:.200}")
+    samples = [{"line": s.get("line"), "reason": str(s.get("reason", ""))[:200]} for s in body["samples"][-100:]
+               if isinstance(s, dict)]
+    return {"index": str(body.get("index", "")), "count": body["count"], "samples": samples, "time": utc_now()}
+
+
 def file_report(cluster: Cluster, kind: Kind, report: Any) -> None:
     """File an LC decision or a worker report (``report.key``, ``report.payload``) under ``status.edgeReports``.
 
@@ -58,8 +68,10 @@ def file_report(cluster: Cluster, kind: Kind, report: Any) -> None:
     status = payload.get("status")
     if status is not None and not isinstance(status, str):
         raise MalformedReport(f"status: expected a string, got {status!r}")
-    entry: LCDecision | WorkerReport
-    if payload.get("source") == ilp.LC_SOURCE:
+    entry: LCDecision | WorkerReport | dict[str, Any]
+    if payload.get("source") == ilp.LC_SOURCE and ilp.QUARANTINE in payload:
+        entry, slot = _quarantine(payload[ilp.QUARANTINE]), ilp.QUARANTINE
+    elif payload.get("source") == ilp.LC_SOURCE:
         if not isinstance(payload.get("round"), int):
             raise MalformedReport(f"round: expected an integer, got {payload.get('round')!r}")
         entry = {"phase": phase.lower(), "status": status, "round": payload["round"],

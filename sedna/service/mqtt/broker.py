@@ -7,9 +7,11 @@ gateway's ``protocol="auto"`` falls back to 3.1.1 against it, so results go to
 ``.../result/{device}`` rather than to an MQTT 5 response topic. For production,
 and for the throughput figures in ``bench/mqtt.py``, use mosquitto.
 
-It binds 127.0.0.1 by default and allows anonymous clients; it keeps sessions and
-retained messages in memory only. Run it on its own with
-``python -m sedna.service.mqtt.broker --port 1883``.
+It binds 127.0.0.1 by default. Given a password file (``--password-file``, ``USER:PASSWORD``
+lines, :mod:`.broker_auth`) it accepts only clients that present one of those username/password
+pairs, which is how ``sedna local up`` runs it; without one it allows anonymous clients. It keeps
+sessions and retained messages in memory only. Run it on its own with
+``python -m sedna.service.mqtt.broker --port 1883 [--password-file FILE]``.
 """
 
 from __future__ import annotations
@@ -33,9 +35,11 @@ class EmbeddedBroker:
     """An amqtt broker serving ``host:port`` from a daemon thread; ``port=0`` picks a free port (see ``.port``)."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 1883, *, max_connections: int = -1,
-                 start_timeout: float = 10.0) -> None:
+                 start_timeout: float = 10.0, password_file: str = "") -> None:
         self.host = host
         self.port = port
+        self.password_file = password_file
+        """``USER:PASSWORD`` lines clients must match ('' allows anonymous clients)."""
         self._max_connections = max_connections
         self._start_timeout = start_timeout
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -94,17 +98,24 @@ class EmbeddedBroker:
     async def _serve(self) -> None:
         from amqtt.broker import Broker
 
+        plugins: dict[str, Any] = {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}}
+        if self.password_file:
+            from sedna.service.mqtt.broker_auth import PLUGIN, read_password_file
+
+            read_password_file(self.password_file)  # a clear error here rather than a refusal of every client
+            plugins = {PLUGIN: {"password_file": self.password_file}}
         config = {
             "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}",
                                       "max_connections": self._max_connections}},
-            "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
+            "plugins": plugins,
         }
         self._stopped = asyncio.Event()
         self._broker = Broker(config, loop=asyncio.get_running_loop())
         await self._broker.start()
         server = self._broker._servers["default"].instance  # amqtt keeps no public handle on its listener
         self.port = int(server.sockets[0].getsockname()[1])
-        log.info("embedded MQTT broker (MQTT 3.1.1) listening on %s", self.address)
+        log.info("embedded MQTT broker (MQTT 3.1.1) listening on %s (%s)", self.address,
+                 "username and password required" if self.password_file else "anonymous clients allowed")
         self._ready.set()
         await self._stopped.wait()
 
@@ -119,6 +130,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sedna.service.mqtt.broker", description=__doc__.split("\n")[0])
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=1883, help="TCP port (default 1883; 0 picks a free one)")
+    parser.add_argument("--password-file", default="",
+                        help="USER:PASSWORD lines: only those clients may connect (default: anonymous allowed)")
     args = parser.parse_args(argv)
     configure()
     logging.getLogger("amqtt").setLevel(logging.WARNING)
@@ -127,8 +140,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: done.set())
     try:
-        broker = EmbeddedBroker(args.host, args.port).start()
-    except (RuntimeError, TimeoutError) as exc:
+        broker = EmbeddedBroker(args.host, args.port, password_file=args.password_file).start()
+    except (RuntimeError, TimeoutError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"MQTT broker listening on {broker.address}", flush=True)

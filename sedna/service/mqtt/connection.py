@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import binascii
 import contextlib
+import dataclasses
 from typing import Any
 
 from sedna.service.mqtt.settings import MqttSettings
@@ -211,7 +212,8 @@ def detect_protocol(settings: MqttSettings, timeout: float = 5.0, failures: list
     When unreachable, :func:`describe_failure` of the error is appended to ``failures``.
 
     A bare MQTT 5 CONNECT (no will, no properties) is answered "unsupported protocol
-    version" by 3.1.1-only brokers such as amqtt, which would hang on a full one.
+    version" by 3.1.1-only brokers such as amqtt, which would hang on a full one; so the probe carries
+    no credentials either (a broker that requires them still answers in its own version: "not authorised").
     """
     import os
     import time
@@ -219,7 +221,8 @@ def detect_protocol(settings: MqttSettings, timeout: float = 5.0, failures: list
     import paho.mqtt.client as mqtt
 
     answer: list[int] = []
-    probe = new_client(settings, f"sedna-probe-{os.getpid()}-{time.monotonic_ns() % 10**9}", "5", persistent=False)
+    bare = dataclasses.replace(settings, username="", password="")
+    probe = new_client(bare, f"sedna-probe-{os.getpid()}-{time.monotonic_ns() % 10**9}", "5", persistent=False)
     probe.on_connect = lambda client, userdata, flags, reason_code, properties: answer.append(reason_value(reason_code))
     try:
         probe.connect(settings.host, settings.port, keepalive=max(5, int(timeout) + 1), clean_start=True)
