@@ -81,7 +81,7 @@ def test_lc_daemonset_has_host_network_node_name_token_and_state_dir() -> None:
 
     assert pod["hostNetwork"] is True
     assert env["NODE_NAME"] == {"fieldRef": {"fieldPath": "spec.nodeName"}}
-    assert env["SEDNA_HUB_TOKEN"] == {"secretKeyRef": {"name": "sedna-hub-token", "key": "token"}}
+    assert env["LC_HUB_TOKEN_FILE"] == "/var/lib/sedna/node-token"  # the node's own, on the node
     assert {"name": "state", "hostPath": {"path": "/var/lib/sedna", "type": "DirectoryOrCreate"}} in pod["volumes"]
     assert lc["command"] == ["python", "-m", "lc"]
 
@@ -92,5 +92,8 @@ def test_kustomizations_list_every_manifest() -> None:
 
     manifests = [p.name for p in INSTALL.glob("*.yaml") if p.name != "kustomization.yaml"]
 
-    assert sorted(install) == sorted(["..", *manifests])
-    assert sorted(top) == [p.name for p in crds.crd_paths()]
+    bases = yaml.safe_load((INSTALL.parent / "bases" / "kustomization.yaml").read_text())["resources"]
+
+    assert sorted(install) == sorted(["../bases", *manifests])
+    assert top == ["bases"]
+    assert sorted(bases) == [p.name for p in crds.crd_paths()]
