@@ -67,7 +67,8 @@ def test_gm_role_grants_exactly_what_gm_uses_and_lc_gets_no_api_access() -> None
     assert rules[("", "pods")] == rules[("", "services")] == rules[("apps", "deployments")] == crud
     assert rules[("", "events")] == ["create", "patch"]
     assert rules[("", "nodes")] == ["create", "get", "list", "patch", "update"]  # the hub's sequence mark
-    assert len(rules) == 2 * len(interface.SEDNA_KINDS) + 5
+    assert rules[("", "secrets")] == ["get"]  # credentialName Secrets' S3 endpoint annotations
+    assert len(rules) == 2 * len(interface.SEDNA_KINDS) + 6
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "sedna-gm", "namespace": "sedna"}]
     lc_account = next(d for d in _docs("serviceaccounts.yaml") if d["metadata"]["name"] == "sedna-lc")
     assert lc_account["automountServiceAccountToken"] is False

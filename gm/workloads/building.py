@@ -16,10 +16,13 @@ import ipaddress
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gm.cluster.interface import DEPLOYMENT, POD, SERVICE, Kind, Obj
 from gm.settings import ControllerSettings
+
+if TYPE_CHECKING:
+    from gm.workloads.storage import Injection
 
 HASH_ANNOTATION = "sedna.io/spec-hash"
 EnvVar = dict[str, Any]
@@ -108,19 +111,21 @@ def with_hash(obj: Obj) -> Obj:
 
 
 def _pod_spec(template: dict[str, Any], node: str, force_node: bool, env: Sequence[EnvVar],
-              restart_policy: str | None) -> tuple[dict[str, Any], list[str]]:
+              restart_policy: str | None, storage: Injection | None = None) -> tuple[dict[str, Any], list[str]]:
     pod_spec = template.setdefault("spec", {})
     if node and (force_node or not pod_spec.get("nodeName")):
         pod_spec["nodeName"] = node
     if restart_policy is not None:
         pod_spec.setdefault("restartPolicy", restart_policy)
-    kept = merge_env(pod_spec.setdefault("containers", []), env)
+    kept = merge_env(pod_spec.setdefault("containers", []), storage.env if storage is not None else env)
+    if storage is not None:
+        storage.apply(pod_spec)
     return pod_spec, kept
 
 
 def pod(kind: Kind, owner: Obj, template: Mapping[str, Any] | None, *, name: str, worker_type: str,
         env: Sequence[EnvVar], node: str, restart_policy: str, annotations: Mapping[str, str] | None = None,
-        force_node: bool = False) -> Plan:
+        force_node: bool = False, storage: Injection | None = None) -> Plan:
     """A Pod of ``owner`` from a user's Pod template, placed on ``node``.
 
     The template's own nodeName wins unless ``force_node``; its labels and annotations are kept,
@@ -128,7 +133,7 @@ def pod(kind: Kind, owner: Obj, template: Mapping[str, Any] | None, *, name: str
     """
     copied = copy.deepcopy(dict(template or {}))
     tmeta = copied.get("metadata") or {}
-    pod_spec, kept = _pod_spec(copied, node, force_node, env, restart_policy)
+    pod_spec, kept = _pod_spec(copied, node, force_node, env, restart_policy, storage)
     obj = with_hash({
         "apiVersion": POD.api_version, "kind": POD.kind,
         "metadata": {"name": name, "namespace": owner["metadata"]["namespace"],
@@ -141,13 +146,16 @@ def pod(kind: Kind, owner: Obj, template: Mapping[str, Any] | None, *, name: str
 
 
 def deployment(kind: Kind, owner: Obj, template: Mapping[str, Any] | None, *, name: str, worker_type: str,
-               env: Sequence[EnvVar], node: str, replicas: int = 1) -> Plan:
-    """A Deployment of ``owner`` whose Pods come from a user's Pod template, placed on ``node``."""
+               env: Sequence[EnvVar], node: str, replicas: int = 1, storage: Injection | None = None) -> Plan:
+    """A Deployment of ``owner`` whose Pods come from a user's Pod template, placed on ``node``.
+
+    ``storage`` (kube backend) replaces ``env`` with its rewritten env and adds its volumes and init container.
+    """
     copied = json.loads(json.dumps(dict(template or {})))  # a deep copy, faster than copy.deepcopy
     labels = worker_labels(kind, owner, worker_type)
     tmeta = copied.setdefault("metadata", {})
     tmeta["labels"] = {**(tmeta.get("labels") or {}), **labels}
-    _, kept = _pod_spec(copied, node, False, env, None)
+    _, kept = _pod_spec(copied, node, False, env, None, storage)
     obj = {
         "apiVersion": DEPLOYMENT.api_version, "kind": DEPLOYMENT.kind,
         "metadata": {"name": name, "namespace": owner["metadata"]["namespace"], "labels": labels,
