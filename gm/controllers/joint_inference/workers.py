@@ -68,12 +68,12 @@ def edge_env(ji: Obj, model_url: str, node: str, host: str, settings: Controller
 
 
 def deployment(ji: Obj, worker_type: str, env: list[EnvVar], node: str,
-               storage: Injection | None = None) -> Plan:
+               storage: Injection | None = None, edge: str = "") -> Plan:
     """The Deployment of one worker type, built from the user's template."""
     side = ji["spec"].get(f"{worker_type}Worker") or {}
     return building.deployment(KIND, ji, side.get("template"), name=child_name(ji, worker_type),
                                worker_type=worker_type, env=env, node=node, replicas=int(side.get("replicas") or 1),
-                               storage=storage)
+                               storage=storage, edge=edge)
 
 
 def plan_workers(ji: Obj, models: dict[str, str], service: Obj | None, settings: ControllerSettings,
@@ -94,4 +94,5 @@ def plan_workers(ji: Obj, models: dict[str, str], service: Obj | None, settings:
         injections = {wt: storage.plan(envs[wt], [mounts[wt]], secrets or {}, settings.storage_image)
                       for wt in WORKER_TYPES}
     return {"cloud": deployment(ji, "cloud", envs["cloud"], cnode, injections["cloud"]),
-            "edge": deployment(ji, "edge", envs["edge"], enode, injections["edge"])}
+            "edge": deployment(ji, "edge", envs["edge"], enode, injections["edge"],
+                               building.EDGE_HOST_NETWORK if settings.edge_scheduling else "")}
