@@ -147,11 +147,13 @@ def test_gm_and_lc_start_from_the_rendered_manifests_and_their_probes_pass(tmp_p
     api_token = secrets.token_hex(16)
     gm = manifests.launch("Deployment", "sedna-gm", node="master", root=tmp_path, ports=ports,
                           secrets={"sedna-api-token": {"token": api_token},
-                                   "sedna-node-tokens": {"node-tokens": f"edge-0={token}\n"}})
+                                   "sedna-node-tokens": {"node-tokens": f"edge-0={token}\n",
+                                                         "worker-tokens": "edge-0=w0\n"}})
     lc = manifests.launch("DaemonSet", "sedna-lc", node="edge-0", root=tmp_path, ports=ports,
                           hosts={"sedna-gm.sedna": "127.0.0.1"})
     node_dir = tmp_path / "nodes" / "edge-0" / "var/lib/sedna"
-    (node_dir / "node-token").write_text(token + "\n")  # the operator's step on the node (docs/kubernetes.md)
+    (node_dir / "node-token").write_text(token + "\n")  # the operator's steps on the node (docs/kubernetes.md)
+    (node_dir / "worker-token").write_text("w0\n")
     gm_env = {**gm.env, "KUBECONFIG": str(kubeconfig(tmp_path / "kubeconfig", api_server.url))}
 
     with running(gm.module, gm_env, tmp_path / "gm.log", port=ports[9000], args=gm.args):
@@ -163,3 +165,5 @@ def test_gm_and_lc_start_from_the_rendered_manifests_and_their_probes_pass(tmp_p
                                 and h, timeout=60, message="LC connected to GM", ignoring=(httpx.TransportError,))
             assert health["status"] == "ok"
             assert (node_dir / "lc.db").is_file()  # the LC's state lives in the node's hostPath
+            objects = httpx.get(f"http://127.0.0.1:{ports[9100]}/sedna/objects", headers={"Authorization": "Bearer w0"})
+            assert objects.status_code == 200  # the worker token GM hands this node's workers
