@@ -173,6 +173,7 @@ def plan(env: Sequence[EnvVar], mounts: Sequence[Mount], secrets: Mapping[str, M
         out.init_containers.append({
             "name": INIT_CONTAINER, "image": image, "command": ["python", "-m", "workers.storage"],
             "args": [*sums, *pairs], "env": init_env, "volumeMounts": [{"name": VOLUME, "mountPath": DOWNLOADS}],
+            "terminationMessagePolicy": "FallbackToLogsOnError",  # the failure naming the URL reaches the status
             "resources": {"limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": "100m", "memory": "128Mi"}},
         })
     return out

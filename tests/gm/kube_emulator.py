@@ -12,7 +12,8 @@ against the kubernetes client it lacks (verified by probing it over HTTP):
   ``/status`` PATCH may change ``spec``;
 - no optimistic concurrency (stale resourceVersion accepted), no 422 validation;
 - watch ignores ``resourceVersion`` (always replays every object as ADDED), never answers
-  410 Gone, and ignores ``timeoutSeconds`` (the stream never ends).
+  410 Gone, and ignores ``timeoutSeconds`` (the stream never ends);
+- a Secret's ``stringData`` is stored as given instead of folded into ``data``.
 
 The real API server does all of that, so this subclass of ``kmock.KubernetesScaffold`` (kmock's
 HTTP server, request parsing, discovery and Status error rendering) implements it with kmock
@@ -73,6 +74,17 @@ def _matches(obj: dict[str, Any], selector: str | None) -> bool:
             if labels.get(key) != value:
                 return False
     return True
+
+
+def _fold_string_data(rid: str, obj: dict[str, Any]) -> None:
+    """A Secret's ``stringData`` is written into ``data`` (base64) and never stored, as the API server does."""
+    if rid == "v1/secrets" and "stringData" in obj:
+        import base64
+
+        data = obj.setdefault("data", {}) or {}
+        for key, value in (obj.pop("stringData") or {}).items():
+            data[key] = base64.b64encode(str(value).encode()).decode()
+        obj["data"] = data
 
 
 def _error(code: int, reason: str, message: str, causes: list[dict[str, str]] | None = None) -> kmock.KubernetesError:
@@ -156,6 +168,7 @@ class KubeApiEmulator(kmock.KubernetesScaffold):
             raise _error(409, "AlreadyExists", f'{request.resource.plural} "{key[2]}" already exists')  # type: ignore[union-attr]
         if rid not in _NO_STATUS:
             obj.pop("status", None)
+        _fold_string_data(rid, obj)
         self._validate(rid, obj)
         meta.update(uid=str(uuid.uuid4()), generation=1,
                     creationTimestamp=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
@@ -176,6 +189,7 @@ class KubeApiEmulator(kmock.KubernetesScaffold):
             meta[fixed] = old["metadata"][fixed]
         if new.get("spec") != old.get("spec"):
             meta["generation"] += 1
+        _fold_string_data(rid, new)
         self._validate(rid, new)
         self._bump(new)
         self.objects[(rid, old["metadata"]["namespace"], old["metadata"]["name"])] = new

@@ -84,3 +84,71 @@ def test_the_digits_service_runs_and_its_counters_reach_the_status(rig: Rig, dig
             "count", 0) >= 5 and cluster.get(JOINT_INFERENCE_SERVICE, "default", "digits")["status"]["inference"],
         timeout=60, interval=0.3, message="status.inference counting the 5 requests")
     assert inference["count"] >= 5, rig.logs()
+
+
+@pytest.fixture
+def s3_server(tmp_path: Path) -> Iterator[dict[str, str]]:
+    pytest.importorskip("moto")
+    from tests.support.procs import free_port, running
+
+    port = free_port()
+    env = {"S3_ENDPOINT_URL": f"127.0.0.1:{port}", "S3_USE_HTTPS": "0", "ACCESS_KEY_ID": "rig",
+           "SECRET_ACCESS_KEY": "rig-secret"}
+    with running("moto.server", {}, tmp_path / "moto.log", port, ["-H", "127.0.0.1", "-p", str(port)]):
+        yield env
+
+
+def _credential_secret(rig: Rig, s3: dict[str, str]) -> None:
+    import kubernetes.client
+
+    assert rig.cluster is not None
+    kubernetes.client.CoreV1Api(rig.cluster.api_client).create_namespaced_secret("default", {
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "minio", "annotations": {"s3-endpoint": s3["S3_ENDPOINT_URL"], "s3-usehttps": "0"}},
+        "stringData": {"ACCESS_KEY_ID": s3["ACCESS_KEY_ID"], "SECRET_ACCESS_KEY": s3["SECRET_ACCESS_KEY"]}})
+
+
+def test_s3_models_are_downloaded_before_the_workers_start(rig: Rig, s3_server: dict[str, str],
+                                                          digits_models: dict[str, Any]) -> None:
+    from sedna.common import s3
+
+    client = s3.S3Settings.from_env(s3_server).client()
+    client.create_bucket(Bucket="models")
+    for side in ("edge", "cloud"):
+        client.upload_file(str(digits_models[side]), "models", f"digits/{side}.onnx")
+    _credential_secret(rig, s3_server)
+    assert rig.cluster is not None
+    for obj in digits_objects("s3://models/digits/edge.onnx", "s3://models/digits/cloud.onnx", "minio"):
+        rig.cluster.create(obj)
+
+    running_status(rig)
+
+    downloaded = sorted(p.relative_to(rig.root / "kubelet") for p in (rig.root / "kubelet").rglob("*.onnx"))
+    assert [p.parts[-3:] for p in downloaded] == [("models", "digits", "cloud.onnx"), ("models", "digits", "edge.onnx")]
+
+
+def test_a_model_url_that_cannot_be_fetched_fails_the_service_naming_the_url(
+        rig: Rig, tmp_path: Path, digits_models: dict[str, Any]) -> None:
+    from tests.support.procs import free_port, running
+
+    www = tmp_path / "www"
+    www.mkdir()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/digits/missing.onnx"
+    assert rig.cluster is not None
+    cluster = rig.cluster
+    with running("http.server", {}, tmp_path / "http.log", port, ["-b", "127.0.0.1", "-d", str(www), str(port)]):
+        for obj in digits_objects(str(digits_models["edge"]), url):
+            cluster.create(obj)
+
+        def failed() -> dict[str, Any] | None:
+            status = cluster.get(JOINT_INFERENCE_SERVICE, "default", "digits").get("status") or {}
+            return next((c for c in status.get("conditions") or [] if c["type"] == "Failed" and c["status"] == "True"),
+                        None)
+
+        condition = eventually(failed, timeout=90, interval=0.3, message="the service Failed")
+    assert url in condition["message"] and "404" in condition["message"], condition
+    assert "Init:Error" in condition["message"]
+    cloud_pods = [p for p in cluster.list(POD, "default") if p["metadata"]["labels"].get(f"{LABEL}/worker-type") ==
+                  "cloud"]
+    assert all(p["status"].get("phase") != "Running" for p in cloud_pods)  # never started half-configured

@@ -150,3 +150,30 @@ def test_a_missing_credential_secret_keeps_the_service_pending_naming_the_url(ku
     _secret(kube)
     harness.reconcile()
     assert {d["metadata"]["name"] for d in kube.list(DEPLOYMENT, "default")} == {"digits-edge", "digits-cloud"}
+
+
+def _pod_with_init(exit_code: int | None) -> dict[str, Any]:
+    status: dict[str, Any] = {"phase": "Pending", "podIP": "10.0.0.5"}
+    if exit_code is not None:
+        status["initContainerStatuses"] = [{"name": "storage-initializer", "restartCount": 0, "state": {
+            "terminated": {"exitCode": exit_code, "reason": "Error", "message":
+                           "resuming\nstorage-initializer: cannot fetch 'http://h/m.onnx' into '/downloads/h/m.onnx': "
+                           "HTTP 404 Not Found\n"}}}]
+    return {"metadata": {"name": "digits-cloud-x"}, "status": status}
+
+
+def test_a_failed_storage_initializer_blocks_the_pod_with_the_line_naming_the_url() -> None:
+    from gm.workloads.health import PodState, pod_health
+
+    health = pod_health(_pod_with_init(1))
+
+    assert health.state is PodState.BLOCKED and health.container == "storage-initializer"
+    assert health.describe() == ("pod digits-cloud-x Init:Error: storage-initializer: cannot fetch 'http://h/m.onnx' "
+                                 "into '/downloads/h/m.onnx': HTTP 404 Not Found")
+    assert pod_health(_pod_with_init(0)).state is PodState.PENDING
+
+
+def test_an_init_container_exit_wakes_the_owners_controller() -> None:
+    from gm.runtime.predicates import pod_state_changed
+
+    assert pod_state_changed(_pod_with_init(None), _pod_with_init(1))
