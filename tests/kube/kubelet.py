@@ -132,10 +132,13 @@ class RigKubelet:
         for uid in [u for u in self._running if u not in pods]:
             self._kill(uid)
         new: list[tuple[_Running, str]] = []
+        services = self.cluster.list(SERVICE)
         for uid, pod in pods.items():
             node = pod["spec"].get("nodeName") or self.default_node
             if uid in self._running or node not in self.nodes or pod["metadata"].get("deletionTimestamp"):
                 continue
+            if self._needs_absent_service(pod, services, pods.values()):
+                continue  # as if the Service had no endpoints yet: start once the Pod behind it exists
             count = next(self._counter)
             run = _Running(pod, f"127.{self._subnet}.{count // 250 + 1}.{count % 250 + 2}")
             self._running[uid] = run  # every new Pod has its address before any starts (Service names)
@@ -217,8 +220,12 @@ class RigKubelet:
 
     def _translator(self, pod: Obj, node: str, mounts: Mapping[str, Path]) -> Any:
         namespace = pod["metadata"]["namespace"]
-        hosts = {f"{s['metadata']['name']}.{namespace}": self._service_ip(s) for s in self.cluster.list(SERVICE,
-                                                                                                       namespace)}
+        hosts: dict[str, str] = {}
+        for service in self.cluster.list(SERVICE, namespace):
+            backend = self._service_ip(service)
+            hosts[f"{service['metadata']['name']}.{namespace}"] = backend
+            if service["spec"].get("clusterIP"):  # kube-proxy's part: the clusterIP leads to the Pod
+                hosts[service["spec"]["clusterIP"]] = backend
         lc = f"127.0.0.1:{self.nodes[node]}"
 
         def translate(value: str) -> str:
@@ -230,6 +237,21 @@ class RigKubelet:
             return value.replace(f"127.0.0.1:{LC_PORT}", lc)
 
         return translate
+
+    @staticmethod
+    def _needs_absent_service(pod: Obj, services: list[Obj], pods: Any) -> bool:
+        namespace = pod["metadata"]["namespace"]
+        values = " ".join(str(e.get("value", "")) for c in pod["spec"].get("containers") or []
+                          for e in c.get("env") or [])
+        for service in services:
+            names = (f"{service['metadata']['name']}.{namespace}", service["spec"].get("clusterIP") or "-")
+            if service["metadata"]["namespace"] != namespace or not any(n in values for n in names):
+                continue
+            selector = service["spec"].get("selector") or {}
+            if not any(all((p["metadata"].get("labels") or {}).get(k) == v for k, v in selector.items())
+                       and p["metadata"]["namespace"] == namespace for p in pods):
+                return True
+        return False
 
     def _service_ip(self, service: Obj) -> str:
         selector = service["spec"].get("selector") or {}

@@ -23,6 +23,9 @@ from tests.kube.kubelet import RigKubelet
 from tests.support.procs import free_port, running
 from tests.support.waiting import eventually
 
+SERVICE_PREFIX = "127.0.3."
+"""ClusterIPs of the rig's Services: loopback, so even an address the kubelet did not translate stays here."""
+
 
 def kubeconfig(path: Path, url: str) -> Path:
     """A kubeconfig for the emulated API server: what the in-cluster ServiceAccount config gives a Pod."""
@@ -42,7 +45,7 @@ def emulated_api_server() -> Any:
     from tests.gm.kube_emulator import EmulatedApiServer
 
     validators = {f"{k.group}/{k.version}/{k.plural}": schema.validate for k in interface.SEDNA_KINDS}
-    return EmulatedApiServer(validators)
+    return EmulatedApiServer(validators, service_prefix=SERVICE_PREFIX)
 
 
 class Rig:

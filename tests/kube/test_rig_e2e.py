@@ -152,3 +152,32 @@ def test_a_model_url_that_cannot_be_fetched_fails_the_service_naming_the_url(
     cloud_pods = [p for p in cluster.list(POD, "default") if p["metadata"]["labels"].get(f"{LABEL}/worker-type") ==
                   "cloud"]
     assert all(p["status"].get("phase") != "Running" for p in cloud_pods)  # never started half-configured
+
+
+def test_the_federated_digits_job_completes_its_rounds(tmp_path: Path) -> None:
+    from examples.federated_learning.digits import run_local as fl
+    from examples.federated_learning.digits.prepare import prepare
+    from gm.cluster.interface import FEDERATED_LEARNING_JOB
+
+    rounds = 3
+    data = prepare(tmp_path / "data")
+    docs = [d for d in yaml.safe_load_all(fl.manifests(data, tmp_path / "model", rounds)) if d]
+    with Rig(tmp_path / "rig", nodes=("cloud", "edge-0", "edge-1", "edge-2")) as rig:
+        assert rig.cluster is not None
+        cluster = rig.cluster
+        for doc in docs:
+            doc["metadata"]["namespace"] = "default"
+            cluster.create(doc)
+
+        def done() -> dict[str, Any] | None:
+            status = cluster.get(FEDERATED_LEARNING_JOB, "default", fl.JOB).get("status") or {}
+            return status if status.get("phase") in ("Succeeded", "Failed") else None
+
+        try:
+            status = eventually(done, timeout=180, interval=0.5, message="the FL job finished")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{rig.logs()}") from None
+        assert status["phase"] == "Succeeded", (status, rig.logs())
+        assert status["currentRound"] == rounds
+        pods = {p["metadata"]["name"]: p["spec"].get("nodeName") for p in cluster.list(POD, "default")}
+        assert {pods[f"{fl.JOB}-train-{k}"] for k in range(3)} == {"edge-0", "edge-1", "edge-2"}
