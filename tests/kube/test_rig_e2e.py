@@ -181,3 +181,34 @@ def test_the_federated_digits_job_completes_its_rounds(tmp_path: Path) -> None:
         assert status["currentRound"] == rounds
         pods = {p["metadata"]["name"]: p["spec"].get("nodeName") for p in cluster.list(POD, "default")}
         assert {pods[f"{fl.JOB}-train-{k}"] for k in range(3)} == {"edge-0", "edge-1", "edge-2"}
+
+
+def test_an_incremental_learning_job_trains_evaluates_and_deploys_a_new_model(tmp_path: Path) -> None:
+    import json
+
+    from examples.incremental_learning.digits.prepare import feed, prepare
+    from examples.incremental_learning.digits.run import manifest
+    from gm.cluster.interface import INCREMENTAL_LEARNING_JOB
+    from tests.support.procs import free_port
+
+    layout = prepare(tmp_path / "data")
+    docs = [d for d in yaml.safe_load_all(manifest(layout.root, free_port(), free_port())) if d]
+    with Rig(tmp_path / "rig") as rig:
+        assert rig.cluster is not None
+        cluster = rig.cluster
+        for doc in docs:
+            doc["metadata"]["namespace"] = "default"
+            cluster.create(doc)
+        feed(layout, 0, 300)  # past the trigger's 200 samples
+
+        def deployed() -> bool:
+            status = cluster.get(INCREMENTAL_LEARNING_JOB, "default", "digits").get("status") or {}
+            seen = {(json.loads(c.get("data") or "{}").get("round"), c.get("stage"), c.get("type"))
+                    for c in status.get("conditions") or []}
+            return (1, "Deploy", "Completed") in seen
+
+        try:
+            eventually(deployed, timeout=180, interval=0.5, message="round 1 deployed")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{rig.logs()}") from None
+    assert layout.deploy_model.read_bytes() != layout.initial_model.read_bytes()  # the new model is in place
