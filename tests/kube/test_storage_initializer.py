@@ -114,3 +114,23 @@ def test_a_second_run_keeps_what_is_already_complete(tmp_path: Path, http_root: 
 def test_bad_arguments_exit_2() -> None:
     assert initializer(["only-a-source"]).returncode == 2
     assert initializer(["--sha256", "3=abc", "a", "b"]).returncode == 2
+
+
+def test_a_broken_s3_transfer_resumes_from_the_part_file(tmp_path: Path, s3_env: dict[str, str]) -> None:
+    from workers.storage.initializer import fetch_s3_object
+
+    dest = tmp_path / "edge.onnx"
+    dest.with_name("edge.onnx.part").write_bytes(PAYLOAD[:1000])  # what a killed init container left
+
+    fetch_s3_object("s3://models/digits/edge.onnx", dest, hashlib.sha256(PAYLOAD).hexdigest(), s3_env)
+
+    assert dest.read_bytes() == PAYLOAD and not dest.with_name("edge.onnx.part").exists()
+
+
+def test_a_wrong_s3_checksum_leaves_nothing(tmp_path: Path, s3_env: dict[str, str]) -> None:
+    from sedna.common.downloads import DownloadError
+    from workers.storage.initializer import fetch_s3_object
+
+    with pytest.raises(DownloadError, match="s3://models/digits/edge.onnx"):
+        fetch_s3_object("s3://models/digits/edge.onnx", tmp_path / "out" / "e.onnx", "0" * 64, s3_env)
+    assert list((tmp_path / "out").iterdir()) == []

@@ -49,6 +49,51 @@ def _is_s3_folder(url: str, environ: Mapping[str, str] | None) -> bool:
     return False
 
 
+def fetch_s3_object(url: str, dest: str | Path, sha256: str | None = None,
+                    environ: Mapping[str, str] | None = None, retries: int = 3) -> Path:
+    """Stream the object ``url`` into ``dest`` through ``dest.part``: resumed with a ranged GET after a break,
+    renamed only when whole and matching ``sha256``. One GET streams several times faster than boto3's
+    ranged multipart ``download_file`` here (``bench.storage``)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    bucket, key = s3.split_url(url)
+    target = Path(dest)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    part = target.with_name(target.name + ".part")
+    client = s3.S3Settings.from_env(environ).client()
+    attempt = 0
+    while True:
+        try:
+            size = int(client.head_object(Bucket=bucket, Key=key)["ContentLength"])
+            have = part.stat().st_size if part.exists() else 0
+            if have > size:
+                part.unlink()
+                have = 0
+            if have < size:
+                extra = {"Range": f"bytes={have}-"} if have else {}
+                body = client.get_object(Bucket=bucket, Key=key, **extra)["Body"]
+                with part.open("ab" if have else "wb") as handle:
+                    for chunk in body.iter_chunks(1 << 20):
+                        handle.write(chunk)
+            got = part.stat().st_size if part.exists() else 0
+            if got < size:
+                raise OSError(f"connection closed at {got} of {size} bytes")
+            part.touch()  # an empty object has no body to write
+            break
+        except ClientError as exc:
+            raise s3.S3Error(f"s3 transfer of {url!r} failed: {exc}") from None
+        except (BotoCoreError, OSError) as exc:
+            attempt += 1
+            if attempt > retries:
+                raise s3.S3Error(f"s3 transfer of {url!r} failed: {exc}") from None
+    if sha256 and sha256_file(part) != sha256.lower():
+        actual = sha256_file(part)
+        part.unlink()
+        raise DownloadError(f"{url!r} has sha256 {actual}, expected {sha256.lower()}")
+    part.replace(target)
+    return target
+
+
 def download_one(src: str, dst: str | Path, sha256: str | None = None,
                  environ: Mapping[str, str] | None = None) -> Path:
     """Fetch ``src`` to ``dst`` (a folder URL into the directory ``dst``); skip a complete ``dst``."""
@@ -57,6 +102,8 @@ def download_one(src: str, dst: str | Path, sha256: str | None = None,
         return s3.download(src, target, environ=environ)
     if target.is_file() and (not sha256 or sha256_file(target) == sha256.lower()):
         return target  # an init container run again after the worker's Pod restarted
+    if src.startswith("s3://"):
+        return fetch_s3_object(src, target, sha256, environ)
     return fetch(src, target, sha256=sha256, environ=environ)
 
 
