@@ -131,6 +131,6 @@ def test_a_wrong_s3_checksum_leaves_nothing(tmp_path: Path, s3_env: dict[str, st
     from sedna.common.downloads import DownloadError
     from workers.storage.initializer import fetch_s3_object
 
-    with pytest.raises(DownloadError, match="s3://models/digits/edge.onnx"):
+    with pytest.raises(DownloadError, match=r"s3://models/digits/edge\.onnx"):
         fetch_s3_object("s3://models/digits/edge.onnx", tmp_path / "out" / "e.onnx", "0" * 64, s3_env)
     assert list((tmp_path / "out").iterdir()) == []
