@@ -1,6 +1,7 @@
-# One image for both control-plane processes (and the ready-made workers):
+# One image for the control plane, the ready-made workers and the storage initializer:
 #   docker build -t sedna-py:0.1.0 .
-#   GM: python -m gm     LC: python -m lc     (see crds/install/)
+#   GM: python -m gm   LC: python -m lc   storage initializer: python -m workers.storage
+# crds/install/ and the examples use exactly this name and tag (docs/kubernetes.md).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -10,7 +11,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /opt/sedna
 COPY . /opt/sedna
-RUN pip install . \
+RUN pip install ".[s3]" \
     && groupadd --system --gid 10001 sedna \
     && useradd --system --uid 10001 --gid sedna --home-dir /var/lib/sedna --no-create-home sedna \
     && mkdir -p /var/lib/sedna \
@@ -18,5 +19,5 @@ RUN pip install . \
 
 USER 10001:10001
 WORKDIR /var/lib/sedna
-EXPOSE 9000 9010 9100
+EXPOSE 9000 9010 9011 9100
 CMD ["python", "-m", "gm"]

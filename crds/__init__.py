@@ -1,6 +1,6 @@
 """The CustomResourceDefinitions of ``sedna.io/v1alpha1``, as data.
 
-One YAML file per kind sits beside this module (``sedna.io_<plural>.yaml``), with
+One YAML file per kind sits in ``bases/`` (``sedna.io_<plural>.yaml``), with
 KubeEdge Sedna's field names so a Sedna user's resources apply unchanged, but with
 structural OpenAPI v3 schemas that catch typos, bad enums and out-of-range values,
 pod templates kept opaque (Kubernetes validates them when the Pod is created),
@@ -20,7 +20,7 @@ import yaml
 
 __all__ = ["CRD_DIR", "crd_paths", "load_crds"]
 
-CRD_DIR = Path(__file__).resolve().parent
+CRD_DIR = Path(__file__).resolve().parent / "bases"
 """The directory holding the CRD YAML files."""
 
 

@@ -67,7 +67,8 @@ def test_gm_role_grants_exactly_what_gm_uses_and_lc_gets_no_api_access() -> None
     assert rules[("", "pods")] == rules[("", "services")] == rules[("apps", "deployments")] == crud
     assert rules[("", "events")] == ["create", "patch"]
     assert rules[("", "nodes")] == ["create", "get", "list", "patch", "update"]  # the hub's sequence mark
-    assert len(rules) == 2 * len(interface.SEDNA_KINDS) + 5
+    assert rules[("", "secrets")] == ["get"]  # credentialName Secrets' S3 endpoint annotations
+    assert len(rules) == 2 * len(interface.SEDNA_KINDS) + 6
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "sedna-gm", "namespace": "sedna"}]
     lc_account = next(d for d in _docs("serviceaccounts.yaml") if d["metadata"]["name"] == "sedna-lc")
     assert lc_account["automountServiceAccountToken"] is False
@@ -81,7 +82,7 @@ def test_lc_daemonset_has_host_network_node_name_token_and_state_dir() -> None:
 
     assert pod["hostNetwork"] is True
     assert env["NODE_NAME"] == {"fieldRef": {"fieldPath": "spec.nodeName"}}
-    assert env["SEDNA_HUB_TOKEN"] == {"secretKeyRef": {"name": "sedna-hub-token", "key": "token"}}
+    assert env["LC_HUB_TOKEN_FILE"] == "/var/lib/sedna/node-token"  # the node's own, on the node
     assert {"name": "state", "hostPath": {"path": "/var/lib/sedna", "type": "DirectoryOrCreate"}} in pod["volumes"]
     assert lc["command"] == ["python", "-m", "lc"]
 
@@ -92,5 +93,8 @@ def test_kustomizations_list_every_manifest() -> None:
 
     manifests = [p.name for p in INSTALL.glob("*.yaml") if p.name != "kustomization.yaml"]
 
-    assert sorted(install) == sorted(["..", *manifests])
-    assert sorted(top) == [p.name for p in crds.crd_paths()]
+    bases = yaml.safe_load((INSTALL.parent / "bases" / "kustomization.yaml").read_text())["resources"]
+
+    assert sorted(install) == sorted(["../bases", *manifests])
+    assert top == ["bases"]
+    assert sorted(bases) == [p.name for p in crds.crd_paths()]

@@ -28,11 +28,15 @@ def _pod_summary(pod: Obj) -> tuple[Any, ...]:
     ready = next((c.get("status") for c in status.get("conditions") or [] if c.get("type") == "Ready"), None)
     containers = tuple((((cs.get("state") or {}).get("waiting") or {}).get("reason"), cs.get("restartCount"))
                        for cs in status.get("containerStatuses") or [])
-    return status.get("phase"), ready, containers, status.get("podIP")
+    inits = tuple((((cs.get("state") or {}).get("waiting") or {}).get("reason"), cs.get("restartCount"),
+                   ((cs.get("state") or {}).get("terminated") or {}).get("exitCode"))
+                  for cs in status.get("initContainerStatuses") or [])  # a storage initializer that failed
+    return status.get("phase"), ready, containers, inits, status.get("podIP")
 
 
 def pod_state_changed(old: Obj, new: Obj) -> bool:
-    """Phase, readiness, a container's waiting reason or restart count, or the pod IP changed."""
+    """Phase, readiness, a container's waiting reason or restart count, an init container's exit, or the pod IP
+    changed."""
     return spec_or_metadata_changed(old, new) or _pod_summary(old) != _pod_summary(new)
 
 

@@ -16,12 +16,20 @@ import ipaddress
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gm.cluster.interface import DEPLOYMENT, POD, SERVICE, Kind, Obj
 from gm.settings import ControllerSettings
+from gm.workloads.scheduling import place_on_edge
+
+if TYPE_CHECKING:
+    from gm.workloads.storage import Injection
 
 HASH_ANNOTATION = "sedna.io/spec-hash"
+EDGE = "edge"
+"""``edge`` of :func:`pod` / :func:`deployment`: tolerate the edge taint."""
+EDGE_HOST_NETWORK = "edge-host-network"
+"""Tolerate the edge taint and use the node's network (devices reach the worker)."""
 EnvVar = dict[str, Any]
 
 
@@ -115,19 +123,24 @@ def with_hash(obj: Obj) -> Obj:
 
 
 def _pod_spec(template: dict[str, Any], node: str, force_node: bool, env: Sequence[EnvVar],
-              restart_policy: str | None) -> tuple[dict[str, Any], list[str]]:
+              restart_policy: str | None, storage: Injection | None = None,
+              edge: str = "") -> tuple[dict[str, Any], list[str]]:
     pod_spec = template.setdefault("spec", {})
+    if edge:
+        place_on_edge(pod_spec, host_network=edge == EDGE_HOST_NETWORK)
     if node and (force_node or not pod_spec.get("nodeName")):
         pod_spec["nodeName"] = node
     if restart_policy is not None:
         pod_spec.setdefault("restartPolicy", restart_policy)
-    kept = merge_env(pod_spec.setdefault("containers", []), env)
+    kept = merge_env(pod_spec.setdefault("containers", []), storage.env if storage is not None else env)
+    if storage is not None:
+        storage.apply(pod_spec)
     return pod_spec, kept
 
 
 def pod(kind: Kind, owner: Obj, template: Mapping[str, Any] | None, *, name: str, worker_type: str,
         env: Sequence[EnvVar], node: str, restart_policy: str, annotations: Mapping[str, str] | None = None,
-        force_node: bool = False) -> Plan:
+        force_node: bool = False, storage: Injection | None = None, edge: str = "") -> Plan:
     """A Pod of ``owner`` from a user's Pod template, placed on ``node``.
 
     The template's own nodeName wins unless ``force_node``; its labels and annotations are kept,
@@ -135,7 +148,7 @@ def pod(kind: Kind, owner: Obj, template: Mapping[str, Any] | None, *, name: str
     """
     copied = copy.deepcopy(dict(template or {}))
     tmeta = copied.get("metadata") or {}
-    pod_spec, kept = _pod_spec(copied, node, force_node, env, restart_policy)
+    pod_spec, kept = _pod_spec(copied, node, force_node, env, restart_policy, storage, edge)
     obj = with_hash({
         "apiVersion": POD.api_version, "kind": POD.kind,
         "metadata": {"name": name, "namespace": owner["metadata"]["namespace"],
@@ -148,13 +161,18 @@ def pod(kind: Kind, owner: Obj, template: Mapping[str, Any] | None, *, name: str
 
 
 def deployment(kind: Kind, owner: Obj, template: Mapping[str, Any] | None, *, name: str, worker_type: str,
-               env: Sequence[EnvVar], node: str, replicas: int = 1) -> Plan:
-    """A Deployment of ``owner`` whose Pods come from a user's Pod template, placed on ``node``."""
+               env: Sequence[EnvVar], node: str, replicas: int = 1, storage: Injection | None = None,
+               edge: str = "") -> Plan:
+    """A Deployment of ``owner`` whose Pods come from a user's Pod template, placed on ``node``.
+
+    ``storage`` (kube backend) replaces ``env`` with its rewritten env and adds its volumes and init container;
+    ``edge`` (:data:`EDGE` or :data:`EDGE_HOST_NETWORK`) places it on an edge node (:mod:`.scheduling`).
+    """
     copied = json.loads(json.dumps(dict(template or {})))  # a deep copy, faster than copy.deepcopy
     labels = worker_labels(kind, owner, worker_type)
     tmeta = copied.setdefault("metadata", {})
     tmeta["labels"] = {**(tmeta.get("labels") or {}), **labels}
-    _, kept = _pod_spec(copied, node, False, env, None)
+    _, kept = _pod_spec(copied, node, False, env, None, storage, edge)
     obj = {
         "apiVersion": DEPLOYMENT.api_version, "kind": DEPLOYMENT.kind,
         "metadata": {"name": name, "namespace": owner["metadata"]["namespace"], "labels": labels,

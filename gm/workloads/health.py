@@ -7,6 +7,8 @@
   for less than ``settle_seconds`` (a flapping worker is up between crashes; counting it as
   running only after it stayed up is Kubernetes' ``minReadySeconds``): ``CrashLoopBackOff``,
   with the restart count, the last exit code and, while it settles, how long until it counts;
+- an init container that exited non-zero (a URL the storage initializer cannot fetch): ``Blocked``
+  with reason ``Init:Error`` and the last line it wrote;
 - a container waiting for something that needs a fix (:data:`BLOCKED_REASONS`: a bad image, a
   missing ConfigMap): ``Blocked``;
 - phase Failed (it will not run again): ``Failed``, with the Pod's or the container's reason;
@@ -119,6 +121,10 @@ def pod_health(pod: Obj | None, now: datetime | None = None, settle_seconds: flo
     if phase == "Succeeded":
         return replace(base, state=PodState.SUCCEEDED)
     moment = now or datetime.now(timezone.utc)
+    for cs in status.get("initContainerStatuses") or []:
+        failed_init = _init_trouble(base, cs) if isinstance(cs, dict) else None
+        if failed_init is not None:
+            return failed_init
     for cs in statuses:
         found = _container_trouble(base, cs, moment, settle_seconds)
         if found is not None:
@@ -136,6 +142,19 @@ def pod_health(pod: Obj | None, now: datetime | None = None, settle_seconds: flo
                     if (cs.get("state") or {}).get("waiting")), "")
     return replace(base, reason=waiting or ("NotReady" if phase == "Running" else ""),
                    message=str(status.get("message") or ""))
+
+
+def _init_trouble(base: PodHealth, cs: dict[str, Any]) -> PodHealth | None:
+    """An init container that failed (the storage initializer could not fetch a URL...): ``Blocked``, with the
+    last line it wrote (Kubernetes keeps it as the termination message under ``FallbackToLogsOnError``)."""
+    for state in (cs.get("state") or {}, cs.get("lastState") or {}):
+        term = state.get("terminated") or {}
+        code = term.get("exitCode")
+        if isinstance(code, int) and code != 0:
+            lines = [line for line in str(term.get("message") or "").splitlines() if line.strip()]
+            return replace(base, state=PodState.BLOCKED, reason="Init:Error", container=str(cs.get("name") or ""),
+                           exit_code=code, message=lines[-1] if lines else f"exit code {code}")
+    return None
 
 
 def _container_trouble(base: PodHealth, cs: dict[str, Any], now: datetime, settle_seconds: float) -> PodHealth | None:

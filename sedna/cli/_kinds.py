@@ -155,7 +155,7 @@ def _crd_columns() -> dict[str, tuple[Column, ...]]:
     if spec is None or not spec.submodule_search_locations:
         return {}
     out: dict[str, tuple[Column, ...]] = {}
-    for path in sorted(Path(next(iter(spec.submodule_search_locations))).glob("sedna.io_*.yaml")):
+    for path in sorted((Path(next(iter(spec.submodule_search_locations))) / "bases").glob("sedna.io_*.yaml")):
         for doc in yaml.safe_load_all(path.read_text()):
             if not isinstance(doc, dict) or doc.get("kind") != "CustomResourceDefinition":
                 continue

@@ -12,7 +12,8 @@ against the kubernetes client it lacks (verified by probing it over HTTP):
   ``/status`` PATCH may change ``spec``;
 - no optimistic concurrency (stale resourceVersion accepted), no 422 validation;
 - watch ignores ``resourceVersion`` (always replays every object as ADDED), never answers
-  410 Gone, and ignores ``timeoutSeconds`` (the stream never ends).
+  410 Gone, and ignores ``timeoutSeconds`` (the stream never ends);
+- a Secret's ``stringData`` is stored as given instead of folded into ``data``.
 
 The real API server does all of that, so this subclass of ``kmock.KubernetesScaffold`` (kmock's
 HTTP server, request parsing, discovery and Status error rendering) implements it with kmock
@@ -75,6 +76,17 @@ def _matches(obj: dict[str, Any], selector: str | None) -> bool:
     return True
 
 
+def _fold_string_data(rid: str, obj: dict[str, Any]) -> None:
+    """A Secret's ``stringData`` is written into ``data`` (base64) and never stored, as the API server does."""
+    if rid == "v1/secrets" and "stringData" in obj:
+        import base64
+
+        data = obj.setdefault("data", {}) or {}
+        for key, value in (obj.pop("stringData") or {}).items():
+            data[key] = base64.b64encode(str(value).encode()).decode()
+        obj["data"] = data
+
+
 def _error(code: int, reason: str, message: str, causes: list[dict[str, str]] | None = None) -> kmock.KubernetesError:
     return kmock.KubernetesError(status=code, reason=reason, message=message, details={"causes": causes or []})
 
@@ -84,6 +96,10 @@ class KubeApiEmulator(kmock.KubernetesScaffold):
     """Stateful Kubernetes API emulation: see the module docstring for what it adds to kmock."""
 
     validators: dict[str, Validator] = attrs.field(factory=dict)
+    service_prefix: str = ""
+    """Allocate each ClusterIP Service a ``clusterIP`` ``<prefix>N`` on create, as the API server does from its
+    service CIDR ('' allocates none). The rig uses a loopback prefix, so an address no one translated
+    still stays on this machine."""
     logs: dict[tuple[str, str, str], str] = attrs.field(factory=dict, init=False)
     """Container logs served by ``GET .../pods/{name}/log``, by ``(namespace, pod, container)``."""
     objects: dict[tuple[str, str, str], dict[str, Any]] = attrs.field(factory=dict, init=False)
@@ -156,6 +172,12 @@ class KubeApiEmulator(kmock.KubernetesScaffold):
             raise _error(409, "AlreadyExists", f'{request.resource.plural} "{key[2]}" already exists')  # type: ignore[union-attr]
         if rid not in _NO_STATUS:
             obj.pop("status", None)
+        _fold_string_data(rid, obj)
+        if rid == "v1/services" and self.service_prefix and (obj.get("spec") or {}).get("type", "ClusterIP") == \
+                "ClusterIP" and not obj["spec"].get("clusterIP"):
+            taken = {o["spec"].get("clusterIP") for (r, _, _), o in self.objects.items() if r == rid}
+            obj["spec"]["clusterIP"] = next(f"{self.service_prefix}{n}" for n in range(1, 250)
+                                            if f"{self.service_prefix}{n}" not in taken)
         self._validate(rid, obj)
         meta.update(uid=str(uuid.uuid4()), generation=1,
                     creationTimestamp=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
@@ -176,6 +198,7 @@ class KubeApiEmulator(kmock.KubernetesScaffold):
             meta[fixed] = old["metadata"][fixed]
         if new.get("spec") != old.get("spec"):
             meta["generation"] += 1
+        _fold_string_data(rid, new)
         self._validate(rid, new)
         self._bump(new)
         self.objects[(rid, old["metadata"]["namespace"], old["metadata"]["name"])] = new
@@ -242,8 +265,9 @@ class KubeApiEmulator(kmock.KubernetesScaffold):
 class EmulatedApiServer:
     """Run a :class:`KubeApiEmulator` on 127.0.0.1 in a background event loop; a context manager."""
 
-    def __init__(self, validators: dict[str, Validator] | None = None) -> None:
+    def __init__(self, validators: dict[str, Validator] | None = None, service_prefix: str = "") -> None:
         self.validators = validators or {}
+        self.service_prefix = service_prefix
         self.url = ""
         self.emulator: KubeApiEmulator | None = None
         self._loop = asyncio.new_event_loop()
@@ -257,7 +281,7 @@ class EmulatedApiServer:
 
     async def _serve(self) -> None:
         self._quit = asyncio.Event()
-        emulator = KubeApiEmulator(validators=self.validators)
+        emulator = KubeApiEmulator(validators=self.validators, service_prefix=self.service_prefix)
         async with emulator, kmock.Server(emulator, host="127.0.0.1") as srv:
             self.emulator, self.url = emulator, str(srv.url).rstrip("/")
             self._ready.set()

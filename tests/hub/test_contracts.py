@@ -48,7 +48,7 @@ def test_the_gm_api_kinds_and_the_cli_kinds_are_the_control_plane_kinds(kind: ki
 def test_the_crd_names_the_kind_as_the_control_plane_does(kind: kinds.SednaKind) -> None:
     import yaml
 
-    crd = yaml.safe_load((Path(__file__).parents[2] / "crds" / f"sedna.io_{kind.plural}.yaml").read_text())
+    crd = yaml.safe_load((Path(__file__).parents[2] / "crds" / "bases" / f"sedna.io_{kind.plural}.yaml").read_text())
     names = crd["spec"]["names"]
     assert (crd["spec"]["group"], [v["name"] for v in crd["spec"]["versions"]]) == (kinds.GROUP, [kinds.VERSION])
     assert (names["kind"], names["plural"], names["singular"], tuple(names.get("shortNames", ()))) == (

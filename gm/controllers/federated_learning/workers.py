@@ -72,11 +72,11 @@ def _env(job: Obj, name: str, node: str, settings: ControllerSettings) -> list[E
 
 
 def _pod(job: Obj, template: Obj | None, worker_type: str, name: str, env: list[EnvVar], node: str,
-         force_node: bool) -> Plan:
+         force_node: bool, edge: str = "") -> Plan:
     generation = str(int(job["metadata"].get("generation") or 1))
     return building.pod(KIND, job, template, name=name, worker_type=worker_type, env=env, node=node,
                         restart_policy=DEFAULT_RESTART_POLICY, annotations={GENERATION_ANNOTATION: generation},
-                        force_node=force_node)
+                        force_node=force_node, edge=edge)
 
 
 def aggregation_pod(job: Obj, model: Obj, pretrained_url: str, settings: ControllerSettings) -> Plan:
@@ -111,4 +111,5 @@ def trainer_pod(job: Obj, index: int, dataset: Obj, model: Obj, pretrained_url: 
     if settings.credentials is not None:
         env.append(env_value("AGG_CLIENT_TOKEN", settings.credentials.fl_trainer_token(
             str(job["metadata"]["uid"]), job["metadata"]["name"], name)))
-    return _pod(job, worker.get("template"), TRAIN, name, env, node, force_node=True)
+    return _pod(job, worker.get("template"), TRAIN, name, env, node, force_node=True,
+                edge=building.EDGE if settings.edge_scheduling else "")

@@ -54,7 +54,7 @@ def infer_pod(job: Obj, model_url: str, dataset_node: str, settings: ControllerS
                 env_value("MODEL_POLL_PERIOD_SECONDS", int(model.get("pollPeriodSeconds") or 60)),
                 env_value("MODEL_HOT_UPDATE_CONFIG", hot_update_config_path(spec["outputDir"]))]
     pod = building.pod(KIND, job, deploy.get("template"), name=name, worker_type="inference", env=env, node=node,
-                       restart_policy="Always").obj
+                       restart_policy="Always", edge=building.EDGE if settings.edge_scheduling else "").obj
     if not hot:  # a new deploy round changes the labels, hence the hash: the Pod is recreated
         pod["metadata"]["labels"][ROUND_LABEL] = str(deploy_round)
         pod = with_hash(pod)

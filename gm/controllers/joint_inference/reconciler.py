@@ -22,9 +22,10 @@ Model recovers the services waiting for it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any
 
 from gm.cluster.interface import DEPLOYMENT, JOINT_INFERENCE_SERVICE, MODEL, POD, SERVICE, Cluster, Obj
 from gm.controllers.common.problems import Problem, verdict
@@ -38,6 +39,7 @@ from gm.runtime.outcomes import DONE, NamespacedName, Outcome
 from gm.runtime.patches import StrEnum, parse_time, utc_now
 from gm.runtime.reconciling import Controller, Manager
 from gm.settings import ControllerSettings
+from gm.workloads import storage
 from gm.workloads.applying import apply_child
 from gm.workloads.building import worker_labels
 from gm.workloads.health import PodHealth, PodState, pod_health
@@ -86,6 +88,8 @@ class JointInferenceReconciler:
         self.settings = settings
         self.now = now
         self.logs = logs
+        self._secrets: dict[str, Mapping[str, Any] | None] = {}
+        """The credential Secrets read by the last :meth:`_storage` (kube backend)."""
 
     def reconcile(self, key: NamespacedName) -> Outcome:
         ji = self.services.get(key.namespace, key.name)
@@ -94,6 +98,8 @@ class JointInferenceReconciler:
         writes = Writes(self.cluster, KIND, ji, self.now)
         problems = validation.validate(ji, lambda name: self.models.get(key.namespace, name), self.settings.nodes)
         outcome = DONE
+        if not problems:
+            problems = self._storage(ji)
         if problems:
             self._invalid(ji, writes, problems)
         else:
@@ -117,6 +123,26 @@ class JointInferenceReconciler:
         patch.set("phase", cond)
         self._counts(ji, writes, self._owned_deployments(ji), self._moment())
 
+    def _mounts(self, ji: Obj) -> dict[str, storage.Mount]:
+        ns, spec = ji["metadata"]["namespace"], ji["spec"]
+        return {wt: storage.model_mount("MODEL_URL", self.models.get(ns, spec[f"{wt}Worker"]["model"]["name"]))
+                for wt in workers.WORKER_TYPES}
+
+    def _storage(self, ji: Obj) -> list[Problem]:
+        """Unusable model credentials (kube backend), as problems naming the URL; the workers wait for them."""
+        if not self.settings.storage_injection:
+            return []
+        mounts = self._mounts(ji)
+        self._secrets = storage.read_secrets(self.cluster.get, ji["metadata"]["namespace"], list(mounts.values()))
+        problems = []
+        for wt, mount in mounts.items():
+            for url in mount.urls:
+                try:
+                    storage.s3_env(self._secrets.get(mount.credential), mount.credential, url)
+                except storage.StorageError as exc:
+                    problems.append(Problem(f"spec.{wt}Worker.model", str(exc), waiting=True))
+        return problems
+
     def _apply_children(self, ji: Obj, writes: Writes) -> dict[str, Obj]:
         ns = ji["metadata"]["namespace"]
         spec = ji["spec"]
@@ -124,7 +150,8 @@ class JointInferenceReconciler:
                   for wt in workers.WORKER_TYPES}
         changes: list[tuple[str, str]] = []
         service, _ = apply_child(self.cluster, self.svcs, workers.cloud_service(ji), ji, changes)
-        plans = workers.plan_workers(ji, models, service, self.settings)
+        mounts = self._mounts(ji) if self.settings.storage_injection else None
+        plans = workers.plan_workers(ji, models, service, self.settings, mounts, self._secrets)
         stored: dict[str, Obj] = {}
         for worker_type, plan in plans.items():
             if worker_type == "edge" and self._defer_edge(ji, service):

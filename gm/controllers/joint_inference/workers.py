@@ -10,11 +10,15 @@ gets the DESIGN section 4 env, values a user already set are kept. Pure function
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from gm.cluster.interface import JOINT_INFERENCE_SERVICE, Obj
 from gm.settings import ControllerSettings
-from gm.workloads import building
+from gm.workloads import building, storage
 from gm.workloads.building import EnvVar, Plan, env_field, env_value
 from gm.workloads.placement import Placement
+from gm.workloads.storage import Injection, Mount
 
 KIND = JOINT_INFERENCE_SERVICE
 CLOUD_REST_PORT = 5000
@@ -67,20 +71,32 @@ def edge_env(ji: Obj, model_url: str, node: str, host: str, settings: Controller
     return env
 
 
-def deployment(ji: Obj, worker_type: str, env: list[EnvVar], node: str) -> Plan:
+def deployment(ji: Obj, worker_type: str, env: list[EnvVar], node: str,
+               storage: Injection | None = None, edge: str = "") -> Plan:
     """The Deployment of one worker type, built from the user's template."""
     side = ji["spec"].get(f"{worker_type}Worker") or {}
     return building.deployment(KIND, ji, side.get("template"), name=child_name(ji, worker_type),
-                               worker_type=worker_type, env=env, node=node, replicas=int(side.get("replicas") or 1))
+                               worker_type=worker_type, env=env, node=node, replicas=int(side.get("replicas") or 1),
+                               storage=storage, edge=edge)
 
 
-def plan_workers(ji: Obj, models: dict[str, str], service: Obj | None, settings: ControllerSettings) -> dict[str, Plan]:
-    """Both worker Deployments; ``models`` maps worker type to the Model's url."""
+def plan_workers(ji: Obj, models: dict[str, str], service: Obj | None, settings: ControllerSettings,
+                 mounts: Mapping[str, Mount] | None = None,
+                 secrets: Mapping[str, Mapping[str, Any] | None] | None = None) -> dict[str, Plan]:
+    """Both worker Deployments; ``models`` maps worker type to the Model's url.
+
+    With ``settings.storage_injection`` each worker's ``mounts[worker type]`` (its Model) is injected
+    (:mod:`gm.workloads.storage`); raises :class:`~gm.workloads.storage.StorageError` naming the URL.
+    """
     placement = Placement(settings.default_cloud_node or "")
     spec = ji["spec"]
     cnode, enode = placement.ji_cloud(spec), placement.ji_edge(spec)
-    return {
-        "cloud": deployment(ji, "cloud", cloud_env(ji, models["cloud"], cnode, settings), cnode),
-        "edge": deployment(ji, "edge", edge_env(ji, models["edge"], enode, big_model_host(service, ji), settings),
-                           enode),
-    }
+    envs = {"cloud": cloud_env(ji, models["cloud"], cnode, settings),
+            "edge": edge_env(ji, models["edge"], enode, big_model_host(service, ji), settings)}
+    injections: dict[str, Injection | None] = {wt: None for wt in WORKER_TYPES}
+    if settings.storage_injection and mounts:
+        injections = {wt: storage.plan(envs[wt], [mounts[wt]], secrets or {}, settings.storage_image)
+                      for wt in WORKER_TYPES}
+    return {"cloud": deployment(ji, "cloud", envs["cloud"], cnode, injections["cloud"]),
+            "edge": deployment(ji, "edge", envs["edge"], enode, injections["edge"],
+                               building.EDGE_HOST_NETWORK if settings.edge_scheduling else "")}

@@ -1,0 +1,1 @@
+"""The storage initializer: ``python -m workers.storage SRC DST [SRC DST ...]`` (see :mod:`.initializer`)."""
