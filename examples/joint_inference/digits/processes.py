@@ -53,7 +53,7 @@ def run(workdir: Path, hem_threshold: float = 0.6, limit: int | None = None) -> 
     """Start both workers, stream the split, stop them; return the report figures."""
     models = build_models(workdir / "models")
     rest, grpc_port, edge_rest, edge_grpc = (_free_port() for _ in range(4))
-    common = {"NAMESPACE": "default", "SERVICE_NAME": SERVICE, "LOG_LEVEL": "WARNING", "INTRA_OP_THREADS": "1"}
+    common = {"NAMESPACE": "default", "SERVICE_NAME": SERVICE, "INTRA_OP_THREADS": "1"}
     cloud_env = {**common, "WORKER_NAME": "digits-cloud", "MODEL_URL": str(models["cloud"]),
                  "BIG_MODEL_BIND_PORT": str(rest), "BIG_MODEL_GRPC_PORT": str(grpc_port)}
     edge_env = {**common, "WORKER_NAME": "digits-edge", "MODEL_URL": str(models["edge"]),
