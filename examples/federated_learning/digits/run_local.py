@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -153,9 +152,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the job")
     parser.add_argument("--keep", action="store_true", help="leave the cluster up afterwards")
     args = parser.parse_args(argv)
-    workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="sedna-fl-digits-"))).resolve()
-    state_dir = (args.state_dir or workdir / "state").resolve()
-    run(workdir, state_dir, args.rounds, args.timeout, args.keep)
+    from examples._workdir import workdir
+
+    with workdir(args.workdir, "sedna-fl-digits-", keep=args.keep) as path:
+        run(path, (args.state_dir or path / "state").resolve(), args.rounds, args.timeout, args.keep)
     return 0
 
 

@@ -16,7 +16,6 @@ import argparse
 import json
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -152,8 +151,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--keep", action="store_true", help="leave the cluster up afterwards")
     args = parser.parse_args(argv)
-    workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="sedna-il-digits-"))).resolve()
-    report = run(workdir, args.rounds, keep=args.keep)
+    from examples._workdir import workdir
+
+    with workdir(args.workdir, "sedna-il-digits-", keep=args.keep) as path:
+        report = run(path, args.rounds, keep=args.keep)
     print("accuracy by round: " + " -> ".join(f"{a:.4f}" for a in report["accuracy"]))
     return 0
 

@@ -12,7 +12,6 @@ import os
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -85,9 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=None, help="where models and logs go (default: a temp dir)")
     parser.add_argument("--limit", type=int, default=None, help="stream only the first N test samples")
     args = parser.parse_args(argv)
-    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="sedna-digits-"))
-    workdir.mkdir(parents=True, exist_ok=True)
-    run(workdir, limit=args.limit)
+    from examples._workdir import workdir
+
+    with workdir(args.workdir, "sedna-digits-") as path:
+        run(path, limit=args.limit)
     return 0
 
 
