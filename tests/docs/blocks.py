@@ -4,12 +4,14 @@ A fenced block whose info string is ``sh`` (or ``bash``/``console`` are left alo
 output) is run with ``bash -euo pipefail`` in one working directory, one block after the other,
 with ``sedna`` and ``python`` on ``PATH`` running this checkout. A block preceded by
 ``<!-- not-tested: REASON -->`` is never run; one preceded by ``<!-- long: REASON -->`` runs only
-when ``SEDNA_DOCS_LONG=1``. Either way the reason is printed.
+when ``SEDNA_DOCS_LONG=1``; one preceded by ``<!-- requires: MODULE -->`` runs when that Python
+module is installed (CI installs it). Whenever a block is not run, the reason is printed.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import os
 import re
 import subprocess
@@ -17,7 +19,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-_FENCE = re.compile(r"(?:<!--\s*(not-tested|long)\s*:?\s*(.*?)\s*-->\s*\n)?```(sh|bash)\n(.*?)```", re.S)
+_FENCE = re.compile(r"(?:<!--\s*(not-tested|long|requires)\s*:?\s*(.*?)\s*-->\s*\n)?```(sh|bash)\n(.*?)\n```", re.S)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,13 +47,10 @@ def tool_dir(where: Path) -> Path:
     """A directory of ``sedna``, ``python`` and ``python3`` commands that run this interpreter."""
     bin_dir = where / "bin"
     bin_dir.mkdir(parents=True, exist_ok=True)
-    for name, target in (("python", sys.executable), ("python3", sys.executable)):
-        link = bin_dir / name
-        if not link.exists():
-            link.symlink_to(target)
-    sedna = bin_dir / "sedna"
-    sedna.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m sedna "$@"\n')
-    sedna.chmod(0o755)
+    for name, args in (("python", ""), ("python3", ""), ("sedna", " -m sedna")):
+        script = bin_dir / name  # a script, not a symlink: a venv's python must be run by its own path
+        script.write_text(f'#!/bin/sh\nexec "{sys.executable}"{args} "$@"\n')
+        script.chmod(0o755)
     return bin_dir
 
 
@@ -84,8 +83,10 @@ def run_blocks(page: Path, work: Path, env: dict[str, str], timeout: float = 600
     done: list[str] = []
     for block in shell_blocks(page):
         where = f"{page.name}:{block.line} `{block.first_line}`"
-        if block.marker == "not-tested" or (block.marker == "long" and not long_ok):
-            why = block.reason + ("; SEDNA_DOCS_LONG=1 runs it" if block.marker == "long" else "")
+        missing = block.marker == "requires" and importlib.util.find_spec(block.reason) is None
+        if block.marker == "not-tested" or (block.marker == "long" and not long_ok) or missing:
+            why = {"long": f"{block.reason}; SEDNA_DOCS_LONG=1 runs it",
+                   "requires": f"the Python module {block.reason!r} is not installed"}.get(block.marker, block.reason)
             done.append(f"not run: {where} ({why})")
             print(done[-1])
             continue
