@@ -52,7 +52,13 @@ def main(argv: list[str] | None = None) -> int:
     times = served["publish_to_serving_s"]
     report.figure("kb_publish_to_serving_s", round(max(times), 3), "s", mean=round(sum(times) / len(times), 3),
                   versions=len(times), poll_period_s=0.5)
-    report.write_markdown(GOALS)
+    path = report.write_markdown(GOALS)
+    from examples.lifelong_learning.digits_cameras.stream import build_stream
+    from examples.plots import task_matrix
+
+    sites = [task.name for task in build_stream()]  # columns: every site but the first
+    task_matrix(path.parent / "lifelong_matrix.png", result.matrix, sites[1:],
+                [f"{sites[0]} only"] + [f"+ {name}" for name in sites[1:]])
     return 0
 
 

@@ -156,6 +156,11 @@ def main(argv: list[str] | None = None) -> int:
     with workdir(args.workdir, "sedna-il-digits-", keep=args.keep) as path:
         report = run(path, args.rounds, keep=args.keep)
     print("accuracy by round: " + " -> ".join(f"{a:.4f}" for a in report["accuracy"]))
+    from examples.plots import per_round, plots_dir
+
+    per_round(plots_dir() / "il_accuracy.png", {"accuracy served on the held-out split": report["accuracy"]},
+              "Incremental learning: accuracy per round (0: the initial model)",
+              rounds=list(range(len(report["accuracy"]))))
     return 0
 
 
