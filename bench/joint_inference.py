@@ -41,7 +41,7 @@ GOALS = {
 }
 
 
-def accuracy_curve(report: Report, models: dict[str, Any]) -> None:
+def accuracy_curve(report: Report, models: dict[str, Any]) -> dict[str, list[float]]:
     """Offline sweep with the SDK's own CrossEntropy filter over each sample's edge probabilities."""
     import onnxruntime as ort
 
@@ -51,13 +51,19 @@ def accuracy_curve(report: Report, models: dict[str, Any]) -> None:
     split = digits_split()
     edge = ort.InferenceSession(str(models["edge"])).run(["probabilities"], {"x": split.x_test})[0]
     cloud = ort.InferenceSession(str(models["cloud"])).run(["probabilities"], {"x": split.x_test})[0]
+    curve: dict[str, list[float]] = {"offload": [], "accuracy": []}
     for threshold in THRESHOLDS:
         f = CrossEntropyFilter(threshold)
         hard = np.array([f(p) for p in edge])
         final = np.where(hard, cloud.argmax(1), edge.argmax(1))
+        curve["offload"].append(float(hard.mean()))
+        curve["accuracy"].append(float((final == split.y_test).mean()))
         report.figure("curve_joint_accuracy", round(float((final == split.y_test).mean()), 4), "fraction",
                       threshold=threshold)
         report.figure("curve_offload_ratio", round(float(hard.mean()), 4), "fraction", threshold=threshold)
+    curve["edge"] = [float((edge.argmax(1) == split.y_test).mean())]
+    curve["cloud"] = [float((cloud.argmax(1) == split.y_test).mean())]
+    return curve
 
 
 def end_to_end(report: Report, workdir: Path) -> dict[str, Any]:
@@ -149,14 +155,19 @@ def main(argv: list[str] | None = None) -> int:
     from examples.joint_inference.digits.models import build_models
 
     report = Report("joint_inference", args.quick, save=args.save_report)
-    workdir = Path(tempfile.mkdtemp(prefix="bench-ji-"))
-    models = build_models(workdir / "models")
-    accuracy_curve(report, models)
-    end_to_end(report, workdir)
-    edge_overhead(report, models, args.quick)
-    transport_and_batching(report, args.quick)
+    with tempfile.TemporaryDirectory(prefix="bench-ji-") as tmp:
+        workdir = Path(tmp)
+        models = build_models(workdir / "models")
+        curve = accuracy_curve(report, models)
+        end_to_end(report, workdir)
+        edge_overhead(report, models, args.quick)
+        transport_and_batching(report, args.quick)
     path = report.write_markdown(GOALS)
     print(f"# report written to {path}", flush=True)
+    from examples.plots import threshold_curve
+
+    threshold_curve(path.parent / "joint_inference_curve.png", THRESHOLDS, curve["offload"], curve["accuracy"],
+                    CHOSEN, edge_accuracy=curve["edge"][0], cloud_accuracy=curve["cloud"][0])
     return 0
 
 

@@ -68,7 +68,13 @@ def main(argv: list[str] | None = None) -> int:
     report.figure("control_plane_label_to_serving_s", round(max(rounds), 3), "s",
                   mean=round(sum(rounds) / len(rounds), 3), rounds=len(rounds), trigger_period_s=1, poll_period_s=0.5)
     report.figure("control_plane_apply_to_serving_s", round(local["apply_to_serving_s"], 3), "s")
-    report.write_markdown(GOALS)
+    path = report.write_markdown(GOALS)
+    from examples.lifelong_learning.digits_cameras.stream import build_stream
+    from examples.plots import task_matrix
+
+    sites = [task.name for task in build_stream()]  # columns: every site but the first
+    task_matrix(path.parent / "lifelong_matrix.png", result.matrix, sites[1:],
+                [f"{sites[0]} only"] + [f"+ {name}" for name in sites[1:]])
     return 0
 
 

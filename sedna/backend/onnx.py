@@ -9,6 +9,7 @@ the plain estimator contract (``load``, ``predict``) that ``JointInference`` use
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,15 @@ def _spec(arg: Any) -> TensorSpec:
     return TensorSpec(arg.name, datatype, shape)
 
 
+
+def import_onnxruntime() -> Any:
+    """The ``onnxruntime`` module, imported with its telemetry off unless ``ORT_DISABLE_TELEMETRY`` says
+    otherwise (with it on, importing writes a session file ``$TMPDIR/.ses`` that nothing removes)."""
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+    import onnxruntime
+
+    return onnxruntime
+
 class OnnxModel:
     """An ONNX Runtime session served under ``name`` (a ServedModel).
 
@@ -73,7 +83,7 @@ class OnnxModel:
 
     def __init__(self, path: str | Path, name: str | None = None, *, version: str = "1", intra_op_threads: int = 0,
                  sha256: str | None = None, max_batch_size: int | None = None) -> None:
-        import onnxruntime as ort
+        ort = import_onnxruntime()
 
         self.path = Path(path)
         if not self.path.is_file():

@@ -184,7 +184,10 @@ def delete(args: argparse.Namespace) -> int:
 
 def logs(args: argparse.Namespace) -> int:
     client = Client.from_args(args)
-    path = _kinds.find("pods").path(args.namespace, args.pod) + "/log"
+    kind, _, name = args.pod.rpartition("/")  # `pod/NAME`, as `sedna get pods -o name` prints it
+    if kind and kind not in {"pod", "pods", "po"}:
+        raise CliError(f"logs: {args.pod!r} is not a pod (expected NAME or pod/NAME)")
+    path = _kinds.find("pods").path(args.namespace, name) + "/log"
     params: dict[str, Any] = {}
     if args.container:
         params["container"] = args.container

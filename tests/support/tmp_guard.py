@@ -38,6 +38,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_saved_key] = saved
     os.environ.setdefault("PYTEST_DEBUG_TEMPROOT", real)  # where pytest puts tmp_path directories
     os.environ["TMPDIR"] = str(saved.private)
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")  # else importing onnxruntime writes $TMPDIR/.ses
     tempfile.tempdir = str(saved.private)
 
 

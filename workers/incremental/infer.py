@@ -18,6 +18,7 @@ from sedna.backend.tensors import Prediction, TensorSpec
 from sedna.common.config import WorkerConfig
 from sedna.common.errors import ConfigError, ModelLoadError
 from sedna.common.log import configure, get_logger
+from workers.logsummary import PeriodicSummary, model_label, quiet_libraries, server_totals, summary_period
 
 LOG = get_logger("workers.incremental.infer")
 INPUT = TensorSpec("pixels", "FP32", (-1, 64))
@@ -50,12 +51,14 @@ class IncrementalServedModel:
 
 def main(environ: Mapping[str, str] | None = None) -> int:
     configure()
+    quiet_libraries()
     from sedna.core.incremental_learning import IncrementalLearning
     from sedna.service.inference import InferenceServer
     from workers.incremental.model import DigitsSoftmax
 
     try:
         cfg = WorkerConfig.from_env(environ)
+        period = summary_period(cfg.environ)
         learner = IncrementalLearning(DigitsSoftmax, config=cfg)
         loaded = learner.load()
         if not loaded:
@@ -67,11 +70,15 @@ def main(environ: Mapping[str, str] | None = None) -> int:
                              rest_port=cfg.edge_bind_port, grpc_port=cfg.edge_grpc_port,
                              token=cfg.edge_token or None)
     server.start()
-    LOG.info("serving %s as %r on %s (REST :%s, gRPC :%s); hot update %s", loaded, cfg.job_name or "model",
-             cfg.edge_bind_ip, server.rest_port, server.grpc_port, "on" if learner.watcher else "off")
+    LOG.info("inference worker serving model %r from %s on %s (REST :%s, gRPC :%s); hot update %s",
+             cfg.job_name or "model", model_label(str(loaded)), cfg.edge_bind_ip, server.rest_port, server.grpc_port,
+             "on" if learner.watcher else "off")
+    summary = PeriodicSummary(LOG, lambda: server_totals(server.metrics.registry),
+                              lambda c: f"{c['requests']} requests, {c['errors']} errors", period).start()
     try:
         server.serve_forever()
     finally:
+        summary.stop()
         learner.close()
     return 0
 

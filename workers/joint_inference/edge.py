@@ -6,7 +6,9 @@ It serves the Open Inference Protocol to local apps (REST on ``EDGE_BIND_PORT``,
 inference: ``HEM_NAME``/``HEM_PARAMETERS`` choose the mining algorithm,
 ``BIG_MODEL_IP``/``BIG_MODEL_GRPC_PORT`` (or ``BIG_MODEL_PORT`` with
 ``BIG_MODEL_PROTOCOL=rest``) name the cloud, ``BIG_MODEL_TIMEOUT`` (seconds, 1.0)
-its deadline. Counters go to the LC at ``LC_SERVER`` every ``LC_PERIOD`` seconds.
+its deadline. Counters go to the LC at ``LC_SERVER`` every ``LC_PERIOD`` seconds. The log has
+one start line (model file and its sha256, addresses, cloud) and, every ``LOG_SUMMARY_PERIOD``
+seconds (60), a summary: requests, hard examples and offload share, cloud failures, errors.
 
 Bounds (DESIGN §7): a request carries at most ``EDGE_MAX_BATCH`` rows (64; more is
 refused with 400 / ``invalid_input`` before any row runs); hard examples are kept under
@@ -29,6 +31,7 @@ import numpy as np
 from sedna.common.config import Context, WorkerConfig
 from sedna.common.errors import ConfigError, InvalidInputError, ModelLoadError, RegistryError
 from sedna.common.log import configure, get_logger
+from workers.logsummary import PeriodicSummary, model_label, quiet_libraries, server_totals, summary_period
 
 LOG = get_logger("workers.joint_inference.edge")
 DEFAULT_MAX_BATCH = 64
@@ -103,10 +106,19 @@ def device_infer(joint: Any, max_batch: int) -> Any:
     return infer
 
 
+def describe(counters: Any) -> str:
+    """The periodic summary line's text."""
+    return (f"{counters['requests']} requests, {counters['inferences']} samples, {counters['hard_examples']} hard "
+            f"(offload share {counters['offload_ratio']:.3f}), {counters['cloud_failures']} cloud failures, "
+            f"{counters['errors']} errors")
+
+
 def main() -> int:
     configure()
+    quiet_libraries()
     try:
         cfg = WorkerConfig.from_env()
+        period = summary_period(cfg.environ)
         joint, served = build(cfg)
         mqtt = None
         if cfg.mqtt_broker:
@@ -133,12 +145,22 @@ def main() -> int:
                                 cfg.service_name or "joint-inference", registry=server.metrics.registry)
         gateways.append(gateway)
         gateway.start()
-    LOG.info("edge joint inference for %r on %s (REST :%d, gRPC :%d), cloud %s:%d", served.name, cfg.edge_bind_ip,
-             cfg.edge_bind_port, cfg.edge_grpc_port, cfg.big_model_ip, cfg.big_model_grpc_port)
+    LOG.info("edge worker serving joint inference %r with model %s on %s (REST :%d, gRPC :%d), cloud %s:%d",
+             served.name, model_label(cfg.model_url), cfg.edge_bind_ip, cfg.edge_bind_port, cfg.edge_grpc_port,
+             cfg.big_model_ip, cfg.big_model_grpc_port)
+
+    def counters() -> dict[str, Any]:
+        snap = joint.stats.snapshot()
+        snap.pop("started_at", None)
+        return {**snap, **server_totals(server.metrics.registry)}
+
+    summary = PeriodicSummary(LOG, counters, describe, period)
     try:
         server.start()
+        summary.start()
         server.serve_forever()
     finally:
+        summary.stop()
         for gateway in gateways:
             gateway.stop()
         joint.close()

@@ -21,6 +21,7 @@ from sedna.backend.tensors import Prediction, TensorSpec
 from sedna.common.config import WorkerConfig
 from sedna.common.errors import ConfigError, ModelLoadError, RegistryError
 from sedna.common.log import configure, get_logger
+from workers.logsummary import PeriodicSummary, quiet_libraries, server_totals, summary_period
 
 LOG = get_logger("workers.lifelong.infer")
 INPUT = TensorSpec("features", "FP32", (-1, -1))
@@ -51,11 +52,13 @@ class LifelongServedModel:
 
 def main(environ: Mapping[str, str] | None = None) -> int:
     configure()
+    quiet_libraries()
     from sedna.service.inference import InferenceServer
     from workers.lifelong.common import learner, report_startup_failure
 
     try:
         cfg = WorkerConfig.from_env(environ)
+        period = summary_period(cfg.environ)
         ll = learner(cfg)
         edge = ll.edge()
     except (ConfigError, ModelLoadError, RegistryError, ValueError) as exc:
@@ -68,9 +71,12 @@ def main(environ: Mapping[str, str] | None = None) -> int:
     LOG.info("serving knowledge base version %s from %s as %r on %s (REST :%s, gRPC :%s); hot update %s",
              edge.knowledge.version if edge.knowledge else None, edge.local.root, cfg.job_name or "lifelong",
              cfg.edge_bind_ip, server.rest_port, server.grpc_port, "on" if cfg.model_hot_update else "off")
+    summary = PeriodicSummary(LOG, lambda: server_totals(server.metrics.registry),
+                              lambda c: f"{c['requests']} requests, {c['errors']} errors", period).start()
     try:
         server.serve_forever()
     finally:
+        summary.stop()
         ll.close()
     return 0
 

@@ -93,7 +93,9 @@ def run(workdir: str | Path, rounds: int = 15, strategy: str = "FedAvg", timeout
             accuracy[int(ckpt.name[6:12])] = est.evaluate(test)["accuracy"]
     final = load_npz(model_dir / "model.npz")
     onnx_path = export_softmax_onnx(final, model_dir / "model.onnx", est.input_scale)
-    import onnxruntime as ort
+    from sedna.backend.onnx import import_onnxruntime
+
+    ort = import_onnxruntime()
 
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     proba = session.run(["probabilities"], {"x": test.x.astype(np.float32)})[0]

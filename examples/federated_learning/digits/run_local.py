@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -96,7 +95,9 @@ def per_round(model_dir: Path, test_csv: Path) -> list[dict[str, Any]]:
 
 def export_onnx(model_dir: Path, test_csv: Path) -> tuple[Path, float]:
     """The final model as ONNX (input ``x`` [-1, 64], output ``probabilities``) and its test accuracy."""
-    import onnxruntime as ort
+    from sedna.backend.onnx import import_onnxruntime
+
+    ort = import_onnxruntime()
 
     from sedna.service.aggregation.checkpoint import load_npz
     from workers.federated.onnx_export import export_softmax_onnx
@@ -137,6 +138,14 @@ def run(workdir: Path, state_dir: Path, rounds: int, timeout: float = 300.0, kee
             print(f"  round {row['round']:3d}: {row['clients']} clients, federated {fed}, test {test}", flush=True)
         metrics = (model.get("status") or {}).get("metrics") or []
         print(f"  Model {MODEL} status.metrics: {metrics}", flush=True)
+        from examples.plots import per_round as plot_rounds
+        from examples.plots import plots_dir
+
+        plot_rounds(plots_dir() / "fl_accuracy.png",
+                    {"federated evaluation (nodes' held-out data)": [r["federated"] for r in rows],
+                     "global model on the test split": [r["test"] for r in rows]},
+                    f"Federated learning on label-skewed digits ({len(rows)} rounds)",
+                    rounds=[r["round"] for r in rows])
         onnx_path, onnx_acc = export_onnx(model_dir, data["test"])
         print(f"[6/6] ONNX model {onnx_path}: test accuracy {onnx_acc:.4f}", flush=True)
         return {"job": job, "rounds": rows, "model_metrics": metrics, "onnx": onnx_path, "onnx_accuracy": onnx_acc}
@@ -153,9 +162,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the job")
     parser.add_argument("--keep", action="store_true", help="leave the cluster up afterwards")
     args = parser.parse_args(argv)
-    workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="sedna-fl-digits-"))).resolve()
-    state_dir = (args.state_dir or workdir / "state").resolve()
-    run(workdir, state_dir, args.rounds, args.timeout, args.keep)
+    from examples._workdir import workdir
+
+    with workdir(args.workdir, "sedna-fl-digits-", keep=args.keep) as path:
+        run(path, (args.state_dir or path / "state").resolve(), args.rounds, args.timeout, args.keep)
     return 0
 
 

@@ -19,7 +19,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -201,9 +200,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="leave the cluster up afterwards")
     parser.add_argument("--json", action="store_true", help="end with the report as one JSON line")
     args = parser.parse_args(argv)
-    workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="sedna-il-digits-"))).resolve()
-    report = run(workdir, args.rounds, keep=args.keep)
+    from examples._workdir import workdir
+
+    with workdir(args.workdir, "sedna-il-digits-", keep=args.keep) as path:
+        report = run(path, args.rounds, keep=args.keep)
     print("accuracy by round: " + " -> ".join(f"{a:.4f}" for a in report["accuracy"]))
+    from examples.plots import per_round, plots_dir
+
+    per_round(plots_dir() / "il_accuracy.png", {"accuracy served on the held-out split": report["accuracy"]},
+              "Incremental learning: accuracy per round (0: the initial model)",
+              rounds=list(range(len(report["accuracy"]))))
     if args.json:
         print(json.dumps(report))
     return 0

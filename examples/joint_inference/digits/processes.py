@@ -12,7 +12,6 @@ import os
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -53,7 +52,7 @@ def run(workdir: Path, hem_threshold: float = 0.6, limit: int | None = None) -> 
     """Start both workers, stream the split, stop them; return the report figures."""
     models = build_models(workdir / "models")
     rest, grpc_port, edge_rest, edge_grpc = (_free_port() for _ in range(4))
-    common = {"NAMESPACE": "default", "SERVICE_NAME": SERVICE, "LOG_LEVEL": "WARNING", "INTRA_OP_THREADS": "1"}
+    common = {"NAMESPACE": "default", "SERVICE_NAME": SERVICE, "INTRA_OP_THREADS": "1"}
     cloud_env = {**common, "WORKER_NAME": "digits-cloud", "MODEL_URL": str(models["cloud"]),
                  "BIG_MODEL_BIND_PORT": str(rest), "BIG_MODEL_GRPC_PORT": str(grpc_port)}
     edge_env = {**common, "WORKER_NAME": "digits-edge", "MODEL_URL": str(models["edge"]),
@@ -85,9 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=None, help="where models and logs go (default: a temp dir)")
     parser.add_argument("--limit", type=int, default=None, help="stream only the first N test samples")
     args = parser.parse_args(argv)
-    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="sedna-digits-"))
-    workdir.mkdir(parents=True, exist_ok=True)
-    run(workdir, limit=args.limit)
+    from examples._workdir import workdir
+
+    with workdir(args.workdir, "sedna-digits-") as path:
+        run(path, limit=args.limit)
     return 0
 
 

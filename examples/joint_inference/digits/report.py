@@ -17,7 +17,9 @@ from examples.joint_inference.digits.models import digits_split
 
 
 def _local_accuracy(model_path: str, x: np.ndarray, y: np.ndarray) -> float:
-    import onnxruntime as ort
+    from sedna.backend.onnx import import_onnxruntime
+
+    ort = import_onnxruntime()
 
     session = ort.InferenceSession(model_path, providers=["CPUExecutionProvider"])
     probs = session.run(["probabilities"], {"x": x})[0]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from pathlib import Path
 
 
@@ -19,15 +18,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--processes", action="store_true", help="run the workers without the control plane")
     parser.add_argument("--workdir", type=Path, default=None, help="models, state and logs (default: a temp dir)")
     args, rest = parser.parse_known_args(argv)
-    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="sedna-digits-"))
-    workdir.mkdir(parents=True, exist_ok=True)
+    workdir = ["--workdir", str(args.workdir)] if args.workdir else []
     if args.processes:
         from examples.joint_inference.digits.processes import main as run_processes
 
-        return run_processes(["--workdir", str(workdir), *rest])
+        return run_processes([*workdir, *rest])
     from examples.joint_inference.digits.run_local import main as run_local
 
-    return int(run_local(["--workdir", str(workdir), *rest]) or 0)
+    return int(run_local([*workdir, *rest]) or 0)
 
 
 if __name__ == "__main__":

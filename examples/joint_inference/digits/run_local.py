@@ -15,7 +15,6 @@ import argparse
 import json
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -159,8 +158,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="digits sent from simulated MQTT devices (default 540, the whole split; 0: skip)")
     parser.add_argument("--keep", action="store_true", help="leave the cluster up afterwards")
     args = parser.parse_args(argv)
-    workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="sedna-digits-"))).resolve()
-    state_dir = (args.state_dir or workdir / "state").resolve()
+    from examples._workdir import workdir as working
+
+    with working(args.workdir, "sedna-digits-", keep=args.keep) as workdir:
+        return run(workdir, (args.state_dir or workdir / "state").resolve(), args)
+
+
+def run(workdir: Path, state_dir: Path, args: argparse.Namespace) -> int:
+    """The seven steps, with models and state under ``workdir``."""
     from examples.joint_inference.digits.models import build_models
     from examples.joint_inference.digits.report import stream_and_report
 

@@ -58,7 +58,7 @@ def run(workdir: Path, sites: int = 4, collect: int = 100, batch: int = 20,
     token, kb_port, rest_port = secrets.token_hex(16), free_port(), free_port()
     kb_url = f"http://127.0.0.1:{kb_port}"
     common = {"KB_SERVER": kb_url, "KB_TOKEN": token, "JOB_NAME": JOB, "attribute": "site",
-              "task_definition": DEFINITION, "heldout_ratio": "0.25", "LOG_LEVEL": "WARNING"}
+              "task_definition": DEFINITION, "heldout_ratio": "0.25"}
     procs = []
     kb = start("workers.lifelong.kb", {"KB_BIND_PORT": str(kb_port), "KB_PATH": str(workdir / "kb"),
                                        "KB_TOKEN": token}, workdir / "kb.log")

@@ -17,6 +17,7 @@ those the cloud could not answer are offloaded by a background thread once it is
 from __future__ import annotations
 
 import logging
+import shutil
 import tempfile
 import threading
 from collections.abc import Callable
@@ -97,8 +98,13 @@ class JointInference:
             cloud_timeout = Context(cfg.environ).get_float("BIG_MODEL_TIMEOUT", 1.0)
         self.cloud_timeout = cloud_timeout
         self.breaker = breaker or CircuitBreaker()
-        root = cfg.state_dir or tempfile.mkdtemp(prefix="sedna-hard-examples-")
-        self.store = store or HardExampleStore(f"{root}/hard_examples" if cfg.state_dir else root)
+        self._temp_root: str | None = None  # without STATE_DIR: a temporary store, removed by close()
+        if store is None and cfg.state_dir:
+            store = HardExampleStore(f"{cfg.state_dir}/hard_examples")
+        elif store is None:
+            self._temp_root = tempfile.mkdtemp(prefix="sedna-hard-examples-")
+            store = HardExampleStore(self._temp_root)
+        self.store = store
         self.stats = JointStats()
         self._stop = threading.Event()
         self._offload_interval = offload_interval
@@ -229,6 +235,9 @@ class JointInference:
         close = getattr(self._cloud, "close", None)
         if close:
             close()
+        if self._temp_root is not None:  # without STATE_DIR nothing would find these after a restart
+            shutil.rmtree(self._temp_root, ignore_errors=True)
+            self._temp_root = None
 
     def __enter__(self) -> JointInference:
         return self
