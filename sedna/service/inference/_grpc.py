@@ -34,7 +34,7 @@ from sedna.proto import grpc_predict_v2_pb2_grpc as pb_grpc
 
 from . import _grpc_codec as codec
 from ._config import TLSConfig
-from ._repository import EXTENSIONS, SERVER_NAME, ModelRepository, failure_reason
+from ._repository import EXTENSIONS, SERVER_NAME, FrontEndLoad, ModelRepository, failure_reason
 
 LOG = get_logger(__name__)
 
@@ -77,6 +77,7 @@ class _Servicer:
         self.is_ready = is_ready
         self.executor = executor
         self.stream_window = stream_window
+        self.load = FrontEndLoad()
 
     async def ServerLive(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         return pb.ServerLiveResponse(live=True)
@@ -159,14 +160,18 @@ class _Servicer:
     async def _infer(self, request: Any, into: Any = None) -> Any:
         label = self.repo.metrics_name(request.model_name)
         self.repo.metrics.request(label, "grpc")
+        self.load.active += 1
         try:
             model = self.repo.get(request.model_name, request.model_version)
             inputs, requested = codec.parse_request(model, request)
-            prediction = await self.repo.infer_async(model, inputs, self.executor)
+            alone = self.repo.runs_inline(model) and await self.load.alone()
+            prediction = await self.repo.infer_async(model, inputs, self.executor, alone=alone)
             return codec.build_response(pb, model, prediction, request, requested, into)
         except Exception as exc:
             self.repo.metrics.failure(label, "grpc", failure_reason(exc))
             raise
+        finally:
+            self.load.active -= 1
 
     async def _model(self, name: str, version: str, context: grpc.aio.ServicerContext) -> Any:
         try:
