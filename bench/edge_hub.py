@@ -339,6 +339,10 @@ def run(nodes: int, client_procs: int, fanouts: int) -> dict[str, float]:
                 report = _measure(nodes, client_procs, f"127.0.0.1:{port}", api, root, fanouts,
                                   psutil.Process(gm.pid))
             report["gm_rss_mb"] = psutil.Process(gm.pid).memory_info().rss / 2**20
+        except BaseException:
+            tail = "\n".join((root / "gm.log").read_text(errors="replace").splitlines()[-40:])
+            print(f"# the GM's log ended with:\n{tail}", file=sys.stderr, flush=True)
+            raise
         finally:
             stop(gm)
     return report

@@ -7,10 +7,13 @@ Figures, all measured side by side in one run (ratios carry the verdict):
   end to end through real cloud and edge worker processes;
 - edge overhead: time ``JointInference.inference`` adds per sample that stays on
   the edge, over a bare ONNX Runtime ``run`` of the same model;
-- transport: a 224×224×3 uint8 image round trip over our gRPC path vs JSON numbers;
+- transport: a 224×224×3 uint8 image round trip over our gRPC and REST paths against a
+  raw-bytes floor (a bare FastAPI endpoint and a bare gRPC bytes method doing the same work)
+  and against JSON numbers (``transport_vs_floor_ratio``, ``transport_speedup``);
 - cloud batching: throughput and p95 with dynamic batching vs batch size 1, with 32
   clients on ``ModelStreamInfer`` streams (``batching_*``) and on unary calls
-  (``batching_*_unary``).
+  (``batching_*_unary``), the server running as one replica per core; and the batched
+  throughput against bare ONNX Runtime at batch 32 on the same cores (``serving_vs_ort_limit``).
 """
 
 from __future__ import annotations
@@ -34,6 +37,9 @@ GOALS = {
     "edge_cloud_param_ratio": "≤ 0.10",
     "edge_overhead_us": "≤ 50",
     "transport_speedup": "≥ 10",
+    "transport_vs_floor_ratio": "≤ 1.2",
+    "serving_vs_ort_limit": "≥ 0.5",
+    "serving_vs_ort_limit_unary": "≥ 0.5",
     "batching_speedup": "≥ 3",
     "batching_p95_ratio": "≤ 1",
     "batching_speedup_unary": "≥ 3",
@@ -127,9 +133,18 @@ def transport_and_batching(report: Report, quick: bool) -> None:
     from bench._transport import measure_transport
 
     t = measure_transport(quick)
+    report.figure("transport_vs_floor_ratio", t["transport_vs_floor_ratio"], "ratio", grpc_ms=t["grpc_ms"],
+                  floor_ms=t["floor_ms"], floor_http_ms=t["floor_http_ms"], floor_grpc_ms=t["floor_grpc_ms"],
+                  payload_bytes=t["payload_bytes"])
+    report.figure("rest_vs_floor_ratio", t["rest_vs_floor_ratio"], "ratio", rest_binary_ms=t["rest_binary_ms"],
+                  floor_ms=t["floor_ms"])
     report.figure("transport_speedup", round(t["transport_speedup"], 2), "ratio", grpc_ms=round(t["grpc_ms"], 3),
                   json_ms=round(t["json_ms"], 3))
     b = measure_batching(quick)
+    for suffix, transport in (("", "ModelStreamInfer"), ("_unary", "ModelInfer")):
+        report.figure(f"serving_vs_ort_limit{suffix}", b[f"serving_vs_ort_limit{suffix}"], "ratio",
+                      transport=transport, throughput_batched=b[f"throughput_batched{suffix}"],
+                      ort_limit_samples_per_s=b[f"ort_limit{suffix}"], replicas=b["replicas"])
     for suffix, transport in (("", "ModelStreamInfer"), ("_unary", "ModelInfer")):
         report.figure(f"batching_speedup{suffix}", round(b[f"batching_speedup{suffix}"], 2), "ratio",
                       transport=transport, throughput_batched=b[f"throughput_batched{suffix}"],

@@ -113,12 +113,15 @@ class BigModelService:
     :class:`~sedna.backend.onnx.OnnxEstimator`, or a plain class with ``predict``
     (then ``inputs``/``outputs`` describe its tensors). Addresses come from the env
     contract: ``BIG_MODEL_BIND_IP``, ``BIG_MODEL_BIND_PORT`` (REST), ``BIG_MODEL_GRPC_PORT``.
+    ``reuse_port`` lets several server processes share those ports
+    (:mod:`sedna.service.inference.replicas`).
     """
 
     def __init__(self, estimator: Any, config: WorkerConfig | None = None, *,
                  inputs: Sequence[TensorSpec] | None = None, outputs: Sequence[TensorSpec] | None = None,
-                 max_batch_size: int = 32, max_queue_delay_ms: float = 2.0) -> None:
+                 max_batch_size: int = 32, max_queue_delay_ms: float = 2.0, reuse_port: bool = False) -> None:
         self.config = config or WorkerConfig.from_env()
+        self.reuse_port = reuse_port
         self.estimator = estimator
         self._specs = (inputs, outputs)
         self.max_batch_size = max_batch_size
@@ -154,7 +157,7 @@ class BigModelService:
             [model], host=cfg.big_model_bind_ip, rest_port=cfg.big_model_bind_port,
             grpc_port=cfg.big_model_grpc_port, token=cfg.big_model_token or None,
             batching=BatchingConfig(max_batch_size=self.max_batch_size, max_queue_delay_ms=self.max_queue_delay_ms),
-            sedna_service_name=cfg.service_name or None,
+            sedna_service_name=cfg.service_name or None, reuse_port=self.reuse_port,
         )
         if block:
             self.server.start()

@@ -198,8 +198,10 @@ class GrpcFrontEnd:
     """
 
     def __init__(self, repo: ModelRepository, *, host: str, port: int, token: str | None, tls: TLSConfig | None,
-                 max_request_bytes: int, is_ready: Callable[[], bool], threads: int = 64) -> None:
+                 max_request_bytes: int, is_ready: Callable[[], bool], threads: int = 64,
+                 reuse_port: bool = False) -> None:
         self._repo, self._is_ready = repo, is_ready
+        self._reuse_port = reuse_port
         self._address = f"{host}:{port}"
         self._token, self._tls, self._max_bytes = token, tls, max_request_bytes
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="oip-grpc")
@@ -214,7 +216,7 @@ class GrpcFrontEnd:
         options = [
             ("grpc.max_receive_message_length", self._max_bytes),
             ("grpc.max_send_message_length", self._max_bytes),
-            ("grpc.so_reuseport", 0),
+            ("grpc.so_reuseport", 1 if self._reuse_port else 0),
         ]
         interceptors = [_TokenInterceptor(self._token)] if self._token else []
         server = grpc.aio.server(options=options, interceptors=interceptors)

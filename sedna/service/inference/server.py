@@ -55,12 +55,16 @@ class InferenceServer:
     grpc_threads
         Most gRPC requests to models that do not batch running at once (batched models run
         on their batcher's threads).
+    reuse_port
+        Bind both listeners with ``SO_REUSEPORT`` so that several server processes share the
+        ports and the kernel spreads connections over them (:mod:`.replicas`).
     """
 
     def __init__(self, models: Sequence[ServedModel], *, host: str = "127.0.0.1", rest_port: int | None = 0,
                  grpc_port: int | None = 0, token: str | None = None, tls: TLSConfig | None = None,
                  batching: BatchingConfig | None = None, sedna_service_name: str | None = None,
-                 max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES, grpc_threads: int = 64) -> None:
+                 max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES, grpc_threads: int = 64,
+                 reuse_port: bool = False) -> None:
         for field_name, port in (("rest_port", rest_port), ("grpc_port", grpc_port)):
             if port is not None and not (isinstance(port, int) and 0 <= port <= 65535):
                 raise ValueError(f"{field_name}={port!r} must be an integer in 0..65535 or None")
@@ -77,6 +81,7 @@ class InferenceServer:
         self.repository = ModelRepository(models, batching, self.metrics)
         self._want_rest, self._want_grpc = rest_port, grpc_port
         self._grpc_threads = grpc_threads
+        self.reuse_port = reuse_port
         self._rest_port: int | None = None
         self._grpc_port: int | None = None
         self._uvicorn: Any = None
@@ -124,6 +129,7 @@ class InferenceServer:
         self._grpc = GrpcFrontEnd(
             self.repository, host=self.host, port=self._want_grpc or 0, token=self.token, tls=self.tls,
             max_request_bytes=self.max_request_bytes, is_ready=self.is_ready, threads=self._grpc_threads,
+            reuse_port=self.reuse_port,
         )
         self._grpc_port = self._grpc.start()
 
@@ -139,6 +145,8 @@ class InferenceServer:
         # and without it Nagle + delayed ACK add ~40 ms to every response.
         sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if self.reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((self.host, self._want_rest or 0))
         self._rest_port = int(sock.getsockname()[1])
         config = uvicorn.Config(
