@@ -132,7 +132,7 @@ class ReplicaSet:
                 self.ports[name] = int(sock.getsockname()[1])
             deadline = time.monotonic() + timeout
             for index in range(self.count):
-                self._procs[index] = self._spawn(index, deadline)
+                self._spawn(index, deadline)
         except BaseException:
             self.stop()
             raise
@@ -140,12 +140,12 @@ class ReplicaSet:
                  ", ".join(f"{k}={v}" for k, v in self.ports.items()))
         return self
 
-    def _spawn(self, index: int, deadline: float) -> subprocess.Popen[bytes]:
+    def _spawn(self, index: int, deadline: float) -> None:
         read, write = os.pipe()
         env = {**self._env, **{name: str(port) for name, port in self.ports.items()},
                REPLICA_ENV: str(index), READY_FD_ENV: str(write), METRICS_DIR_ENV: self._metrics_dir}
         try:
-            proc = subprocess.Popen(self.command, env=env, pass_fds=(write,))
+            proc = self._procs[index] = subprocess.Popen(self.command, env=env, pass_fds=(write,))
         finally:
             os.close(write)
         try:
@@ -153,7 +153,7 @@ class ReplicaSet:
                 left = deadline - time.monotonic()
                 ready, _, _ = select.select([read], [], [], max(0.0, min(left, 0.5)))
                 if ready and os.read(read, 64):
-                    return proc
+                    return
                 if ready or proc.poll() is not None:  # end of file: the replica is gone
                     raise RuntimeError(f"serving replica {index} ({' '.join(self.command)}) exited with "
                                        f"code {proc.wait()} before it listened")
@@ -165,7 +165,7 @@ class ReplicaSet:
             os.close(read)
 
     def exit_codes(self) -> list[int | None]:
-        """Each replica's exit code (None while it runs)."""
+        """Each replica's exit code (None while it runs or before it was started)."""
         return [None if proc is None else proc.poll() for proc in self._procs]
 
     def watch(self, interval: float = 0.5, restart_timeout: float = 120.0) -> None:
@@ -176,8 +176,10 @@ class ReplicaSet:
                     continue
                 LOG.warning("serving replica %d exited with code %s; starting it again", index, code)
                 try:
-                    self._procs[index] = self._spawn(index, time.monotonic() + restart_timeout)
+                    self._spawn(index, time.monotonic() + restart_timeout)
                 except (RuntimeError, TimeoutError, OSError) as exc:
+                    if self._stopping.is_set():  # stop() ended it while it started
+                        return
                     LOG.error("serving replica %d cannot start again (%s); stopping every replica", index, exc)
                     self.stop()
                     raise
