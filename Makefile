@@ -27,7 +27,10 @@ lint: install
 	lint-imports
 
 ## Packages held to `mypy --strict` (settings in setup.cfg; the list only grows).
-TYPED := sedna/controlplane sedna/common/errors.py lc gm/hub
+# gm/controllers is strict-clean too, but imports sedna modules that are not yet (sedna/common/config.py,
+# sedna/algorithms/aggregation): add it once they are.
+TYPED := sedna/controlplane sedna/common/errors.py lc gm/hub gm/errors.py gm/settings.py gm/runtime gm/cluster \
+	gm/workloads gm/health.py gm/schema.py
 typecheck: install
 	$(PYTHON) -m mypy --strict $(TYPED)
 

@@ -33,7 +33,7 @@ from gm.cluster.local.deployments import DeploymentController
 from gm.cluster.local.runtime import ProcessRuntime
 from gm.cluster.local.store import LocalStore
 from gm.controllers.setup import setup_controllers
-from gm.runtime.outcomes import ObjectKey
+from gm.runtime.outcomes import NamespacedName
 from gm.runtime.reconciling import Manager
 from gm.settings import ControllerSettings
 
@@ -122,7 +122,7 @@ def run(count: int, rate: float) -> dict[str, float]:
             storm_before, storm_started = ji_controller.reconcile_count, time.monotonic()
             deadline = storm_started + 120
             for name in created:
-                ji_controller.enqueue(ObjectKey("default", name))
+                ji_controller.enqueue(NamespacedName("default", name))
             while ji_controller.reconcile_count - storm_before < count and time.monotonic() < deadline:
                 time.sleep(0.01)
             storm = (ji_controller.reconcile_count - storm_before) / (time.monotonic() - storm_started)

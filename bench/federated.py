@@ -13,6 +13,11 @@ Prints one JSON line per figure, ``{"bench": "federated", "metric", "value", "un
   update accepted.
 * ``large_model_ok`` — 1 when one round with a model > 512 MiB and 2 clients completes
   (no message-size error; chunks are streamed). Skipped with ``--quick`` (null + note).
+* ``dead_client_round_ratio`` — median round time once 1 of 10 clients died for good (it
+  disconnects during round 2 and never returns), over the median round time of the same job
+  with all 10, run side by side in one invocation (10 client threads in a child process,
+  training takes 0.1 s, 100k parameters, ``MIN_COMPLETION_RATE`` 0.5). Goal <= 2: the round
+  starts as soon as enough clients remain instead of waiting out the 30 s rejoin grace.
 """
 
 from __future__ import annotations
@@ -39,15 +44,18 @@ def emit(metric: str, value: Any, unit: str, **extra: Any) -> None:
 
 
 class NoOpTrainer:
-    """Returns the global model unchanged: the round costs only transport and aggregation."""
+    """Returns the global model unchanged (after ``train_s``): the round costs transport and aggregation."""
 
-    def __init__(self, weights: dict[str, np.ndarray]) -> None:
+    def __init__(self, weights: dict[str, np.ndarray], train_s: float = 0.0) -> None:
         self.weights = weights
+        self.train_s = train_s
 
     def get_weights(self) -> dict[str, np.ndarray]:
         return self.weights
 
     def fit(self, server_round: int, weights: dict[str, np.ndarray], config: dict) -> tuple[dict, int, dict]:
+        if self.train_s:
+            time.sleep(self.train_s)
         return weights, 100, {}
 
     def evaluate(self, server_round: int, weights: dict[str, np.ndarray], config: dict) -> tuple[int, float, dict]:
@@ -60,14 +68,43 @@ class NoOpTrainer:
         self.weights = {}
 
 
-def follow_all(port: int, clients: int, prefix: str = "c") -> list[BaseException]:
-    """Run ``clients`` no-op clients (threads) against ``port`` until the job stops; return their errors."""
+class Died(Exception):
+    """The doomed client's way out of the job."""
+
+
+class DyingTrainer(NoOpTrainer):
+    """Drops its connection for good when asked to train round ``die_at`` (as a killed process would)."""
+
+    def __init__(self, die_at: int, train_s: float) -> None:
+        super().__init__({}, train_s)
+        self.die_at = die_at
+        self.client: AggregationClient | None = None
+
+    def fit(self, server_round: int, weights: dict[str, np.ndarray], config: dict) -> tuple[dict, int, dict]:
+        if server_round >= self.die_at and self.client is not None:
+            self.client.close()
+            raise Died
+        return super().fit(server_round, weights, config)
+
+
+def follow_all(port: int, clients: int, prefix: str = "c", train_s: float = 0.0,
+               dead_at: int = 0) -> list[BaseException]:
+    """Run ``clients`` no-op clients (threads) against ``port`` until the job stops; return their errors.
+
+    With ``dead_at``, client 0 leaves for good when asked to train that round.
+    """
     errors: list[BaseException] = []
 
     def follow(i: int) -> None:
+        handler = DyingTrainer(dead_at, train_s) if dead_at and i == 0 else NoOpTrainer({}, train_s)
+        client = AggregationClient(ClientSettings(target=f"127.0.0.1:{port}", client_id=f"{prefix}{i:03d}",
+                                                  num_samples=100, connect_timeout_s=120), handler)
+        if isinstance(handler, DyingTrainer):
+            handler.client = client
         try:
-            AggregationClient(ClientSettings(target=f"127.0.0.1:{port}", client_id=f"{prefix}{i:03d}",
-                                             num_samples=100, connect_timeout_s=120), NoOpTrainer({})).run()
+            client.run()
+        except Died:
+            pass
         except BaseException as exc:
             errors.append(exc)
 
@@ -80,23 +117,28 @@ def follow_all(port: int, clients: int, prefix: str = "c") -> list[BaseException
 
 
 def run_rounds(weights: dict[str, np.ndarray], clients: int, rounds: int, checkpoint_dir: str = "",
-               separate_process: bool = False) -> list[dict]:
+               separate_process: bool = False, train_s: float = 0.0, dead_at: int = 0,
+               min_completion_rate: float = 1.0) -> list[dict]:
     """Run ``rounds`` rounds with ``clients`` no-op clients; return the history.
 
     ``separate_process`` hosts the clients in a child process (as on real edge nodes, they
     do not share the server's interpreter lock); otherwise they are threads of this process.
+    ``train_s`` and ``dead_at`` are passed to :func:`follow_all`.
     """
     settings = ServerSettings(bind_port=0, num_rounds=rounds, round_timeout_s=600, checkpoint_dir=checkpoint_dir,
-                              min_completion_rate=1.0, max_workers=max(64, 2 * clients + 16), stop_grace_s=30)
+                              min_completion_rate=min_completion_rate, max_workers=max(64, 2 * clients + 16),
+                              stop_grace_s=30)
     server = AggregationServer(create_strategy("FedAvg", min_available_clients=clients, fraction_evaluate=0.0),
                                settings, initial_weights=weights)
     port = server.start()
     errors: list[BaseException] = []
     child = None
     if separate_process:
-        child = subprocess.Popen([sys.executable, "-m", "bench.federated", "--clients-only", str(port), str(clients)])
+        child = subprocess.Popen([sys.executable, "-m", "bench.federated", "--clients-only", str(port), str(clients),
+                                  "--train-s", str(train_s), "--dead-at", str(dead_at)])
     else:
-        runner = threading.Thread(target=lambda: errors.extend(follow_all(port, clients)), daemon=True)
+        runner = threading.Thread(target=lambda: errors.extend(follow_all(port, clients, train_s=train_s,
+                                                                          dead_at=dead_at)), daemon=True)
         runner.start()
     try:
         result = server.run()
@@ -116,6 +158,21 @@ def round_overhead(quick: bool) -> float:
     with tempfile.TemporaryDirectory(prefix="bench-fl-") as tmp:
         history = run_rounds(weights, clients=10, rounds=4 if quick else 8, checkpoint_dir=tmp, separate_process=True)
     return statistics.median(h["duration_s"] for h in history[1:])  # round 1 includes the clients joining
+
+
+def dead_client_ratio(quick: bool) -> tuple[float, float, float]:
+    """``(ratio, undisturbed median s, with-a-dead-client median s)``; see the module docstring."""
+    weights = {"w": np.zeros(100_000, np.float32)}
+    rounds = 6 if quick else 10
+    kwargs: dict[str, Any] = {"clients": 10, "rounds": rounds, "separate_process": True, "train_s": 0.1,
+                              "min_completion_rate": 0.5}
+    whole = run_rounds(weights, **kwargs)
+    dead = run_rounds(weights, dead_at=2, **kwargs)
+    if any(len(h["clients"]) != 9 for h in dead[2:]):
+        raise RuntimeError(f"the dead client took part after round 2: {[h['clients'] for h in dead]}")
+    base = statistics.median(h["duration_s"] for h in whole[1:])  # round 1 includes the joins
+    after = statistics.median(h["duration_s"] for h in dead[2:])  # from round 3 on, c000 is gone
+    return after / base, base, after
 
 
 def fedavg_throughput() -> float:
@@ -150,9 +207,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Federated learning benchmark")
     parser.add_argument("--quick", action="store_true", help="fewer rounds; skip the > 512 MiB model")
     parser.add_argument("--clients-only", nargs=2, type=int, metavar=("PORT", "N"), help=argparse.SUPPRESS)
+    parser.add_argument("--train-s", type=float, default=0.0, help=argparse.SUPPRESS)
+    parser.add_argument("--dead-at", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.clients_only:
-        errors = follow_all(*args.clients_only)
+        errors = follow_all(*args.clients_only, train_s=args.train_s, dead_at=args.dead_at)
         for exc in errors:
             print(f"client failed: {exc!r}", file=sys.stderr)
         return 1 if errors else 0
@@ -161,6 +220,9 @@ def main(argv: list[str] | None = None) -> int:
     emit("fedavg_gb_per_s", round(fedavg_throughput(), 3), "GB/s", clients=10, parameters=10_000_000, goal=">= 1")
     ok, seconds = hundred_clients()
     emit("clients_100_ok", ok, "bool", round_s=seconds)
+    ratio, base, after = dead_client_ratio(args.quick)
+    emit("dead_client_round_ratio", round(ratio, 3), "ratio", clients=10, dead=1, undisturbed_round_s=round(base, 4),
+         dead_client_round_s=round(after, 4), goal="<= 2")
     if args.quick:
         emit("large_model_ok", None, "bool", note="skipped in --quick (run without --quick: 576 MiB model, 2 clients)")
     else:

@@ -7,6 +7,8 @@ by :func:`gm.schema.validate`; in the ``kube`` backend it talks to an API server
 (:mod:`gm.cluster.kube`). Either way it runs every controller (:mod:`gm.controllers`)
 and the edge hub LCs dial (:mod:`gm.hub`). Once everything listens
 it writes the ready file (JSON with the addresses) that ``sedna local up`` waits for.
+The web dashboard (:mod:`gm.dashboard`) is mounted in the local API at ``/dashboard``, or served
+alone on the API's address with the kube backend; it gets the hub's node sessions as a function.
 """
 
 from __future__ import annotations
@@ -19,11 +21,10 @@ import time
 from typing import Any
 
 from gm.cluster.interface import Cluster, Obj
-from gm.controllers.setup import setup_controllers
+from gm.controllers.setup import UPSTREAM_HANDLERS, setup_controllers
 from gm.health import HealthServer
 from gm.runtime.reconciling import Manager
 from gm.settings import GMSettings
-from sedna.controlplane import kinds
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +46,10 @@ def settle_startup_heap() -> None:
     """Move what start-up allocated out of the collector's reach, and collect young objects less often.
 
     Objects alive now (modules, caches, the hub's routing table) live as long as the process;
-    frozen, no full collection scans them again (``bench.edge_hub``: hub CPU per fan-out -7%,
-    worst fan-out p99 0.29 s -> 0.22 s). Almost everything the GM allocates later is freed by
-    reference counting, yet with Python's default thresholds a fan-out to a thousand nodes ran
-    about five older-generation collections of 25-50 ms each on the hub's thread; with
-    :data:`GC_THRESHOLDS` none ran in ten fan-outs (fan-out p50 0.08 s -> 0.065 s, p99
-    0.165 s -> 0.147 s). Cyclic garbage is still collected, later.
+    frozen, no full collection scans them again. Almost everything the GM allocates later is
+    freed by reference counting, yet with Python's default thresholds a fan-out to many nodes
+    runs older-generation collections on the hub's thread; :data:`GC_THRESHOLDS` makes them
+    rare. Cyclic garbage is still collected, later. ``bench.edge_hub`` measures the effect.
     """
     gc.collect()
     gc.freeze()
@@ -66,6 +65,7 @@ class GlobalManager:
         self.manager: Manager | None = None
         self._backend: Any = None
         self._hub: Any = None
+        self._dashboard: Any = None
         self._health: HealthServer | None = None
         self.addresses: dict[str, Any] = {}
 
@@ -83,6 +83,7 @@ class GlobalManager:
         setup_controllers(self.manager, s.controllers)
         self.manager.start()
         self._hub = self._start_hub(self.cluster)
+        self._dashboard = self._start_dashboard(self.cluster)
         self._health = HealthServer(self.manager.registry, s.token, self.healthy, s.api_host, s.metrics_port)
         self._health.start()
         self.addresses["metrics"] = f"http://{s.api_host}:{self._health.port}/metrics"
@@ -108,13 +109,23 @@ class GlobalManager:
 
     def _start_hub(self, cluster: Cluster) -> Any:
         from gm import hub
-        from gm.controllers import fl_upstream, incremental_learning
 
         s = self.settings
         handle = hub.start_hub(cluster, s.hub_host, s.hub_port, dict(s.node_tokens))
-        handle.handlers.register(kinds.INCREMENTAL_LEARNING_JOB.key, incremental_learning.handle_upstream)
-        handle.handlers.register(kinds.FEDERATED_LEARNING_JOB.key, fl_upstream.handle_upstream)
+        for kind, handler in UPSTREAM_HANDLERS.items():
+            handle.handlers.register(kind, handler)
         self.addresses["hub"] = f"{s.hub_host}:{handle.port}"
+        return handle
+
+    def _start_dashboard(self, cluster: Cluster) -> Any:
+        """The web dashboard: in the local API (``<api>/dashboard/``), else on its own at api_host:api_port."""
+        from gm.dashboard import start_dashboard
+
+        s = self.settings
+        sessions = self._hub.node_sessions if self._hub is not None else None
+        api_app = getattr(self._backend, "api_app", None)
+        handle = start_dashboard(cluster, s.token, sessions, api_app=api_app, host=s.api_host, port=s.api_port)
+        self.addresses["dashboard"] = handle.url or f"{self.addresses['api']}/dashboard/"
         return handle
 
     def healthy(self) -> bool:
@@ -136,7 +147,8 @@ class GlobalManager:
     def stop(self) -> None:
         """Stop everything that started, newest first; remove the ready file."""
         self.settings.ready_file.unlink(missing_ok=True)
-        for name, part in (("health", self._health), ("hub", self._hub), ("controllers", self.manager),
+        for name, part in (("dashboard", self._dashboard), ("health", self._health), ("hub", self._hub),
+                           ("controllers", self.manager),
                            ("backend", self._backend)):
             if part is None:
                 continue

@@ -13,13 +13,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sedna.common import errors
+from gm.errors import SettingsError
+
+__all__ = ["DEFAULT_LC_SERVER", "ControllerSettings", "GMSettings", "SettingsError", "add_arguments", "from_args"]
 
 DEFAULT_LC_SERVER = "http://127.0.0.1:9100"
-
-
-class SettingsError(errors.SettingsError):
-    """A flag or env value is malformed."""
 
 
 @dataclass(frozen=True)

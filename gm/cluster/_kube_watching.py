@@ -15,17 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 import kubernetes.watch
 import urllib3.exceptions
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
 from gm.cluster import _kube_endpoints
-from gm.cluster.interface import Kind, Obj
+from gm.cluster.interface import Expired, Kind, Obj
 
 if TYPE_CHECKING:
     from gm.cluster.kube import KubeCluster
-
-
-class Expired(Exception):
-    """The requested resourceVersion is too old (HTTP 410 Gone): list again."""
 
 
 class Interrupted(Exception):
@@ -49,12 +45,12 @@ def stream(cluster: KubeCluster, kind: Kind, namespace: str | None, resource_ver
     stopper = threading.Thread(target=_stop_when, args=(stop, done, responses), daemon=True,
                                name=f"watch-stop-{kind.plural}")
     stopper.start()
-    watcher = kubernetes.watch.Watch()
+    watcher = kubernetes.watch.Watch()  # type: ignore[no-untyped-call]
     kwargs: dict[str, Any] = {"timeout_seconds": cluster.watch_timeout, "allow_watch_bookmarks": True}
     if resource_version:
         kwargs["resource_version"] = resource_version
     try:
-        for event in watcher.stream(call, *args, **kwargs):
+        for event in watcher.stream(call, *args, **kwargs):  # type: ignore[no-untyped-call]
             if stop.is_set():
                 return
             yield str(event["type"]), event["raw_object"]
@@ -66,7 +62,7 @@ def stream(cluster: KubeCluster, kind: Kind, namespace: str | None, resource_ver
         raise Interrupted(f"{type(exc).__name__}: {exc}") from exc
     finally:
         done.set()
-        watcher.stop()
+        watcher.stop()  # type: ignore[no-untyped-call]
 
 
 def _stop_when(stop: threading.Event, done: threading.Event, responses: list[Any]) -> None:

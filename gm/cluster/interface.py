@@ -23,7 +23,13 @@ run against each):
   ``ownerReferences`` name its uid (cascading, as Kubernetes' garbage collector does).
 - ``watch`` yields :class:`WatchEvent` s in resourceVersion order, starting after
   ``resource_version`` when given (else a synthetic ADDED for every existing object),
-  until ``stop`` is set.
+  until ``stop`` is set; a version the backend no longer holds raises :class:`Expired`.
+- ``emit_event`` records an Event through :mod:`gm.cluster.events`: a repeat of the same
+  reason and message about the same object within a window bumps ``count`` and
+  ``lastTimestamp`` of one Event instead of creating another.
+
+The errors (:class:`ClusterError` and its subclasses, :class:`Expired` among them) are
+defined in :mod:`gm.errors` and re-exported here.
 """
 
 from __future__ import annotations
@@ -32,6 +38,42 @@ import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
+
+from gm.errors import AlreadyExists, ClusterError, Conflict, Expired, Invalid, NotFound
+from sedna.controlplane import kinds
+
+__all__ = [
+    "DATASET",
+    "DEPLOYMENT",
+    "EVENT",
+    "FEDERATED_LEARNING_JOB",
+    "HOSTNAME_LABEL",
+    "INCREMENTAL_LEARNING_JOB",
+    "JOINT_INFERENCE_SERVICE",
+    "KINDS",
+    "LIFELONG_LEARNING_JOB",
+    "MODEL",
+    "NODE",
+    "POD",
+    "SEDNA_GROUP",
+    "SEDNA_KINDS",
+    "SEDNA_VERSION",
+    "SERVICE",
+    "AlreadyExists",
+    "Cluster",
+    "ClusterError",
+    "Conflict",
+    "EventType",
+    "Expired",
+    "Invalid",
+    "Kind",
+    "NotFound",
+    "Obj",
+    "WatchEvent",
+    "kind_by_name",
+    "kind_of",
+    "pinned_node",
+]
 
 Obj = dict[str, Any]
 EventType = Literal["ADDED", "MODIFIED", "DELETED"]
@@ -57,15 +99,20 @@ class Kind:
         return f"{self.kind.lower()}.sedna.io"
 
 
-SEDNA_GROUP = "sedna.io"
-SEDNA_VERSION = "v1alpha1"
+SEDNA_GROUP = kinds.GROUP
+SEDNA_VERSION = kinds.VERSION
 
-DATASET = Kind(SEDNA_GROUP, SEDNA_VERSION, "Dataset", "datasets")
-MODEL = Kind(SEDNA_GROUP, SEDNA_VERSION, "Model", "models")
-JOINT_INFERENCE_SERVICE = Kind(SEDNA_GROUP, SEDNA_VERSION, "JointInferenceService", "jointinferenceservices")
-FEDERATED_LEARNING_JOB = Kind(SEDNA_GROUP, SEDNA_VERSION, "FederatedLearningJob", "federatedlearningjobs")
-INCREMENTAL_LEARNING_JOB = Kind(SEDNA_GROUP, SEDNA_VERSION, "IncrementalLearningJob", "incrementallearningjobs")
-LIFELONG_LEARNING_JOB = Kind(SEDNA_GROUP, SEDNA_VERSION, "LifelongLearningJob", "lifelonglearningjobs")
+
+def _sedna(kind: kinds.SednaKind) -> Kind:
+    return Kind(SEDNA_GROUP, SEDNA_VERSION, kind.kind, kind.plural)
+
+
+DATASET = _sedna(kinds.DATASET)
+MODEL = _sedna(kinds.MODEL)
+JOINT_INFERENCE_SERVICE = _sedna(kinds.JOINT_INFERENCE_SERVICE)
+FEDERATED_LEARNING_JOB = _sedna(kinds.FEDERATED_LEARNING_JOB)
+INCREMENTAL_LEARNING_JOB = _sedna(kinds.INCREMENTAL_LEARNING_JOB)
+LIFELONG_LEARNING_JOB = _sedna(kinds.LIFELONG_LEARNING_JOB)
 POD = Kind("", "v1", "Pod", "pods")
 SERVICE = Kind("", "v1", "Service", "services")
 EVENT = Kind("", "v1", "Event", "events")
@@ -80,14 +127,33 @@ SEDNA_KINDS: tuple[Kind, ...] = (
     INCREMENTAL_LEARNING_JOB,
     LIFELONG_LEARNING_JOB,
 )
+_SEDNA_SHORT = {k.kind: k.short for k in kinds.ALL}
 KINDS: tuple[Kind, ...] = (*SEDNA_KINDS, POD, SERVICE, EVENT, NODE, DEPLOYMENT)
+
+HOSTNAME_LABEL = "kubernetes.io/hostname"
+"""The node label a ``nodeSelector`` may pin a Pod to one node with."""
+
+
+def pinned_node(pod_spec: Any) -> str:
+    """The node a Pod spec pins itself to: ``nodeName``, else its ``kubernetes.io/hostname`` nodeSelector ('' if none).
+
+    Both backends' schedulers and every controller's placement read a template's node through this.
+    """
+    if not isinstance(pod_spec, Mapping):
+        return ""
+    name = pod_spec.get("nodeName")
+    if isinstance(name, str) and name:
+        return name
+    selector = pod_spec.get("nodeSelector")
+    host = selector.get(HOSTNAME_LABEL) if isinstance(selector, Mapping) else None
+    return host if isinstance(host, str) else ""
 
 
 def kind_by_name(name: str) -> Kind:
     """Find a kind by Kind name, plural, lowercase kind or Sedna short name (ji, fl, il, ll)."""
     low = name.lower()
-    short = {"ji": JOINT_INFERENCE_SERVICE, "fl": FEDERATED_LEARNING_JOB, "il": INCREMENTAL_LEARNING_JOB,
-             "ll": LIFELONG_LEARNING_JOB, "deploy": DEPLOYMENT, "svc": SERVICE, "po": POD}
+    short = {"deploy": DEPLOYMENT, "svc": SERVICE, "po": POD}
+    short.update({name: kind for kind in SEDNA_KINDS for name in _SEDNA_SHORT[kind.kind]})
     if low in short:
         return short[low]
     for kind in KINDS:
@@ -103,30 +169,6 @@ class WatchEvent:
 
     type: EventType
     object: Obj
-
-
-class ClusterError(Exception):
-    """Base of backend errors."""
-
-
-class NotFound(ClusterError, LookupError):
-    """The named object does not exist."""
-
-
-class AlreadyExists(ClusterError):
-    """An object with that name already exists."""
-
-
-class Conflict(ClusterError):
-    """The object changed since it was read (stale resourceVersion)."""
-
-
-class Invalid(ClusterError, ValueError):
-    """The object fails validation; ``causes`` lists ``(field path, message)`` pairs."""
-
-    def __init__(self, message: str, causes: list[tuple[str, str]] | None = None) -> None:
-        super().__init__(message)
-        self.causes = causes or []
 
 
 @runtime_checkable

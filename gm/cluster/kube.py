@@ -15,19 +15,22 @@ version is too old (410 Gone), and shuts the open response down as soon as ``sto
 
 from __future__ import annotations
 
-import datetime
 import json
 import threading
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, cast
 
 import kubernetes.client
 import kubernetes.config
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
 from gm.cluster import _kube_endpoints, _kube_watching
+from gm.cluster.events import EventRecorder
 from gm.cluster.interface import (
+    POD,
     Conflict,
+    EventType,
+    Expired,
     Kind,
     Obj,
     WatchEvent,
@@ -38,6 +41,7 @@ from sedna.common.log import get_logger
 _LOG = get_logger(__name__)
 _MERGE_PATCH = "application/merge-patch+json"
 _Key = tuple[str, str]
+_Objs = list[Obj]
 
 
 class KubeCluster:
@@ -59,20 +63,24 @@ class KubeCluster:
         self.watch_timeout = watch_timeout
         self.component = component
         self._custom = kubernetes.client.CustomObjectsApi(api_client)
-        self._typed = {"": kubernetes.client.CoreV1Api(api_client), "apps": kubernetes.client.AppsV1Api(api_client)}
+        self._core = kubernetes.client.CoreV1Api(api_client)
+        self._typed: dict[str, Any] = {"": self._core, "apps": kubernetes.client.AppsV1Api(api_client)}
+        self.events = EventRecorder(self, component)
+        """Writes :meth:`emit_event`'s Events; its ``window`` and clock may be replaced (tests)."""
 
     @classmethod
     def from_kubeconfig(cls, path: str | None = None, context: str | None = None, **kwargs: Any) -> KubeCluster:
         """Connect with a kubeconfig file (default ``$KUBECONFIG`` or ``~/.kube/config``)."""
         configuration = kubernetes.client.Configuration()
-        kubernetes.config.load_kube_config(config_file=path, context=context, client_configuration=configuration)
+        kubernetes.config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=path, context=context, client_configuration=configuration)
         return cls(kubernetes.client.ApiClient(configuration), **kwargs)
 
     @classmethod
     def in_cluster(cls, **kwargs: Any) -> KubeCluster:
         """Connect from inside a Pod with its ServiceAccount token."""
         configuration = kubernetes.client.Configuration()
-        kubernetes.config.load_incluster_config(client_configuration=configuration)
+        kubernetes.config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
         return cls(kubernetes.client.ApiClient(configuration), **kwargs)
 
     @classmethod
@@ -87,7 +95,7 @@ class KubeCluster:
 
     def close(self) -> None:
         """Release the connection pool."""
-        self.api_client.close()
+        self.api_client.close()  # type: ignore[no-untyped-call]
 
     # -- Cluster ---------------------------------------------------------------------------------
 
@@ -97,7 +105,7 @@ class KubeCluster:
         return self._fill(kind, self._call(kind, "get", fn, *args))
 
     def list(self, kind: Kind, namespace: str | None = None,
-             labels: Mapping[str, str] | None = None) -> list[Obj]:
+             labels: Mapping[str, str] | None = None) -> _Objs:
         """Objects of ``kind`` (every namespace when ``namespace`` is None) whose labels include ``labels``."""
         return self._list(kind, namespace, labels)[0]
 
@@ -117,7 +125,7 @@ class KubeCluster:
         namespace, name = _namespace(kind, obj), obj.get("metadata", {}).get("name", "")
         conditional = bool(obj.get("metadata", {}).get("resourceVersion"))
         for attempt in range(5):
-            body = json.loads(json.dumps(obj))
+            body: Obj = json.loads(json.dumps(obj))
             if not conditional:
                 current = self.get(kind, namespace, name)
                 body.setdefault("metadata", {})["resourceVersion"] = current["metadata"]["resourceVersion"]
@@ -166,8 +174,8 @@ class KubeCluster:
                         seen.pop(_key(obj), None)
                     else:
                         seen[_key(obj)] = version
-                    yield WatchEvent(type_, obj)
-            except _kube_watching.Expired:
+                    yield WatchEvent(cast(EventType, type_), obj)
+            except Expired:
                 items, version = self._list(kind, namespace, None)
                 for event in _resync(seen, items):
                     self._fill(kind, event.object)
@@ -177,25 +185,23 @@ class KubeCluster:
                     _LOG.warning("watch of %s interrupted (%s); resuming from %s", kind.plural, exc, version)
                     stop.wait(1.0)
 
-    def emit_event(self, involved: Obj, reason: str, message: str, type_: str = "Normal") -> None:
-        """Create a v1 Event about ``involved``; failures are logged, never raised."""
-        meta = involved.get("metadata", {})
-        now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        namespace = meta.get("namespace") or "default"
-        event = {
-            "apiVersion": "v1", "kind": "Event",
-            "metadata": {"generateName": f"{meta.get('name', 'object')}.", "namespace": namespace},
-            "involvedObject": {"apiVersion": involved.get("apiVersion"), "kind": involved.get("kind"),
-                               "name": meta.get("name"), "namespace": namespace, "uid": meta.get("uid"),
-                               "resourceVersion": meta.get("resourceVersion")},
-            "reason": reason, "message": message[:1024], "type": type_,
-            "source": {"component": self.component}, "reportingComponent": self.component,
-            "reportingInstance": self.component, "firstTimestamp": now, "lastTimestamp": now, "count": 1,
-        }
+    def pod_log(self, namespace: str, name: str, container: str, tail_lines: int | None = None) -> str:
+        """The last ``tail_lines`` lines (all when None) of a Pod container's log (the ``log`` subresource)."""
         try:
-            self.create(event)
+            response: Any = self._core.read_namespaced_pod_log(
+                name, namespace, container=container, tail_lines=tail_lines, _preload_content=False)
+        except ApiException as exc:
+            raise _kube_endpoints.translate(exc, POD, "read the log of", (namespace, name)) from exc
+        return bytes(response.data or b"").decode("utf-8", errors="replace")
+
+    def emit_event(self, involved: Obj, reason: str, message: str, type_: str = "Normal") -> None:
+        """Record a v1 Event about ``involved``, counting repeats (:mod:`gm.cluster.events`); never raises."""
+        try:
+            self.events.record(involved, reason, message, type_)
         except Exception as exc:  # best effort by contract: an Event must never fail a reconcile
-            _LOG.warning("could not record event %s on %s/%s: %s", reason, namespace, meta.get("name"), exc)
+            meta = involved.get("metadata") or {}
+            _LOG.warning("could not record event %s on %s/%s: %s", reason, meta.get("namespace"), meta.get("name"),
+                         exc)
 
     # -- helpers ---------------------------------------------------------------------------------
 
@@ -204,7 +210,7 @@ class KubeCluster:
             return _kube_endpoints.Endpoint(kind, self._typed[kind.group], custom=False)
         return _kube_endpoints.Endpoint(kind, self._custom, custom=True)
 
-    def _list(self, kind: Kind, namespace: str | None, labels: Mapping[str, str] | None) -> tuple[list[Obj], str]:
+    def _list(self, kind: Kind, namespace: str | None, labels: Mapping[str, str] | None) -> tuple[_Objs, str]:
         fn, args = self._endpoint(kind).list(namespace)
         selector = ",".join(f"{key}={value}" for key, value in (labels or {}).items()) or None
         body = self._call(kind, "list", fn, *args, label_selector=selector)
@@ -221,7 +227,8 @@ class KubeCluster:
                 raise
             raise _kube_endpoints.invalid_body(exc, kind, verb, args) from exc
         data = response.data
-        return json.loads(data) if data else {}
+        decoded: Obj = json.loads(data) if data else {}
+        return decoded
 
     @staticmethod
     def _fill(kind: Kind, obj: Obj) -> Obj:
@@ -240,7 +247,7 @@ def _key(obj: Mapping[str, Any]) -> _Key:
     return meta.get("namespace", ""), meta.get("name", "")
 
 
-def _resync(seen: dict[_Key, str], items: list[Obj]) -> Iterator[WatchEvent]:
+def _resync(seen: dict[_Key, str], items: _Objs) -> Iterator[WatchEvent]:
     """Events that bring a watcher who saw ``seen`` up to date with ``items``; updates ``seen``."""
     current = {_key(obj): obj for obj in items}
     for key in sorted(set(seen) - set(current)):

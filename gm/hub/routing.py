@@ -1,12 +1,15 @@
 """Which objects go to which edge node: a pure, in-memory routing table (no I/O, no threads).
 
-Rules (Sedna §2.5 downstream, fixed where Sedna was wrong):
+Rules (Sedna §2.5 downstream, fixed where Sedna was wrong): an object goes to the nodes of its
+workers and of its data, as :mod:`gm.workloads.placement` places them for the controllers, so a
+worker's LC always holds the worker's object:
 
 - Dataset -> ``spec.nodeName``.
-- JointInferenceService -> the edge worker's node: ``spec.edgeWorker.template.spec.nodeName``,
-  else its ``nodeSelector["kubernetes.io/hostname"]`` (Sedna refused nodeSelector-only specs).
-- FederatedLearningJob -> the node of every training worker's dataset.
-- IncrementalLearningJob / LifelongLearningJob -> the node of ``spec.dataset``.
+- JointInferenceService -> the edge worker's node (template ``nodeName``, else its
+  ``kubernetes.io/hostname`` nodeSelector; Sedna refused nodeSelector-only specs) and the cloud
+  worker's node when known.
+- FederatedLearningJob -> the node of every training worker's dataset (and the aggregator's node).
+- IncrementalLearningJob / LifelongLearningJob -> the node of ``spec.dataset`` and of its workers.
 - Model -> every node of any JI / FL / IL / LL job in its namespace that references it.
 
 :class:`Router` keeps the latest version of every object and, per key, the nodes it is routed to.
@@ -23,6 +26,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from gm.workloads.placement import Placement
 from sedna.controlplane import kinds
 from sedna.controlplane.edgehub import ObjectKey, ObjectRef, key_of
 
@@ -30,7 +34,6 @@ Obj = dict[str, Any]
 DATASET, MODEL = kinds.DATASET.key, kinds.MODEL.key
 JOINT_INFERENCE, FEDERATED, INCREMENTAL, LIFELONG = (k.key for k in kinds.JOBS)
 JOB_KINDS = frozenset(k.key for k in kinds.JOBS)
-HOSTNAME_LABEL = "kubernetes.io/hostname"
 
 
 @dataclass(frozen=True)
@@ -88,9 +91,14 @@ def references(obj: Obj) -> tuple[set[str], set[str]]:
 
 
 class Router:
-    """The routing table; see the module docstring."""
+    """The routing table; see the module docstring.
 
-    def __init__(self) -> None:
+    ``default_node`` is where cloud-side workers without a node of their own run (the controllers'
+    ``ControllerSettings.default_cloud_node``; '' on Kubernetes, where the scheduler decides).
+    """
+
+    def __init__(self, default_node: str = "") -> None:
+        self.placement = Placement(default_node)
         self.objects: dict[ObjectKey, Obj] = {}
         self.routes: dict[ObjectKey, frozenset[str]] = {}
         self.by_node: dict[str, set[ObjectKey]] = defaultdict(set)
@@ -112,19 +120,12 @@ class Router:
         obj = self.objects.get(key)
         if obj is None:
             return frozenset()
-        nodes: set[str] = set()
-        if key.kind == DATASET:
-            nodes.add(_name(_get(obj, "spec", "nodeName")))
-        elif key.kind == MODEL:
+        if key.kind == MODEL:
+            nodes: set[str] = set()
             for job in self._referrers.get(key, ()):
                 nodes |= self.targets(job)
-        elif key.kind == JOINT_INFERENCE:
-            pod = _get(obj, "spec", "edgeWorker", "template", "spec")
-            nodes.add(_name(_get(pod, "nodeName")) or _name(_get(pod, "nodeSelector", HOSTNAME_LABEL)))
-        elif key.kind in JOB_KINDS:
-            nodes |= {self._dataset_node(key.namespace, ds) for ds in references(obj)[0]}
-        nodes.discard("")
-        return frozenset(nodes)
+            return frozenset(nodes)
+        return self.placement.nodes(obj, lambda name: self._dataset_node(key.namespace, name))
 
     # --------------------------------------------------------------- events
 

@@ -52,6 +52,11 @@ class HubHandle:
     def connected_nodes(self) -> list[str]:
         return sorted(node for node, s in list(self._core.sessions.items()) if s.ready and not s.closed)
 
+    def node_sessions(self) -> dict[str, dict[str, Any]]:
+        """Read-only: per node, ``connected``, ``since``, ``lastSeen``, ``lastReport`` (epoch seconds or None),
+        ``reports`` (applied this session), ``pending`` / ``inflight`` downstream objects."""
+        return self._core.node_sessions()
+
     def stop(self, grace: float = 1.0) -> None:
         """Stop serving (streams end; LCs reconnect elsewhere or later) and stop watching."""
         self._watcher.stop()

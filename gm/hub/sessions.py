@@ -59,6 +59,15 @@ class Session:
         self.ready = False
         self.closed = False
         self.last_recv = time.monotonic()
+        self.connected_at = time.time()
+        self.last_report: float | None = None
+        self.reports = 0
+
+    def view(self, now_wall: float, now_mono: float) -> dict[str, Any]:
+        """A read-only snapshot (wall-clock times) for status pages."""
+        return {"connected": self.ready and not self.closed, "since": self.connected_at,
+                "lastSeen": now_wall - (now_mono - self.last_recv), "lastReport": self.last_report,
+                "reports": self.reports, "pending": len(self.queue.pending), "inflight": len(self.queue.inflight)}
 
     def send(self, msg: eh.DownMessage) -> None:
         self.direct.append(msg)
@@ -82,6 +91,7 @@ class HubCore:
         self.ticker: asyncio.Future[None] | None = None
         self._apply_locks: dict[str, asyncio.Lock] = {}
         self._encoded: dict[eh.ObjectKey, tuple[str, bytes]] = {}  # key -> (version, wire message)
+        self.departed: dict[str, dict[str, Any]] = {}  # node -> snapshot of its last session when it ended
 
     # ------------------------------------------------------- watch threads
 
@@ -139,6 +149,16 @@ class HubCore:
         session.close()
         if self.sessions.get(session.node) is session:
             del self.sessions[session.node]
+            self.departed[session.node] = {**session.view(time.time(), time.monotonic()), "connected": False,
+                                           "disconnectedAt": time.time()}
+
+    def node_sessions(self) -> dict[str, dict[str, Any]]:
+        """Every node that has had a stream: its current session's snapshot, else how its last one ended."""
+        now_wall, now_mono = time.time(), time.monotonic()
+        out = dict(self.departed)
+        for node, session in list(self.sessions.items()):
+            out[node] = session.view(now_wall, now_mono)
+        return out
 
     async def hello(self, session: Session, msg: eh.Hello) -> None:
         if msg.node != session.node:
@@ -190,6 +210,7 @@ class HubCore:
                           session.node, msg.seq, msg.key, type(exc).__name__, exc)
                 session.close()
                 return
+        session.last_report, session.reports = time.time(), session.reports + 1
         session.send(ack)
 
     async def write(self, session: Session, write: Callable[[bytes], Awaitable[None]]) -> None:

@@ -36,6 +36,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from gm.cluster.interface import DATASET, JOINT_INFERENCE_SERVICE, Cluster, NotFound
+from gm.errors import MalformedReport
 from sedna.controlplane import kinds
 from sedna.controlplane.counters import JointCounters
 from sedna.controlplane.edgehub import NodeName, Report, ReportAck
@@ -47,10 +48,6 @@ LOG = logging.getLogger(__name__)
 Handler = Callable[[Cluster, Report], None]
 UNHANDLED_KINDS = frozenset(k.key for k in kinds.JOBS)
 """Kinds whose reports are acknowledged and dropped while no handler is registered for them."""
-
-
-class MalformedReport(ContractError):
-    """The payload does not fit its kind; the message names the field."""
 
 
 def now() -> str:

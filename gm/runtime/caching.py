@@ -21,6 +21,9 @@ from typing import Any
 
 from gm.cluster.interface import Cluster, Kind, Obj
 
+_Objs = list[Obj]
+_Events = list[tuple[str, Obj]]
+
 log = logging.getLogger(__name__)
 
 Handler = Callable[[str, Obj, "Obj | None"], None]
@@ -62,7 +65,7 @@ class Cache:
                     index.setdefault(value, set()).add(okey)
             self._indexes[name] = index
 
-    def by_index(self, name: str, value: str) -> list[Obj]:
+    def by_index(self, name: str, value: str) -> _Objs:
         """Objects whose index ``name`` key is ``value``."""
         with self._lock:
             return [self._objects[k] for k in self._indexes[name].get(value, ()) if k in self._objects]
@@ -72,13 +75,13 @@ class Cache:
         with self._lock:
             return self._objects.get((namespace, name))
 
-    def list(self, namespace: str | None = None, labels: Mapping[str, str] | None = None) -> list[Obj]:
+    def list(self, namespace: str | None = None, labels: Mapping[str, str] | None = None) -> _Objs:
         """Cached objects in ``namespace`` (all when None) whose labels include ``labels``."""
         with self._lock:
             items = list(self._objects.values())
         return [o for o in items if (namespace is None or _key(o)[0] == namespace) and _has_labels(o, labels)]
 
-    def owned_by(self, uid: str) -> list[Obj]:
+    def owned_by(self, uid: str) -> _Objs:
         """Cached objects whose ownerReferences name ``uid``."""
         with self._lock:
             return [self._objects[k] for k in self._by_owner.get(uid, ()) if k in self._objects]
@@ -112,15 +115,15 @@ class Cache:
                 self._unindex(key, old)
             return old
 
-    def replace(self, objs: Iterable[Obj]) -> list[tuple[str, Obj]]:
+    def replace(self, objs: Iterable[Obj]) -> _Events:
         """Replace everything with a fresh list; return the changes as events."""
         fresh = {_key(o): o for o in objs}
-        events: list[tuple[str, Obj]] = []
+        events: _Events = []
         with self._lock:
-            for key, old in list(self._objects.items()):
+            for key, gone in [*self._objects.items()]:
                 if key not in fresh:
-                    self.remove(old)
-                    events.append(("DELETED", old))
+                    self.remove(gone)
+                    events.append(("DELETED", gone))
             for obj in fresh.values():
                 old = self.put(obj)
                 if old is None:

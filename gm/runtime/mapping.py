@@ -11,29 +11,29 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from gm.cluster.interface import Kind, Obj
-from gm.runtime.outcomes import ObjectKey
+from gm.runtime.outcomes import NamespacedName
 
-Mapper = Callable[[Obj], list[ObjectKey]]
+Mapper = Callable[[Obj], list[NamespacedName]]
 
 
-def own_key(obj: Obj) -> list[ObjectKey]:
+def own_key(obj: Obj) -> list[NamespacedName]:
     """The object's own key."""
     meta = obj.get("metadata", {})
-    return [ObjectKey(meta.get("namespace") or "", meta.get("name") or "")]
+    return [NamespacedName(meta.get("namespace") or "", meta.get("name") or "")]
 
 
 def owner_keys(owner: Kind) -> Mapper:
     """Keys of the ``owner``-kind objects that control the object (ownerReferences, then labels)."""
 
-    def mapper(obj: Obj) -> list[ObjectKey]:
+    def mapper(obj: Obj) -> list[NamespacedName]:
         meta = obj.get("metadata", {})
         namespace = meta.get("namespace") or ""
-        keys = [ObjectKey(namespace, ref["name"]) for ref in meta.get("ownerReferences") or []
+        keys = [NamespacedName(namespace, ref["name"]) for ref in meta.get("ownerReferences") or []
                 if ref.get("kind") == owner.kind and ref.get("apiVersion") == owner.api_version and ref.get("name")]
         if not keys:
             label = (meta.get("labels") or {}).get(f"{owner.label_prefix}/name")
             if label:
-                keys.append(ObjectKey(namespace, label))
+                keys.append(NamespacedName(namespace, label))
         return keys
 
     return mapper

@@ -1,6 +1,7 @@
 """What a reconciler returns or raises, and the key it is called with.
 
-A reconciler is a level-based function of an :class:`ObjectKey`; it returns an
+A reconciler is a level-based function of a :class:`NamespacedName` (controller-runtime's
+``reconcile.Request``: the kind is the controller's, so only namespace and name); it returns an
 :class:`Outcome` (done, or requeue after N seconds) or raises :class:`PermanentError`
 ("don't retry until something changes") or :class:`TemporaryError` ("retry after
 ``delay``"). Any other exception is a bug or an outage: the queue wrapper in
@@ -11,6 +12,8 @@ A reconciler is a level-based function of an :class:`ObjectKey`; it returns an
     ReconcileError
     ├── PermanentError      recorded, not retried; a new event for the key runs it again
     └── TemporaryError      retried after ``delay`` (or the key's backoff when None)
+
+The errors are defined in :mod:`gm.errors` (the GM's error tree) and re-exported here.
 """
 
 from __future__ import annotations
@@ -18,8 +21,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
+from gm.errors import PermanentError, ReconcileError, TemporaryError
 
-class ObjectKey(NamedTuple):
+__all__ = ["DONE", "NamespacedName", "Outcome", "PermanentError", "ReconcileError", "Reconciler", "TemporaryError"]
+
+
+class NamespacedName(NamedTuple):
     """The namespace and name of the object a reconcile is about (the kind is the controller's)."""
 
     namespace: str
@@ -47,29 +54,21 @@ class Outcome:
             raise ValueError(f"requeue delay must be >= 0, got {after!r}")
         return cls(requeue_after=after)
 
+    def sooner(self, other: Outcome) -> Outcome:
+        """The outcome that honours both: the earlier requeue of the two (done only when both are)."""
+        if other.requeue_after is None:
+            return self
+        if self.requeue_after is None or other.requeue_after < self.requeue_after:
+            return other
+        return self
+
 
 DONE = Outcome()
-
-
-class ReconcileError(Exception):
-    """Base of the errors a reconciler raises on purpose."""
-
-
-class PermanentError(ReconcileError):
-    """Retrying will not help; the key is forgotten until a new event arrives."""
-
-
-class TemporaryError(ReconcileError):
-    """Retry later: after ``delay`` seconds, or with the key's exponential backoff when None."""
-
-    def __init__(self, message: str, delay: float | None = None) -> None:
-        super().__init__(message)
-        self.delay = delay
 
 
 class Reconciler(Protocol):
     """Anything with ``reconcile(key) -> Outcome``."""
 
-    def reconcile(self, key: ObjectKey) -> Outcome:
+    def reconcile(self, key: NamespacedName) -> Outcome:
         """Bring the world in line with the object named by ``key``."""
         ...

@@ -12,9 +12,27 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
+from enum import Enum
 from typing import Any
 
+from gm.cluster.events import parse_time
+
+__all__ = ["Now", "StatusPatch", "StrEnum", "parse_time", "utc_now"]
+
 Now = Callable[[], str]
+
+
+class StrEnum(str, Enum):
+    """A closed set of status strings (phases, condition types, reasons): ``str()`` and f-strings give the value.
+
+    Members compare equal to their value and serialise to JSON as it, so they go into a status as is.
+    """
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
 
 
 def utc_now() -> str:
@@ -52,6 +70,11 @@ class StatusPatch:
     def condition(self, type_: str) -> dict[str, Any] | None:
         """The (pending) condition of ``type_``, or None."""
         return next((c for c in self.conditions if c.get("type") == type_), None)
+
+    def true_condition(self, types: tuple[str, ...], before: bool = False) -> dict[str, Any] | None:
+        """The first condition among ``types`` whose status is True: as it will be written, or as it was."""
+        source = (self._current.get("conditions") or []) if before else self.conditions
+        return next((c for t in types for c in source if c.get("type") == t and c.get("status") == "True"), None)
 
     def set_condition(self, type_: str, status: bool, reason: str = "", message: str = "") -> None:
         """Set condition ``type_``; ``lastTransitionTime`` moves only when ``status`` flips."""

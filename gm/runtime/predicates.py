@@ -26,13 +26,13 @@ def spec_or_metadata_changed(old: Obj, new: Obj) -> bool:
 def _pod_summary(pod: Obj) -> tuple[Any, ...]:
     status = pod.get("status") or {}
     ready = next((c.get("status") for c in status.get("conditions") or [] if c.get("type") == "Ready"), None)
-    waiting = tuple(((cs.get("state") or {}).get("waiting") or {}).get("reason")
-                    for cs in status.get("containerStatuses") or [])
-    return status.get("phase"), ready, waiting, status.get("podIP")
+    containers = tuple((((cs.get("state") or {}).get("waiting") or {}).get("reason"), cs.get("restartCount"))
+                       for cs in status.get("containerStatuses") or [])
+    return status.get("phase"), ready, containers, status.get("podIP")
 
 
 def pod_state_changed(old: Obj, new: Obj) -> bool:
-    """Phase, readiness, a container's waiting reason or the pod IP changed."""
+    """Phase, readiness, a container's waiting reason or restart count, or the pod IP changed."""
     return spec_or_metadata_changed(old, new) or _pod_summary(old) != _pod_summary(new)
 
 

@@ -71,7 +71,7 @@ class ExponentialBackoff(Generic[K]):
         self._failures[key] = failures + 1
         if failures >= 64:  # 2**64 * base overflows nothing in Python, but is pointless
             return self.max_delay
-        return min(self.base * (2 ** failures), self.max_delay)
+        return min(self.base * float(2 ** failures), self.max_delay)
 
     def retries(self, key: K) -> int:
         """How many failures ``key`` has had since it was last forgotten."""

@@ -27,10 +27,10 @@ from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from gm.cluster.interface import Cluster, Kind
+from gm.cluster.interface import Cluster, Kind, Obj
 from gm.runtime.caching import Informer
 from gm.runtime.mapping import Mapper
-from gm.runtime.outcomes import ObjectKey, Outcome, PermanentError, Reconciler, TemporaryError
+from gm.runtime.outcomes import NamespacedName, Outcome, PermanentError, Reconciler, TemporaryError
 from gm.runtime.queueing import Clock, ExponentialBackoff, ShutDown, WorkQueue
 
 log = logging.getLogger(__name__)
@@ -53,11 +53,11 @@ class Controller:
     """A reconciler behind a rate-limited queue, run by ``workers`` threads."""
 
     def __init__(self, name: str, reconciler: Reconciler, workers: int = 2, clock: Clock | None = None,
-                 backoff: ExponentialBackoff[ObjectKey] | None = None, metrics: ControllerMetrics | None = None,
+                 backoff: ExponentialBackoff[NamespacedName] | None = None, metrics: ControllerMetrics | None = None,
                  slow_seconds: float = 10.0) -> None:
         self.name = name
         self.reconciler = reconciler
-        self.queue: WorkQueue[ObjectKey] = WorkQueue(clock, backoff)
+        self.queue: WorkQueue[NamespacedName] = WorkQueue(clock, backoff)
         self.workers = workers
         self.metrics = metrics
         self.slow_seconds = slow_seconds
@@ -65,7 +65,7 @@ class Controller:
         self._count_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
 
-    def enqueue(self, key: ObjectKey) -> None:
+    def enqueue(self, key: NamespacedName) -> None:
         """Ask for ``key`` to be reconciled."""
         self.queue.add(key)
 
@@ -95,7 +95,7 @@ class Controller:
             finally:
                 self.queue.done(key)
 
-    def process(self, key: ObjectKey) -> Outcome | None:
+    def process(self, key: NamespacedName) -> Outcome | None:
         """Reconcile ``key`` once and apply the error policy; return the outcome (None on error).
 
         Workers call this for keys they took from the queue; tests may call it directly.
@@ -171,14 +171,14 @@ class Manager:
         return controller
 
     def watch(self, kind: Kind, controller: Controller, mapper: Mapper,
-              predicate: Callable[[dict, dict], bool] | None = None) -> None:
+              predicate: Callable[[Obj, Obj], bool] | None = None) -> None:
         """Enqueue ``mapper(obj)`` keys into ``controller`` for every change of ``kind``.
 
         ``predicate(old, new)``, when given, filters ``MODIFIED`` events: False drops the event
         (e.g. a status-only write the reconciler does not read). Other events always pass.
         """
 
-        def handler(event_type: str, obj: dict, old: dict | None) -> None:
+        def handler(event_type: str, obj: Obj, old: Obj | None) -> None:
             if predicate is None or old is None or event_type != "MODIFIED" or predicate(old, obj):
                 for key in mapper(obj):
                     controller.enqueue(key)

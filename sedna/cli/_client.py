@@ -8,8 +8,10 @@ API errors (Kubernetes ``Status`` bodies) become :class:`ApiError` with the caus
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +30,7 @@ def add_connection_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--server", default=os.environ.get("SEDNA_SERVER", ""),
                         help="API address, e.g. http://127.0.0.1:7070 (env SEDNA_SERVER)")
     parser.add_argument("--token", default=os.environ.get("SEDNA_TOKEN", ""), help="API bearer token")
-    parser.add_argument("-n", "--namespace", default="default")
+    parser.add_argument("-n", "--namespace", default="default", help="namespace (default: default)")
 
 
 def read_ready(state_dir: Path) -> dict[str, Any] | None:
@@ -37,6 +39,10 @@ def read_ready(state_dir: Path) -> dict[str, Any] | None:
         return json.loads((state_dir / READY_FILE).read_text())
     except (OSError, ValueError):
         return None
+
+
+class Unreachable(CliError):
+    """The API did not answer (connection refused or dropped, timed out)."""
 
 
 class ApiError(CliError):
@@ -80,7 +86,7 @@ class Client:
         try:
             response = self._http.request(method, path, json=body, params=params)
         except httpx.HTTPError as exc:
-            raise CliError(f"cannot reach the API at {self.server}: {exc}") from None
+            raise Unreachable(f"cannot reach the API at {self.server}: {exc or type(exc).__name__}") from None
         if response.status_code == 404 and allow_404:
             return None
         if response.status_code >= 400:
@@ -88,6 +94,19 @@ class Client:
         if "json" in response.headers.get("content-type", ""):
             return response.json()
         return response.text
+
+    @contextlib.contextmanager
+    def stream(self, path: str, params: dict[str, Any], read_timeout: float | None) -> Iterator[httpx.Response]:
+        """A streamed GET (a watch); statuses >= 400 other than 410 raise :class:`ApiError`."""
+        timeout = httpx.Timeout(15.0, read=read_timeout)
+        try:
+            with self._http.stream("GET", path, params=params, timeout=timeout) as response:
+                if response.status_code >= 400 and response.status_code != 410:
+                    response.read()
+                    raise _api_error(response)
+                yield response
+        except httpx.TransportError as exc:
+            raise Unreachable(f"cannot reach the API at {self.server}: {exc or type(exc).__name__}") from None
 
     def close(self) -> None:
         self._http.close()

@@ -12,12 +12,15 @@ from typing import Any
 
 import yaml
 
-from sedna.cli import _kinds, _tables
+from sedna.cli import _kinds, _tables, rounds
 from sedna.cli._client import Client
 
+ROUND_READERS = {"FederatedLearningJob": rounds.federated_rounds, "IncrementalLearningJob": rounds.incremental_rounds}
 
-def describe(client: Client, info: _kinds.KindInfo, obj: dict[str, Any], state_dir: Path) -> str:
-    """The describe page of ``obj``."""
+
+def describe(client: Client, info: _kinds.KindInfo, obj: dict[str, Any], state_dir: Path,
+             bars: str = rounds.BARS) -> str:
+    """The describe page of ``obj`` (``bars``: the sparkline's characters)."""
     meta, status = obj.get("metadata", {}), obj.get("status") or {}
     ns = meta.get("namespace", "default")
     lines = [f"Name:         {meta.get('name')}", f"Namespace:    {ns}", f"Kind:         {info.kind}",
@@ -29,6 +32,10 @@ def describe(client: Client, info: _kinds.KindInfo, obj: dict[str, Any], state_d
     plain = {k: v for k, v in status.items() if k != "conditions"}
     if plain:
         lines += ["Status:", _indent(yaml.safe_dump(plain, sort_keys=False, width=100))]
+    reader = ROUND_READERS.get(info.kind)
+    per_round = rounds.describe_lines(reader(obj), bars=bars) if reader else []
+    if per_round:
+        lines += ["Rounds:", *per_round]
     conditions = status.get("conditions") or []
     if conditions:
         lines.append("Conditions:")

@@ -5,7 +5,8 @@ their names come from :mod:`sedna.controlplane.kinds` (as the GM's do), the core
 shows are listed here. Table columns of the ``sedna.io`` kinds
 come from the CRDs' ``additionalPrinterColumns`` (read from the ``crds`` folder when
 it is present, so ``sedna get`` shows what ``kubectl get`` would); core kinds have
-kubectl-like columns.
+kubectl-like columns. ``-o wide`` adds the columns of :data:`WIDE` (JSONPaths; ``..`` searches
+every depth) and, for kinds with workers, a live WORKERS count (:mod:`._output`).
 """
 
 from __future__ import annotations
@@ -39,12 +40,19 @@ class KindInfo:
     api_version: str
     short: tuple[str, ...] = ()
     columns: tuple[Column, ...] = field(default=())
+    namespaced: bool = True
 
-    def path(self, namespace: str, name: str | None = None) -> str:
-        """The REST path of the collection in ``namespace``, or of one object."""
+    def path(self, namespace: str | None, name: str | None = None) -> str:
+        """The REST path of the collection in ``namespace`` (None: every namespace), or of one object."""
         base = f"/api/{self.api_version}" if "/" not in self.api_version else f"/apis/{self.api_version}"
-        out = f"{base}/namespaces/{namespace}/{self.plural}"
+        out = f"{base}/namespaces/{namespace}/{self.plural}" if self.namespaced and namespace else \
+            f"{base}/{self.plural}"
         return f"{out}/{name}" if name else out
+
+    @property
+    def has_workers(self) -> bool:
+        """Whether the controllers run worker Pods for objects of this kind."""
+        return self.kind in WORKER_KINDS
 
     @property
     def ref(self) -> str:
@@ -63,8 +71,46 @@ _KINDS = (
              (Column("READY", ".status.readyReplicas"), Column("REPLICAS", ".spec.replicas"), _AGE)),
     KindInfo("Event", "events", "v1", ("ev",), (Column("TYPE", ".type"), Column("REASON", ".reason"),
                                                Column("OBJECT", ".involvedObject.name"),
+                                               Column("COUNT", ".count", priority=1),
                                                Column("MESSAGE", ".message"))),
+    KindInfo("Node", "nodes", "v1", ("no",), (Column("STATUS", '.status.conditions[?(@.type=="Ready")].status'),
+                                             _AGE), namespaced=False),
 )
+WORKER_KINDS = ("JointInferenceService", "FederatedLearningJob", "IncrementalLearningJob", "LifelongLearningJob")
+_IMAGES = Column("IMAGES", "..template.spec.containers[*].image", priority=1, type="set")
+WIDE: dict[str, tuple[Column, ...]] = {
+    "Dataset": (Column("FORMAT", ".spec.format", 1), Column("NODE", ".spec.nodeName", 1),
+                Column("URL", ".spec.url", 1)),
+    "Model": (Column("FORMAT", ".spec.format", 1), Column("URL", ".spec.url", 1),
+              Column("READY", '.status.conditions[?(@.type=="Ready")].status', 1)),
+    "JointInferenceService": (Column("HEM", ".spec.edgeWorker.hardExampleMining.name", 1), _IMAGES),
+    "FederatedLearningJob": (Column("STRATEGY", '.spec.aggregationWorker..env[?(@.name=="aggregation")].value', 1),
+                             Column("LOSS", ".status.latestMetrics.loss", 1, "number"), _IMAGES),
+    "IncrementalLearningJob": (Column("DATASET", ".spec.dataset.name", 1),
+                               Column("DEPLOYED", ".status.deployedRound", 1, "integer"), _IMAGES),
+    "LifelongLearningJob": (Column("DATASET", ".spec.dataset.name", 1), _IMAGES),
+    "Pod": (Column("RESTARTS", ".status.containerStatuses[*].restartCount", 1),
+            Column("IMAGES", ".spec.containers[*].image", 1, "set")),
+    "Deployment": (Column("IMAGES", "..containers[*].image", 1, "set"),),
+}
+
+
+def names_help() -> str:
+    """The kinds with their short names, one per line (for ``--help`` texts)."""
+    return "\n".join(f"  {k.plural:<26} {', '.join(k.short) or '-':<8} {k.kind}" for k in _KINDS)
+
+
+def known_text() -> str:
+    """``datasets, models, jointinferenceservices (ji), ...`` for error messages."""
+    return ", ".join(f"{k.plural} ({', '.join(k.short)})" if k.short else k.plural for k in _KINDS)
+
+
+def all_names() -> list[str]:
+    """Every name a kind answers to (plural, singular, short), for shell completion."""
+    out: list[str] = []
+    for k in _KINDS:
+        out += [k.plural, k.kind.lower(), *k.short]
+    return sorted(set(out))
 
 
 def find(name: str) -> KindInfo:
@@ -73,8 +119,7 @@ def find(name: str) -> KindInfo:
     for info in _KINDS:
         if low in (info.kind.lower(), info.plural, info.plural.rstrip("s"), *info.short):
             return _with_columns(info)
-    known = ", ".join(k.plural for k in _KINDS)
-    raise CliError(f"unknown resource type {name!r} (known: {known})")
+    raise CliError(f"unknown resource type {name!r} (known: {known_text()})")
 
 
 def of_object(obj: dict[str, Any], where: str) -> KindInfo:
@@ -93,9 +138,13 @@ def of_object(obj: dict[str, Any], where: str) -> KindInfo:
 
 
 def _with_columns(info: KindInfo) -> KindInfo:
-    if info.columns:
-        return info
-    return KindInfo(info.kind, info.plural, info.api_version, info.short, _crd_columns().get(info.kind, (_AGE,)))
+    columns = info.columns or _crd_columns().get(info.kind, (_AGE,))
+    wide = tuple(c for c in WIDE.get(info.kind, ()) if c.name not in {col.name for col in columns})
+    if wide and columns and columns[-1].type == "date":  # keep AGE last, as kubectl does
+        columns = (*columns[:-1], *wide, columns[-1])
+    else:
+        columns = (*columns, *wide)
+    return KindInfo(info.kind, info.plural, info.api_version, info.short, columns, info.namespaced)
 
 
 @lru_cache(maxsize=1)

@@ -1,7 +1,8 @@
 """Render objects as kubectl-style tables; a small JSONPath subset for printer columns.
 
-Supported paths: ``.a.b``, ``.a[0].b``, ``.a[*].b`` (joined with commas) and
-``.a[?(@.type=="Ready")].status``, which covers the CRDs' printer columns.
+Supported paths: ``.a.b``, ``.a[0].b``, ``.a[*].b`` (joined with commas),
+``.a[?(@.type=="Ready")].status``, which covers the CRDs' printer columns, and ``..a`` (``a`` at
+any depth below, for the wide columns).
 """
 
 from __future__ import annotations
@@ -13,17 +14,34 @@ from typing import Any
 
 from sedna.cli._kinds import Column
 
-_TOKEN = re.compile(r"\.([A-Za-z0-9_-]+)|\[(\d+|\*)\]|\[\?\(@\.([A-Za-z0-9_]+)==[\"']([^\"']*)[\"']\)\]")
+_TOKEN = re.compile(r"\.\.([A-Za-z0-9_-]+)|\.([A-Za-z0-9_-]+)|\[(\d+|\*)\]"
+                    r"|\[\?\(@\.([A-Za-z0-9_]+)==[\"']([^\"']*)[\"']\)\]")
+
+
+def _descendants(value: Any, name: str) -> list[Any]:
+    found: list[Any] = []
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if name in item:
+                found.append(item[name])
+            stack.extend(reversed([v for k, v in item.items() if k != name]))
+        elif isinstance(item, list):
+            stack.extend(reversed(item))
+    return found
 
 
 def jsonpath(obj: Any, path: str) -> list[Any]:
     """Values at ``path`` in ``obj`` (empty when absent)."""
     values = [obj]
     for match in _TOKEN.finditer(path):
-        name, index, fkey, fval = match.groups()
+        deep, name, index, fkey, fval = match.groups()
         nxt: list[Any] = []
         for value in values:
-            if name is not None and isinstance(value, dict) and name in value:
+            if deep is not None:
+                nxt.extend(_descendants(value, deep))
+            elif name is not None and isinstance(value, dict) and name in value:
                 nxt.append(value[name])
             elif index == "*" and isinstance(value, list):
                 nxt.extend(value)
@@ -57,6 +75,8 @@ def cell(obj: dict[str, Any], column: Column) -> str:
         return age(values[0] if values else None)
     if not values:
         return "<none>"
+    if column.type == "set":
+        values = list(dict.fromkeys(_fmt(v) for v in values))
     return ",".join(_fmt(v) for v in values)
 
 

@@ -199,6 +199,8 @@ def _print_addresses(ready: dict[str, Any], record: dict[str, Any]) -> None:
     print(f"  API:      {ready.get('api')}")
     print(f"  hub:      {ready.get('hub', '<not running: gm.hub not installed>')}")
     print(f"  metrics:  {ready.get('metrics')}")
+    if ready.get("dashboard"):
+        print(f"  dashboard: {ready['dashboard']} (sign in with the token in {ready.get('state_dir', '.sedna')}/token)")
     broker = record.get("mqtt_broker") or {}
     if broker:
         print(f"  MQTT:     {broker['address']} ({'embedded' if broker.get('embedded') else 'external'})")

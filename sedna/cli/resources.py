@@ -9,7 +9,6 @@ imports ``gm``: the CLI is an HTTP client of the API that ``sedna local up`` sta
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from sedna.cli import _kinds, _tables
+from sedna.cli import _kinds, getting, rounds
 from sedna.cli._client import ApiError, Client, add_connection_flags
 from sedna.cli._describe import describe
 from sedna.cli._errors import CliError, guarded
@@ -29,14 +28,12 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser("apply", help="create or update resources from YAML")
     p.add_argument("-f", "--filename", required=True, help="a YAML file or a directory of them")
     _finish(p, apply)
-    p = subparsers.add_parser("get", help="list resources or show one")
-    p.add_argument("kind")
+    getting.register(subparsers)
+    p = subparsers.add_parser("describe", help="show a resource with its conditions, events and workers",
+                              epilog="resource types (plural, short name, kind):\n" + _kinds.names_help(),
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("kind", help="resource type (plural, singular or short name), or KIND/NAME")
     p.add_argument("name", nargs="?")
-    p.add_argument("-o", "--output", choices=("yaml", "json", "wide"), default=None)
-    _finish(p, get)
-    p = subparsers.add_parser("describe", help="show a resource with its conditions, events and workers")
-    p.add_argument("kind")
-    p.add_argument("name")
     _finish(p, describe_cmd)
     p = subparsers.add_parser("delete", help="delete resources by name or by manifest")
     p.add_argument("kind", nargs="?")
@@ -127,36 +124,25 @@ def _apply_one(client: Client, info: _kinds.KindInfo, ns: str, name: str, doc: d
     return "configured"
 
 
-def get(args: argparse.Namespace) -> int:
-    info = _kinds.find(args.kind)
-    client = Client.from_args(args)
-    if args.name:
-        obj = client.request("GET", info.path(args.namespace, args.name), allow_404=True)
-        if obj is None:
-            raise CliError(f"{info.ref} {args.name!r} not found in namespace {args.namespace!r}")
-        objs = [obj]
-    else:
-        objs = sorted(client.request("GET", info.path(args.namespace)).get("items") or [],
-                      key=lambda o: o.get("metadata", {}).get("name", ""))
-    if args.output in ("json", "yaml"):
-        out: Any = objs[0] if args.name else {"apiVersion": "v1", "kind": "List", "items": objs}
-        text = json.dumps(out, indent=2) if args.output == "json" else yaml.safe_dump(out, sort_keys=False)
-        print(text.rstrip())
-    elif not objs:
-        print(f"No {info.plural} found in namespace {args.namespace}.", file=sys.stderr)
-    else:
-        print(_tables.render(objs, info.columns, wide=args.output == "wide"))
-    return 0
-
-
 def describe_cmd(args: argparse.Namespace) -> int:
-    info = _kinds.find(args.kind)
+    kind, name = getting.split_ref(args.kind, args.name)
+    if not name:
+        raise CliError("describe: give KIND NAME or KIND/NAME")
+    info = _kinds.find(kind)
     client = Client.from_args(args)
-    obj = client.request("GET", info.path(args.namespace, args.name), allow_404=True)
+    obj = client.request("GET", info.path(args.namespace, name), allow_404=True)
     if obj is None:
-        raise CliError(f"{info.ref} {args.name!r} not found in namespace {args.namespace!r}")
-    print(describe(client, info, obj, Path(args.state_dir)))
+        raise CliError(f"{info.ref} {name!r} not found in namespace {args.namespace!r}")
+    print(describe(client, info, obj, Path(args.state_dir), bars=_bars_for(sys.stdout)))
     return 0
+
+
+def _bars_for(stream: Any) -> str:
+    try:
+        rounds.BARS.encode(getattr(stream, "encoding", None) or "ascii")
+    except (UnicodeEncodeError, LookupError):
+        return rounds.ASCII_BARS
+    return rounds.BARS
 
 
 def delete(args: argparse.Namespace) -> int:

@@ -157,6 +157,7 @@ def _type_key(type_name: ClassType | str) -> str:
 _BUILTIN_MODULES: dict[str, tuple[str, ...]] = {
     ClassType.HEM.value: ("sedna.algorithms.hard_example_mining",),
     ClassType.FL_AGG.value: ("sedna.algorithms.aggregation",),
+    **{t.value: ("sedna.algorithms.lifelong",) for t in (ClassType.STP, ClassType.UTD, ClassType.UTP, ClassType.KM)},
 }
 
 

@@ -23,6 +23,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple, NewType
 
+from sedna.common import grpc_options
 from sedna.controlplane.errors import MalformedMessage
 
 if TYPE_CHECKING:
@@ -335,17 +336,7 @@ def _batch_item(raw: bytes, index: int) -> Upsert | Delete | ReportAck | ResyncD
 
 def keepalive_options(interval_s: float) -> list[tuple[str, int]]:
     """gRPC channel/server options for HTTP/2 keepalive pings every ``interval_s`` seconds."""
-    ms = max(1000, int(interval_s * 1000))
-    return [
-        ("grpc.keepalive_time_ms", ms),
-        ("grpc.keepalive_timeout_ms", max(1000, ms // 2)),
-        ("grpc.keepalive_permit_without_calls", 1),
-        ("grpc.http2.max_pings_without_data", 0),
-        ("grpc.http2.min_recv_ping_interval_without_data_ms", max(500, ms // 2)),
-        ("grpc.http2.min_time_between_pings_ms", max(500, ms // 2)),
-        ("grpc.max_receive_message_length", 64 * 1024 * 1024),
-        ("grpc.max_send_message_length", 64 * 1024 * 1024),
-    ]
+    return grpc_options.channel_options(keepalive_s=interval_s)
 
 
 __all__ = ["COMPRESS_MIN_BYTES", "MAX_OBJECT_BYTES", "NODE_METADATA", "Batch", "Delete", "DownMessage", "Hello",

@@ -1,13 +1,22 @@
 """FederatedLearning: the edge trainer's entry point (Sedna's ``sedna.core.federated_learning``).
 
-``FederatedLearning(estimator).train(train_data, valid_data)`` joins the job's
-aggregation server at ``AGG_IP:AGG_PORT`` (retrying while it is not up yet, rejoining
-after link loss) and, for each round the server drives: loads the global weights
-(``set_weights``), trains (``estimator.train`` with only the keyword arguments its
-signature accepts), reads the update (``get_weights``), evaluates it on ``valid_data``
-when given, sends it with ``num_samples`` = the size of ``train_data``, and reports
-progress to the Local Controller (ownerKind ``federatedlearningjob``, ownerName
-``JOB_NAME``: Sedna left both unset, so its reports were dropped).
+``FederatedLearning(estimator, aggregation="FedAvg").train(train_data, valid_data, **kw)``
+joins the job's aggregation server at ``AGG_IP:AGG_PORT`` (retrying while it is not up yet,
+rejoining after link loss) and, for each round the server drives: loads the global weights
+(``set_weights``) and saves them (``estimator.save(model_path)``, as Sedna does after every
+aggregation), trains (``estimator.train`` with only the keyword arguments its signature
+accepts), reads the update (``get_weights``), evaluates it on ``valid_data`` when given,
+sends it with ``num_samples`` = the size of ``train_data``, and reports progress to the Local
+Controller (ownerKind ``federatedlearningjob``, ownerName ``JOB_NAME``: Sedna left both unset,
+so its reports were dropped). As in Sedna, ``train`` returns the estimator (or
+``post_process(estimator)``: a callable or a registered ``CALLBACK`` name), and
+``inference(x)`` / ``evaluate(data)`` call the estimator's ``predict`` / ``evaluate``.
+
+The trainer proves its client id (``WORKER_NAME``) with its own credential,
+``AGG_CLIENT_TOKEN`` (or ``AGG_CLIENT_TOKEN_FILE``), next to the job token ``AGG_TOKEN``.
+The model is saved to the ``model_path`` parameter when set, else to ``MODEL_URL`` when it
+names a file, else to ``<MODEL_URL>/<WORKER_NAME>.npz`` (``MODEL_NAME`` instead when it has a
+file suffix); without ``MODEL_URL`` nothing is saved.
 
 Estimators are plain classes. ``get_weights()`` returns ``dict[str, ndarray]`` or a list
 of arrays (named ``layer_0``, ``layer_1``, ... on the wire); ``set_weights`` receives the
@@ -20,22 +29,25 @@ SDK warns once and trains as with FedAvg.
 from __future__ import annotations
 
 import inspect
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 
 from sedna.algorithms.aggregation.records import Config, Metrics, Scalar, Weights
+from sedna.common.class_factory import ClassFactory, ClassType
 from sedna.common.config import Context, WorkerConfig
 from sedna.common.log import get_logger
 from sedna.service.aggregation.client import AggregationClient, ClientSettings, StopInfo
-from sedna.service.lc_client import LCClient, LCReport
+from sedna.service.aggregation.environment import secret
+from sedna.service.aggregation.reports import OWNER_KIND, ReportSender, now
+from sedna.service.lc_client import LCReport
 
 LOG = get_logger(__name__)
 
-OWNER_KIND = "federatedlearningjob"
+__all__ = ["OWNER_KIND", "FederatedLearning", "ReportSender", "accepted_kwargs", "sample_count"]
 
 
 def accepted_kwargs(method: Callable[..., Any], kwargs: Mapping[str, Any]) -> dict[str, Any]:
@@ -75,10 +87,9 @@ def _scalar(value: Any) -> Scalar | None:
 class _EstimatorHandler:
     """Adapts a user estimator to the protocol's ``ClientHandler``."""
 
-    def __init__(self, owner: FederatedLearning, train_data: Any, valid_data: Any,
-                 post_process: Callable[..., Any] | None, kwargs: dict[str, Any]) -> None:
+    def __init__(self, owner: FederatedLearning, train_data: Any, valid_data: Any, kwargs: dict[str, Any]) -> None:
         self.owner, self.train_data, self.valid_data = owner, train_data, valid_data
-        self.post_process, self.kwargs = post_process, kwargs
+        self.kwargs = kwargs
         self.num_samples = sample_count(train_data)
         self._list_form: bool | None = None
         self._warned_prox = False
@@ -104,6 +115,8 @@ class _EstimatorHandler:
     def fit(self, server_round: int, weights: Weights, config: Config) -> tuple[Weights, int, Metrics]:
         est = self.owner.estimator
         self._set(weights)
+        if server_round > 1:  # the aggregate of the previous round
+            self.owner._save(server_round - 1)
         extra: dict[str, Any] = {**self.kwargs, **{k: v for k, v in config.items() if k != "server_round"}}
         mu = float(config.get("proximal_mu", 0.0) or 0.0)
         if mu > 0:
@@ -126,8 +139,7 @@ class _EstimatorHandler:
 
     def _evaluate(self) -> Metrics:
         est = self.owner.estimator
-        kwargs = accepted_kwargs(est.evaluate, {**self.kwargs, "post_process": self.post_process})
-        return _metric_dict(est.evaluate(self.valid_data, **kwargs), "score")
+        return _metric_dict(est.evaluate(self.valid_data, **accepted_kwargs(est.evaluate, self.kwargs)), "score")
 
     def evaluate(self, server_round: int, weights: Weights, config: Config) -> tuple[int, float, Metrics]:
         self._set(weights)
@@ -140,16 +152,26 @@ class _EstimatorHandler:
 
     def on_stop(self, info: StopInfo) -> None:
         self._set(info.weights)
+        self.owner._save(info.round)
+
+
+def resolve_callback(post_process: Any) -> Callable[[Any], Any] | None:
+    """``post_process`` as a callable: itself, or the ``CALLBACK`` class registered under that name."""
+    if post_process is None or callable(post_process):
+        return cast("Callable[[Any], Any] | None", post_process)
+    if isinstance(post_process, str):
+        return cast("Callable[[Any], Any]", ClassFactory.get_cls(ClassType.CALLBACK, post_process))
+    raise TypeError(f"post_process must be a callable or a registered callback name, got {post_process!r}")
 
 
 class FederatedLearning:
-    """A federated-learning trainer on an edge node.
+    """A federated-learning trainer on an edge node (Sedna's ``FederatedLearning``).
 
     Parameters
     ----------
     estimator:
         An object (or a class, instantiated with no arguments) with ``train``,
-        ``get_weights``, ``set_weights`` and optionally ``evaluate``.
+        ``get_weights``, ``set_weights`` and optionally ``evaluate``, ``predict``, ``save``.
     aggregation:
         Name of the job's strategy, for logs and reports (the server decides).
     config:
@@ -163,44 +185,102 @@ class FederatedLearning:
                 raise TypeError(f"estimator {type(self.estimator).__name__} has no {method}() method")
         self.aggregation = aggregation
         self.config = config or WorkerConfig.from_env()
+        self.job_kind = OWNER_KIND
+        self.job_name = self.config.job_name
+        self.worker_name = self.config.worker_name or f"{self.job_name or 'fl'}-trainer"
         self.rejections: list[tuple[int, str]] = []
         self.current_round = 0
+        self.stop_info: StopInfo | None = None
+        """How the last :meth:`train` ended: final round, reason and global weights."""
         self._client: AggregationClient | None = None
         self._reporter = ReportSender(self.config)
         self._start_time = ""
+        self._saved: tuple[int, str] | None = None
+
+    def get_parameters(self, name: str, default: Any = None) -> Any:
+        """A job parameter from the worker environment (Sedna's ``JobBase.get_parameters``)."""
+        return Context(self.config.environ).get_parameters(name, default)
 
     def _parameter(self, name: str, default: str) -> str:
-        return str(Context(self.config.environ).get_parameters(name, default) or default)
+        return str(self.get_parameters(name, default) or default)
 
-    def train(self, train_data: Any, valid_data: Any = None, post_process: Callable[..., Any] | None = None,
-              **kwargs: Any) -> StopInfo:
-        """Take part in the job until the aggregator stops it; returns the final model (also set on the estimator)."""
+    @property
+    def model_path(self) -> str:
+        """Where the global model is saved each round ("" when no location is configured)."""
+        explicit = self._parameter("model_path", "")
+        if explicit:
+            return explicit
+        url = self.config.model_url
+        if not url:
+            return ""
+        target = Path(url)
+        if target.suffix and not target.is_dir():
+            return url
+        name = self._parameter("MODEL_NAME", "")
+        return str(target / (name if Path(name).suffix else f"{self.worker_name}.npz"))
+
+    def train(self, train_data: Any, valid_data: Any = None, post_process: Any = None, **kwargs: Any) -> Any:
+        """Take part in the job until the aggregator stops it.
+
+        Returns the estimator holding the final global model, or ``post_process(estimator)``
+        (Sedna's return value); the final round and reason are in :attr:`stop_info`.
+        """
+        callback = resolve_callback(post_process)
         cfg = self.config
-        handler = _EstimatorHandler(self, train_data, valid_data, post_process, kwargs)
+        ctx = Context(cfg.environ)
+        handler = _EstimatorHandler(self, train_data, valid_data, kwargs)
         can_eval = valid_data is not None and callable(getattr(self.estimator, "evaluate", None))
         settings = ClientSettings(
-            target=f"{cfg.agg_ip}:{cfg.agg_port}",
-            client_id=cfg.worker_name or f"{cfg.job_name or 'fl'}-trainer",
+            target=f"{cfg.agg_ip}:{cfg.agg_port}", client_id=self.worker_name,
             job_name=cfg.job_name, num_samples=handler.num_samples, can_evaluate=can_eval,
-            token=self._parameter("AGG_TOKEN", ""), tls_ca_file=self._parameter("AGG_TLS_CA", ""),
-            compression=self._parameter("FL_COMPRESSION", "none"),
+            token=secret(ctx, "AGG_TOKEN"), credential=secret(ctx, "AGG_CLIENT_TOKEN"),
+            tls_ca_file=self._parameter("AGG_TLS_CA", ""), compression=self._parameter("FL_COMPRESSION", "none"),
             connect_timeout_s=float(self._parameter("CONNECT_TIMEOUT", "300")),
         )
-        self._start_time = _now()
+        self._start_time = now()
         self._client = AggregationClient(settings, handler)
         try:
             info = self._client.run()
         finally:
             self._client = None
-        self.current_round = info.round
+        self.current_round, self.stop_info = info.round, info
         self._reporter.send(self._report("completed", info.round, handler.num_samples, {}), wait=True)
         self._reporter.close()
-        return info
+        return callback(self.estimator) if callback is not None else self.estimator
+
+    def inference(self, data: Any = None, post_process: Any = None, **kwargs: Any) -> Any:
+        """``estimator.predict(data)``, then ``post_process`` (a callable or a registered callback name)."""
+        predict = getattr(self.estimator, "predict", None)
+        if not callable(predict):
+            raise TypeError(f"estimator {type(self.estimator).__name__} has no predict() method")
+        result = predict(data, **accepted_kwargs(predict, kwargs))
+        callback = resolve_callback(post_process)
+        return callback(result) if callback is not None else result
+
+    def evaluate(self, data: Any, post_process: Any = None, **kwargs: Any) -> Any:
+        """``estimator.evaluate(data)``, then ``post_process``."""
+        evaluate = getattr(self.estimator, "evaluate", None)
+        if not callable(evaluate):
+            raise TypeError(f"estimator {type(self.estimator).__name__} has no evaluate() method")
+        result = evaluate(data, **accepted_kwargs(evaluate, kwargs))
+        callback = resolve_callback(post_process)
+        return callback(result) if callback is not None else result
 
     def stop(self) -> None:
         """Leave the job (from another thread)."""
         if self._client is not None:
             self._client.close()
+
+    def _save(self, global_round: int) -> None:
+        """``estimator.save(model_path)`` for the global model of ``global_round`` (once per round)."""
+        path = self.model_path
+        save = getattr(self.estimator, "save", None)
+        if not path or not callable(save) or (self._saved is not None and self._saved[0] == global_round):
+            return
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        save(path)
+        self._saved = (global_round, path)
+        LOG.debug("global model of round %d saved to %s", global_round, path)
 
     def _round_done(self, server_round: int, num_samples: int, metrics: Metrics) -> None:
         self.current_round = server_round
@@ -210,55 +290,10 @@ class FederatedLearning:
 
     def _report(self, status: str, server_round: int, num_samples: int, metrics: Metrics) -> LCReport:
         info = {"currentRound": server_round, "sampleCount": num_samples, "startTime": self._start_time,
-                "updateTime": _now(), "metrics": dict(metrics)}
+                "updateTime": now(), "metrics": dict(metrics)}
+        results = None
+        if self._saved is not None:
+            path = self._saved[1]
+            results = [{"format": Path(path).suffix.lstrip("."), "url": path, "metrics": dict(metrics)}]
         return LCReport(owner_kind=OWNER_KIND, owner_name=self.config.job_name, kind="train", status=status,
-                        owner_info=info)
-
-
-def _now() -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
-
-
-class ReportSender:
-    """Best-effort LC reports on a background thread; only the latest pending report is kept.
-
-    Used by the trainer (``FederatedLearning``) and the aggregation worker: a slow or absent LC
-    never delays a round.
-    """
-
-    def __init__(self, config: WorkerConfig) -> None:
-        self._client = LCClient(config, timeout=2.0)
-        self._cond = threading.Condition()
-        self._pending: LCReport | None = None
-        self._busy = False
-        self._thread: threading.Thread | None = None
-        self._closed = False
-
-    def send(self, report: LCReport, wait: bool = False) -> None:
-        with self._cond:
-            self._pending = report
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, name="fl-lc-report", daemon=True)
-                self._thread.start()
-            self._cond.notify_all()
-            if wait:
-                self._cond.wait_for(lambda: self._pending is None and not self._busy, timeout=5.0)
-
-    def close(self) -> None:
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
-
-    def _loop(self) -> None:
-        while True:
-            with self._cond:
-                self._cond.wait_for(lambda: self._pending is not None or self._closed)
-                if self._pending is None:
-                    return
-                report, self._pending, self._busy = self._pending, None, True
-            try:
-                self._client.send(report)
-            finally:
-                with self._cond:
-                    self._busy = False
-                    self._cond.notify_all()
+                        owner_info=info, results=results)

@@ -99,7 +99,11 @@ def test_federated_digits_from_yaml(tmp_path: Path) -> None:
     assert status["startTime"] <= status["completionTime"]
     assert status["aggregation"]["round"] == ROUNDS and status["aggregation"]["status"] == "completed"
     assert set(status["trainingWorkers"]) == {f"digits-fl-train-{k}" for k in range(3)}
-    assert not any(isinstance(v, list) for k, v in status.items() if k != "conditions")
+    assert [k for k, v in status.items() if isinstance(v, list) and k != "conditions"] == ["roundHistory"]
+    history = [h["round"] for h in status["roundHistory"]]  # what describe and the dashboard draw
+    assert history == sorted(set(history)) and set(history) <= set(range(1, ROUNDS + 1))
+    assert history[-1] == ROUNDS  # (a worker's report is best effort: under load one round may be missing)
+    assert status["roundHistory"][-1]["metrics"]["accuracy"] == status["latestMetrics"]["accuracy"]
     # the deleted trainer came back and the job lost no round
     assert record.get("after") and record["after"] != record["before"], record
     assert [row["round"] for row in result["rounds"]] == list(range(1, ROUNDS + 1))

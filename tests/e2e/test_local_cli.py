@@ -150,4 +150,4 @@ spec:
     assert "spec.edgeWorker.hardExampleMinning" in fields
     assert "spec.cloudWorker.model" in fields
     assert sedna(cluster, "get", "ji", "broken").returncode != 0
-    assert sedna(cluster, "get", "nosuchkind").stderr.startswith("sedna: unknown resource type 'nosuchkind'")
+    assert sedna(cluster, "get", "nosuchkind").stderr.startswith("error: unknown resource type 'nosuchkind'")

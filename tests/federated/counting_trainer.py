@@ -37,7 +37,10 @@ class Counter:
 def main() -> int:
     configure()
     est = Counter()
-    info = FederatedLearning(est).train(list(range(10)), sleep=float(os.environ.get("TRAIN_SLEEP", "0")))
+    fl = FederatedLearning(est)
+    assert fl.train(list(range(10)), sleep=float(os.environ.get("TRAIN_SLEEP", "0"))) is est
+    info = fl.stop_info
+    assert info is not None
     out = os.environ.get("RESULT_FILE")
     if out:
         np.save(out, est.w)

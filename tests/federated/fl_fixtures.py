@@ -7,13 +7,13 @@ from typing import Any
 
 from gm.cluster.interface import POD, SERVICE, Cluster, Obj
 from gm.controllers import federated_learning
-from gm.runtime.outcomes import ObjectKey, Outcome
+from gm.runtime.outcomes import NamespacedName, Outcome
 from gm.runtime.reconciling import Controller, Manager
 from gm.settings import ControllerSettings
 
 SETTINGS = ControllerSettings(lc_servers={"edge-0": "http://127.0.0.1:9101"}, lc_tokens={"edge-0": "t0"},
                               default_cloud_node="cloud", nodes=("cloud", "edge-0", "edge-1"))
-KEY = ObjectKey("default", "fl")
+KEY = NamespacedName("default", "fl")
 
 
 def model(name: str = "fl-model", url: str = "/models/fl") -> Obj:
@@ -56,7 +56,7 @@ class Harness:
         for informer in self.manager.informers.values():
             informer.list_once()
 
-    def reconcile(self, key: ObjectKey = KEY) -> Outcome:
+    def reconcile(self, key: NamespacedName = KEY) -> Outcome:
         self.sync()
         outcome = self.controller.process(key)
         assert outcome is not None, "reconcile raised; see the log"

@@ -8,7 +8,7 @@ import pytest
 
 from gm.cluster.interface import EVENT, FEDERATED_LEARNING_JOB, POD, SERVICE, NotFound
 from gm.cluster.local.store import LocalStore
-from gm.controllers import fl_validation
+from gm.controllers.federated_learning import validation as fl_validation
 from tests.federated.fl_fixtures import Harness, dataset, env_of, job, model
 
 LABEL = "federatedlearningjob.sedna.io"

@@ -210,7 +210,7 @@ def test_a_failed_background_checkpoint_stops_the_job(tmp_path, monkeypatch) -> 
     try:
         with pytest.raises(OSError, match="disk full"):
             server.run()
-        assert server._round == 1  # round 2 was not committed on top of an unsaved round 1
+        assert server.round == 1  # round 2 was not committed on top of an unsaved round 1
     finally:
         server.stop()
         client.close()

@@ -9,7 +9,7 @@ import pytest
 
 from gm.cluster.interface import FEDERATED_LEARNING_JOB, MODEL, NotFound
 from gm.cluster.local.store import LocalStore
-from gm.controllers.fl_upstream import handle_upstream
+from gm.controllers.federated_learning.reports import handle_upstream
 from gm.hub.sequences import SequenceBook
 from gm.hub.upstream import HandlerRegistry, MalformedReport, Upstream
 from sedna.controlplane.edgehub import ObjectKey, Report
@@ -73,7 +73,7 @@ def test_aggregator_metrics_win_and_reach_the_model(store: LocalStore) -> None:
     assert m["updateTime"].endswith("Z")
 
 
-def test_current_round_never_goes_back_and_no_list_grows(store: LocalStore) -> None:
+def test_current_round_never_goes_back_and_only_the_bounded_history_is_a_list(store: LocalStore) -> None:
     for r in (1, 2, 3):
         handle_upstream(store, report("aggregation", r, {"accuracy": r / 10}, "fl-aggregation"))
     handle_upstream(store, report("train", 1, {"accuracy": 0.0}))
@@ -81,7 +81,22 @@ def test_current_round_never_goes_back_and_no_list_grows(store: LocalStore) -> N
     s = status(store)
     assert s["currentRound"] == 3
     assert s["latestMetrics"] == {"accuracy": 0.3}
-    assert not any(isinstance(v, list) for k, v in s.items() if k != "conditions")
+    assert [k for k, v in s.items() if isinstance(v, list) and k != "conditions"] == ["roundHistory"]
+
+
+def test_round_history_keeps_each_aggregated_round_once_and_the_last_hundred(store: LocalStore) -> None:
+    handle_upstream(store, report("aggregation", 1, {"accuracy": 0.1}, "fl-aggregation"))
+    handle_upstream(store, report("aggregation", 1, {"accuracy": 0.15}, "fl-aggregation"))  # a resent report
+    handle_upstream(store, report("aggregation", 2, {"accuracy": 0.2}, "fl-aggregation"))
+
+    history = status(store)["roundHistory"]
+    assert [(h["round"], h["metrics"], h["evaluated"]) for h in history] == [
+        (1, {"accuracy": 0.15}, True), (2, {"accuracy": 0.2}, True)]
+
+    for r in range(3, 106):
+        handle_upstream(store, report("aggregation", r, {"accuracy": 0.5}, "fl-aggregation"))
+    rounds = [h["round"] for h in status(store)["roundHistory"]]
+    assert rounds == list(range(6, 106))
 
 
 @pytest.mark.parametrize(("payload_change", "field"), [

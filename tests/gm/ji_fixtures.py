@@ -7,13 +7,13 @@ from typing import Any
 
 from gm.cluster.interface import Cluster
 from gm.controllers import joint_inference
-from gm.runtime.outcomes import ObjectKey
+from gm.runtime.outcomes import NamespacedName
 from gm.runtime.reconciling import Controller, Manager
 from gm.settings import ControllerSettings
 
 SETTINGS = ControllerSettings(lc_servers={"edge-0": "http://127.0.0.1:9101"}, lc_tokens={"edge-0": "t0"},
                               default_cloud_node="cloud", nodes=("cloud", "edge-0"), mqtt_broker="127.0.0.1:1883")
-KEY = ObjectKey("default", "digits")
+KEY = NamespacedName("default", "digits")
 
 
 def model(name: str, url: str = "/models/x.onnx") -> dict[str, Any]:
@@ -56,12 +56,12 @@ class Harness:
         for informer in self.manager.informers.values():
             informer.list_once()
 
-    def reconcile(self, key: ObjectKey = KEY) -> None:
+    def reconcile(self, key: NamespacedName = KEY) -> None:
         self.sync()
         assert self.controller.process(key) is not None, "reconcile raised; see the log"
         self.sync()
 
-    def queued(self) -> set[ObjectKey]:
+    def queued(self) -> set[NamespacedName]:
         keys = set()
         while (key := self.controller.queue.get(timeout=0)) is not None:
             keys.add(key)

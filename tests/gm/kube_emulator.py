@@ -84,6 +84,8 @@ class KubeApiEmulator(kmock.KubernetesScaffold):
     """Stateful Kubernetes API emulation: see the module docstring for what it adds to kmock."""
 
     validators: dict[str, Validator] = attrs.field(factory=dict)
+    logs: dict[tuple[str, str, str], str] = attrs.field(factory=dict, init=False)
+    """Container logs served by ``GET .../pods/{name}/log``, by ``(namespace, pod, container)``."""
     objects: dict[tuple[str, str, str], dict[str, Any]] = attrs.field(factory=dict, init=False)
     history: list[tuple[int, str, dict[str, Any]]] = attrs.field(factory=list, init=False)
     version: int = attrs.field(default=0, init=False)
@@ -134,8 +136,13 @@ class KubeApiEmulator(kmock.KubernetesScaffold):
                  if r == rid and request.namespace in (None, ns) and _matches(o, selector)]
         return {"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": str(self.version)}, "items": items}
 
-    async def _fetch(self, request: kmock.Request) -> dict[str, Any]:
-        return copy.deepcopy(self._stored(request))
+    async def _fetch(self, request: kmock.Request) -> Any:
+        obj = copy.deepcopy(self._stored(request))
+        if request.subresource == "log":
+            text = self.logs.get((request.namespace or "", request.name or "", request.params.get("container", "")), "")
+            lines = request.params.get("tailLines")
+            return ("".join(text.splitlines(keepends=True)[-int(lines):]) if lines else text).encode()
+        return obj
 
     async def _create(self, request: kmock.Request) -> dict[str, Any]:
         rid, obj = _rid(request), copy.deepcopy(request.data)

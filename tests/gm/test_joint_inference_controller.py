@@ -62,7 +62,7 @@ class TestChildren:
         assert svc["spec"]["selector"] == cloud["spec"]["template"]["metadata"]["labels"]
         assert cloud["spec"]["template"]["spec"]["nodeName"] == "cloud"
         assert edge["spec"]["template"]["spec"]["nodeName"] == "edge-0"
-        assert sorted(_reasons(store)) == ["Created", "Created", "Created"]
+        assert sorted(_reasons(store)) == ["Created", "Created", "Created", "WorkersStarting"]
 
     def test_injects_the_worker_contract_env(self, store: LocalStore, ready: Harness) -> None:
         ready.reconcile()

@@ -17,11 +17,12 @@ from gm.cluster.interface import (
     AlreadyExists,
     Cluster,
     Conflict,
+    Expired,
     Invalid,
     NotFound,
     WatchEvent,
 )
-from gm.cluster.local.store import Expired, LocalStore
+from gm.cluster.local.store import LocalStore
 
 
 def model(name: str, labels: dict[str, str] | None = None, url: str = "/m.onnx") -> dict:

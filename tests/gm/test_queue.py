@@ -6,15 +6,15 @@ import threading
 
 import pytest
 
-from gm.runtime.outcomes import ObjectKey, Outcome, PermanentError, TemporaryError
+from gm.runtime.outcomes import NamespacedName, Outcome, PermanentError, TemporaryError
 from gm.runtime.queueing import ExponentialBackoff, FakeClock, ShutDown, WorkQueue
 from gm.runtime.reconciling import Controller
 
-A, B = ObjectKey("default", "a"), ObjectKey("default", "b")
+A, B = NamespacedName("default", "a"), NamespacedName("default", "b")
 
 
 def test_a_key_added_many_times_is_queued_once() -> None:
-    queue: WorkQueue[ObjectKey] = WorkQueue(FakeClock())
+    queue: WorkQueue[NamespacedName] = WorkQueue(FakeClock())
     for _ in range(5):
         queue.add(A)
     queue.add(B)
@@ -26,7 +26,7 @@ def test_a_key_added_many_times_is_queued_once() -> None:
 
 
 def test_a_key_being_processed_is_not_handed_out_again_until_done() -> None:
-    queue: WorkQueue[ObjectKey] = WorkQueue(FakeClock())
+    queue: WorkQueue[NamespacedName] = WorkQueue(FakeClock())
     queue.add(A)
     taken = queue.get(timeout=0)
 
@@ -39,7 +39,7 @@ def test_a_key_being_processed_is_not_handed_out_again_until_done() -> None:
 
 
 def test_backoff_doubles_from_half_a_second_and_caps_at_a_minute() -> None:
-    backoff: ExponentialBackoff[ObjectKey] = ExponentialBackoff(0.5, 60.0)
+    backoff: ExponentialBackoff[NamespacedName] = ExponentialBackoff(0.5, 60.0)
 
     delays = [backoff.when(A) for _ in range(10)]
 
@@ -50,7 +50,7 @@ def test_backoff_doubles_from_half_a_second_and_caps_at_a_minute() -> None:
 
 def test_a_rate_limited_key_becomes_ready_only_when_its_delay_has_passed() -> None:
     clock = FakeClock()
-    queue: WorkQueue[ObjectKey] = WorkQueue(clock)
+    queue: WorkQueue[NamespacedName] = WorkQueue(clock)
     assert queue.add_rate_limited(A) == 0.5
     assert queue.add_rate_limited(A) == 1.0  # the earlier due time (0.5 s) is kept
 
@@ -64,7 +64,7 @@ def test_a_rate_limited_key_becomes_ready_only_when_its_delay_has_passed() -> No
 
 
 def test_forget_resets_the_backoff() -> None:
-    queue: WorkQueue[ObjectKey] = WorkQueue(FakeClock())
+    queue: WorkQueue[NamespacedName] = WorkQueue(FakeClock())
     for _ in range(3):
         queue.add_rate_limited(A)
 
@@ -75,7 +75,7 @@ def test_forget_resets_the_backoff() -> None:
 
 
 def test_shutdown_wakes_a_waiting_worker() -> None:
-    queue: WorkQueue[ObjectKey] = WorkQueue()
+    queue: WorkQueue[NamespacedName] = WorkQueue()
     errors: list[BaseException] = []
 
     def worker() -> None:
@@ -98,9 +98,9 @@ class Scripted:
 
     def __init__(self, *script: object) -> None:
         self.script = list(script)
-        self.calls: list[ObjectKey] = []
+        self.calls: list[NamespacedName] = []
 
-    def reconcile(self, key: ObjectKey) -> Outcome:
+    def reconcile(self, key: NamespacedName) -> Outcome:
         self.calls.append(key)
         step = self.script.pop(0)
         if isinstance(step, BaseException):
@@ -151,14 +151,14 @@ def test_requeue_after_schedules_the_key_without_counting_a_failure() -> None:
 
 
 def test_workers_never_reconcile_one_key_concurrently() -> None:
-    active: set[ObjectKey] = set()
-    overlaps: list[ObjectKey] = []
+    active: set[NamespacedName] = set()
+    overlaps: list[NamespacedName] = []
     lock = threading.Lock()
     done = threading.Event()
     calls = {"n": 0}
 
     class Slow:
-        def reconcile(self, key: ObjectKey) -> Outcome:
+        def reconcile(self, key: NamespacedName) -> Outcome:
             with lock:
                 if key in active:
                     overlaps.append(key)

@@ -6,7 +6,8 @@ import copy
 
 import pytest
 
-from gm.controllers import il_validation, il_workers
+from gm.controllers.incremental_learning import validation as il_validation
+from gm.controllers.incremental_learning import workers as il_workers
 from gm.settings import ControllerSettings
 
 CONTAINERS = {"spec": {"containers": [{"name": "w", "image": "x"}]}}

@@ -7,16 +7,16 @@ Configured by env only:
 ``TRAIN_DATASET_URL``  a CSV (header row, 64 feature columns, label last) or an npz (x, y)
 ``VALID_SPLIT``        share of local samples held out for evaluation (0.2; 0 disables)
 ``epochs``, ``batch_size``, ``learning_rate``  local training (5, 32, 0.5)
-``AGG_IP`` / ``AGG_PORT``, ``WORKER_NAME``, ``JOB_NAME``, ``AGG_TOKEN``, ``FL_COMPRESSION``
-``MODEL_URL``          optional: where this node saves the final model: an ``.npz`` path, or the job's
-                       model directory (the GM sets it to the Model's url), then ``<dir>/<WORKER_NAME>.npz``
+``AGG_IP`` / ``AGG_PORT``, ``WORKER_NAME``, ``JOB_NAME``, ``AGG_TOKEN``, ``AGG_CLIENT_TOKEN``, ``FL_COMPRESSION``
+``MODEL_URL``          optional: where this node saves the global model after every round: an ``.npz``
+                       path, or the job's model directory (the GM sets it to the Model's url), then
+                       ``<dir>/<WORKER_NAME>.npz``
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
-from pathlib import Path
 
 from sedna.common.config import Context, WorkerConfig
 from sedna.common.errors import SednaError
@@ -47,14 +47,10 @@ def main(environ: Mapping[str, str] | None = None) -> int:
     estimator = SoftmaxRegression(num_features=train.x.shape[1])
     fl = FederatedLearning(estimator, aggregation=str(ctx.get_parameters("aggregation", "FedAvg")), config=cfg)
     LOG.info("training on %d samples (%d held out), %s", len(train), len(valid) if valid else 0, hyper)
-    info = fl.train(train, valid, **hyper)
-    if cfg.model_url:
-        target = Path(cfg.model_url)
-        if target.suffix != ".npz":  # the model directory the aggregator writes model.npz into
-            target = target / f"{cfg.worker_name or 'trainer'}.npz"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        estimator.save(target)
-    LOG.info("job ended after round %d: %s", info.round, info.reason)
+    fl.train(train, valid, **hyper)  # saves the global model each round (see FederatedLearning.model_path)
+    info = fl.stop_info
+    assert info is not None
+    LOG.info("job ended after round %d: %s; model in %s", info.round, info.reason, fl.model_path or "(not saved)")
     return 0
 
 

@@ -1,8 +1,11 @@
 """Run the digits federated job locally: one aggregator and three trainers as real processes.
 
 Everything listens on 127.0.0.1. The processes are the ready-made workers
-(``workers.federated.aggregator`` / ``trainer``) configured by env exactly as the Global
-Manager would configure them from ``job.yaml``. After the job, every round's checkpointed
+(``workers.federated.aggregator`` / ``trainer``) configured by env as the Global Manager
+configures them from ``job.yaml``, plus what it is meant to add: a signing key for per-trainer
+credentials on the aggregator (``AGG_CLIENT_KEY``), each trainer's own credential
+(``AGG_CLIENT_TOKEN``), and each trainer's dataset size as its sample cap
+(``AGG_CLIENT_SAMPLES``; see ``docs/federated.md``). After the job, every round's checkpointed
 global model is scored on the held-out test split, and the final model is exported to ONNX
 (input ``x`` FP32 [-1, 64], output ``probabilities`` FP32 [-1, 10]) for the
 joint-inference cloud worker, then checked with ONNX Runtime.
@@ -13,7 +16,9 @@ Run: ``python -m examples.federated_learning.digits.run [--rounds 15] [--workdir
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -25,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from examples.federated_learning.digits.prepare import prepare
+from sedna.service.aggregation.admission import issue_credential
 from sedna.service.aggregation.checkpoint import load_npz
 from workers.federated.onnx_export import export_softmax_onnx
 from workers.federated.softmax import SoftmaxRegression, load_samples
@@ -50,15 +56,20 @@ def run(workdir: str | Path, rounds: int = 15, strategy: str = "FedAvg", timeout
     data = prepare(work / "data")
     model_dir = work / "model"
     port = _free_port()
+    key = secrets.token_hex(32)
+    trainers = [f"{JOB}-trainer-edge-{k}" for k in range(3)]
+    counts = {name: len(load_samples(data[f"edge-{k}"])) for k, name in enumerate(trainers)}
     common = {"JOB_NAME": JOB, "NAMESPACE": "default", "LC_SERVER": "http://127.0.0.1:9", "LOG_LEVEL": "INFO"}
     procs = [_start("workers.federated.aggregator", {
         **common, "WORKER_NAME": f"{JOB}-aggregation", "AGG_BIND_IP": "127.0.0.1", "AGG_BIND_PORT": str(port),
         "PARTICIPANTS_COUNT": "3", "MODEL_URL": str(model_dir), "aggregation": strategy, "exit_round": str(rounds),
         "ROUND_TIMEOUT_SECONDS": "60", "CHECKPOINT_KEEP": "0", "SEED": "1",
+        "AGG_CLIENT_KEY": key, "AGG_CLIENT_SAMPLES": json.dumps(counts),
     }, work / "aggregator.log")]
-    for k in range(3):
+    for k, name in enumerate(trainers):
         procs.append(_start("workers.federated.trainer", {
-            **common, "WORKER_NAME": f"{JOB}-trainer-edge-{k}", "AGG_IP": "127.0.0.1", "AGG_PORT": str(port),
+            **common, "WORKER_NAME": name, "AGG_IP": "127.0.0.1", "AGG_PORT": str(port),
+            "AGG_CLIENT_TOKEN": issue_credential(key, JOB, name),
             "TRAIN_DATASET_URL": str(data[f"edge-{k}"]), "epochs": "2", "batch_size": "32", "learning_rate": "0.5",
         }, work / f"trainer-{k}.log"))
     deadline = time.monotonic() + timeout

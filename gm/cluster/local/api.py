@@ -4,7 +4,8 @@ The CLI never imports ``gm``: it speaks HTTP to this API, which the GM process s
 mode. Paths follow Kubernetes (``/apis/{group}/{version}/namespaces/{ns}/{plural}[/{name}[/status]]``,
 core kinds under ``/api/v1/...``), errors come back as Kubernetes ``Status`` bodies (404 NotFound,
 409 AlreadyExists/Conflict, 422 Invalid with one cause per bad field, 401 Unauthorized), and every
-path but ``/healthz`` requires ``Authorization: Bearer <token>``. Handlers are plain functions run in
+path but ``/healthz`` requires ``Authorization: Bearer <token>``. A list with ``?watch=1`` streams changes
+as Kubernetes does (:mod:`.watch_stream`). Handlers are plain functions run in
 FastAPI's thread pool because the store blocks. :func:`serve_api` runs uvicorn in a background
 thread (bound to 127.0.0.1 by default). Pod logs are read from ``<state_dir>/logs`` as written by
 :mod:`.runtime`.
@@ -38,25 +39,10 @@ from gm.cluster.interface import (
     Obj,
 )
 from gm.cluster.local.logs import log_path, tail
+from gm.cluster.local.watch_stream import WatchStreams, is_watch
+from gm.errors import StatusFailure, status_body
 
 Validator = Callable[[Obj], list[tuple[str, str]]]
-
-
-def status_body(code: int, reason: str, message: str, causes: list[tuple[str, str]] | None = None) -> Obj:
-    """A Kubernetes ``Status`` object describing a failure."""
-    body: Obj = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                 "reason": reason, "message": message, "code": code}
-    if causes:
-        body["details"] = {"causes": [{"field": f, "message": m, "reason": "FieldValueInvalid"} for f, m in causes]}
-    return body
-
-
-class StatusFailure(Exception):
-    """An HTTP error answered with its Kubernetes ``Status`` body (the CLI raises it as ``ApiError``)."""
-
-    def __init__(self, code: int, reason: str, message: str, causes: list[tuple[str, str]] | None = None) -> None:
-        super().__init__(message)
-        self.code, self.body = code, status_body(code, reason, message, causes)
 
 
 def _from_cluster_error(exc: ClusterError) -> StatusFailure:
@@ -192,7 +178,8 @@ def create_api(store: Cluster, token: str, validator: Validator | None = None,
     @app.middleware("http")
     async def authenticate(request: Request, call_next: Callable[[Request], Any]) -> Any:
         started = time.perf_counter()
-        if request.url.path == "/healthz":
+        path = request.url.path
+        if path == "/healthz" or any(path == p or path.startswith(p + "/") for p in app.state.self_authenticated):
             response = await call_next(request)
         elif not hmac.compare_digest(request.headers.get("authorization", "").encode(), expected):
             response = JSONResponse(status_body(401, "Unauthorized", "a valid 'Authorization: Bearer <token>' "
@@ -230,20 +217,29 @@ def create_api(store: Cluster, token: str, validator: Validator | None = None,
     def pod_log(ns: str, name: str, container: str | None = None, tailLines: int | None = None) -> str:
         return handlers.pod_log(ns, name, container, tailLines)
 
+    streams = WatchStreams(store, lambda code, reason, message: status_body(code, reason, message))
+    app.state.closing = streams.closing  # set by ServerHandle.stop: open watches end
+    app.state.self_authenticated = []  # path prefixes of mounted apps that check credentials themselves
     for prefix in ("/api/{version}", "/apis/{group}/{version}"):
-        _routes(app, prefix, handlers, body_of)
+        _routes(app, prefix, handlers, body_of, streams)
     return app
 
 
-def _routes(app: FastAPI, prefix: str, h: _Handlers, body_of: Callable[[Any], Any]) -> None:
+def _routes(app: FastAPI, prefix: str, h: _Handlers, body_of: Callable[[Any], Any], streams: WatchStreams) -> None:
     def kind_of(params: dict[str, str]) -> Kind:
         return _kind(params.get("group", ""), params["version"], params["plural"])
 
     coll, item = prefix + "/namespaces/{ns}/{plural}", prefix + "/namespaces/{ns}/{plural}/{name}"
 
     @app.get(prefix + "/{plural}")
-    def list_all(request: Request, labelSelector: str | None = None) -> Obj:
-        return h.list(kind_of(request.path_params), None, labelSelector)
+    async def list_all(request: Request, labelSelector: str | None = None, watch: str | None = None,
+                       resourceVersion: str | None = None, timeoutSeconds: int | None = None,
+                       allowWatchBookmarks: str | None = None) -> Any:
+        kind = kind_of(request.path_params)
+        if is_watch(watch):
+            return await streams.respond(request, kind, None, _selector(labelSelector), resourceVersion,
+                                         timeoutSeconds, is_watch(allowWatchBookmarks))
+        return await _run(h.list, kind, None, labelSelector)
 
     def cluster_scoped(params: dict[str, str]) -> Kind:
         kind = kind_of(params)
@@ -266,12 +262,18 @@ def _routes(app: FastAPI, prefix: str, h: _Handlers, body_of: Callable[[Any], An
         return h.delete(cluster_scoped(request.path_params), None, name)
 
     @app.get(coll)
-    def list_ns(request: Request, ns: str, labelSelector: str | None = None,
-                involvedUid: str | None = None, fieldSelector: str | None = None) -> Obj:
+    async def list_ns(request: Request, ns: str, labelSelector: str | None = None,
+                      involvedUid: str | None = None, fieldSelector: str | None = None, watch: str | None = None,
+                      resourceVersion: str | None = None, timeoutSeconds: int | None = None,
+                      allowWatchBookmarks: str | None = None) -> Any:
+        kind = kind_of(request.path_params)
+        if is_watch(watch):
+            return await streams.respond(request, kind, ns, _selector(labelSelector), resourceVersion,
+                                         timeoutSeconds, is_watch(allowWatchBookmarks))
         uid = involvedUid
         if fieldSelector and fieldSelector.startswith("involvedObject.uid="):
             uid = fieldSelector.split("=", 1)[1]
-        return h.list(kind_of(request.path_params), ns, labelSelector, uid)
+        return await _run(h.list, kind, ns, labelSelector, uid)
 
     @app.post(coll, status_code=201)
     async def create(request: Request, ns: str) -> Obj:
@@ -297,6 +299,12 @@ def _routes(app: FastAPI, prefix: str, h: _Handlers, body_of: Callable[[Any], An
         return await _run(h.patch_status, kind_of(request.path_params), ns, name, body)
 
 
+def mount_self_authenticated(api: FastAPI, prefix: str, app: Any) -> None:
+    """Serve ``app`` under ``prefix`` of the API; it checks credentials itself (the dashboard's login)."""
+    api.mount(prefix, app)
+    api.state.self_authenticated.append(prefix)
+
+
 async def _run(fn: Callable[..., Obj], *args: Any) -> Obj:
     return await run_in_threadpool(fn, *args)
 
@@ -304,22 +312,27 @@ async def _run(fn: Callable[..., Obj], *args: Any) -> Obj:
 class ServerHandle:
     """A uvicorn server running in a background thread; ``port`` is the bound port."""
 
-    def __init__(self, server: Any, thread: threading.Thread, port: int) -> None:
-        self._server, self._thread, self.port = server, thread, port
+    def __init__(self, server: Any, thread: threading.Thread, port: int,
+                 closing: threading.Event | None = None) -> None:
+        self._server, self._thread, self.port, self._closing = server, thread, port, closing
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Ask the server to shut down and wait for its thread."""
+        """End open streams (the app's ``state.closing``), ask the server to shut down and wait for its thread."""
+        if self._closing is not None:
+            self._closing.set()
         self._server.should_exit = True
         self._thread.join(timeout)
 
 
-def serve_api(app: FastAPI, host: str = "127.0.0.1", port: int = 0, timeout: float = 10.0) -> ServerHandle:
-    """Run ``app`` with uvicorn on ``host:port`` (0: any free port) in a daemon thread; wait until it listens."""
+def serve_api(app: Any, host: str = "127.0.0.1", port: int = 0, timeout: float = 10.0) -> ServerHandle:
+    """Run ``app`` with uvicorn on ``host:port`` (0: any free port) in a daemon thread; wait until it listens.
+
+    An app with a ``state.closing`` event (``threading.Event``) has it set on stop, so its open streams end.
+    """
     import uvicorn
 
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="off")
     server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     thread = threading.Thread(target=server.run, name=f"sedna-api-{port}", daemon=True)
     thread.start()
     deadline = time.monotonic() + timeout
@@ -329,4 +342,5 @@ def serve_api(app: FastAPI, host: str = "127.0.0.1", port: int = 0, timeout: flo
             raise RuntimeError(f"the API server did not start on {host}:{port}")
         time.sleep(0.01)
     bound = server.servers[0].sockets[0].getsockname()[1]
-    return ServerHandle(server, thread, int(bound))
+    closing = getattr(getattr(app, "state", None), "closing", None)
+    return ServerHandle(server, thread, int(bound), closing if isinstance(closing, threading.Event) else None)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from gm.cluster.interface import NODE, AlreadyExists, Obj
 from gm.cluster.local.api import ServerHandle, create_api, serve_api
@@ -56,6 +57,7 @@ class LocalBackend:
         self.runtime = ProcessRuntime(self.store, self.state_dir, nodes=set(self.nodes), dry_run=dry_run,
                                       backoff=backoff)
         self._api: ServerHandle | None = None
+        self.api_app: Any = None
         self._started = False
 
     @property
@@ -81,6 +83,7 @@ class LocalBackend:
         if self._api_port is not None:
             app = create_api(self.store, self.token, self.validator, log_dir=self.runtime.log_dir)
             self._api = serve_api(app, self.api_host, self._api_port)
+            self.api_app = app  # the GM mounts its dashboard here
         self._started = True
         _LOG.info("local backend started in %s (nodes: %s, API port: %s)", self.state_dir,
                   ", ".join(self.nodes), self.api_port)

@@ -26,7 +26,7 @@ import threading
 import time
 from typing import Any
 
-from gm.cluster.interface import DEPLOYMENT, POD, AlreadyExists, ClusterError, NotFound, Obj, WatchEvent
+from gm.cluster.interface import DEPLOYMENT, POD, AlreadyExists, ClusterError, NotFound, Obj, WatchEvent, pinned_node
 from gm.cluster.local import watching
 from gm.cluster.local._objects import (
     controller_of,
@@ -41,7 +41,6 @@ from sedna.common.log import get_logger
 
 _LOG = get_logger(__name__)
 HASH_LABEL = "pod-template-hash"
-HOSTNAME_LABEL = "kubernetes.io/hostname"
 
 Key = tuple[str, str]
 
@@ -199,7 +198,7 @@ class DeploymentController:
         meta, tmeta = deploy["metadata"], template.get("metadata") or {}
         pod_spec = copy.deepcopy(template.get("spec") or {})
         if not pod_spec.get("nodeName"):
-            pod_spec["nodeName"] = (pod_spec.get("nodeSelector") or {}).get(HOSTNAME_LABEL) or self.default_node
+            pod_spec["nodeName"] = pinned_node(pod_spec) or self.default_node
         for _ in range(10):
             pod = {"apiVersion": "v1", "kind": "Pod", "spec": pod_spec, "metadata": {
                 "name": f"{meta['name']}-{digest}-{random_suffix()}", "namespace": meta["namespace"],

@@ -11,7 +11,7 @@ Semantics the store's ``watch`` keeps: :meth:`ChangeFeed.subscribe` returns the 
 ``P`` atomically with the subscription; the watch replays ``(its version, P]`` from the log and
 then takes rows ``> P`` from its queue, so nothing is missed or repeated. A subscription whose
 backlog exceeds ``limit`` rows (a consumer that stopped reading) or whose rows were compacted
-before the reader saw them fails with :class:`~.store.Expired`, as a Kubernetes watch gets
+before the reader saw them fails with :class:`~gm.cluster.interface.Expired`, as a Kubernetes watch gets
 410 Gone: the watcher lists again.
 """
 
@@ -21,17 +21,13 @@ import threading
 from collections import deque
 from collections.abc import Callable
 
-from gm.cluster.interface import ClusterError
+from gm.cluster.interface import Expired
 from sedna.common.log import get_logger
 
 _LOG = get_logger(__name__)
 
 Row = tuple[int, str, str, str, str]
 """``(rv, kind key, namespace, type, body)`` as stored in the ``changes`` table."""
-
-
-class Expired(ClusterError):
-    """The requested resourceVersion was compacted away (HTTP 410 Gone): list again, then watch."""
 
 
 class Subscription:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import socket
 import struct
@@ -168,9 +169,10 @@ class ServiceProxy:
             if ip:
                 self.addresses.claim(ip)  # e.g. given in the manifest: never hand it out again
             else:
-                svc = self._assign_ip(svc)
-                if svc is None:
+                assigned = self._assign_ip(svc)
+                if assigned is None:
                     return
+                svc = assigned
             with self._lock:
                 self._services[uid] = svc
         self._schedule()
@@ -247,7 +249,7 @@ class ServiceProxy:
                 continue
             try:
                 sock = _bound_socket(key[1], key[2])
-                self._listeners[key] = await asyncio.start_server(lambda r, w, k=key: self._proxy(k, r, w), sock=sock)
+                self._listeners[key] = await asyncio.start_server(functools.partial(self._proxy, key), sock=sock)
                 self._rr[key] = itertools.count()
                 if self._failed.pop(key, None) is not None:
                     _LOG.info("service %s: listening on %s:%d now", svc["metadata"]["name"], key[1], key[2])

@@ -12,7 +12,7 @@ too), fans new rows out to every watch of their kind. The log is compacted to it
 
 Design: the database is the only shared state (WAL mode, writes in ``BEGIN IMMEDIATE``
 transactions, so several processes may write); one connection per store guarded by a lock
-makes the store thread-safe. Copies go through JSON (several times cheaper than
+makes the store thread-safe. Copies go through JSON (cheaper than
 ``copy.deepcopy`` for these documents). Deleting an object deletes its dependents (ownerReferences)
 recursively, as Kubernetes' garbage collector would. Neighbours: :mod:`.api` serves this
 store over REST, :mod:`.runtime`, :mod:`.deployments` and :mod:`.services` watch it.
@@ -20,22 +20,22 @@ store over REST, :mod:`.runtime`, :mod:`.deployments` and :mod:`.services` watch
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sqlite3
 import threading
 import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+from gm.cluster.events import EventRecorder
 from gm.cluster.interface import (
-    EVENT,
     POD,
     AlreadyExists,
     ClusterError,
     Conflict,
     EventType,
+    Expired,
     Invalid,
     Kind,
     NotFound,
@@ -44,7 +44,7 @@ from gm.cluster.interface import (
     kind_of,
 )
 from gm.cluster.local import _objects
-from gm.cluster.local.feed import ChangeFeed, Expired
+from gm.cluster.local.feed import ChangeFeed
 from sedna.common.log import get_logger
 
 _LOG = get_logger(__name__)
@@ -66,7 +66,10 @@ INSERT OR IGNORE INTO meta VALUES ('rv', 0), ('compacted', 0);
 """
 
 
-__all__ = ["Expired", "LocalStore"]
+__all__ = ["LocalStore"]
+_Objs = list[Obj]
+_Rows = list[tuple[str]]
+_Changes = list[tuple[int, str, str, str, str]]
 _BATCH = 500
 
 
@@ -110,6 +113,8 @@ class LocalStore:
             self._db.executescript(_SCHEMA)
             self._feed = ChangeFeed(self._read_changes, self._cond, self._head, poll_interval,
                                     max(keep_changes, 1000), lambda: self._closed)
+        self.events = EventRecorder(self)
+        """Writes :meth:`emit_event`'s Events; its ``window`` and clock may be replaced (tests)."""
 
     @property
     def poll_interval(self) -> float:
@@ -130,14 +135,14 @@ class LocalStore:
         if row is None:
             where = f" in namespace {namespace!r}" if kind.namespaced else ""
             raise NotFound(f"{kind.kind} {name!r} not found{where}")
-        return json.loads(row[0])
+        return _decode(row[0])
 
     def list(self, kind: Kind, namespace: str | None = None,
-             labels: Mapping[str, str] | None = None) -> list[Obj]:
+             labels: Mapping[str, str] | None = None) -> _Objs:
         return self.list_with_version(kind, namespace, labels)[0]
 
     def list_with_version(self, kind: Kind, namespace: str | None = None,
-                          labels: Mapping[str, str] | None = None) -> tuple[list[Obj], str]:
+                          labels: Mapping[str, str] | None = None) -> tuple[_Objs, str]:
         """Like :meth:`list`, plus the store's resourceVersion at that moment (to watch from)."""
         with self._lock:
             self._check_open()
@@ -147,10 +152,10 @@ class LocalStore:
                 rv = self._meta("rv")
             finally:
                 self._db.execute("COMMIT")
-        items = [json.loads(body) for (body,) in rows]
+        items = [_decode(body) for (body,) in rows]
         return [o for o in items if _objects.labels_match(o, labels)], str(rv)
 
-    def list_owned(self, kind: Kind, owner_uid: str) -> list[Obj]:
+    def list_owned(self, kind: Kind, owner_uid: str) -> _Objs:
         """Objects of ``kind`` whose ownerReferences name ``owner_uid`` (indexed: no scan of the kind)."""
         with self._lock:
             self._check_open()
@@ -158,7 +163,7 @@ class LocalStore:
                 "SELECT o.body FROM owners w JOIN objects o ON o.kind=w.kind AND o.namespace=w.namespace "
                 "AND o.name=w.name WHERE w.owner_uid=? AND w.kind=? ORDER BY o.namespace, o.name",
                 (owner_uid, _key(kind))).fetchall()
-        return [json.loads(body) for (body,) in rows]
+        return [_decode(body) for (body,) in rows]
 
     def resource_version(self) -> str:
         """The newest resourceVersion in the store."""
@@ -200,7 +205,7 @@ class LocalStore:
             self._check_owners_alive(meta)
             meta["resourceVersion"] = str(rv)
             body = self._put(kind, new, rv, "ADDED", insert=True)
-        return json.loads(body)
+        return _decode(body)
 
     def update(self, obj: Obj) -> Obj:
         kind = kind_of(obj)
@@ -229,7 +234,7 @@ class LocalStore:
                 return old
             meta["resourceVersion"] = str(rv)
             body = self._put(kind, new, rv, "MODIFIED")
-        return json.loads(body)
+        return _decode(body)
 
     def patch_status(self, kind: Kind, namespace: str, name: str, status: Mapping[str, Any]) -> Obj:
         if not isinstance(status, Mapping):
@@ -242,7 +247,7 @@ class LocalStore:
                 return old
             new["metadata"]["resourceVersion"] = str(rv)
             body = self._put(kind, new, rv, "MODIFIED")
-        return json.loads(body)
+        return _decode(body)
 
     def delete(self, kind: Kind, namespace: str, name: str) -> None:
         with self._write() as rv:
@@ -260,7 +265,7 @@ class LocalStore:
                     row = self._db.execute("SELECT body FROM objects WHERE kind=? AND namespace=? AND name=?",
                                            (dk, dns, dname)).fetchone()
                     if row is not None:
-                        child = json.loads(row[0])
+                        child = _decode(row[0])
                         queue.append((kind_of(child), child))
 
     def _check_owners_alive(self, meta: Obj) -> None:
@@ -274,8 +279,10 @@ class LocalStore:
                            f"{owners} no longer exists")
 
     def emit_event(self, involved: Obj, reason: str, message: str, type_: str = "Normal") -> None:
+        """Record an Event about ``involved``, counting repeats (:mod:`gm.cluster.events`); never raises."""
         try:
-            self._emit_event(involved, reason, message, type_)
+            with self._lock:  # one writer per store: the recorder's get-then-write stays atomic in-process
+                self.events.record(involved, reason, message, type_)
         except (ClusterError, sqlite3.Error, KeyError, TypeError) as exc:
             _LOG.warning("could not record event %s for %s: %s", reason, involved.get("kind"), exc)
 
@@ -339,7 +346,7 @@ class LocalStore:
                     if stop.is_set():
                         return
                     last = rv
-                    yield WatchEvent(type_, json.loads(body))
+                    yield WatchEvent(cast(EventType, type_), _decode(body))
             last = max(last, position)
             while not stop.is_set():
                 for rv, _k, _n, type_, body in sub.take(self.poll_interval):
@@ -348,7 +355,7 @@ class LocalStore:
                     if stop.is_set():
                         return
                     last = rv
-                    yield WatchEvent(type_, json.loads(body))
+                    yield WatchEvent(cast(EventType, type_), _decode(body))
                 if sub.closed:
                     if sub.error is not None:
                         raise sub.error
@@ -367,38 +374,13 @@ class LocalStore:
             raise Expired(f"resourceVersion {last} is too old (changes up to {compacted} were compacted): "
                           "list again and watch from there")
 
-    def _read_changes(self, after: int) -> tuple[list[tuple[int, str, str, str, str]], int]:
+    def _read_changes(self, after: int) -> tuple[_Changes, int]:
         """For the feed (lock held): up to a batch of log rows after ``after``, and the compaction horizon."""
         if self._closed:
             return [], after
         rows = self._db.execute("SELECT rv, kind, namespace, type, body FROM changes WHERE rv>? ORDER BY rv "
                                 f"LIMIT {_BATCH}", (after,)).fetchall()
         return rows, self._meta("compacted")
-
-    def _emit_event(self, involved: Obj, reason: str, message: str, type_: str) -> None:
-        meta = involved.get("metadata") or {}
-        namespace = meta.get("namespace") or "default"
-        digest = hashlib.sha1(f"{meta.get('uid')}|{reason}|{message}|{type_}".encode(), usedforsecurity=False)
-        name = f"{meta.get('name', 'unknown')}.{digest.hexdigest()[:16]}"
-        stamp = _objects.now()
-        with self._lock:
-            try:
-                old = self.get(EVENT, namespace, name)
-            except NotFound:
-                old = None
-            if old is not None:
-                old["count"] = int(old.get("count", 1)) + 1
-                old["lastTimestamp"] = stamp
-                self.update(old)
-                return
-            self.create({
-                "apiVersion": "v1", "kind": "Event", "metadata": {"name": name, "namespace": namespace},
-                "involvedObject": {"apiVersion": involved.get("apiVersion"), "kind": involved.get("kind"),
-                                   "name": meta.get("name"), "namespace": meta.get("namespace"),
-                                   "uid": meta.get("uid"), "resourceVersion": meta.get("resourceVersion")},
-                "reason": reason, "message": message, "type": type_, "count": 1,
-                "firstTimestamp": stamp, "lastTimestamp": stamp,
-                "source": {"component": "sedna-gm"}, "reportingComponent": "sedna-gm"})
 
     class _Tx:
         def __init__(self, store: LocalStore) -> None:
@@ -438,7 +420,7 @@ class LocalStore:
     def _meta(self, key: str) -> int:
         return int(self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()[0])
 
-    def _select(self, kind: Kind, namespace: str | None) -> list[tuple[str]]:
+    def _select(self, kind: Kind, namespace: str | None) -> _Rows:
         if namespace is None:
             return self._db.execute("SELECT body FROM objects WHERE kind=? ORDER BY namespace, name",
                                     (_key(kind),)).fetchall()
@@ -454,7 +436,7 @@ class LocalStore:
                                (_key(kind), namespace, name)).fetchone()
         if row is None:
             raise NotFound(f"{kind.kind} {name!r} not found" + (f" in namespace {namespace!r}" if namespace else ""))
-        return json.loads(row[0])
+        return _decode(row[0])
 
     def _free_name(self, kind: Kind, prefix: str, namespace: str) -> str:
         for _ in range(20):
@@ -494,9 +476,15 @@ class LocalStore:
             self._db.execute("UPDATE meta SET value=max(value, ?) WHERE key='compacted'", (horizon,))
 
 
+def _decode(text: str | bytes) -> Obj:
+    """A stored JSON body as an object."""
+    obj: Obj = json.loads(text)
+    return obj
+
+
 def _clone(obj: Obj) -> Obj:
-    """A deep copy of a JSON document (through JSON: several times faster than ``copy.deepcopy``)."""
-    return json.loads(json.dumps(obj))
+    """A deep copy of a JSON document (through JSON: cheaper than ``copy.deepcopy`` for plain JSON)."""
+    return _decode(json.dumps(obj))
 
 
 def _spec_of(obj: Obj) -> dict[str, Any]:

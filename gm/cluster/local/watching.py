@@ -2,7 +2,7 @@
 
 The runtime, the Deployment controller and the Service proxy all need "tell me about every
 object of this kind, now and as it changes" and must survive a compacted change log
-(:class:`~.store.Expired`). :func:`follow` gives them that as two callbacks: ``on_sync`` with the
+(:class:`~gm.cluster.interface.Expired`). :func:`follow` gives them that as two callbacks: ``on_sync`` with the
 full list (at start and after every re-list; callers drop what is missing from it) and
 ``on_event`` for each later change.
 """
@@ -12,8 +12,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from gm.cluster.interface import ClusterError, Kind, Obj, WatchEvent
-from gm.cluster.local.store import Expired, LocalStore
+from gm.cluster.interface import ClusterError, Expired, Kind, Obj, WatchEvent
+from gm.cluster.local.store import LocalStore
 from sedna.common.log import get_logger
 
 _LOG = get_logger(__name__)

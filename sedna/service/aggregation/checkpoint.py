@@ -8,15 +8,17 @@ Layout of the checkpoint directory::
 
 Files are written to a temporary name, fsynced and renamed, and ``state.json`` is
 replaced last, so a crash at any point leaves the previous complete checkpoint readable.
-Loading uses ``allow_pickle=False``.
+Loading uses ``allow_pickle=False``. :class:`BackgroundWriter` writes one checkpoint at a time
+on a thread, so the fsyncs of round N overlap the transport of round N+1.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,3 +119,40 @@ class CheckpointStore:
         strategy = load_npz(self.directory / state["strategy_state"]) if state.get("strategy_state") else {}
         return Checkpoint(round=int(state["round"]), weights=weights, history=list(state.get("history", [])),
                           strategy_state=strategy, done=bool(state.get("done", False)))
+
+
+class BackgroundWriter:
+    """Saves checkpoints to a :class:`CheckpointStore` on a thread, one at a time."""
+
+    def __init__(self, store: CheckpointStore) -> None:
+        self.store = store
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def submit(self, ckpt: Checkpoint, then: Callable[[], None] | None = None) -> None:
+        """Start saving ``ckpt`` (after the previous save); ``then()`` runs once it is on disk.
+
+        ``ckpt`` must not change afterwards: pass copies of anything the caller keeps mutating.
+        """
+        self.wait()
+
+        def write() -> None:
+            try:
+                self.store.save(ckpt)
+            except BaseException as exc:
+                self._error = exc
+                return
+            if then is not None:
+                then()
+
+        self._thread = threading.Thread(target=write, name="fl-checkpoint", daemon=True)
+        self._thread.start()
+
+    def wait(self) -> None:
+        """Block until the pending save is on disk; re-raise its failure."""
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join()
+        error, self._error = self._error, None
+        if error is not None:
+            raise error

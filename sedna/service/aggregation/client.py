@@ -5,9 +5,10 @@ server asks: hand over initial weights, train (``FitIns``), evaluate (``Evaluate
 until ``Stop`` brings the final model. What "train" means is a :class:`ClientHandler`'s
 business (``sedna.core.federated_learning`` adapts user estimators). While the aggregator
 is not up yet, or after the link drops, the client retries with exponential back-off and
-jitter and rejoins with the same client id; it gives up only after ``connect_timeout_s``
-without hearing from the server, or at once when the server refuses it (bad token, wrong
-job): retrying cannot fix that.
+jitter and rejoins with the same client id (refused with ``ALREADY_EXISTS`` while the server
+still holds its previous stream: retried too); it gives up only after ``connect_timeout_s``
+without hearing from the server, or at once when the server refuses it (bad token or
+credential, wrong job, a sample count over the cap): retrying cannot fix that.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import random
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -25,8 +26,10 @@ import grpc
 
 from sedna.algorithms.aggregation.records import Config, Metrics, Weights
 from sedna.common.errors import SednaError
+from sedna.common.grpc_options import channel_options
 from sedna.common.log import get_logger
 from sedna.proto import federated_pb2 as pb
+from sedna.service.aggregation.admission import CREDENTIAL_METADATA
 from sedna.service.aggregation.serde import (
     ENCODINGS,
     TensorAssembler,
@@ -38,16 +41,14 @@ from sedna.service.aggregation.wire import CLIENT_CHUNK_TAG, WireChunk, chunk_fr
 
 LOG = get_logger(__name__)
 
-_CHANNEL_OPTIONS = [
-    ("grpc.max_receive_message_length", 64 << 20),
-    ("grpc.max_send_message_length", 64 << 20),
-    ("grpc.keepalive_time_ms", 20_000),
-    ("grpc.keepalive_timeout_ms", 10_000),
-    ("grpc.keepalive_permit_without_calls", 1),
-    ("grpc.http2.max_pings_without_data", 0),
-]
+KEEPALIVE_S = 20.0
+_CHANNEL_OPTIONS = channel_options(keepalive_s=KEEPALIVE_S)
 _FATAL = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.INVALID_ARGUMENT,
           grpc.StatusCode.UNIMPLEMENTED)
+
+
+Outbox = queue.SimpleQueue[tuple[pb.ClientMessage, list[memoryview] | None] | None]
+"""Messages (with the tensor bytes that follow them) the request stream sends; None ends it."""
 
 
 class JobRejectedError(SednaError, PermissionError):
@@ -61,12 +62,14 @@ class ClientSettings:
     target: str
     """``host:port`` of the aggregation server (``AGG_IP:AGG_PORT``)."""
     client_id: str
-    """Stable id; rejoining with it replaces the previous stream."""
+    """Stable id; the server refuses it while a previous stream with it is still open."""
     job_name: str = ""
     num_samples: int = 0
     can_evaluate: bool = False
-    token: str = ""
-    """Bearer token sent as ``authorization`` metadata."""
+    token: str = field(default="", repr=False)
+    """Job bearer token sent as ``authorization`` metadata."""
+    credential: str = field(default="", repr=False)
+    """This trainer's own credential (``AGG_CLIENT_TOKEN``), sent as ``sedna-client-credential`` metadata."""
     tls_ca_file: str = ""
     """PEM CA bundle; set to use TLS."""
     compression: str = "none"
@@ -137,8 +140,12 @@ class AggregationClient:
                                            f"{code.name}: {exc.details()}") from None
                 if self._closed.is_set():
                     break
-                LOG.info("aggregation server %s unreachable (%s); retrying in %.1fs", s.target,
-                         code.name if code else exc, delay)
+                if code == grpc.StatusCode.ALREADY_EXISTS:
+                    LOG.info("aggregation server %s still holds a stream as %r (%s); retrying in %.1fs",
+                             s.target, s.client_id, exc.details(), delay)
+                else:
+                    LOG.info("aggregation server %s unreachable (%s); retrying in %.1fs", s.target,
+                             code.name if code else exc, delay)
                 outcome = None
             if isinstance(outcome, StopInfo):
                 return outcome
@@ -162,7 +169,7 @@ class AggregationClient:
 
     def _session(self) -> StopInfo | float | None:
         s = self.settings
-        outbox: queue.SimpleQueue[tuple[pb.ClientMessage, list[memoryview] | None] | None] = queue.SimpleQueue()
+        outbox: Outbox = queue.SimpleQueue()
         hello = pb.Hello(client_id=s.client_id, job_name=s.job_name, num_samples=s.num_samples,
                          can_evaluate=s.can_evaluate)
         outbox.put((pb.ClientMessage(hello=hello), None))
@@ -178,6 +185,8 @@ class AggregationClient:
                     yield from chunk_frames(views, s.chunk_size, CLIENT_CHUNK_TAG)
 
         metadata = [("authorization", f"Bearer {s.token}")] if s.token else []
+        if s.credential:
+            metadata.append((CREDENTIAL_METADATA, s.credential))
         channel = self._channel()
         try:
             call = join_method(channel)(requests(), metadata=metadata)
@@ -190,7 +199,7 @@ class AggregationClient:
             self._call = None
             channel.close()
 
-    def _follow(self, call: Any, outbox: queue.SimpleQueue) -> StopInfo | float | None:
+    def _follow(self, call: Any, outbox: Outbox) -> StopInfo | float | None:
         kind, head, assembler = "", None, None
         for message in call:
             self._last_contact = time.monotonic()
@@ -230,7 +239,7 @@ class AggregationClient:
                          message.welcome.round)
         return None
 
-    def _handle(self, kind: str, head: Any, weights: Weights, outbox: queue.SimpleQueue) -> StopInfo | None:
+    def _handle(self, kind: str, head: Any, weights: Weights, outbox: Outbox) -> StopInfo | None:
         config = scalars_from_proto(head.config) if kind != "stop" else {}
         number = int(head.round)
         if kind == "stop":

@@ -6,9 +6,18 @@ passed to :class:`~sedna.service.aggregation.server.AggregationServer`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from sedna.common.errors import ConfigError
+from sedna.service.aggregation.admission import (
+    Admission,
+    AnyClient,
+    Credentials,
+    HashedCredentials,
+    SampleCaps,
+    SignedCredentials,
+)
 
 
 @dataclass(frozen=True)
@@ -21,8 +30,16 @@ class ServerSettings:
     """TCP port (0 picks a free one; see ``AggregationServer.port``)."""
     job_name: str = ""
     """Clients announcing another job name are refused (empty accepts any)."""
-    token: str = ""
+    token: str = field(default="", repr=False)
     """Bearer token clients must send as ``authorization`` metadata (empty disables auth)."""
+    client_key: str = field(default="", repr=False)
+    """Signing key of per-trainer credentials (``AGG_CLIENT_KEY``; see ``admission``)."""
+    client_credential_hashes: Mapping[str, str] = field(default_factory=dict, repr=False)
+    """``{client_id: "sha256:<hex>"}`` of per-trainer credentials (``AGG_CLIENT_CREDENTIALS``)."""
+    max_samples_per_client: int = 0
+    """Refuse updates claiming more samples than this (``MAX_SAMPLES_PER_CLIENT``; 0: no cap)."""
+    client_samples: Mapping[str, int] = field(default_factory=dict)
+    """Known dataset size per client id (``AGG_CLIENT_SAMPLES``): a tighter per-client cap."""
     tls_cert_file: str = ""
     """PEM certificate chain; with ``tls_key_file`` enables TLS."""
     tls_key_file: str = ""
@@ -39,8 +56,8 @@ class ServerSettings:
     max_round_attempts: int = 5
     """Attempts of one round before the server gives up with ``RoundFailedError``."""
     rejoin_grace_s: float = 30.0
-    """After round 1, wait at most this long for ``min_available_clients``; then go on with
-    the clients that are there if they are at least ``min_fit_clients``."""
+    """When too few clients are connected for a round to succeed (and on the first round after a
+    resume), wait at most this long for them; then go on with ``min_fit_clients``."""
     checkpoint_dir: str = ""
     """Where each completed round is checkpointed (empty disables checkpoints and resume)."""
     checkpoint_keep: int = 2
@@ -73,3 +90,30 @@ class ServerSettings:
             raise ConfigError("tls_cert_file and tls_key_file must be given together")
         if self.max_round_attempts < 1:
             raise ConfigError(f"max_round_attempts must be >= 1, got {self.max_round_attempts!r}")
+        if self.max_samples_per_client < 0:
+            raise ConfigError(f"max_samples_per_client must be >= 0, got {self.max_samples_per_client!r}")
+        for client_id, count in self.client_samples.items():
+            if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+                raise ConfigError(f"client_samples[{client_id!r}] must be a non-negative integer, got {count!r}")
+        if self.client_key and self.client_credential_hashes:
+            raise ConfigError("give client_key or client_credential_hashes, not both")
+        self.credentials()  # a malformed hash table fails here, naming the client
+
+    def credentials(self) -> Credentials:
+        """The per-trainer credential check these settings describe."""
+        if self.client_key:
+            return SignedCredentials(self.client_key, self.job_name)
+        if self.client_credential_hashes:
+            try:
+                return HashedCredentials(self.client_credential_hashes)
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
+        return AnyClient()
+
+    def sample_caps(self) -> SampleCaps:
+        """The caps on claimed sample counts."""
+        return SampleCaps(self.max_samples_per_client, dict(self.client_samples))
+
+    def admission(self) -> Admission:
+        """The checks every joining client passes."""
+        return Admission(self.job_name, self.credentials(), self.sample_caps())

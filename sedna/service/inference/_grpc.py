@@ -27,6 +27,7 @@ import grpc
 
 from sedna import __version__
 from sedna.common.errors import InvalidInputError, ModelNotFoundError
+from sedna.common.grpc_options import server_options
 from sedna.common.log import get_logger
 from sedna.common.loop_thread import LoopThread
 from sedna.proto import grpc_predict_v2_pb2 as pb
@@ -213,11 +214,7 @@ class GrpcFrontEnd:
         return self._loop.start(self._serve, timeout)
 
     async def _serve(self) -> int:
-        options = [
-            ("grpc.max_receive_message_length", self._max_bytes),
-            ("grpc.max_send_message_length", self._max_bytes),
-            ("grpc.so_reuseport", 1 if self._reuse_port else 0),
-        ]
+        options = server_options(max_message_bytes=self._max_bytes, reuse_port=self._reuse_port)
         interceptors = [_TokenInterceptor(self._token)] if self._token else []
         server = grpc.aio.server(options=options, interceptors=interceptors)
         servicer = _Servicer(self._repo, self._is_ready, self._executor, stream_window=STREAM_WINDOW)

@@ -22,12 +22,13 @@ from typing import Any
 import numpy as np
 
 from sedna.common.errors import CloudUnavailableError, InferenceError, InvalidInputError, ModelNotFoundError
+from sedna.common.grpc_options import channel_options
 
 from . import _grpc_codec as codec
 from ._tensors import InferResult
 
 _MAX_MESSAGE = 1024 * 1024 * 1024
-CHANNEL_OPTIONS = [("grpc.max_receive_message_length", _MAX_MESSAGE), ("grpc.max_send_message_length", _MAX_MESSAGE)]
+CHANNEL_OPTIONS = channel_options(max_message_bytes=_MAX_MESSAGE)
 """Options of every client channel: no message size cap below 1 GiB."""
 
 
