@@ -13,7 +13,7 @@ process, creates 500 services (250 with ``--quick``), and measures:
   ``--rate`` per second (default 50; ``--rate 0`` creates them in one burst) (goal ≤ 1 s);
 - ``gm_rss_mb``: resident memory of this process, which holds what the GM holds (goal ≤ 300 MB).
 
-It prints one JSON line per figure and writes ``bench/reports/control_plane.md``.
+It prints one JSON line per figure and writes ``control_plane.md`` through ``bench._report`` (``bench/out/``).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from pathlib import Path
 
 import psutil
 
+from bench._report import add_report_options, write_report
 from gm.cluster.interface import DEPLOYMENT, JOINT_INFERENCE_SERVICE, SERVICE, Cluster
 from gm.cluster.local.deployments import DeploymentController
 from gm.cluster.local.runtime import ProcessRuntime
@@ -148,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="250 services instead of 500")
     parser.add_argument("--count", type=int, default=None)
     parser.add_argument("--rate", type=float, default=50.0, help="creates per second (0: one burst)")
+    add_report_options(parser)
     args = parser.parse_args(argv)
     count = args.count or (250 if args.quick else 500)
     figures = run(count, args.rate)
@@ -155,11 +157,9 @@ def main(argv: list[str] | None = None) -> int:
                                ("gm_rss_mb", "MB", "<= 300")):
         print(json.dumps({"bench": "control_plane", "metric": metric, "value": round(figures[metric], 3),
                           "unit": unit, "goal": goal, "services": count}))
-    out = Path(__file__).resolve().parent / "reports"
-    out.mkdir(exist_ok=True)
     rows = "\n".join(f"| {k} | {v:.3f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in figures.items())
-    (out / "control_plane.md").write_text(f"# Control plane ({count} JointInferenceServices, dry run)\n\n"
-                                          f"| figure | value |\n|---|---|\n{rows}\n")
+    write_report("control_plane", f"# Control plane ({count} JointInferenceServices, dry run)\n\n"
+                                  f"| figure | value |\n|---|---|\n{rows}\n", save=args.save_report)
     print(json.dumps(figures), file=sys.stderr)
     return 0 if figures["running"] == count else 1
 

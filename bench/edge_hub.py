@@ -42,6 +42,7 @@ import json
 import os
 import random
 import secrets
+import shutil
 import statistics
 import subprocess
 import sys
@@ -49,6 +50,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from bench._report import SAVED_DIR, Report, add_report_options
 
 if TYPE_CHECKING:
     import httpx
@@ -367,6 +370,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fanouts", type=int, default=0, help="updates fanned out (default 10; 3 with --quick)")
     parser.add_argument("--client", nargs=2, type=int, metavar=("FIRST", "COUNT"), help=argparse.SUPPRESS)
     parser.add_argument("--address", default="", help=argparse.SUPPRESS)
+    add_report_options(parser)
     args = parser.parse_args(argv)
     if args.client:
         asyncio.run(_client_main(args.client[0], args.client[1], args.address))
@@ -374,9 +378,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes = list(CURVE) if args.curve else (args.nodes or [200 if args.quick else 1000])
     fanouts = args.fanouts or (3 if args.quick else 10)
 
-    from bench._report import Report
-
-    report = Report("edge_hub", args.quick)
+    report = Report("edge_hub", args.quick, save=args.save_report)
     curve: list[dict[str, float]] = []
     for nodes in sizes:
         procs = args.client_procs or max(2, -(-nodes // 2500))
@@ -398,6 +400,8 @@ def main(argv: list[str] | None = None) -> int:
     path = report.write_markdown(GOALS)
     if len(curve) > 1:
         plot = _plot(curve, path.with_name("edge_hub_curve.png"))
+        if args.save_report:
+            shutil.copyfile(plot, SAVED_DIR / plot.name)
         print(f"# cost curve plotted in {plot}", flush=True)
     print(f"# report written to {path}", flush=True)
     return 0

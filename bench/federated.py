@@ -23,7 +23,6 @@ Prints one JSON line per figure, ``{"bench": "federated", "metric", "value", "un
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import subprocess
 import sys
@@ -34,13 +33,10 @@ from typing import Any
 
 import numpy as np
 
+from bench._report import Report, add_report_options
 from sedna.algorithms.aggregation import FitRes, create_strategy
 from sedna.service.aggregation import AggregationClient, AggregationServer, ClientSettings, ServerSettings
 from sedna.service.aggregation.client import StopInfo
-
-
-def emit(metric: str, value: Any, unit: str, **extra: Any) -> None:
-    print(json.dumps({"bench": "federated", "metric": metric, "value": value, "unit": unit, **extra}), flush=True)
 
 
 class NoOpTrainer:
@@ -209,12 +205,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients-only", nargs=2, type=int, metavar=("PORT", "N"), help=argparse.SUPPRESS)
     parser.add_argument("--train-s", type=float, default=0.0, help=argparse.SUPPRESS)
     parser.add_argument("--dead-at", type=int, default=0, help=argparse.SUPPRESS)
+    add_report_options(parser)
     args = parser.parse_args(argv)
     if args.clients_only:
         errors = follow_all(*args.clients_only, train_s=args.train_s, dead_at=args.dead_at)
         for exc in errors:
             print(f"client failed: {exc!r}", file=sys.stderr)
         return 1 if errors else 0
+    report = Report("federated", args.quick, save=args.save_report)
+    emit = report.figure
     emit("round_overhead_s", round(round_overhead(args.quick), 4), "s", clients=10, parameters=1_000_000,
          goal="<= 0.15")
     emit("fedavg_gb_per_s", round(fedavg_throughput(), 3), "GB/s", clients=10, parameters=10_000_000, goal=">= 1")
@@ -228,6 +227,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         ok, seconds, size = large_model()
         emit("large_model_ok", ok, "bool", round_s=seconds, model_mib=size >> 20)
+    report.write_markdown({"round_overhead_s": "<= 0.15 s", "fedavg_gb_per_s": ">= 1 GB/s", "clients_100_ok": "1",
+                           "large_model_ok": "1"})
     return 0
 
 

@@ -17,16 +17,17 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench._report import Report
+from bench._report import Report, add_report_options
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Incremental learning benchmark")
     parser.add_argument("--quick", action="store_true", help="one round instead of two")
+    add_report_options(parser)
     args = parser.parse_args(argv)
     from examples.incremental_learning.digits.run import run
 
-    report = Report("incremental", args.quick)
+    report = Report("incremental", args.quick, save=args.save_report)
     rounds = 1 if args.quick else 2
     with tempfile.TemporaryDirectory(prefix="bench-il-") as workdir:
         result = run(Path(workdir), rounds=rounds, log=lambda line: print(line, file=sys.stderr, flush=True))

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from bench._report import Report
+from bench._report import Report, add_report_options
 
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 CHOSEN = 0.6
@@ -159,10 +159,11 @@ def transport_and_batching(report: Report, quick: bool) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer repetitions (for CI smoke runs)")
+    add_report_options(parser)
     args = parser.parse_args(argv)
     from examples.joint_inference.digits.models import build_models
 
-    report = Report("joint_inference", args.quick)
+    report = Report("joint_inference", args.quick, save=args.save_report)
     workdir = Path(tempfile.mkdtemp(prefix="bench-ji-"))
     models = build_models(workdir / "models")
     accuracy_curve(report, models)

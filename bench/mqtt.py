@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from bench._report import Report
+from bench._report import Report, add_report_options
 from sedna.common.outcome import JointOutcome
 from sedna.service.mqtt import DeviceGateway, MqttSettings
 from sedna.service.mqtt.simulator import digits_test_split, simulate
@@ -143,8 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer and shorter runs (for CI smoke runs)")
     parser.add_argument("--window", type=int, default=64, help="requests in flight for the throughput run")
     parser.add_argument("--repeat", type=int, default=0, help="runs per figure (default 3, 1 with --quick)")
+    add_report_options(parser)
     args = parser.parse_args(argv)
-    report = Report("mqtt", args.quick)
+    report = Report("mqtt", args.quick, save=args.save_report)
     rounds = args.repeat or (1 if args.quick else 3)
     volume = 1000 if args.quick else 5000
     infer = edge_only(shallow_model())

@@ -100,7 +100,7 @@ class HubClient:
         out.put(eh.Hello(eh.NodeName(s.node), self._store.refs(), self._store.outbox_epoch()))
         channel = self._channel()
         try:
-            call = EdgeHubStub(channel).Connect(  # type: ignore[no-untyped-call]  # generated, untyped
+            call = EdgeHubStub(channel).Connect(  # type: ignore[no-untyped-call,unused-ignore]  # generated, untyped
                 _requests(out, done), metadata=((eh.NODE_METADATA, s.node), ("authorization", f"Bearer {s.token}")))
             self._call = call
             pump = threading.Thread(target=self._pump, args=(state, out, done, call), name="lc-hub-pump", daemon=True)

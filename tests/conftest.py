@@ -1,16 +1,29 @@
-"""Fixtures shared by every test package."""
+"""Fixtures shared by every test package, and the suite's own rules (``tests/support``)."""
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.support.procs import free_port
+
+pytest_plugins = ["pytester", "tests.support.process_guard", "tests.support.tmp_guard"]
 
 
 @pytest.fixture
 def port() -> int:
     """A free TCP port on 127.0.0.1."""
     return free_port()
+
+
+@pytest.fixture(scope="session")
+def digits_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The digits joint-inference models, built once per session from scikit-learn's bundled data."""
+    from examples.joint_inference.digits.models import build_models
+
+    return build_models(Path(tmp_path_factory.mktemp("digits-models")))
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -1,8 +1,7 @@
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Iterable as _Iterable, Mapping as _Mapping
-from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+from typing import ClassVar as _ClassVar, Iterable as _Iterable, Mapping as _Mapping, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
@@ -102,7 +101,7 @@ class ReportAck(_message.Message):
     accepted: bool
     duplicate: bool
     reason: str
-    def __init__(self, seq: _Optional[int] = ..., accepted: _Optional[bool] = ..., duplicate: _Optional[bool] = ..., reason: _Optional[str] = ...) -> None: ...
+    def __init__(self, seq: _Optional[int] = ..., accepted: bool = ..., duplicate: bool = ..., reason: _Optional[str] = ...) -> None: ...
 
 class ResyncDone(_message.Message):
     __slots__ = ("upserts", "deletes")

@@ -5,7 +5,7 @@ import warnings
 
 from sedna.proto import edgehub_pb2 as sedna_dot_proto_dot_edgehub__pb2
 
-GRPC_GENERATED_VERSION = '1.85.1'
+GRPC_GENERATED_VERSION = '1.66.2'
 GRPC_VERSION = grpc.__version__
 _version_not_supported = False
 
@@ -18,14 +18,14 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in sedna/proto/edgehub_pb2_grpc.py depends on'
+        + f' but the generated code in sedna/proto/edgehub_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
     )
 
 
-class EdgeHubStub:
+class EdgeHubStub(object):
     """Missing associated documentation comment in .proto file."""
 
     def __init__(self, channel):
@@ -41,7 +41,7 @@ class EdgeHubStub:
                 _registered_method=True)
 
 
-class EdgeHubServicer:
+class EdgeHubServicer(object):
     """Missing associated documentation comment in .proto file."""
 
     def Connect(self, request_iterator, context):
@@ -67,7 +67,7 @@ def add_EdgeHubServicer_to_server(servicer, server):
 
 
  # This class is part of an EXPERIMENTAL API.
-class EdgeHub:
+class EdgeHub(object):
     """Missing associated documentation comment in .proto file."""
 
     @staticmethod

@@ -5,7 +5,7 @@ import warnings
 
 from sedna.proto import federated_pb2 as sedna_dot_proto_dot_federated__pb2
 
-GRPC_GENERATED_VERSION = '1.85.1'
+GRPC_GENERATED_VERSION = '1.66.2'
 GRPC_VERSION = grpc.__version__
 _version_not_supported = False
 
@@ -18,14 +18,14 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in sedna/proto/federated_pb2_grpc.py depends on'
+        + f' but the generated code in sedna/proto/federated_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
     )
 
 
-class FederatedLearningStub:
+class FederatedLearningStub(object):
     """Missing associated documentation comment in .proto file."""
 
     def __init__(self, channel):
@@ -46,7 +46,7 @@ class FederatedLearningStub:
                 _registered_method=True)
 
 
-class FederatedLearningServicer:
+class FederatedLearningServicer(object):
     """Missing associated documentation comment in .proto file."""
 
     def Join(self, request_iterator, context):
@@ -82,7 +82,7 @@ def add_FederatedLearningServicer_to_server(servicer, server):
 
 
  # This class is part of an EXPERIMENTAL API.
-class FederatedLearning:
+class FederatedLearning(object):
     """Missing associated documentation comment in .proto file."""
 
     @staticmethod

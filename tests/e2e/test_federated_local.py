@@ -22,7 +22,7 @@ from sedna.cli import _kinds
 from sedna.cli._client import Client, read_ready
 from tests.e2e.test_local_cli import worker_processes
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.processes]
 ROUNDS = 6
 
 

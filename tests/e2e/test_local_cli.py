@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,8 +19,9 @@ import psutil
 import pytest
 
 from examples.joint_inference.digits import run_local
+from tests.support.waiting import eventually
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.processes]
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -123,8 +123,7 @@ def test_the_digits_service_runs_from_yaml_and_leaves_nothing_behind(cluster: Pa
 
     down = sedna(state, "local", "down")
     assert down.returncode == 0
-    time.sleep(0.5)
-    assert worker_processes(state) == []
+    eventually(lambda: worker_processes(state) == [], message="every process of the cluster to exit")
     assert sedna(state, "local", "status").returncode == 1
 
 

@@ -8,6 +8,8 @@ import pytest
 
 from examples.federated_learning.digits.run import run
 
+pytestmark = pytest.mark.processes
+
 
 @pytest.mark.slow
 def test_digits_example_converges_and_exports_onnx(tmp_path: Path) -> None:

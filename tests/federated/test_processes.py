@@ -17,6 +17,9 @@ import pytest
 
 from tests.federated.fl_processes import agg_env, finish, state, trainer, wait_round
 from tests.support.procs import free_port, start_module, stop, wait_for_port
+from tests.support.waiting import eventually
+
+pytestmark = pytest.mark.processes
 
 
 @pytest.mark.slow
@@ -60,7 +63,8 @@ def test_aggregator_killed_and_restarted_resumes_from_its_checkpoint(tmp_path: P
     port = free_port()
     env = agg_env(port, tmp_path, PARTICIPANTS_COUNT="2", exit_round="6", ROUND_TIMEOUT_SECONDS="10")
     trainers = [trainer(port, tmp_path, f"t{i}", sleep=0.25) for i in range(2)]  # started before the aggregator
-    time.sleep(1.0)
+    eventually(lambda: all("unreachable" in (tmp_path / f"t{i}.log").read_text() for i in range(2)),
+               ignoring=(FileNotFoundError,), message="both trainers to find no aggregator yet")
     first = start_module("workers.federated.aggregator", env, tmp_path / "aggregator-1.log")
     second = None
     try:

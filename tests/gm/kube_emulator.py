@@ -88,6 +88,7 @@ class KubeApiEmulator(kmock.KubernetesScaffold):
     """Container logs served by ``GET .../pods/{name}/log``, by ``(namespace, pod, container)``."""
     objects: dict[tuple[str, str, str], dict[str, Any]] = attrs.field(factory=dict, init=False)
     history: list[tuple[int, str, dict[str, Any]]] = attrs.field(factory=list, init=False)
+    watches: list[tuple[str, str | None]] = attrs.field(factory=list, init=False)  # (resource, namespace) per request
     version: int = attrs.field(default=0, init=False)
     oldest: int = attrs.field(default=0, init=False)
     _changed: asyncio.Condition = attrs.field(factory=asyncio.Condition, init=False)
@@ -210,6 +211,7 @@ class KubeApiEmulator(kmock.KubernetesScaffold):
     async def _watch(self, request: kmock.Request) -> AsyncIterator[Any]:
         yield b""  # send the headers now
         rid, selector = _rid(request), request.params.get("labelSelector")
+        self.watches.append((rid, request.namespace))
         deadline = asyncio.get_running_loop().time() + float(request.params.get("timeoutSeconds", 3600))
         since = request.params.get("resourceVersion")
         if since not in (None, "", "0") and int(since) < self.oldest:

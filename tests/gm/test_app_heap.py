@@ -6,6 +6,10 @@ import json
 import subprocess
 import sys
 
+import pytest
+
+pytestmark = pytest.mark.processes
+
 
 def test_settle_startup_heap_freezes_and_raises_the_thresholds() -> None:
     code = ("import gc, json; from gm.app import GC_THRESHOLDS, settle_startup_heap; settle_startup_heap(); "

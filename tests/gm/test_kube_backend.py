@@ -16,6 +16,7 @@ from gm.cluster import interface
 from gm.cluster.interface import AlreadyExists, Conflict, Invalid, Kind, NotFound, WatchEvent
 from gm.cluster.kube import KubeCluster
 from tests.gm.kube_emulator import EmulatedApiServer
+from tests.support.waiting import eventually
 
 VALIDATORS = {f"{k.group}/{k.version}/{k.plural}": schema.validate for k in interface.SEDNA_KINDS}
 
@@ -264,12 +265,14 @@ class TestWatch:
         assert took < 1.0
 
     def test_from_a_resource_version_yields_only_later_changes_across_reconnects(
-            self, cluster: KubeCluster, ns: str) -> None:
+            self, server: EmulatedApiServer, cluster: KubeCluster, ns: str) -> None:
         first = cluster.create(dataset(ns, "before"))
         stop = threading.Event()
         watch = Collector(cluster.watch(interface.DATASET, ns, first["metadata"]["resourceVersion"], stop), stop)
 
-        time.sleep(1.5)  # the server ends each stream after watch_timeout=1 s; the watch resumes
+        # the server ends each stream after watch_timeout=1 s: change nothing until the watch has resumed
+        eventually(lambda: server.emulator.watches.count(("sedna.io/v1alpha1/datasets", ns)) >= 2,
+                   message="the watch to resume after the server ended its first stream")
         cluster.create(dataset(ns, "after"))
         seen = watch.wait_for(1)
         watch.close()
@@ -295,10 +298,11 @@ class TestWatch:
         assert seen[2:] == [("DELETED", "gone"), ("MODIFIED", "kept")]
         assert watch.objects[3]["spec"]["url"] == "/data/changed.txt"
 
-    def test_every_namespace_when_namespace_is_none(self, cluster: KubeCluster, ns: str) -> None:
+    def test_every_namespace_when_namespace_is_none(self, server: EmulatedApiServer, cluster: KubeCluster,
+                                                    ns: str) -> None:
         stop = threading.Event()
         watch = Collector(cluster.watch(interface.POD, None, stop=stop), stop)
-        time.sleep(0.2)
+        eventually(lambda: ("v1/pods", None) in server.emulator.watches, message="a watch of every namespace")
 
         pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": ns + "-a"},
                "spec": {"containers": [{"name": "w", "image": "i"}]}}

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,22 +16,14 @@ import pytest
 from gm.cluster.interface import POD, NotFound, Obj
 from gm.cluster.local.runtime import Backoff, ProcessRuntime
 from gm.cluster.local.store import LocalStore
+from tests.support.waiting import eventually
+
+pytestmark = pytest.mark.processes
 
 FAST = Backoff(initial=0.2, cap=1.0, reset_after=60.0)
 
 
-def wait_for(check: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-        except (KeyError, IndexError, NotFound):
-            last = None
-        if last:
-            return last
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
+wait_for = functools.partial(eventually, ignoring=(KeyError, IndexError, NotFound))  # status not written yet
 
 
 def pod(name: str, code: str, policy: str = "Always", node: str = "cloud", **container: Any) -> Obj:
@@ -76,27 +68,27 @@ class TestRunning:
             {"name": "ME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
             {"name": "IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
             {"name": "GREETING", "value": "hello-$(ME)"}]))
-        st = wait_for(lambda: (s := status(store, "web"))["phase"] == "Running" and s, what="Running")
+        st = wait_for(lambda: (s := status(store, "web"))["phase"] == "Running" and s, message="Running")
         ip = st["podIP"]
         assert ip.startswith("127.0.1.")
         assert st["hostIP"] == "127.0.0.1"
         assert st["containerStatuses"][0]["ready"] is True
         assert {c["type"]: c["status"] for c in st["conditions"]}["Ready"] == "True"
         log = tmp_path / "logs" / "default_web_main.log"
-        wait_for(lambda: log.exists() and log.read_text().strip(), what="log output")
+        wait_for(lambda: log.exists() and log.read_text().strip(), message="log output")
         assert log.read_text().strip() == f"web {ip} hello-web"
 
     def test_pods_of_other_nodes_are_left_alone(self, store: LocalStore, runtime: ProcessRuntime) -> None:
         store.create(pod("elsewhere", "pass", node="edge-9"))
         store.create(pod("here", "pass", policy="Never"))
-        wait_for(lambda: status(store, "here")["phase"] == "Succeeded", what="Succeeded")
+        wait_for(lambda: status(store, "here")["phase"] == "Succeeded", message="Succeeded")
         assert status(store, "elsewhere") == {"phase": "Pending"}
 
     def test_working_dir_is_honoured(self, store: LocalStore, runtime: ProcessRuntime, tmp_path: Path) -> None:
         work = tmp_path / "work"
         work.mkdir()
         store.create(pod("wd", "open('out.txt', 'w').write('x')", policy="Never", workingDir=str(work)))
-        wait_for(lambda: status(store, "wd")["phase"] == "Succeeded", what="Succeeded")
+        wait_for(lambda: status(store, "wd")["phase"] == "Succeeded", message="Succeeded")
         assert (work / "out.txt").read_text() == "x"
 
 
@@ -106,7 +98,7 @@ class TestRestartPolicy:
         code = ("import pathlib, sys; p = pathlib.Path('count'); n = int(p.read_text()) if p.exists() else 0; "
                 "p.write_text(str(n + 1)); sys.exit(0 if n >= 2 else 5)")
         store.create(pod("flaky", code, policy="OnFailure", workingDir=str(tmp_path)))
-        st = wait_for(lambda: (s := status(store, "flaky"))["phase"] == "Succeeded" and s, what="Succeeded")
+        st = wait_for(lambda: (s := status(store, "flaky"))["phase"] == "Succeeded" and s, message="Succeeded")
         container = st["containerStatuses"][0]
         assert container["restartCount"] == 2
         assert container["state"]["terminated"]["exitCode"] == 0
@@ -115,14 +107,14 @@ class TestRestartPolicy:
 
     def test_never_leaves_a_failed_pod_failed(self, store: LocalStore, runtime: ProcessRuntime) -> None:
         store.create(pod("once", "import sys; sys.exit(3)", policy="Never"))
-        st = wait_for(lambda: (s := status(store, "once"))["phase"] == "Failed" and s, what="Failed")
+        st = wait_for(lambda: (s := status(store, "once"))["phase"] == "Failed" and s, message="Failed")
         container = st["containerStatuses"][0]
         assert (container["restartCount"], container["state"]["terminated"]["exitCode"]) == (0, 3)
         assert container["state"]["terminated"]["reason"] == "Error"
 
     def test_always_restarts_a_completed_container(self, store: LocalStore, runtime: ProcessRuntime) -> None:
         store.create(pod("loop", "pass", policy="Always"))
-        wait_for(lambda: status(store, "loop")["containerStatuses"][0]["restartCount"] >= 2, what="2 restarts")
+        wait_for(lambda: status(store, "loop")["containerStatuses"][0]["restartCount"] >= 2, message="2 restarts")
         assert status(store, "loop")["phase"] == "Running"
 
     def test_bad_command_fails_with_the_log_path(self, store: LocalStore, runtime: ProcessRuntime,
@@ -130,7 +122,7 @@ class TestRestartPolicy:
         bad = pod("bad", "", policy="Never")
         bad["spec"]["containers"][0]["command"] = [str(tmp_path / "no-such-program")]
         store.create(bad)
-        st = wait_for(lambda: (s := status(store, "bad"))["phase"] == "Failed" and s, what="Failed")
+        st = wait_for(lambda: (s := status(store, "bad"))["phase"] == "Failed" and s, message="Failed")
         log = tmp_path / "logs" / "default_bad_main.log"
         assert st["reason"] == "StartError"
         assert str(log) in st["message"]
@@ -140,7 +132,7 @@ class TestRestartPolicy:
         bad = pod("bad2", "", policy="Always")
         bad["spec"]["containers"][0]["command"] = ["/nonexistent/program"]
         store.create(bad)
-        st = wait_for(lambda: (s := status(store, "bad2"))["phase"] == "Failed" and s, what="Failed")
+        st = wait_for(lambda: (s := status(store, "bad2"))["phase"] == "Failed" and s, message="Failed")
         assert st["reason"] == "CrashLoopBackOff"
         assert "default_bad2_main.log" in st["message"]
 
@@ -150,10 +142,10 @@ class TestTeardown:
                                                   tmp_path: Path) -> None:
         store.create(pod("victim", "import os, time; print(os.getpid(), flush=True); time.sleep(60)"))
         log = tmp_path / "logs" / "default_victim_main.log"
-        pid = int(wait_for(lambda: log.exists() and log.read_text().strip(), what="pid in log"))
+        pid = int(wait_for(lambda: log.exists() and log.read_text().strip(), message="pid in log"))
         assert alive(pid)
         store.delete(POD, "default", "victim")
-        wait_for(lambda: not alive(pid), timeout=5, what="process gone")
+        wait_for(lambda: not alive(pid), timeout=5, message="process gone")
 
     def test_a_pod_recreated_under_the_same_name_starts_after_the_old_one_exits(
             self, store: LocalStore, runtime: ProcessRuntime, tmp_path: Path) -> None:
@@ -168,19 +160,19 @@ class TestTeardown:
                      "with events.open('a') as f: f.write('old-up\\n')\n"
                      "time.sleep(60)\n")
         store.create(pod("twice", slow_exit))
-        wait_for(lambda: events.exists() and "old-up" in events.read_text(), what="old incarnation up")
+        wait_for(lambda: events.exists() and "old-up" in events.read_text(), message="old incarnation up")
         store.delete(POD, "default", "twice")
         fresh = ("import pathlib, time\n"
                  f"with pathlib.Path({str(events)!r}).open('a') as f: f.write(f'new-start {{time.time()}}\\n')\n"
                  "time.sleep(60)\n")
         store.create(pod("twice", fresh))
         # once the runtime has taken the new Pod in (well inside the old incarnation's 1.5 s exit)
-        st = wait_for(lambda: (s := status(store, "twice")).get("startTime") and s, what="new Pod admitted")
+        st = wait_for(lambda: (s := status(store, "twice")).get("startTime") and s, message="new Pod admitted")
         assert st.get("phase") == "Pending" and {c["type"]: c["status"] for c in st["conditions"]}["Ready"] == "False"
-        wait_for(lambda: "new-start" in events.read_text(), what="new incarnation up")
+        wait_for(lambda: "new-start" in events.read_text(), message="new incarnation up")
         stamps = dict(line.split() for line in events.read_text().splitlines() if " " in line)
         assert float(stamps["new-start"]) > float(stamps["old-exit"])
-        wait_for(lambda: status(store, "twice")["phase"] == "Running", what="Running")
+        wait_for(lambda: status(store, "twice")["phase"] == "Running", message="Running")
 
     def test_restart_kills_orphans_and_restarts_running_pods(self, store: LocalStore, tmp_path: Path) -> None:
         orphan = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
@@ -193,14 +185,14 @@ class TestTeardown:
             first.start()
             assert orphan.wait(5) == -9
             store.create(pod("survivor", "import time; time.sleep(60)"))
-            wait_for(lambda: status(store, "survivor")["phase"] == "Running", what="Running")
+            wait_for(lambda: status(store, "survivor")["phase"] == "Running", message="Running")
             ip = status(store, "survivor")["podIP"]
             first.stop()
             second = ProcessRuntime(store, tmp_path, backoff=FAST, tick=0.05)
             second.start()
             try:
                 st = wait_for(lambda: (s := status(store, "survivor"))["containerStatuses"][0]["restartCount"] == 1
-                              and "running" in s["containerStatuses"][0]["state"] and s, what="restarted")
+                              and "running" in s["containerStatuses"][0]["state"] and s, message="restarted")
                 assert st["podIP"] == ip
             finally:
                 second.stop()
@@ -214,7 +206,7 @@ class TestTeardown:
         rt.start()
         try:
             store.create(pod("fake", "raise SystemExit(1)"))
-            st = wait_for(lambda: (s := status(store, "fake"))["phase"] == "Running" and s, what="Running")
+            st = wait_for(lambda: (s := status(store, "fake"))["phase"] == "Running" and s, message="Running")
             assert st["containerStatuses"][0]["ready"] is True
             assert not (tmp_path / "logs" / "default_fake_main.log").exists()
         finally:
@@ -249,7 +241,7 @@ class TestDeployments:
 
         made = store.create(deployment("web", 2))
         st = wait_for(lambda: (s := store.get(DEPLOYMENT, "default", "web").get("status") or {})
-                      .get("readyReplicas") == 2 and s, what="2 ready replicas")
+                      .get("readyReplicas") == 2 and s, message="2 ready replicas")
         assert (st["replicas"], st["availableReplicas"], st["updatedReplicas"]) == (2, 2, 2)
         assert st["observedGeneration"] == 1
         assert {c["type"]: (c["status"], c["reason"]) for c in st["conditions"]} == {
@@ -266,38 +258,38 @@ class TestDeployments:
 
     def test_deleted_pod_is_recreated(self, store: LocalStore, deployments: Any) -> None:
         store.create(deployment("web", 2))
-        first = wait_for(lambda: len(p := pods_of(store, "web")) == 2 and p, what="2 pods")
+        first = wait_for(lambda: len(p := pods_of(store, "web")) == 2 and p, message="2 pods")
         victim = first[0]["metadata"]["name"]
         store.delete(POD, "default", victim)
         names = wait_for(lambda: len(n := {p["metadata"]["name"] for p in pods_of(store, "web")}) == 2
-                         and victim not in n and n, what="replacement pod")
+                         and victim not in n and n, message="replacement pod")
         assert first[1]["metadata"]["name"] in names
 
     def test_scale_down_and_template_change(self, store: LocalStore, deployments: Any) -> None:
         from gm.cluster.interface import DEPLOYMENT
 
         store.create(deployment("web", 3, nodeSelector={"kubernetes.io/hostname": "cloud"}))
-        wait_for(lambda: len(pods_of(store, "web")) == 3, what="3 pods")
+        wait_for(lambda: len(pods_of(store, "web")) == 3, message="3 pods")
         fresh = store.get(DEPLOYMENT, "default", "web")
         fresh["spec"]["replicas"] = 1
         store.update(fresh)
-        wait_for(lambda: len(pods_of(store, "web")) == 1, what="1 pod")
+        wait_for(lambda: len(pods_of(store, "web")) == 1, message="1 pod")
         old_hash = pods_of(store, "web")[0]["metadata"]["labels"]["pod-template-hash"]
         fresh = store.get(DEPLOYMENT, "default", "web")
         fresh["spec"]["template"]["spec"]["containers"][0]["env"] = [{"name": "V", "value": "2"}]
         store.update(fresh)
         pod = wait_for(lambda: len(p := pods_of(store, "web")) == 1
-                       and p[0]["metadata"]["labels"]["pod-template-hash"] != old_hash and p[0], what="new pod")
+                       and p[0]["metadata"]["labels"]["pod-template-hash"] != old_hash and p[0], message="new pod")
         assert pod["spec"]["containers"][0]["env"] == [{"name": "V", "value": "2"}]
         st = wait_for(lambda: (s := store.get(DEPLOYMENT, "default", "web")["status"])["observedGeneration"] == 3
-                      and s, what="observed generation 3")
+                      and s, message="observed generation 3")
         assert st["replicas"] == 1
 
     def test_deleting_the_deployment_deletes_its_pods(self, store: LocalStore, deployments: Any) -> None:
         from gm.cluster.interface import DEPLOYMENT
 
         store.create(deployment("web", 2))
-        wait_for(lambda: len(pods_of(store, "web")) == 2, what="2 pods")
+        wait_for(lambda: len(pods_of(store, "web")) == 2, message="2 pods")
         store.delete(DEPLOYMENT, "default", "web")
         assert pods_of(store, "web") == []
 
@@ -305,7 +297,7 @@ class TestDeployments:
         from gm.cluster.interface import DEPLOYMENT
 
         store.create(deployment("bad", 1, restartPolicy="Never"))
-        st = wait_for(lambda: store.get(DEPLOYMENT, "default", "bad").get("status"), what="status")
+        st = wait_for(lambda: store.get(DEPLOYMENT, "default", "bad").get("status"), message="status")
         progressing = {c["type"]: c for c in st["conditions"]}["Progressing"]
         assert (progressing["status"], progressing["reason"]) == ("False", "ReplicaSetCreateError")
         assert "spec.template.spec.restartPolicy" in progressing["message"]
@@ -316,8 +308,14 @@ class TestDeployments:
 
         store.create(deployment("web", 2))
         wait_for(lambda: (store.get(DEPLOYMENT, "default", "web").get("status") or {}).get("readyReplicas") == 2,
-                 what="2 ready replicas")
-        time.sleep(0.3)  # let the runtime's and the controller's last writes land
+                 message="2 ready replicas")
+        seen = [store.resource_version()]
+
+        def settled() -> bool:  # the runtime's and the controller's last writes have landed
+            seen.append(store.resource_version())
+            return seen[-1] == seen[-2]
+
+        eventually(settled, interval=0.3, message="no more writes")
         before = store.resource_version()
         for _ in range(3):
             deployments.reconcile("default", "web")

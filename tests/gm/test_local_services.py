@@ -68,18 +68,19 @@ def backend(tmp_path: Path) -> Iterator[LocalBackend]:
 
 
 class TestServiceProxy:
+    @pytest.mark.processes
     def test_round_robin_over_two_pods(self, backend: LocalBackend) -> None:
         store = backend.store
         store.create(deployment("web", 2))
         svc = store.create(service("web", "web"))
-        ip = wait_for(lambda: store.get(SERVICE, "default", "web")["spec"].get("clusterIP"), what="clusterIP")
+        ip = wait_for(lambda: store.get(SERVICE, "default", "web")["spec"].get("clusterIP"), message="clusterIP")
         assert ip.startswith("127.0.2.")
         assert store.get(SERVICE, "default", "web")["metadata"]["uid"] == svc["metadata"]["uid"]
         pods = wait_for(lambda: len(p := store.list(POD, "default", {"app": "web"})) == 2
-                        and all(x["status"].get("podIP") for x in p) and p, what="2 pods with IPs")
+                        and all(x["status"].get("podIP") for x in p) and p, message="2 pods with IPs")
         for p in pods:
-            wait_for(lambda p=p: listening(p["status"]["podIP"], 8080), what="pod server")
-        wait_for(lambda: listening(ip, 80), what="service listener")
+            wait_for(lambda p=p: listening(p["status"]["podIP"], 8080), message="pod server")
+        wait_for(lambda: listening(ip, 80), message="service listener")
         answers = [get(f"http://{ip}:80/") for _ in range(4)]
         names = sorted(p["metadata"]["name"] for p in pods)
         assert sorted(answers) == sorted(names * 2)
@@ -88,8 +89,8 @@ class TestServiceProxy:
     def test_no_ready_endpoint_resets_the_connection(self, backend: LocalBackend) -> None:
         store = backend.store
         store.create(service("lonely", "nobody", target=8080))
-        ip = wait_for(lambda: store.get(SERVICE, "default", "lonely")["spec"].get("clusterIP"), what="clusterIP")
-        wait_for(lambda: listening(ip, 80), what="service listener")
+        ip = wait_for(lambda: store.get(SERVICE, "default", "lonely")["spec"].get("clusterIP"), message="clusterIP")
+        wait_for(lambda: listening(ip, 80), message="service listener")
         # the proxy accepts and resets at once: the reset may reach connect() itself or the first read
         with pytest.raises(ConnectionResetError), socket.create_connection((ip, 80), timeout=5) as sock:
             sock.recv(100)
@@ -97,10 +98,10 @@ class TestServiceProxy:
     def test_deleted_service_stops_listening(self, backend: LocalBackend) -> None:
         store = backend.store
         store.create(service("brief", "nobody", target=8080))
-        ip = wait_for(lambda: store.get(SERVICE, "default", "brief")["spec"].get("clusterIP"), what="clusterIP")
-        wait_for(lambda: listening(ip, 80), what="service listener")
+        ip = wait_for(lambda: store.get(SERVICE, "default", "brief")["spec"].get("clusterIP"), message="clusterIP")
+        wait_for(lambda: listening(ip, 80), message="service listener")
         store.delete(SERVICE, "default", "brief")
-        wait_for(lambda: not listening(ip, 80), what="listener closed")
+        wait_for(lambda: not listening(ip, 80), message="listener closed")
 
 
 def free_port() -> int:
@@ -132,12 +133,12 @@ class TestManyServices:
         try:
             for i in range(150):
                 store.create(two_port_service(f"s{i}", ports))
-            wait_for(lambda: len(proxy.listening) == 300, timeout=30, what="300 listeners")
+            wait_for(lambda: len(proxy.listening) == 300, timeout=30, message="300 listeners")
             for i in range(0, 150, 2):  # churn: freed addresses are handed out again
                 store.delete(SERVICE, "default", f"s{i}")
             for i in range(150, 200):
                 store.create(two_port_service(f"s{i}", ports))
-            wait_for(lambda: len(proxy.listening) == 250, timeout=30, what="250 listeners")
+            wait_for(lambda: len(proxy.listening) == 250, timeout=30, message="250 listeners")
             ips = [s["spec"]["clusterIP"] for s in store.list(SERVICE)]
             assert len(ips) == len(set(ips)) == 125
             assert sorted(proxy.listening) == sorted((ip, p) for ip in ips for p in ports)
@@ -160,9 +161,9 @@ class TestManyServices:
             fixed = proxy.addresses.address(0)
             store.create(two_port_service("fixed", ports, cluster_ip=fixed))
             store.create(two_port_service("auto", ports))
-            auto = wait_for(lambda: store.get(SERVICE, "default", "auto")["spec"].get("clusterIP"), what="clusterIP")
+            auto = wait_for(lambda: store.get(SERVICE, "default", "auto")["spec"].get("clusterIP"), message="clusterIP")
             assert auto != fixed
-            wait_for(lambda: len(proxy.listening) == 4, what="4 listeners")
+            wait_for(lambda: len(proxy.listening) == 4, message="4 listeners")
         finally:
             proxy.stop()
             store.close()
@@ -176,6 +177,7 @@ class TestBackend:
         assert [n["metadata"]["name"] for n in resp.json()["items"]] == ["cloud", "edge-0"]
         assert httpx.get(url).status_code == 401
 
+    @pytest.mark.processes
     def test_stop_leaves_no_process_behind(self, tmp_path: Path) -> None:
         b = LocalBackend(tmp_path / "s", ["cloud"], token="t", api_port=None)
         b.start()
@@ -184,7 +186,7 @@ class TestBackend:
                             {"name": "c", "command": ["python", "-c", "import os,time; print(os.getpid(), "
                                                       "flush=True); time.sleep(60)"]}]}})
         log = tmp_path / "s" / "logs" / "default_p_c.log"
-        pid = int(wait_for(lambda: log.exists() and log.read_text().strip(), what="pid"))
+        pid = int(wait_for(lambda: log.exists() and log.read_text().strip(), message="pid"))
         b.stop()
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
@@ -213,6 +215,7 @@ server.wait_for_termination()
 """
 
 
+@pytest.mark.processes
 def test_grpc_over_http2_goes_through_the_proxy(backend: LocalBackend) -> None:
     import grpc
 
@@ -224,9 +227,9 @@ def test_grpc_over_http2_goes_through_the_proxy(backend: LocalBackend) -> None:
                                                           ["containers"][0]["env"]}]}}
     store.create(pod)
     store.create(service("grpc", "grpc", target=9000))
-    ip = wait_for(lambda: store.get(SERVICE, "default", "grpc")["spec"].get("clusterIP"), what="clusterIP")
-    pod_ip = wait_for(lambda: store.get(POD, "default", "grpc")["status"].get("podIP"), what="podIP")
-    wait_for(lambda: listening(pod_ip, 9000), timeout=20, what="grpc server")
+    ip = wait_for(lambda: store.get(SERVICE, "default", "grpc")["spec"].get("clusterIP"), message="clusterIP")
+    pod_ip = wait_for(lambda: store.get(POD, "default", "grpc")["status"].get("podIP"), message="podIP")
+    wait_for(lambda: listening(pod_ip, 9000), timeout=20, message="grpc server")
     with grpc.insecure_channel(f"{ip}:80") as channel:
         say = channel.unary_unary("/echo.Echo/Say")
         assert say(b"hi", timeout=10) == b"hi from grpc"

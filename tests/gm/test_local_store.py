@@ -299,6 +299,7 @@ class TestPersistence:
         for s in stores:
             s.close()
 
+    @pytest.mark.processes
     def test_watch_sees_writes_of_another_process(self, tmp_path: Path) -> None:
         import subprocess
         import sys

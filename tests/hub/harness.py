@@ -6,30 +6,21 @@ the hub's counters from its Prometheus endpoint.
 
 from __future__ import annotations
 
+import functools
 import re
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 
 from tests.support.procs import free_port, start_module, stop, wait_for_port
+from tests.support.waiting import eventually
 
-T = TypeVar("T")
 WORKER_TOKEN = "worker-secret"
 
 
-def wait_until(probe: Callable[[], T], timeout: float = 20.0, what: str = "condition") -> T:
-    """Poll ``probe`` until it returns something truthy; fail naming ``what``."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last value {last!r})")
+wait_until = functools.partial(eventually, timeout=20.0, interval=0.1)  # real GM and LC processes: be patient
 
 
 class GM:

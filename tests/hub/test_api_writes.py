@@ -5,9 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.hub.harness import GM, LC, dataset, wait_until
 from tests.support.procs import free_port
+
+pytestmark = pytest.mark.processes
 
 DATASETS = "/apis/sedna.io/v1alpha1/namespaces/default/datasets"
 
@@ -26,7 +29,7 @@ def test_an_api_write_is_validated_and_reaches_its_node(tmp_path: Path) -> None:
             assert [c["field"] for c in bad.json()["details"]["causes"]] == ["spec.format"]
             assert created.status_code == 201, created.text
             version = created.json()["metadata"]["resourceVersion"]
-            wait_until(lambda: lc.objects() == {"dataset/default/ds-a": version}, what="ds-a on edge-0")
+            wait_until(lambda: lc.objects() == {"dataset/default/ds-a": version}, message="ds-a on edge-0")
             assert api.get(f"{DATASETS}/ds-bad").status_code == 404
     finally:
         lc.stop()

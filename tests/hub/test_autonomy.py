@@ -5,9 +5,13 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from gm.cluster.interface import JOINT_INFERENCE_SERVICE, NODE
 from gm.cluster.local.store import LocalStore
 from tests.hub.harness import GM, LC, ji_report, joint_inference, wait_until
+
+pytestmark = pytest.mark.processes
 
 
 def _status(store: LocalStore) -> dict:
@@ -49,10 +53,10 @@ def test_reports_made_while_gm_is_down_for_30s_all_reach_status_exactly_once(tmp
     lc = LC(tmp_path, gm.address, "edge-0", "t0").start()
     workers = Workers(lc)
     try:
-        wait_until(lc.connected, what="LC connected")
+        wait_until(lc.connected, message="LC connected")
         for _ in range(4):
             workers.report()
-        wait_until(lambda: lc.health()["outbox"] == 0, what="outbox drained before the outage")
+        wait_until(lambda: lc.health()["outbox"] == 0, message="outbox drained before the outage")
         applied_before = gm.metric("sedna_edgehub_reports_total", result="applied")
         assert applied_before == workers.posts == 8
 
@@ -65,12 +69,12 @@ def test_reports_made_while_gm_is_down_for_30s_all_reach_status_exactly_once(tmp
         assert lc.health() == {"status": "ok", "hub": "disconnected", "outbox": workers.posts - 8}
         gm.start()
         workers.report()
-        wait_until(lambda: lc.health()["outbox"] == 0, timeout=30, what="outbox drained after the GM returned")
+        wait_until(lambda: lc.health()["outbox"] == 0, timeout=30, message="outbox drained after the GM returned")
 
         # Assert: exact cumulative counters, every seq applied once.
         count, hard = workers.totals()
         status = wait_until(lambda: _status(store).get("inference", {}).get("count") == count and _status(store),
-                            what="final counters in status")
+                            message="final counters in status")
         inference = {k: v for k, v in status["inference"].items() if k != "updateTime"}
         assert inference == {"count": count, "hardExamples": hard, "offloadRatio": round(hard / count, 6),
                              "cloudFailures": 0, "fallbacks": 0}
@@ -93,9 +97,9 @@ def test_lc_restarted_while_gm_is_down_resumes_from_sqlite(tmp_path: Path) -> No
     lc = LC(tmp_path, gm.address, "edge-0", "t0").start()
     workers = Workers(lc)
     try:
-        wait_until(lambda: "jointinferenceservice/default/ji" in lc.objects(), what="JI delivered to the LC")
+        wait_until(lambda: "jointinferenceservice/default/ji" in lc.objects(), message="JI delivered to the LC")
         workers.report()
-        wait_until(lambda: lc.health()["outbox"] == 0, what="first reports applied")
+        wait_until(lambda: lc.health()["outbox"] == 0, message="first reports applied")
         gm.stop()
         for _ in range(3):
             workers.report()
@@ -109,9 +113,9 @@ def test_lc_restarted_while_gm_is_down_resumes_from_sqlite(tmp_path: Path) -> No
         assert lc.health() == {"status": "ok", "hub": "disconnected", "outbox": 6}
         workers.report()  # w1 and w2 keep counting; w2's earlier counters come from SQLite
         gm.start()
-        wait_until(lambda: lc.health()["outbox"] == 0, timeout=30, what="outbox drained")
+        wait_until(lambda: lc.health()["outbox"] == 0, timeout=30, message="outbox drained")
         count, hard = workers.totals()
-        wait_until(lambda: _status(store).get("inference", {}).get("count") == count, what="final count")
+        wait_until(lambda: _status(store).get("inference", {}).get("count") == count, message="final count")
         assert _status(store)["inference"]["hardExamples"] == hard
         assert _upstream_seq(store) == workers.posts == 10
     finally:

@@ -37,6 +37,7 @@ def _status(store: LocalStore, name: str) -> dict:
     return store.get(DATASET, "default", name).get("status") or {}
 
 
+@pytest.mark.processes
 def test_counts_reach_dataset_status_only_when_they_change(tmp_path: Path) -> None:
     txt, csv = tmp_path / "train.txt", tmp_path / "train.csv"
     txt.write_text("a 1\nb 2\nc 3\n")
@@ -48,11 +49,11 @@ def test_counts_reach_dataset_status_only_when_they_change(tmp_path: Path) -> No
     gm = GM(tmp_path, {"edge-0": "t0"}).start()
     lc = LC(tmp_path, gm.address, "edge-0", "t0", "--dataset-period", "0.2").start()
     try:
-        wait_until(lambda: _status(store, "txt").get("numberOfSamples") == 3, what="TXT count")
-        wait_until(lambda: _status(store, "csv").get("numberOfSamples") == 4, what="CSV count")
-        problem = wait_until(lambda: _status(store, "gone").get("conditions"), what="missing-file condition")
+        wait_until(lambda: _status(store, "txt").get("numberOfSamples") == 3, message="TXT count")
+        wait_until(lambda: _status(store, "csv").get("numberOfSamples") == 4, message="CSV count")
+        problem = wait_until(lambda: _status(store, "gone").get("conditions"), message="missing-file condition")
         assert problem[0]["status"] == "False" and "does not exist" in problem[0]["message"]
-        wait_until(lambda: lc.health()["outbox"] == 0, what="reports applied")
+        wait_until(lambda: lc.health()["outbox"] == 0, message="reports applied")
         applied = gm.metric("sedna_edgehub_reports_total", kind="dataset", result="applied")
         assert applied == 3
 
@@ -61,7 +62,7 @@ def test_counts_reach_dataset_status_only_when_they_change(tmp_path: Path) -> No
         assert gm.metric("sedna_edgehub_reports_total", kind="dataset", result="applied") == 3
 
         txt.write_text("a 1\nb 2\nc 3\nd 4\ne 5\n")
-        wait_until(lambda: _status(store, "txt").get("numberOfSamples") == 5, what="new TXT count")
+        wait_until(lambda: _status(store, "txt").get("numberOfSamples") == 5, message="new TXT count")
         assert gm.metric("sedna_edgehub_reports_total", kind="dataset", result="applied") == 4
         assert lc.health()["status"] == "ok"
     finally:

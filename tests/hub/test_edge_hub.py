@@ -13,6 +13,8 @@ from gm.cluster.local.store import LocalStore
 from sedna.proto import edgehub_pb2, edgehub_pb2_grpc
 from tests.hub.harness import GM, LC, dataset, ji_report, joint_inference, model, wait_until
 
+pytestmark = pytest.mark.processes
+
 
 @pytest.fixture
 def store(tmp_path: Path):
@@ -53,7 +55,7 @@ def test_resync_after_lc_absence_sends_exactly_the_inserts_updates_and_deletes(t
     gm = GM(tmp_path, {"edge-0": "t0"}).start()
     lc = LC(tmp_path, gm.address, "edge-0", "t0").start()
     try:
-        wait_until(lambda: _holds(lc, expected), what="initial objects on edge-0")
+        wait_until(lambda: _holds(lc, expected), message="initial objects on edge-0")
         lc.stop()
 
         # Execute: while the LC is away, delete one dataset, change one, add one, switch the JI's model.
@@ -70,13 +72,13 @@ def test_resync_after_lc_absence_sends_exactly_the_inserts_updates_and_deletes(t
         expected = {**_versions(store, (MODEL, "edge-model-v2"), (MODEL, "cloud-model")),
                     **{f"{o['kind'].lower()}/default/{o['metadata']['name']}": o["metadata"]["resourceVersion"]
                        for o in written}}
-        wait_until(lambda: _holds(lc, expected), what="objects after resync")
+        wait_until(lambda: _holds(lc, expected), message="objects after resync")
         assert "resync sent 4 upserts, 2 deletes" in lc.log.read_text()
 
         # A live change reaches the connected LC too.
         store.delete(MODEL, "default", "cloud-model")
         expected.pop("model/default/cloud-model")
-        wait_until(lambda: _holds(lc, expected), what="live delete")
+        wait_until(lambda: _holds(lc, expected), message="live delete")
     finally:
         lc.stop()
         gm.stop()
@@ -87,8 +89,8 @@ def test_wrong_token_and_unknown_node_are_refused_with_a_clear_error_on_both_sid
     wrong = LC(tmp_path, gm.address, "edge-0", "not-the-token").start()
     stranger = LC(tmp_path, gm.address, "intruder", "t0").start()
     try:
-        wait_until(lambda: "refused node 'edge-0'" in wrong.log.read_text(), what="LC error for the wrong token")
-        wait_until(lambda: "refused node 'intruder'" in stranger.log.read_text(), what="LC error for the stranger")
+        wait_until(lambda: "refused node 'edge-0'" in wrong.log.read_text(), message="LC error for the wrong token")
+        wait_until(lambda: "refused node 'intruder'" in stranger.log.read_text(), message="LC error for the stranger")
         assert "wrong token for node 'edge-0'" in wrong.log.read_text()
         assert "node 'intruder' is not registered with this GM" in stranger.log.read_text()
         gm_log = gm.log.read_text()
@@ -155,7 +157,7 @@ def test_ji_status_shows_live_counters_from_the_edge(tmp_path: Path, store) -> N
     gm = GM(tmp_path, {"edge-0": "t0"}).start()
     lc = LC(tmp_path, gm.address, "edge-0", "t0").start()
     try:
-        wait_until(lc.connected, what="LC connected")
+        wait_until(lc.connected, message="LC connected")
         for count in (5, 20, 40):
             assert lc.post("w1", ji_report("w1", "ji", count, count // 5, uploadCloudRatio=0.2,
                                            cloudFailures=1, fallbacks=2)).status_code == 200
@@ -164,7 +166,7 @@ def test_ji_status_shows_live_counters_from_the_edge(tmp_path: Path, store) -> N
                 status = store.get(JOINT_INFERENCE_SERVICE, "default", "ji").get("status") or {}
                 return status.get("inference", {}).get("count") == count and status["inference"]
 
-            live = wait_until(inference, what=f"count {count} in status")
+            live = wait_until(inference, message=f"count {count} in status")
             assert (live["hardExamples"], live["offloadRatio"], live["cloudFailures"], live["fallbacks"]) == (
                 count // 5, 0.2, 1, 2)
     finally:

@@ -7,8 +7,12 @@ import signal
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.hub import certs
 from tests.hub.harness import GM, LC, start_all, wait_until
+
+pytestmark = pytest.mark.processes
 
 PING = 1.0
 """The harness LCs' ``--ping-interval``: 3 silent intervals drop the link."""
@@ -27,9 +31,9 @@ def test_lc_connects_to_a_tls_gm_it_verifies_with_the_ca(tmp_path: Path) -> None
     verified, fooled = start_all(LC(tmp_path, gm.address, "edge-0", "t0", "--tls-ca", str(ca.pem)),
                                  LC(tmp_path, gm.address, "edge-1", "t1", "--tls-ca", str(other_ca.pem)))
     try:
-        wait_until(verified.connected, what="LC connected over TLS")
+        wait_until(verified.connected, message="LC connected over TLS")
         assert gm.metric("sedna_edgehub_streams") == 1
-        time.sleep(2)  # the LC that trusts another CA keeps failing its handshake
+        wait_until(lambda: "UNAVAILABLE" in fooled.log.read_text(), message="the LC trusting another CA to fail")
         assert not fooled.connected()
         assert "UNAVAILABLE" in fooled.log.read_text()
     finally:
@@ -52,8 +56,9 @@ def test_mutual_tls_admits_a_client_certificate_from_the_ca_and_refuses_others(t
         LC(tmp_path, gm.address, "edge-1", "t1", *tls, "--tls-cert", str(rogue.cert), "--tls-key", str(rogue.key)),
         LC(tmp_path, gm.address, "edge-2", "t2", *tls))
     try:
-        wait_until(admitted.connected, what="LC with the CA's client certificate connected")
-        time.sleep(2)
+        wait_until(admitted.connected, message="LC with the CA's client certificate connected")
+        wait_until(lambda: all("UNAVAILABLE" in lc.log.read_text() for lc in (wrong_cert, no_cert)),
+                   message="the LCs without a certificate from the CA to fail their handshakes")
         assert not wrong_cert.connected() and not no_cert.connected()
         assert gm.metric("sedna_edgehub_streams") == 1
         # Refused in the handshake, before any token is looked at.
@@ -68,7 +73,7 @@ def test_mutual_tls_admits_a_client_certificate_from_the_ca_and_refuses_others(t
 
 def _seconds_until(probe: object, timeout: float, what: str) -> float:
     started = time.monotonic()
-    wait_until(probe, timeout=timeout, what=what)  # type: ignore[arg-type]
+    wait_until(probe, timeout=timeout, message=what)  # type: ignore[arg-type]
     return time.monotonic() - started
 
 
@@ -77,7 +82,7 @@ def test_a_frozen_peer_is_detected_in_bounded_time_and_the_link_comes_back(tmp_p
     gm = GM(tmp_path, {"edge-0": "t0"}, "--dead-after", str(dead_after)).start()
     lc = LC(tmp_path, gm.address, "edge-0", "t0").start()
     try:
-        wait_until(lc.connected, what="LC connected")
+        wait_until(lc.connected, message="LC connected")
 
         # The GM stops answering: the LC's pings go unanswered; 3 intervals later it drops the link.
         os.kill(gm.proc.pid, signal.SIGSTOP)
@@ -97,7 +102,7 @@ def test_a_frozen_peer_is_detected_in_bounded_time_and_the_link_comes_back(tmp_p
         finally:
             os.kill(lc.proc.pid, signal.SIGCONT)
         assert dropped <= dead_after + 1 + SLACK
-        wait_until(lc.connected, timeout=BACKOFF_MAX + 3 * PING + SLACK + 5, what="LC to reconnect after thawing")
+        wait_until(lc.connected, timeout=BACKOFF_MAX + 3 * PING + SLACK + 5, message="LC to reconnect after thawing")
         assert gm.metric("sedna_edgehub_streams") == 1
     finally:
         lc.stop()

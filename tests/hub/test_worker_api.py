@@ -7,6 +7,8 @@ import pytest
 from tests.hub.harness import LC, ji_report
 from tests.support.procs import free_port
 
+pytestmark = pytest.mark.processes
+
 
 @pytest.fixture(scope="module")
 def lc(tmp_path_factory):

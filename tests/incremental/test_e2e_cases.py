@@ -35,7 +35,7 @@ from examples.incremental_learning.digits.run import measure, sedna
 from sedna.cli.local import MARKER
 from tests.support.procs import free_port, wait_for_port
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.processes]
 Data = Callable[[str], Layout]
 
 

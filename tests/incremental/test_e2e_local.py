@@ -13,7 +13,7 @@ import pytest
 
 from examples.incremental_learning.digits.run import run
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.processes]
 
 
 def test_two_rounds_hot_updated_with_accuracy_rising(tmp_path: Path) -> None:

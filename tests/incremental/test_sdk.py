@@ -14,6 +14,7 @@ from sedna.common.config import WorkerConfig
 from sedna.common.errors import ConfigError
 from sedna.core.hot_update import HotUpdateWatcher, read_model_config
 from sedna.core.incremental_learning import IncrementalLearning
+from tests.support.waiting import eventually
 
 
 class RecordingLC:
@@ -132,15 +133,6 @@ def deploy(config_path: Path, model: str, stamp: str, round_: int) -> None:
     os.replace(tmp, config_path)
 
 
-def wait_for(predicate, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError("condition not met in time")
-
-
 def deploys(lc: RecordingLC) -> list:
     return [r for r in lc.reports if r.kind == "deploy"]
 
@@ -156,8 +148,8 @@ def test_hot_update_reloads_on_every_change_not_just_the_first(tmp_path: Path) -
         for round_ in (1, 2, 3):
             model = write_model(tmp_path / f"r{round_}.npz", float(round_ * 10))
             deploy(hot, model, f"t{round_}", round_)
-            wait_for(lambda r=round_: il.inference(np.array([1.0]))[0].tolist() == [1.0 + r * 10])
-        wait_for(lambda: len(deploys(lc)) == 3)
+            eventually(lambda r=round_: il.inference(np.array([1.0]))[0].tolist() == [1.0 + r * 10])
+        eventually(lambda: len(deploys(lc)) == 3)
         assert [(r.kind, r.status, r.owner_info["round"]) for r in deploys(lc)] == [
             ("deploy", "completed", 1), ("deploy", "completed", 2), ("deploy", "completed", 3)]
         assert deploys(lc)[-1].results[0]["url"] == str(tmp_path / "r3.npz")
@@ -175,7 +167,7 @@ def test_a_broken_model_is_reported_failed_and_the_old_one_keeps_serving(tmp_pat
         assert il.inference(np.array([0.0]))[0].tolist() == [5.0]  # a restarted worker starts from the config
         (tmp_path / "bad.npz").write_bytes(b"not a model")
         deploy(hot, str(tmp_path / "bad.npz"), "t2", 2)
-        wait_for(lambda: len(deploys(lc)) == 1)
+        eventually(lambda: len(deploys(lc)) == 1)
         assert (deploys(lc)[0].status, deploys(lc)[0].owner_info["round"]) == ("failed", 2)
         assert il.inference(np.array([0.0]))[0].tolist() == [5.0]
     finally:
@@ -209,7 +201,7 @@ def test_a_deploy_is_picked_up_at_once_not_at_the_next_poll_period(tmp_path: Pat
     try:
         il.load()
         deploy(hot, write_model(tmp_path / "m1.npz", 7.0), "t1", 1)
-        wait_for(lambda: il.inference(np.array([0.0]))[0].tolist() == [7.0], timeout=3)  # stat every 0.1 s
+        eventually(lambda: il.inference(np.array([0.0]))[0].tolist() == [7.0], timeout=3)  # stat every 0.1 s
     finally:
         il.close()
 
@@ -223,10 +215,10 @@ def test_inference_counters_and_the_served_round_are_reported_when_they_change(t
                              lc_client=lc, report_period=0.05)
     try:
         il.load()
-        wait_for(lambda: any(r.kind == "inference" for r in lc.reports))  # at once: the worker serves round 4
+        eventually(lambda: any(r.kind == "inference" for r in lc.reports))  # at once: the worker serves round 4
         il.inference(np.array([0.0]))
         il.inference(np.array([1.0]))
-        wait_for(lambda: counters(lc)[-1][:2] == (2, 1))
+        eventually(lambda: counters(lc)[-1][:2] == (2, 1))
         time.sleep(0.2)
         assert counters(lc) == [(0, 0, 4), (2, 1, 4)]  # nothing new: nothing sent
     finally:

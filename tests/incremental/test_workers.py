@@ -72,6 +72,7 @@ def write_config(path: Path, model: Path, round_: int) -> None:
     os.replace(tmp, path)
 
 
+@pytest.mark.processes
 def test_infer_serves_oip_and_follows_every_hot_update(layout: Layout, tmp_path: Path) -> None:
     better = tmp_path / "better.npz"
     with FakeLC() as lc:

@@ -22,6 +22,8 @@ from examples.joint_inference.digits.models import digits_split
 from sedna.service.inference import GrpcInferenceClient, RestInferenceClient
 from tests.support.procs import free_port, running, start_module, stop, wait_for_port
 
+pytestmark = pytest.mark.processes
+
 SERVICE = "digits"
 
 

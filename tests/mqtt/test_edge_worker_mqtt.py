@@ -8,7 +8,6 @@ the edge worker is killed with SIGKILL and its Last Will marks the service offli
 
 from __future__ import annotations
 
-import fcntl
 import json
 from pathlib import Path
 from typing import Any
@@ -21,19 +20,8 @@ from sedna.service.mqtt.testing import Mosquitto
 from tests.mqtt.devices import Device
 from tests.support.procs import free_port, running
 
-pytestmark = pytest.mark.mqtt
+pytestmark = [pytest.mark.mqtt, pytest.mark.processes]
 SERVICE = "digits-mqtt"
-
-
-@pytest.fixture(scope="module")
-def digits_models(pytestconfig: pytest.Config) -> dict[str, Any]:
-    """The digits models, trained once and kept in pytest's cache (``--cache-clear`` retrains them)."""
-    from examples.joint_inference.digits.models import build_models
-
-    directory = pytestconfig.cache.mkdir("digits-models")
-    with (directory / ".lock").open("w") as lock:  # concurrent test runs share the cache: one trains, others wait
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        return build_models(directory)
 
 
 def test_edge_worker_serves_devices_over_mqtt_and_its_last_will_reports_it_killed(

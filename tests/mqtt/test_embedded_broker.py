@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import paho.mqtt.client as mqtt
+import pytest
 
 from sedna.service.mqtt import DeviceGateway, EmbeddedBroker, MqttSettings, encode_frame
 from sedna.service.mqtt.testing import argmax_infer
@@ -62,6 +63,7 @@ def test_gateway_falls_back_to_mqtt_311_and_answers_on_the_result_topic() -> Non
     assert answer is not None and answer["id"] == "q" and answer["result"] == [2]
 
 
+@pytest.mark.processes
 def test_module_form_serves_on_the_given_port(tmp_path: Path) -> None:
     port = free_port()
     inbox: queue.Queue = queue.Queue()

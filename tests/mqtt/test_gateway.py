@@ -15,7 +15,7 @@ from sedna.service.mqtt.png import encode_png
 from sedna.service.mqtt.testing import argmax_infer
 from tests.mqtt.devices import Device
 
-pytestmark = pytest.mark.mqtt
+pytestmark = [pytest.mark.mqtt, pytest.mark.processes]
 
 
 def frame(header: dict[str, object], body: bytes) -> bytes:

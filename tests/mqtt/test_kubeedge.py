@@ -133,6 +133,7 @@ class TestSettings:
 
 
 @pytest.mark.mqtt
+@pytest.mark.processes
 class TestGateway:
     def test_a_data_update_is_answered_on_the_device_result_topic(self, start_gateway, device: Device) -> None:
         gateway = start_gateway(kubeedge_devices=True, kubeedge_properties=("values",))

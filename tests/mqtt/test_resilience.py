@@ -15,18 +15,10 @@ from sedna.service.mqtt.testing import Mosquitto, argmax_infer
 from tests.mqtt.conftest import tmp_mosquitto
 from tests.mqtt.devices import Device
 from tests.support.procs import start_module, stop
+from tests.support.waiting import eventually
 
-pytestmark = pytest.mark.mqtt
+pytestmark = [pytest.mark.mqtt, pytest.mark.processes]
 REPO = Path(__file__).resolve().parents[2]
-
-
-def wait_until(predicate, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_requests_queued_during_a_broker_restart_are_all_answered(tmp_path: Path) -> None:
@@ -43,7 +35,7 @@ def test_requests_queued_during_a_broker_restart_are_all_answered(tmp_path: Path
             before = device.results(5)
 
             broker.stop()
-            assert wait_until(lambda: not gateway.connected, 10.0), "gateway did not notice the broker going away"
+            eventually(lambda: not gateway.connected, message="the gateway to notice the broker going away")
             for i in range(10):
                 device.send(encode_frame(np.eye(4, dtype=np.float32)[i % 4], f"during-{i}"))
             broker.start()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -12,19 +11,11 @@ from sedna.service.mqtt import DeviceGateway, MqttSettings
 from sedna.service.mqtt.certs import TlsFiles, make_tls_files
 from sedna.service.mqtt.simulator import simulate
 from sedna.service.mqtt.testing import Mosquitto, argmax_infer, find_mosquitto
+from tests.support.waiting import eventually
 
-pytestmark = [pytest.mark.mqtt,
+pytestmark = [pytest.mark.processes, pytest.mark.mqtt,
               pytest.mark.skipif(find_mosquitto() is None, reason="mosquitto binary not installed")]
 USERS = {"edge": "s3cret-pw", "device": "d3vice-pw"}
-
-
-def eventually(predicate: Callable[[], object], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +66,7 @@ def test_refused_credentials_are_reported_and_nothing_crashes(secured: Mosquitto
                        reconnect_min_delay=0.2, reconnect_max_delay=0.5)
 
     assert gateway.start(0.0) is False
-    assert eventually(lambda: gateway.last_error), "no reason recorded"
+    eventually(lambda: gateway.last_error, message="the gateway to record why it was refused")
     assert who in gateway.last_error and "MQTT_USERNAME and MQTT_PASSWORD" in gateway.last_error
     assert gateway.stats()["connected"] is False
     gateway.stop()  # a gateway that never connected stops cleanly
@@ -93,7 +84,7 @@ def test_a_broker_certificate_from_another_ca_is_refused_naming_the_ca(secured: 
                        protocol=protocol, reconnect_min_delay=0.2, reconnect_max_delay=0.5)
 
     assert gateway.start(0.0) is False
-    assert eventually(lambda: gateway.last_error), "no reason recorded"
+    eventually(lambda: gateway.last_error, message="the gateway to record why it was refused")
     assert f"does not verify against MQTT_TLS_CA={str(other.ca)!r}" in gateway.last_error
     assert gateway.last_error.startswith("TLS: the certificate of MQTT broker")
     assert gateway.stats()["connected"] is False

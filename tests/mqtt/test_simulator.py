@@ -12,7 +12,7 @@ from sedna.common.outcome import JointOutcome
 from sedna.service.mqtt import MqttSettings
 from sedna.service.mqtt.simulator import digits_test_split, predicted_label, simulate
 
-pytestmark = pytest.mark.mqtt
+pytestmark = [pytest.mark.mqtt, pytest.mark.processes]
 
 
 def oracle(wrong_every: int, hard_every: int):

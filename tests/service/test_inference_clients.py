@@ -117,6 +117,7 @@ print("stopped cleanly", flush=True)
 
 
 class TestServeForever:
+    @pytest.mark.processes
     def test_sigterm_stops_the_server_gracefully(self, tmp_path: Path) -> None:
         rest_port, grpc_port = free_port(), free_port()
         log = tmp_path / "server.log"

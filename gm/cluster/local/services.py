@@ -25,6 +25,8 @@ import itertools
 import socket
 import struct
 import threading
+from collections.abc import Coroutine
+from typing import Any
 
 from gm.cluster.interface import POD, SERVICE, ClusterError, Conflict, NotFound, Obj, WatchEvent
 from gm.cluster.local import watching
@@ -249,7 +251,7 @@ class ServiceProxy:
                 continue
             try:
                 sock = _bound_socket(key[1], key[2])
-                self._listeners[key] = await asyncio.start_server(functools.partial(self._proxy, key), sock=sock)
+                self._listeners[key] = await asyncio.start_server(functools.partial(self._accept, key), sock=sock)
                 self._rr[key] = itertools.count()
                 if self._failed.pop(key, None) is not None:
                     _LOG.info("service %s: listening on %s:%d now", svc["metadata"]["name"], key[1], key[2])
@@ -277,9 +279,13 @@ class ServiceProxy:
         for server in self._listeners.values():
             server.close()
         self._listeners.clear()
-        for writer in list(self._connections):
-            writer.transport.abort()
         for _ in range(10):
+            # Let callbacks already queued run first (a connection accepted in the last loop iteration is
+            # handed to _accept only then), then close every accepted connection, even one whose handler
+            # task never got to run.
+            await asyncio.sleep(0)
+            for writer in list(self._connections):
+                writer.transport.abort()
             tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
             if not tasks:
                 break
@@ -295,12 +301,20 @@ class ServiceProxy:
                 return svc, port_spec  # type: ignore[return-value]
         return None
 
-    async def _proxy(self, key: ListenerKey, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def _accept(self, key: ListenerKey, reader: asyncio.StreamReader,
+                writer: asyncio.StreamWriter) -> Coroutine[Any, Any, None]:
+        # Registered at once, not when the handler task first runs: a task cancelled by _shutdown before its
+        # first step would otherwise leave its accepted socket open.
         self._connections.add(writer)
+        return self._proxy(key, reader, writer)
+
+    async def _proxy(self, key: ListenerKey, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             await self._forward(key, reader, writer)
         finally:
             self._connections.discard(writer)
+            if not writer.transport.is_closing():  # cancelled or failed half-way: never leave the socket open
+                writer.transport.abort()
 
     async def _forward(self, key: ListenerKey, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         found = self._current(key)

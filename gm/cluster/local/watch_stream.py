@@ -28,8 +28,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from gm.cluster.interface import Cluster, ClusterError, Kind, Obj, WatchEvent
-from gm.cluster.local.feed import Expired
+from gm.cluster.interface import Cluster, ClusterError, Expired, Kind, Obj, WatchEvent
 
 BOOKMARK_SECONDS = 10.0
 MAX_BACKLOG = 10_000

@@ -110,7 +110,8 @@ class _Adaptive(_ServerOptimizer):
         m += (1.0 - self.beta_1) * delta
         v = self._slot("v", name, current, fill=self.tau**2)
         self._second_moment(v, delta * delta)
-        return current + self.eta * m / (np.sqrt(v) + self.tau)
+        stepped: np.ndarray = current + self.eta * m / (np.sqrt(v) + self.tau)
+        return stepped
 
 
 @ClassFactory.register(ClassType.FL_AGG, alias="FedAdagrad")

@@ -65,10 +65,13 @@ class FedTrimmedAvg(Strategy):
         cut = int(self.beta * n)
 
         def trimmed(stack: np.ndarray) -> np.ndarray:
+            mean: np.ndarray
             if cut == 0:
-                return stack.mean(axis=0)
+                mean = stack.mean(axis=0)
+                return mean
             part = np.partition(stack, (cut - 1, n - cut), axis=0)
-            return part[cut : n - cut].mean(axis=0)
+            mean = part[cut : n - cut].mean(axis=0)
+            return mean
 
         return coordinatewise([r.weights for r in results], trimmed), _metrics(results)
 

@@ -120,7 +120,8 @@ class IBTFilter(BaseFilter):
         scores = _boxes(infer_result)[:, 4]
         check_probabilities(scores, "box scores")
         low = int(np.count_nonzero(scores <= self.threshold_box))
-        return low / scores.shape[0] >= 1.0 - self.threshold_img
+        boxes: int = scores.shape[0]
+        return low / boxes >= 1.0 - self.threshold_img
 
 
 @ClassFactory.register(ClassType.HEM, alias="Random")

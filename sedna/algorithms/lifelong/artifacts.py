@@ -63,7 +63,7 @@ class KnownTask:
 def prototypes_of(samples: TaskSamples) -> np.ndarray:
     """One mean vector per label when labels are known, else the overall mean (1 x F)."""
     if samples.y is None or len(samples) == 0:
-        return samples.x.mean(axis=0, keepdims=True).astype(np.float32)
+        return np.asarray(samples.x.mean(axis=0, keepdims=True), dtype=np.float32)
     labels = np.unique(samples.y)
     return np.stack([samples.x[samples.y == label].mean(axis=0) for label in labels]).astype(np.float32)
 

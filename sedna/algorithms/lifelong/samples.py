@@ -66,7 +66,7 @@ class TaskSamples:
         return TaskSamples(np.concatenate([p.x for p in parts]),
                            None if any(y is None for y in ys) else np.concatenate(ys),  # type: ignore[arg-type]
                            None if any(a is None for a in attrs) else np.concatenate(attrs),  # type: ignore[arg-type]
-                           np.concatenate([p.index for p in parts]))  # type: ignore[misc]
+                           np.concatenate([p.index for p in parts]))  # type: ignore[misc,unused-ignore]
 
 
 def _features(x: Any, where: str) -> np.ndarray:

@@ -28,4 +28,4 @@ class UnseenTaskAllocationDefault:
     def __call__(self, samples: TaskSamples, tasks: Sequence[KnownTask]) -> np.ndarray:
         if not tasks or len(samples) == 0:
             return np.full(len(samples), -1, np.int64)
-        return nearest_distances(samples.x, tasks).argmin(axis=1).astype(np.int64)
+        return np.asarray(nearest_distances(samples.x, tasks).argmin(axis=1), dtype=np.int64)

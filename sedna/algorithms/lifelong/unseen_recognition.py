@@ -57,7 +57,7 @@ def _per_task(samples: TaskSamples, allocations: np.ndarray, n_tasks: int) -> li
 def _prototype_distance(x: np.ndarray, prototypes: np.ndarray) -> np.ndarray:
     d2 = (x.astype(np.float64) ** 2).sum(1)[:, None] - 2 * x.astype(np.float64) @ prototypes.T.astype(np.float64) \
         + (prototypes.astype(np.float64) ** 2).sum(1)[None, :]
-    return np.sqrt(np.maximum(d2, 0.0)).min(axis=1)
+    return np.asarray(np.sqrt(np.maximum(d2, 0.0)).min(axis=1))
 
 
 @ClassFactory.register(ClassType.UTD, alias="SampleRecognitionByDistance")
@@ -99,11 +99,11 @@ def confidence(proba: np.ndarray, score: str) -> np.ndarray:
     """Per-row confidence of class probabilities: top probability, or 1 + Σ p ln p / ln K."""
     p = np.clip(np.asarray(proba, np.float64), 1e-12, 1.0)
     if score == "max_probability":
-        return p.max(axis=1)
+        return np.asarray(p.max(axis=1))
     k = p.shape[1]
     if k < 2:
         return np.ones(len(p))
-    return 1.0 + (p * np.log(p)).sum(axis=1) / np.log(k)
+    return np.asarray(1.0 + (p * np.log(p)).sum(axis=1) / np.log(k))
 
 
 @ClassFactory.register(ClassType.UTD, alias="SampleRecognitionByConfidence")

@@ -30,11 +30,37 @@ def new_client(settings: MqttSettings, client_id: str, protocol: str, *, persist
     if settings.username:
         client.username_pw_set(settings.username, settings.password or None)
     if settings.tls_ca:
-        client.tls_set(ca_certs=settings.tls_ca, certfile=settings.tls_cert or None, keyfile=settings.tls_key or None)
+        client.tls_set_context(_tls_context(settings))
+        client.tls_insecure_set(False)
     client.reconnect_delay_set(settings.reconnect_min_delay, settings.reconnect_max_delay)
     client.max_inflight_messages_set(1000)
     client.on_socket_open = _no_delay
     return client
+
+
+def _tls_context(settings: MqttSettings) -> Any:
+    """What paho's ``tls_set`` builds (TLS client, certificate and host name verified), minus its socket leak.
+
+    paho 2.x drops the TLS socket unclosed when the handshake fails (a broker certificate from
+    another CA, say), so every retry leaked a socket until garbage collection; this context's
+    sockets close themselves when their handshake fails.
+    """
+    import ssl
+
+    class ClosingSSLSocket(ssl.SSLSocket):
+        def do_handshake(self, block: bool = False) -> None:
+            try:
+                super().do_handshake(block)
+            except BaseException:
+                self.close()
+                raise
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if settings.tls_cert:
+        context.load_cert_chain(settings.tls_cert, settings.tls_key or None)
+    context.load_verify_locations(settings.tls_ca)
+    context.sslsocket_class = ClosingSSLSocket
+    return context
 
 
 def _no_delay(client: Any, userdata: Any, sock: Any) -> None:
