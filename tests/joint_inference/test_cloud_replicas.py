@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
+import pytest
 
 from examples.joint_inference.digits.models import digits_split
 from sedna.service.inference import GrpcInferenceClient
 from tests.joint_inference.test_workers import SERVICE, cloud_env
 from tests.support.procs import free_port, running, start_module, wait_for_port
+from tests.support.waiting import eventually
+
+pytestmark = pytest.mark.processes
 
 
 def test_cloud_worker_serves_from_two_replicas_and_counts_for_both(digits_models: dict[str, Any],
@@ -22,9 +25,9 @@ def test_cloud_worker_serves_from_two_replicas_and_counts_for_both(digits_models
     x = digits_split().x_test[:2]
     with running("workers.joint_inference.cloud", env, tmp_path / "cloud.log", port=grpc) as proc:
         wait_for_port(rest)
-        deadline = time.monotonic() + 120  # one replica may listen before the other: wait for both
-        while "with 2 replicas" not in (tmp_path / "cloud.log").read_text() and time.monotonic() < deadline:
-            time.sleep(0.1)
+        # one replica may listen before the other: wait for both
+        eventually(lambda: "with 2 replicas" in (tmp_path / "cloud.log").read_text(), 120, 0.1,
+                   "the cloud worker to report both replicas")
         for _ in range(12):  # fresh connections: the kernel spreads them over the replicas
             with GrpcInferenceClient("127.0.0.1", grpc) as client:
                 assert client.infer(SERVICE, {"x": x}).outputs["probabilities"].shape == (2, 10)

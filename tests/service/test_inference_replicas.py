@@ -5,15 +5,18 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import time
 from collections.abc import Iterator
 
 import httpx
 import numpy as np
 import pytest
 
+from sedna.common.errors import CloudUnavailableError
 from sedna.service.inference import GrpcInferenceClient, RestInferenceClient
 from sedna.service.inference.replicas import ReplicaSet, parse_count, usable_cores
+from tests.support.waiting import eventually
+
+pytestmark = pytest.mark.processes
 
 COMMAND = [sys.executable, "-m", "tests.service.replica_server"]
 PORTS = {"REPLICA_TEST_REST_PORT": 0, "REPLICA_TEST_GRPC_PORT": 0}
@@ -58,12 +61,10 @@ def test_a_replica_that_dies_is_started_again(replicas: ReplicaSet) -> None:
     watcher.start()
     before = set(grpc_pids(replicas, 20))
     os.kill(before.pop(), signal.SIGKILL)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not all(code is None for code in replicas.exit_codes()):
-        time.sleep(0.1)
-    time.sleep(0.5)
-    while time.monotonic() < deadline and len(set(grpc_pids(replicas, 20))) < 2:
-        time.sleep(0.5)
+    eventually(lambda: all(code is None for code in replicas.exit_codes()), 60, 0.1,
+               "the killed replica to be started again")
+    eventually(lambda: len(set(grpc_pids(replicas, 20))) == 2, 60, 0.5, "both replicas to answer again",
+               ignoring=(CloudUnavailableError,))
     assert all(code is None for code in replicas.exit_codes())
     assert len(set(grpc_pids(replicas, 20))) == 2
     replicas.stop()
