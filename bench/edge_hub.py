@@ -9,7 +9,8 @@ database file before the GM starts. ``--client-procs``
 processes (2 by default, so the clients do not share the GM's GIL nor one GIL among themselves)
 run the N grpc.aio streams, one channel and TCP connection each; every client says hello with
 an empty store, decodes every downstream protobuf message (batches included) and acknowledges
-the objects it got with one ``ObjectAcks``, as the LC does. A client takes the arrival time as a
+what it got in one ``ObjectAcks`` per 0.2 s, as the LC does (so a fan-out's writes are not
+interleaved with a thousand acks). A client takes the arrival time as a
 message comes off the stream and does not parse the objects' JSON: a real LC does that on its
 own machine, here it would put a thousand nodes' work on two cores. For the same reason a client
 process freezes its heap after the resync, so its own collector pauses (up to 37 ms measured)
@@ -98,10 +99,12 @@ def _update_job(api: httpx.Client, generation: int) -> tuple[float, str]:
 
 PING_INTERVAL = 5.0
 """Seconds between a simulated LC's pings, as ``lc.settings.HubSettings.ping_interval``."""
+ACK_DELAY = 0.2
+"""Seconds a simulated LC gathers acks before sending them, as ``lc.hubclient.ACK_DELAY``."""
 
 
 class Node:
-    """One simulated LC: a stream, a hello with no objects, an ack for every object received, a ping every 5 s."""
+    """One simulated LC: a stream, a hello with no objects, acks gathered for 0.2 s, a ping every 5 s."""
 
     def __init__(self, index: int, address: str) -> None:
         self.name = f"node-{index}"
@@ -110,6 +113,8 @@ class Node:
         self.objects = 0
         self.job_versions: dict[str, float] = {}  # resourceVersion of "fl" -> wall time it arrived
         self.changed = asyncio.Event()
+        self.unacked: list[Any] = []
+        self.ack_due = asyncio.Event()
         self.ended = ""
         """Why the stream ended, when it did before the bench stopped it."""
 
@@ -128,6 +133,7 @@ class Node:
             stopper = asyncio.ensure_future(stop.wait())
             stopper.add_done_callback(lambda _f: call.cancel())
             pinger = asyncio.ensure_future(self._ping(call, writing, pb))
+            acker = asyncio.ensure_future(self._ack(call, writing, pb))
             try:
                 async with writing:
                     await call.write(pb.UpMessage(hello=pb.Hello(node=self.name, outbox_epoch="bench")))
@@ -135,17 +141,14 @@ class Node:
                     arrived = time.time()
                     items = ([pb.DownMessage.FromString(raw) for raw in msg.batch.messages]
                              if msg.WhichOneof("body") == "batch" else [msg])
-                    acks = pb.ObjectAcks()
                     for item in items:
                         body = item.WhichOneof("body")
                         if body == "upsert":
                             self._upsert(item.upsert, arrived)
-                            acks.refs.append(item.upsert.ref)
+                            self.unacked.append(item.upsert.ref)
+                            self.ack_due.set()
                         elif body == "resync_done":
                             self.resynced.set()
-                    if acks.refs:
-                        async with writing:
-                            await call.write(pb.UpMessage(acks=acks))
                 self.ended = "the GM ended the stream"
             except (grpc.aio.AioRpcError, grpc.aio.UsageError, asyncio.InvalidStateError) as exc:
                 if not stop.is_set():
@@ -153,6 +156,17 @@ class Node:
             finally:
                 stopper.cancel()
                 pinger.cancel()
+                acker.cancel()
+
+    async def _ack(self, call: Any, writing: asyncio.Lock, pb: Any) -> None:
+        """Acknowledge what arrived in one ``ObjectAcks`` per ``ACK_DELAY``, as the LC does."""
+        while True:
+            await self.ack_due.wait()
+            await asyncio.sleep(ACK_DELAY)
+            self.ack_due.clear()
+            refs, self.unacked = self.unacked, []
+            async with writing:
+                await call.write(pb.UpMessage(acks=pb.ObjectAcks(refs=refs)))
 
     async def _ping(self, call: Any, writing: asyncio.Lock, pb: Any) -> None:
         await asyncio.sleep(random.uniform(0, PING_INTERVAL))
