@@ -99,6 +99,8 @@ def _update_job(api: httpx.Client, generation: int) -> tuple[float, str]:
 
 PING_INTERVAL = 5.0
 """Seconds between a simulated LC's pings, as ``lc.settings.HubSettings.ping_interval``."""
+BACKOFF_MIN = 0.5
+"""Seconds before a simulated LC dials a lost stream again (0.5-1 s), as ``lc.settings.HubSettings.backoff_min``."""
 ACK_DELAY = 0.2
 """Seconds a simulated LC gathers acks before sending them, as ``lc.hubclient.ACK_DELAY``."""
 
@@ -110,7 +112,9 @@ class Node:
         self.name = f"node-{index}"
         self.address = address
         self.resynced = asyncio.Event()
-        self.objects = 0
+        self.held: dict[tuple[str, str, str], Any] = {}  # key -> ObjectRef last received
+        self.drops = 0
+        """Streams lost (and dialled again) before the bench stopped them."""
         self.job_versions: dict[str, float] = {}  # resourceVersion of "fl" -> wall time it arrived
         self.changed = asyncio.Event()
         self.unacked: list[Any] = []
@@ -119,6 +123,15 @@ class Node:
         """Why the stream ended, when it did before the bench stopped it."""
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Keep a stream open until ``stop``; a lost one is dialled again after 0.5-1 s, as an LC does."""
+        while not stop.is_set():
+            await self._stream(stop)
+            if stop.is_set():
+                return
+            self.drops += 1
+            await asyncio.sleep(random.uniform(BACKOFF_MIN, 2 * BACKOFF_MIN))
+
+    async def _stream(self, stop: asyncio.Event) -> None:
         import grpc
 
         from sedna.proto import edgehub_pb2 as pb
@@ -135,8 +148,9 @@ class Node:
             pinger = asyncio.ensure_future(self._ping(call, writing, pb))
             acker = asyncio.ensure_future(self._ack(call, writing, pb))
             try:
-                async with writing:
-                    await call.write(pb.UpMessage(hello=pb.Hello(node=self.name, outbox_epoch="bench")))
+                async with writing:  # the hello lists what this node holds, so a resync sends the difference
+                    await call.write(pb.UpMessage(hello=pb.Hello(node=self.name, outbox_epoch="bench",
+                                                                 objects=list(self.held.values()))))
                 while (msg := await call.read()) is not grpc.aio.EOF:
                     arrived = time.time()
                     items = ([pb.DownMessage.FromString(raw) for raw in msg.batch.messages]
@@ -152,7 +166,7 @@ class Node:
                 self.ended = "the GM ended the stream"
             except (grpc.aio.AioRpcError, grpc.aio.UsageError, asyncio.InvalidStateError) as exc:
                 if not stop.is_set():
-                    self.ended = f"{type(exc).__name__}: {exc}"
+                    self.ended = f"{type(exc).__name__}: {exc.code() if isinstance(exc, grpc.aio.AioRpcError) else exc}"
             finally:
                 stopper.cancel()
                 pinger.cancel()
@@ -177,8 +191,13 @@ class Node:
                 await call.write(pb.UpMessage(ping=pb.Ping(nonce=nonce)))
             await asyncio.sleep(PING_INTERVAL)
 
+    @property
+    def objects(self) -> int:
+        return len(self.held)
+
     def _upsert(self, upsert: Any, arrived: float) -> None:
-        self.objects += 1
+        ref = upsert.ref
+        self.held[(ref.kind, ref.namespace, ref.name)] = ref
         if upsert.ref.name == "fl" and self.resynced.is_set():
             self.job_versions.setdefault(upsert.ref.resource_version, arrived)
             self.changed.set()
@@ -215,7 +234,8 @@ async def _client_main(first: int, count: int, address: str) -> None:
         raise RuntimeError(f"resync did not complete: {len(ended)} streams ended ({ended[:3]}), "
                            f"{len(failed)} failed ({failed[:1]}), "
                            f"{sum(not n.resynced.is_set() for n in nodes)} nodes not resynced")
-    reply(resynced_at=time.time(), incomplete=[n.name for n in nodes if n.objects != OBJECTS_PER_NODE + 1])
+    reply(resynced_at=time.time(), incomplete=[n.name for n in nodes if n.objects != OBJECTS_PER_NODE + 1],
+          drops=sum(n.drops for n in nodes))
     # This process stands in for hundreds of LCs: its collector pauses would delay all of them.
     gc.collect()
     gc.freeze()
@@ -226,7 +246,7 @@ async def _client_main(first: int, count: int, address: str) -> None:
             ended = [f"{n.name}: {n.ended}" for n in nodes if n.ended]
             raise RuntimeError(f"fan-out of {cmd[1]} incomplete after 120 s; {len(ended)} streams ended "
                                f"({ended[:3]})") from None
-        reply(arrivals=arrivals)
+        reply(arrivals=arrivals, drops=sum(n.drops for n in nodes))
     assert cmd == ["stop"], cmd
     stop.set()
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -298,6 +318,7 @@ def _measure(nodes: int, procs: int, address: str, api: httpx.Client, root: Path
         report["resync_all_s"] = max(r["resynced_at"] for r in resynced) - started
         report["resync_gm_cpu_s"] = _cpu_seconds([gm]) - gm_cpu
         report["resync_clients_cpu_s"] = _cpu_seconds(client_procs) - clients_cpu
+        report["resync_stream_drops"] = sum(r["drops"] for r in resynced)
         incomplete = [name for r in resynced for name in r["incomplete"]]
         if incomplete:
             raise AssertionError(f"{len(incomplete)} nodes got the wrong number of objects, e.g. {incomplete[:3]}")
@@ -310,7 +331,9 @@ def _measure(nodes: int, procs: int, address: str, api: httpx.Client, root: Path
             t0, rv = _update_job(api, generation)
             for client in clients:
                 client.send(f"fanout {rv}")
-            delays = [at - t0 for client in clients for at in client.receive()["arrivals"]]
+            answers = [client.receive() for client in clients]
+            delays = [at - t0 for answer in answers for at in answer["arrivals"]]
+            report["stream_drops"] = sum(answer["drops"] for answer in answers)
             time.sleep(0.2)  # let the acks in: they are part of a fan-out's cost
             gm_cpu_fanout += _cpu_seconds([gm]) - gm_cpu
             clients_cpu_fanout += _cpu_seconds(client_procs) - clients_cpu
@@ -400,9 +423,11 @@ def main(argv: list[str] | None = None) -> int:
         figures = run(nodes, procs, fanouts)
         load = {"load1_before": round(load_before, 2), "load1_after": round(os.getloadavg()[0], 2)}
         extra: dict[str, dict[str, Any]] = {
+            "resync_all_s": {"stream_drops": int(figures["resync_stream_drops"])},
             "fanout_p99_s": {"updates": fanouts,
                              "per_update_p99_median_s": round(figures["per_update_p99_median_s"], 4),
-                             "per_update_p99_worst_s": round(figures["per_update_p99_worst_s"], 4)},
+                             "per_update_p99_worst_s": round(figures["per_update_p99_worst_s"], 4),
+                             "stream_drops_by_end": int(figures["stream_drops"])},
             "resync_gm_cpu_s": {"clients_cpu_s": round(figures["resync_clients_cpu_s"], 3)},
             "gm_cpu_per_fanout_s": {"clients_cpu_per_fanout_s": round(figures["clients_cpu_per_fanout_s"], 4)},
         }
