@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import gc
 import json
 import os
@@ -234,8 +235,9 @@ async def _client_main(first: int, count: int, address: str) -> None:
         raise RuntimeError(f"resync did not complete: {len(ended)} streams ended ({ended[:3]}), "
                            f"{len(failed)} failed ({failed[:1]}), "
                            f"{sum(not n.resynced.is_set() for n in nodes)} nodes not resynced")
+    reasons = collections.Counter(n.ended.split(":")[-1].strip() for n in nodes if n.drops)
     reply(resynced_at=time.time(), incomplete=[n.name for n in nodes if n.objects != OBJECTS_PER_NODE + 1],
-          drops=sum(n.drops for n in nodes))
+          drops=sum(n.drops for n in nodes), reasons=dict(reasons.most_common(3)))
     # This process stands in for hundreds of LCs: its collector pauses would delay all of them.
     gc.collect()
     gc.freeze()
@@ -319,6 +321,9 @@ def _measure(nodes: int, procs: int, address: str, api: httpx.Client, root: Path
         report["resync_gm_cpu_s"] = _cpu_seconds([gm]) - gm_cpu
         report["resync_clients_cpu_s"] = _cpu_seconds(client_procs) - clients_cpu
         report["resync_stream_drops"] = sum(r["drops"] for r in resynced)
+        if report["resync_stream_drops"]:
+            reasons = [r["reasons"] for r in resynced]
+            print(f"# streams dropped during the resync, by the clients' last error: {reasons}", flush=True)
         incomplete = [name for r in resynced for name in r["incomplete"]]
         if incomplete:
             raise AssertionError(f"{len(incomplete)} nodes got the wrong number of objects, e.g. {incomplete[:3]}")
@@ -379,6 +384,8 @@ def run(nodes: int, client_procs: int, fanouts: int) -> dict[str, float]:
                 report = _measure(nodes, client_procs, f"127.0.0.1:{port}", api, root, fanouts,
                                   psutil.Process(gm.pid))
             report["gm_rss_mb"] = psutil.Process(gm.pid).memory_info().rss / 2**20
+            log = (root / "gm.log").read_text(errors="replace")
+            report["gm_dropped_silent"] = log.count("dropping the stream")
         except BaseException:
             tail = "\n".join((root / "gm.log").read_text(errors="replace").splitlines()[-40:])
             print(f"# the GM's log ended with:\n{tail}", file=sys.stderr, flush=True)
@@ -423,7 +430,8 @@ def main(argv: list[str] | None = None) -> int:
         figures = run(nodes, procs, fanouts)
         load = {"load1_before": round(load_before, 2), "load1_after": round(os.getloadavg()[0], 2)}
         extra: dict[str, dict[str, Any]] = {
-            "resync_all_s": {"stream_drops": int(figures["resync_stream_drops"])},
+            "resync_all_s": {"stream_drops": int(figures["resync_stream_drops"]),
+                             "gm_dropped_silent": int(figures["gm_dropped_silent"])},
             "fanout_p99_s": {"updates": fanouts,
                              "per_update_p99_median_s": round(figures["per_update_p99_median_s"], 4),
                              "per_update_p99_worst_s": round(figures["per_update_p99_worst_s"], 4),
