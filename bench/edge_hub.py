@@ -446,10 +446,14 @@ def main(argv: list[str] | None = None) -> int:
         curve.append({"nodes": nodes, **figures, **load})
     path = report.write_markdown(GOALS)
     if len(curve) > 1:
-        plot = _plot(curve, path.with_name("edge_hub_curve.png"))
-        if args.save_report:
-            shutil.copyfile(plot, SAVED_DIR / plot.name)
-        print(f"# cost curve plotted in {plot}", flush=True)
+        try:
+            plot = _plot(curve, path.with_name("edge_hub_curve.png"))
+        except ImportError:
+            print("# no plot: matplotlib is not installed (pip install 'sedna-py[bench]')", flush=True)
+        else:
+            if args.save_report:
+                shutil.copyfile(plot, SAVED_DIR / plot.name)
+            print(f"# cost curve plotted in {plot}", flush=True)
     print(f"# report written to {path}", flush=True)
     return 0
 
