@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import tempfile
 import time
@@ -170,11 +171,14 @@ def main(argv: list[str] | None = None) -> int:
 
     report = Report("joint_inference", args.quick, save=args.save_report)
     workdir = Path(tempfile.mkdtemp(prefix="bench-ji-"))
-    models = build_models(workdir / "models")
-    accuracy_curve(report, models)
-    end_to_end(report, workdir)
-    edge_overhead(report, models, args.quick)
-    transport_and_batching(report, args.quick)
+    try:
+        models = build_models(workdir / "models")
+        accuracy_curve(report, models)
+        end_to_end(report, workdir)
+        edge_overhead(report, models, args.quick)
+        transport_and_batching(report, args.quick)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
     path = report.write_markdown(GOALS)
     print(f"# report written to {path}", flush=True)
     return 0
