@@ -102,6 +102,8 @@ PING_INTERVAL = 5.0
 """Seconds between a simulated LC's pings, as ``lc.settings.HubSettings.ping_interval``."""
 BACKOFF_MIN = 0.5
 """Seconds before a simulated LC dials a lost stream again (0.5-1 s), as ``lc.settings.HubSettings.backoff_min``."""
+DIAL_WAVE, DIAL_PAUSE = 250, 0.05
+"""A client process dials its nodes' streams this many at a time, this many seconds apart."""
 ACK_DELAY = 0.2
 """Seconds a simulated LC gathers acks before sending them, as ``lc.hubclient.ACK_DELAY``."""
 
@@ -226,7 +228,10 @@ async def _client_main(first: int, count: int, address: str) -> None:
     assert await command() == ["go"]
     stop = asyncio.Event()
     nodes = [Node(i, address) for i in range(first, first + count)]
-    tasks = [asyncio.ensure_future(n.run(stop)) for n in nodes]
+    tasks = []
+    for wave in range(0, len(nodes), DIAL_WAVE):  # a few hundred dials at a time: the listen backlog is finite
+        tasks += [asyncio.ensure_future(n.run(stop)) for n in nodes[wave:wave + DIAL_WAVE]]
+        await asyncio.sleep(DIAL_PAUSE)
     waiting = asyncio.ensure_future(asyncio.gather(*(n.resynced.wait() for n in nodes)))
     await asyncio.wait([waiting, *tasks], return_when=asyncio.FIRST_COMPLETED, timeout=600)
     if not waiting.done():
