@@ -380,7 +380,7 @@ def run(nodes: int, client_procs: int, fanouts: int) -> dict[str, float]:
         api_token = secrets.token_urlsafe(16)
         gm = start_module("tests.hub.gm_entry", {"LOG_LEVEL": "WARNING"}, root / "gm.log",
                           ["--db", str(db), "--port", str(port), "--tokens-file", str(tokens),
-                           "--metrics-port", str(metrics), "--api-port", str(api_port), "--api-token", api_token])
+                           "--metrics-port", str(metrics), "--api-port", str(api_port), f"--api-token={api_token}"])
         try:
             wait_for_port(metrics, 300, gm, root / "gm.log")
             wait_for_port(api_port, 10, gm, root / "gm.log")
