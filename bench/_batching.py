@@ -119,31 +119,35 @@ def calibrate() -> tuple[int, float]:
 
 
 def _serve(max_batch_size: int, hidden: int) -> None:
-    """Child process: serve the MLP over gRPC, print the port, stop when stdin closes."""
+    """A replica (child process): serve the MLP on the ports in the environment until SIGTERM."""
     from sedna.service.inference import BatchingConfig, InferenceServer
+    from sedna.service.inference.replicas import signal_ready
 
     model = MlpModel(hidden)
     model.predict({"x": np.zeros((1, INPUT), np.float32)})  # warm the session
     batching = BatchingConfig(max_batch_size=max_batch_size, max_queue_delay_ms=2.0, workers=1)
-    server = InferenceServer([model], rest_port=0, grpc_port=0, batching=batching).start()
-    print(json.dumps({"grpc_port": server.grpc_port, "rest_port": server.rest_port}), flush=True)
-    sys.stdin.read()
-    server.stop()
+    server = InferenceServer([model], rest_port=int(os.environ["BENCH_REST_PORT"]),
+                             grpc_port=int(os.environ["BENCH_GRPC_PORT"]), batching=batching, reuse_port=True).start()
+    signal_ready()
+    server.serve_forever()
+
+
+def _env() -> dict[str, str]:
+    root = Path(__file__).resolve().parent.parent
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])),
+            "OMP_NUM_THREADS": "1"}
 
 
 class _ServerProcess:
-    def __init__(self, max_batch_size: int, hidden: int) -> None:
-        root = Path(__file__).resolve().parent.parent
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])),
-               "OMP_NUM_THREADS": "1"}
+    """The cloud worker's topology: ``replicas`` server processes sharing the ports (SO_REUSEPORT)."""
+
+    def __init__(self, max_batch_size: int, hidden: int, replicas: int) -> None:
+        from sedna.service.inference.replicas import ReplicaSet
+
         command = [sys.executable, "-m", "bench._batching", "--serve", str(max_batch_size), str(hidden)]
-        self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, cwd=root,
-                                     text=True)
-        line = self.proc.stdout.readline() if self.proc.stdout else ""
-        if not line:
-            raise RuntimeError(f"batching server (max_batch_size={max_batch_size}) exited before listening")
-        ports = json.loads(line)
-        self.port, self.rest_port = int(ports["grpc_port"]), int(ports["rest_port"])
+        self.replicas = ReplicaSet(command, replicas, _env(), "127.0.0.1", {"BENCH_GRPC_PORT": 0,
+                                                                             "BENCH_REST_PORT": 0}).start()
+        self.port, self.rest_port = self.replicas.ports["BENCH_GRPC_PORT"], self.replicas.ports["BENCH_REST_PORT"]
 
     def batches(self) -> tuple[float, float]:
         """(samples, predict calls) so far, from the server's Prometheus metrics."""
@@ -158,13 +162,44 @@ class _ServerProcess:
         return values.get("sedna_inference_batch_size_sum", 0.0), values.get("sedna_inference_batch_size_count", 0.0)
 
     def close(self) -> None:
-        if self.proc.stdin:
-            self.proc.stdin.close()
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
+        self.replicas.stop()
+
+
+_ORT_LIMIT = """
+import sys, time
+import numpy as np
+from bench._batching import INPUT, MlpModel
+model, x = MlpModel({hidden}), {{"x": np.random.default_rng(3).standard_normal((32, INPUT)).astype(np.float32)}}
+model.predict(x)
+print("ready", flush=True)
+sys.stdin.readline()
+samples, began = 0, time.perf_counter()
+while (now := time.perf_counter()) < began + {seconds}:
+    model.predict(x)
+    samples += 32
+print(samples / (now - began), flush=True)
+"""
+
+
+def ort_limit(hidden: int, processes: int, seconds: float) -> float:
+    """Samples/s of bare ONNX Runtime at batch 32 on ``processes`` processes at once (one thread each)."""
+    code = _ORT_LIMIT.format(hidden=hidden, seconds=seconds)
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              env=_env(), cwd=Path(__file__).resolve().parent.parent, text=True)
+             for _ in range(processes)]
+    try:
+        for proc in procs:  # sessions built and warm: start them together
+            assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        for proc in procs:
+            assert proc.stdin is not None
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        return sum(float(proc.communicate(timeout=seconds + 60)[0]) for proc in procs)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
 
 
 def _load(port: int, seconds: float, warmup: float, stream: bool) -> tuple[float, float]:
@@ -207,23 +242,34 @@ def _load(port: int, seconds: float, warmup: float, stream: bool) -> tuple[float
     return len(flat) / seconds, float(np.percentile(flat, 95) * 1000.0) if len(flat) else float("nan")
 
 
-def measure_batching(quick: bool) -> dict[str, Any]:
+def measure_batching(quick: bool, replicas: int = 0) -> dict[str, Any]:
     """Throughput and p95 with dynamic batching (max 32) vs max batch size 1, 32 concurrent clients.
 
     Both transports are measured against both servers, alternating: ``ModelStreamInfer``
     streams (the figures without suffix) and unary ``ModelInfer`` calls (``*_unary``).
+    Both servers run as ``replicas`` processes (default: one per usable core), as the cloud
+    worker does with ``SERVING_REPLICAS=auto``. Right before each batched run, bare ONNX
+    Runtime runs batches of 32 on one process per usable core for as long (the limit of these
+    cores for this model); ``serving_vs_ort_limit`` is batched req/s over that limit.
     """
+    from sedna.service.inference.replicas import usable_cores
+
     seconds, warmup = (3.0, 1.0) if quick else (8.0, 2.0)
+    cores = usable_cores()
+    replicas = replicas or cores
     hidden, cost = calibrate()
-    batched, unbatched = _ServerProcess(32, hidden), _ServerProcess(1, hidden)
-    figures: dict[str, Any] = {}
+    batched, unbatched = _ServerProcess(32, hidden, replicas), _ServerProcess(1, hidden, replicas)
+    figures: dict[str, Any] = {"replicas": replicas}
     try:
         for stream, suffix in ((True, ""), (False, "_unary")):
             throughput_unbatched, p95_unbatched = _load(unbatched.port, seconds, warmup, stream)
+            limit = ort_limit(hidden, cores, seconds)
             samples, calls = batched.batches()
             throughput_batched, p95_batched = _load(batched.port, seconds, warmup, stream)
             samples_after, calls_after = batched.batches()
             figures.update({
+                f"ort_limit{suffix}": round(limit, 1),
+                f"serving_vs_ort_limit{suffix}": round(throughput_batched / limit, 3),
                 f"mean_batch_size{suffix}": round((samples_after - samples) / max(calls_after - calls, 1), 2),
                 f"throughput_batched{suffix}": round(throughput_batched, 1),
                 f"throughput_unbatched{suffix}": round(throughput_unbatched, 1),
@@ -243,7 +289,8 @@ def _main(argv: list[str]) -> Any:
     if len(argv) >= 3 and argv[0] == "--serve":
         _serve(int(argv[1]), int(argv[2]))
         return None
-    print(json.dumps(measure_batching("--quick" in argv)))
+    replicas = int(argv[argv.index("--replicas") + 1]) if "--replicas" in argv else 0
+    print(json.dumps(measure_batching("--quick" in argv, replicas)))
     return None
 
 

@@ -9,7 +9,8 @@ database file before the GM starts. ``--client-procs``
 processes (2 by default, so the clients do not share the GM's GIL nor one GIL among themselves)
 run the N grpc.aio streams, one channel and TCP connection each; every client says hello with
 an empty store, decodes every downstream protobuf message (batches included) and acknowledges
-the objects it got with one ``ObjectAcks``, as the LC does. A client takes the arrival time as a
+what it got in one ``ObjectAcks`` per 0.2 s, as the LC does (so a fan-out's writes are not
+interleaved with a thousand acks). A client takes the arrival time as a
 message comes off the stream and does not parse the objects' JSON: a real LC does that on its
 own machine, here it would put a thousand nodes' work on two cores. For the same reason a client
 process freezes its heap after the resync, so its own collector pauses (up to 37 ms measured)
@@ -37,10 +38,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import gc
 import json
 import os
+import random
 import secrets
+import shutil
 import statistics
 import subprocess
 import sys
@@ -49,7 +53,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bench._report import Report, add_report_options
+from bench._report import SAVED_DIR, Report, add_report_options
 
 if TYPE_CHECKING:
     import httpx
@@ -94,59 +98,109 @@ def _update_job(api: httpx.Client, generation: int) -> tuple[float, str]:
 # ------------------------------------------------------------------ client process
 
 
+PING_INTERVAL = 5.0
+"""Seconds between a simulated LC's pings, as ``lc.settings.HubSettings.ping_interval``."""
+BACKOFF_MIN = 0.5
+"""Seconds before a simulated LC dials a lost stream again (0.5-1 s), as ``lc.settings.HubSettings.backoff_min``."""
+DIAL_WAVE, DIAL_PAUSE = 250, 0.05
+"""A client process dials its nodes' streams this many at a time, this many seconds apart."""
+ACK_DELAY = 0.2
+"""Seconds a simulated LC gathers acks before sending them, as ``lc.hubclient.ACK_DELAY``."""
+
+
 class Node:
-    """One simulated LC: a stream, a hello with no objects, an ack for every object received."""
+    """One simulated LC: a stream, a hello with no objects, acks gathered for 0.2 s, a ping every 5 s."""
 
     def __init__(self, index: int, address: str) -> None:
         self.name = f"node-{index}"
         self.address = address
         self.resynced = asyncio.Event()
-        self.objects = 0
+        self.held: dict[tuple[str, str, str], Any] = {}  # key -> ObjectRef last received
+        self.drops = 0
+        """Streams lost (and dialled again) before the bench stopped them."""
         self.job_versions: dict[str, float] = {}  # resourceVersion of "fl" -> wall time it arrived
         self.changed = asyncio.Event()
+        self.unacked: list[Any] = []
+        self.ack_due = asyncio.Event()
+        self.ended = ""
+        """Why the stream ended, when it did before the bench stopped it."""
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Keep a stream open until ``stop``; a lost one is dialled again after 0.5-1 s, as an LC does."""
+        while not stop.is_set():
+            await self._stream(stop)
+            if stop.is_set():
+                return
+            self.drops += 1
+            await asyncio.sleep(random.uniform(BACKOFF_MIN, 2 * BACKOFF_MIN))
+
+    async def _stream(self, stop: asyncio.Event) -> None:
         import grpc
 
         from sedna.proto import edgehub_pb2 as pb
         from sedna.proto.edgehub_pb2_grpc import EdgeHubStub
 
-        out: asyncio.Queue[Any] = asyncio.Queue()
-        out.put_nowait(pb.UpMessage(hello=pb.Hello(node=self.name, outbox_epoch="bench")))
-
-        async def requests():  # type: ignore[no-untyped-def]
-            while True:
-                yield await out.get()
-
         options = [("grpc.use_local_subchannel_pool", 1)]
         async with grpc.aio.insecure_channel(self.address, options=options) as channel:
+            # Written to directly (no request iterator): half the client's CPU per message.
             call = EdgeHubStub(channel).Connect(
-                requests(), metadata=(("x-sedna-node", self.name), ("authorization", f"Bearer tok-{self.name}")))
+                metadata=(("x-sedna-node", self.name), ("authorization", f"Bearer tok-{self.name}")))
+            writing = asyncio.Lock()  # one outstanding write per call
             stopper = asyncio.ensure_future(stop.wait())
             stopper.add_done_callback(lambda _f: call.cancel())
+            pinger = asyncio.ensure_future(self._ping(call, writing, pb))
+            acker = asyncio.ensure_future(self._ack(call, writing, pb))
             try:
-                async for msg in call:
+                async with writing:  # the hello lists what this node holds, so a resync sends the difference
+                    await call.write(pb.UpMessage(hello=pb.Hello(node=self.name, outbox_epoch="bench",
+                                                                 objects=list(self.held.values()))))
+                while (msg := await call.read()) is not grpc.aio.EOF:
                     arrived = time.time()
                     items = ([pb.DownMessage.FromString(raw) for raw in msg.batch.messages]
                              if msg.WhichOneof("body") == "batch" else [msg])
-                    acks = pb.ObjectAcks()
                     for item in items:
                         body = item.WhichOneof("body")
                         if body == "upsert":
                             self._upsert(item.upsert, arrived)
-                            acks.refs.append(item.upsert.ref)
+                            self.unacked.append(item.upsert.ref)
+                            self.ack_due.set()
                         elif body == "resync_done":
                             self.resynced.set()
-                    if acks.refs:
-                        out.put_nowait(pb.UpMessage(acks=acks))
-            except grpc.aio.AioRpcError as exc:
-                if exc.code() != grpc.StatusCode.CANCELLED:
-                    raise
+                self.ended = "the GM ended the stream"
+            except (grpc.aio.AioRpcError, grpc.aio.UsageError, asyncio.InvalidStateError) as exc:
+                if not stop.is_set():
+                    self.ended = f"{type(exc).__name__}: {exc.code() if isinstance(exc, grpc.aio.AioRpcError) else exc}"
             finally:
                 stopper.cancel()
+                pinger.cancel()
+                acker.cancel()
+
+    async def _ack(self, call: Any, writing: asyncio.Lock, pb: Any) -> None:
+        """Acknowledge what arrived in one ``ObjectAcks`` per ``ACK_DELAY``, as the LC does."""
+        while True:
+            await self.ack_due.wait()
+            await asyncio.sleep(ACK_DELAY)
+            self.ack_due.clear()
+            refs, self.unacked = self.unacked, []
+            async with writing:
+                await call.write(pb.UpMessage(acks=pb.ObjectAcks(refs=refs)))
+
+    async def _ping(self, call: Any, writing: asyncio.Lock, pb: Any) -> None:
+        await asyncio.sleep(random.uniform(0, PING_INTERVAL))
+        nonce = 0
+        while True:
+            nonce += 1
+            async with writing:
+                await call.write(pb.UpMessage(ping=pb.Ping(nonce=nonce)))
+            await asyncio.sleep(PING_INTERVAL)
+
+    @property
+    def objects(self) -> int:
+        return len(self.held)
 
     def _upsert(self, upsert: Any, arrived: float) -> None:
-        self.objects += 1
+        ref = upsert.ref
+        self.held[(ref.kind, ref.namespace, ref.name)] = ref
         if upsert.ref.name == "fl" and self.resynced.is_set():
             self.job_versions.setdefault(upsert.ref.resource_version, arrived)
             self.changed.set()
@@ -159,6 +213,9 @@ class Node:
 
 
 async def _client_main(first: int, count: int, address: str) -> None:
+    from tests.hub.gm_entry import raise_open_files_limit
+
+    raise_open_files_limit()  # one socket per simulated node
     loop = asyncio.get_running_loop()
 
     async def command() -> list[str]:
@@ -171,19 +228,32 @@ async def _client_main(first: int, count: int, address: str) -> None:
     assert await command() == ["go"]
     stop = asyncio.Event()
     nodes = [Node(i, address) for i in range(first, first + count)]
-    tasks = [asyncio.ensure_future(n.run(stop)) for n in nodes]
+    tasks = []
+    for wave in range(0, len(nodes), DIAL_WAVE):  # a few hundred dials at a time: the listen backlog is finite
+        tasks += [asyncio.ensure_future(n.run(stop)) for n in nodes[wave:wave + DIAL_WAVE]]
+        await asyncio.sleep(DIAL_PAUSE)
     waiting = asyncio.ensure_future(asyncio.gather(*(n.resynced.wait() for n in nodes)))
-    await asyncio.wait([waiting, *tasks], return_when=asyncio.FIRST_COMPLETED, timeout=300)
+    await asyncio.wait([waiting, *tasks], return_when=asyncio.FIRST_COMPLETED, timeout=600)
     if not waiting.done():
-        failed = [t.exception() for t in tasks if t.done() and t.exception() is not None]
-        raise RuntimeError(f"resync did not complete: {failed[:1]}")
-    reply(resynced_at=time.time(), incomplete=[n.name for n in nodes if n.objects != OBJECTS_PER_NODE + 1])
+        ended = [f"{n.name}: {n.ended}" for n in nodes if n.ended]
+        failed = [repr(t.exception()) for t in tasks if t.done() and t.exception() is not None]
+        raise RuntimeError(f"resync did not complete: {len(ended)} streams ended ({ended[:3]}), "
+                           f"{len(failed)} failed ({failed[:1]}), "
+                           f"{sum(not n.resynced.is_set() for n in nodes)} nodes not resynced")
+    reasons = collections.Counter(n.ended.split(":")[-1].strip() for n in nodes if n.drops)
+    reply(resynced_at=time.time(), incomplete=[n.name for n in nodes if n.objects != OBJECTS_PER_NODE + 1],
+          drops=sum(n.drops for n in nodes), reasons=dict(reasons.most_common(3)))
     # This process stands in for hundreds of LCs: its collector pauses would delay all of them.
     gc.collect()
     gc.freeze()
     while (cmd := await command())[0] == "fanout":
-        arrivals = await asyncio.wait_for(asyncio.gather(*(n.job_version(cmd[1]) for n in nodes)), timeout=120)
-        reply(arrivals=arrivals)
+        try:
+            arrivals = await asyncio.wait_for(asyncio.gather(*(n.job_version(cmd[1]) for n in nodes)), timeout=120)
+        except asyncio.TimeoutError:
+            ended = [f"{n.name}: {n.ended}" for n in nodes if n.ended]
+            raise RuntimeError(f"fan-out of {cmd[1]} incomplete after 120 s; {len(ended)} streams ended "
+                               f"({ended[:3]})") from None
+        reply(arrivals=arrivals, drops=sum(n.drops for n in nodes))
     assert cmd == ["stop"], cmd
     stop.set()
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -226,36 +296,65 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def _measure(nodes: int, procs: int, address: str, api: httpx.Client, root: Path, fanouts: int) -> dict[str, float]:
+def _cpu_seconds(procs: list[Any]) -> float:
+    """User + system CPU seconds used so far by the processes ``procs`` (psutil handles)."""
+    total = 0.0
+    for proc in procs:
+        times = proc.cpu_times()
+        total += times.user + times.system
+    return total
+
+
+def _measure(nodes: int, procs: int, address: str, api: httpx.Client, root: Path, fanouts: int,
+             gm: Any) -> dict[str, float]:
+    import psutil
+
     share = -(-nodes // procs)
     clients = [_Client(first, min(share, nodes - first), address, root / f"client-{first}.log")
                for first in range(0, nodes, share)]
     report: dict[str, float] = {}
+    client_procs = [psutil.Process(client.proc.pid) for client in clients]
     try:
         for client in clients:
             client.receive()  # ready: imports done
+        gm_cpu, clients_cpu = _cpu_seconds([gm]), _cpu_seconds(client_procs)
         started = time.time()
         for client in clients:
             client.send("go")
         resynced = [client.receive() for client in clients]
         report["resync_all_s"] = max(r["resynced_at"] for r in resynced) - started
+        report["resync_gm_cpu_s"] = _cpu_seconds([gm]) - gm_cpu
+        report["resync_clients_cpu_s"] = _cpu_seconds(client_procs) - clients_cpu
+        report["resync_stream_drops"] = sum(r["drops"] for r in resynced)
+        if report["resync_stream_drops"]:
+            reasons = [r["reasons"] for r in resynced]
+            print(f"# streams dropped during the resync, by the clients' last error: {reasons}", flush=True)
         incomplete = [name for r in resynced for name in r["incomplete"]]
         if incomplete:
             raise AssertionError(f"{len(incomplete)} nodes got the wrong number of objects, e.g. {incomplete[:3]}")
         pooled: list[float] = []
         per_update: list[float] = []
+        gm_cpu_fanout = clients_cpu_fanout = 0.0
         for generation in range(2, 2 + fanouts):
             time.sleep(1.0 if generation == 2 else 0.3)
+            gm_cpu, clients_cpu = _cpu_seconds([gm]), _cpu_seconds(client_procs)
             t0, rv = _update_job(api, generation)
             for client in clients:
                 client.send(f"fanout {rv}")
-            delays = [at - t0 for client in clients for at in client.receive()["arrivals"]]
+            answers = [client.receive() for client in clients]
+            delays = [at - t0 for answer in answers for at in answer["arrivals"]]
+            report["stream_drops"] = sum(answer["drops"] for answer in answers)
+            time.sleep(0.2)  # let the acks in: they are part of a fan-out's cost
+            gm_cpu_fanout += _cpu_seconds([gm]) - gm_cpu
+            clients_cpu_fanout += _cpu_seconds(client_procs) - clients_cpu
             pooled += delays
             per_update.append(_percentile(delays, 0.99))
         report["fanout_p99_s"] = _percentile(pooled, 0.99)
         report["fanout_p50_s"] = _percentile(pooled, 0.5)
         report["per_update_p99_median_s"] = statistics.median(per_update)
         report["per_update_p99_worst_s"] = max(per_update)
+        report["gm_cpu_per_fanout_s"] = gm_cpu_fanout / fanouts
+        report["clients_cpu_per_fanout_s"] = clients_cpu_fanout / fanouts
         for client in clients:
             client.send("stop")
     finally:
@@ -264,11 +363,59 @@ def _measure(nodes: int, procs: int, address: str, api: httpx.Client, root: Path
     return report
 
 
+def run(nodes: int, client_procs: int, fanouts: int) -> dict[str, float]:
+    """Start a GM seeded for ``nodes`` nodes, measure, stop it; return the figures."""
+    import httpx
+    import psutil
+
+    from tests.support.procs import free_port, start_module, stop, wait_for_port
+
+    with tempfile.TemporaryDirectory(prefix="bench-edge-hub-") as tmp:
+        root = Path(tmp)
+        db = root / "gm.db"
+        _seed(db, nodes)
+        port, metrics, api_port = free_port(), free_port(), free_port()
+        tokens = root / "tokens"  # a file: ten thousand node=token pairs do not fit in one argument
+        tokens.write_text("".join(f"node-{i}=tok-node-{i}\n" for i in range(nodes)))
+        api_token = secrets.token_urlsafe(16)
+        gm = start_module("tests.hub.gm_entry", {"LOG_LEVEL": "WARNING"}, root / "gm.log",
+                          ["--db", str(db), "--port", str(port), "--tokens-file", str(tokens),
+                           "--metrics-port", str(metrics), "--api-port", str(api_port), f"--api-token={api_token}"])
+        try:
+            wait_for_port(metrics, 300, gm, root / "gm.log")
+            wait_for_port(api_port, 10, gm, root / "gm.log")
+            with httpx.Client(base_url=f"http://127.0.0.1:{api_port}", headers={"Authorization": f"Bearer {api_token}"},
+                              timeout=60, trust_env=False) as api:
+                report = _measure(nodes, client_procs, f"127.0.0.1:{port}", api, root, fanouts,
+                                  psutil.Process(gm.pid))
+            report["gm_rss_mb"] = psutil.Process(gm.pid).memory_info().rss / 2**20
+            log = (root / "gm.log").read_text(errors="replace")
+            report["gm_dropped_silent"] = log.count("dropping the stream")
+        except BaseException:
+            tail = "\n".join((root / "gm.log").read_text(errors="replace").splitlines()[-40:])
+            print(f"# the GM's log ended with:\n{tail}", file=sys.stderr, flush=True)
+            raise
+        finally:
+            stop(gm)
+    return report
+
+
+UNITS = {"resync_all_s": "s", "fanout_p99_s": "s", "fanout_p50_s": "s", "gm_rss_mb": "MB",
+         "gm_cpu_per_fanout_s": "s", "clients_cpu_per_fanout_s": "s", "resync_gm_cpu_s": "s"}
+GOALS = {"resync_all_s": "≤ 30 at 10 000 nodes", "fanout_p99_s": "≤ 0.1 at 1000 nodes, ≤ 1 at 10 000",
+         "gm_rss_mb": "≤ 2048 at 10 000 nodes"}
+CURVE = (250, 1000, 2500, 5000, 10000)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.edge_hub")
     parser.add_argument("--quick", action="store_true", help="200 nodes instead of 1000")
-    parser.add_argument("--nodes", type=int, default=0)
-    parser.add_argument("--client-procs", type=int, default=2, help="processes running the simulated LCs")
+    parser.add_argument("--nodes", type=int, nargs="+", default=[],
+                        help="node counts to measure, each against a fresh GM (several print a cost curve)")
+    parser.add_argument("--curve", action="store_true",
+                        help=f"measure the cost curve: --nodes {' '.join(map(str, CURVE))}")
+    parser.add_argument("--client-procs", type=int, default=0,
+                        help="processes running the simulated LCs (default: 2, one more per 2500 nodes past 5000)")
     parser.add_argument("--fanouts", type=int, default=0, help="updates fanned out (default 10; 3 with --quick)")
     parser.add_argument("--client", nargs=2, type=int, metavar=("FIRST", "COUNT"), help=argparse.SUPPRESS)
     parser.add_argument("--address", default="", help=argparse.SUPPRESS)
@@ -277,45 +424,75 @@ def main(argv: list[str] | None = None) -> int:
     if args.client:
         asyncio.run(_client_main(args.client[0], args.client[1], args.address))
         return 0
-    nodes = args.nodes or (200 if args.quick else 1000)
+    sizes = list(CURVE) if args.curve else (args.nodes or [200 if args.quick else 1000])
+    fanouts = args.fanouts or (3 if args.quick else 10)
 
-    import httpx
-    import psutil
-
-    from tests.support.procs import free_port, start_module, stop, wait_for_port
-
-    load_before = os.getloadavg()[0]
-    with tempfile.TemporaryDirectory(prefix="bench-edge-hub-") as tmp:
-        root = Path(tmp)
-        db = root / "gm.db"
-        _seed(db, nodes)
-        port, metrics, api_port = free_port(), free_port(), free_port()
-        tokens = ",".join(f"node-{i}=tok-node-{i}" for i in range(nodes))
-        api_token = secrets.token_urlsafe(16)
-        gm = start_module("tests.hub.gm_entry", {"LOG_LEVEL": "WARNING"}, root / "gm.log",
-                          ["--db", str(db), "--port", str(port), "--tokens", tokens, "--metrics-port", str(metrics),
-                           "--api-port", str(api_port), "--api-token", api_token])
+    report = Report("edge_hub", args.quick, save=args.save_report)
+    curve: list[dict[str, float]] = []
+    for nodes in sizes:
+        procs = args.client_procs or max(2, -(-nodes // 2500))
+        load_before = os.getloadavg()[0]
+        figures = run(nodes, procs, fanouts)
+        load = {"load1_before": round(load_before, 2), "load1_after": round(os.getloadavg()[0], 2)}
+        extra: dict[str, dict[str, Any]] = {
+            "resync_all_s": {"stream_drops": int(figures["resync_stream_drops"]),
+                             "gm_dropped_silent": int(figures["gm_dropped_silent"])},
+            "fanout_p99_s": {"updates": fanouts,
+                             "per_update_p99_median_s": round(figures["per_update_p99_median_s"], 4),
+                             "per_update_p99_worst_s": round(figures["per_update_p99_worst_s"], 4),
+                             "stream_drops_by_end": int(figures["stream_drops"])},
+            "resync_gm_cpu_s": {"clients_cpu_s": round(figures["resync_clients_cpu_s"], 3)},
+            "gm_cpu_per_fanout_s": {"clients_cpu_per_fanout_s": round(figures["clients_cpu_per_fanout_s"], 4)},
+        }
+        for metric in ("resync_all_s", "fanout_p99_s", "fanout_p50_s", "gm_rss_mb", "resync_gm_cpu_s",
+                       "gm_cpu_per_fanout_s"):
+            report.figure(metric, round(figures[metric], 4), UNITS[metric], nodes=nodes, client_procs=procs,
+                          **extra.get(metric, {}), **load)
+        curve.append({"nodes": nodes, **figures, **load})
+    path = report.write_markdown(GOALS)
+    if len(curve) > 1:
         try:
-            wait_for_port(metrics, 120, gm, root / "gm.log")
-            wait_for_port(api_port, 10, gm, root / "gm.log")
-            fanouts = args.fanouts or (3 if args.quick else 10)
-            with httpx.Client(base_url=f"http://127.0.0.1:{api_port}", headers={"Authorization": f"Bearer {api_token}"},
-                              timeout=30, trust_env=False) as api:
-                report = _measure(nodes, max(1, args.client_procs), f"127.0.0.1:{port}", api, root, fanouts)
-            report["gm_rss_mb"] = psutil.Process(gm.pid).memory_info().rss / 2**20
-        finally:
-            stop(gm)
-    units = {"resync_all_s": "s", "fanout_p99_s": "s", "fanout_p50_s": "s", "gm_rss_mb": "MB"}
-    extra = {"fanout_p99_s": {"updates": fanouts,
-                              "per_update_p99_median_s": round(report["per_update_p99_median_s"], 4),
-                              "per_update_p99_worst_s": round(report["per_update_p99_worst_s"], 4)}}
-    figures = Report("edge_hub", args.quick, save=args.save_report)
-    for metric in ("resync_all_s", "fanout_p99_s", "fanout_p50_s", "gm_rss_mb"):
-        figures.figure(metric, round(report[metric], 4), units[metric], nodes=nodes, client_procs=args.client_procs,
-                       **extra.get(metric, {}), load1_before=round(load_before, 2),
-                       load1_after=round(os.getloadavg()[0], 2))
-    figures.write_markdown({"resync_all_s": "<= 10 s", "fanout_p99_s": "<= 0.2 s", "gm_rss_mb": "<= 500 MB"})
+            plot = _plot(curve, path.with_name("edge_hub_curve.png"))
+        except ImportError:
+            print("# no plot: matplotlib is not installed (pip install 'sedna-py[bench]')", flush=True)
+        else:
+            if args.save_report:
+                shutil.copyfile(plot, SAVED_DIR / plot.name)
+            print(f"# cost curve plotted in {plot}", flush=True)
+    print(f"# report written to {path}", flush=True)
     return 0
+
+
+def _plot(curve: list[dict[str, float]], out: Path) -> Path:
+    """The cost curve as a PNG: latency figures on the left axis, GM memory on the right."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    nodes = [row["nodes"] for row in curve]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for metric, label in (("resync_all_s", "resync, all nodes (s)"), ("fanout_p99_s", "fan-out p99 (s)"),
+                          ("fanout_p50_s", "fan-out p50 (s)"), ("gm_cpu_per_fanout_s", "GM CPU per fan-out (s)")):
+        left.plot(nodes, [row[metric] for row in curve], marker="o", label=label)
+    left.set_xscale("log")
+    left.set_yscale("log")
+    left.set_xlabel("simulated nodes")
+    left.set_ylabel("seconds")
+    left.grid(True, which="both", alpha=0.3)
+    left.legend(fontsize=8)
+    right.plot(nodes, [row["gm_rss_mb"] for row in curve], marker="o", color="tab:red")
+    right.set_xscale("log")
+    right.set_xlabel("simulated nodes")
+    right.set_ylabel("GM RSS (MB)")
+    right.grid(True, which="both", alpha=0.3)
+    loads = ", ".join(f"{row['load1_before']:.1f}" for row in curve)
+    fig.suptitle(f"bench.edge_hub cost curve (2 cores shared with the simulated LCs; 1-min load before each: {loads})",
+                 fontsize=9)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
 
 
 if __name__ == "__main__":

@@ -7,15 +7,19 @@ Figures, all measured side by side in one run (ratios carry the verdict):
   end to end through real cloud and edge worker processes;
 - edge overhead: time ``JointInference.inference`` adds per sample that stays on
   the edge, over a bare ONNX Runtime ``run`` of the same model;
-- transport: a 224×224×3 uint8 image round trip over our gRPC path vs JSON numbers;
+- transport: a 224×224×3 uint8 image round trip over our gRPC and REST paths against a
+  raw-bytes floor (a bare FastAPI endpoint and a bare gRPC bytes method doing the same work)
+  and against JSON numbers (``transport_vs_floor_ratio``, ``transport_speedup``);
 - cloud batching: throughput and p95 with dynamic batching vs batch size 1, with 32
   clients on ``ModelStreamInfer`` streams (``batching_*``) and on unary calls
-  (``batching_*_unary``).
+  (``batching_*_unary``), the server running as one replica per core; and the batched
+  throughput against bare ONNX Runtime at batch 32 on the same cores (``serving_vs_ort_limit``).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -34,6 +38,9 @@ GOALS = {
     "edge_cloud_param_ratio": "≤ 0.10",
     "edge_overhead_us": "≤ 50",
     "transport_speedup": "≥ 10",
+    "transport_vs_floor_ratio": "≤ 1.2",
+    "serving_vs_ort_limit": "≥ 0.5",
+    "serving_vs_ort_limit_unary": "≥ 0.5",
     "batching_speedup": "≥ 3",
     "batching_p95_ratio": "≤ 1",
     "batching_speedup_unary": "≥ 3",
@@ -132,19 +139,32 @@ def transport_and_batching(report: Report, quick: bool) -> None:
     from bench._batching import measure_batching
     from bench._transport import measure_transport
 
+    load = {"load1_before": round(os.getloadavg()[0], 2)}
     t = measure_transport(quick)
+    load["load1_after"] = round(os.getloadavg()[0], 2)
+    report.figure("transport_vs_floor_ratio", t["transport_vs_floor_ratio"], "ratio", grpc_ms=t["grpc_ms"],
+                  floor_ms=t["floor_ms"], floor_http_ms=t["floor_http_ms"], floor_grpc_ms=t["floor_grpc_ms"],
+                  payload_bytes=t["payload_bytes"], **load)
+    report.figure("rest_vs_floor_ratio", t["rest_vs_floor_ratio"], "ratio", rest_binary_ms=t["rest_binary_ms"],
+                  floor_ms=t["floor_ms"], **load)
     report.figure("transport_speedup", round(t["transport_speedup"], 2), "ratio", grpc_ms=round(t["grpc_ms"], 3),
-                  json_ms=round(t["json_ms"], 3))
+                  json_ms=round(t["json_ms"], 3), **load)
+    load = {"load1_before": round(os.getloadavg()[0], 2)}
     b = measure_batching(quick)
+    load["load1_after"] = round(os.getloadavg()[0], 2)
+    for suffix, transport in (("", "ModelStreamInfer"), ("_unary", "ModelInfer")):
+        report.figure(f"serving_vs_ort_limit{suffix}", b[f"serving_vs_ort_limit{suffix}"], "ratio",
+                      transport=transport, throughput_batched=b[f"throughput_batched{suffix}"],
+                      ort_limit_samples_per_s=b[f"ort_limit{suffix}"], replicas=b["replicas"], **load)
     for suffix, transport in (("", "ModelStreamInfer"), ("_unary", "ModelInfer")):
         report.figure(f"batching_speedup{suffix}", round(b[f"batching_speedup{suffix}"], 2), "ratio",
                       transport=transport, throughput_batched=b[f"throughput_batched{suffix}"],
                       throughput_unbatched=b[f"throughput_unbatched{suffix}"],
                       mean_batch_size=b[f"mean_batch_size{suffix}"], model=b["model"],
-                      model_ms_batch1=b["model_ms_batch1"])
+                      model_ms_batch1=b["model_ms_batch1"], **load)
         report.figure(f"batching_p95_ratio{suffix}", round(b[f"batching_p95_ratio{suffix}"], 3), "ratio",
                       transport=transport, p95_batched_ms=b[f"p95_batched_ms{suffix}"],
-                      p95_unbatched_ms=b[f"p95_unbatched_ms{suffix}"])
+                      p95_unbatched_ms=b[f"p95_unbatched_ms{suffix}"], **load)
 
 
 def main(argv: list[str] | None = None) -> int:

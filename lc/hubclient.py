@@ -3,7 +3,8 @@
 One session = one gRPC stream. It opens with a hello listing every stored object and the
 outbox epoch; the GM answers with upserts/deletes then ``ResyncDone``. Each downstream object
 is written to :class:`~lc.store.Store` before its ack is sent, so an ack always means
-"durable"; a batch of objects is answered with one ``ObjectAcks`` once all are stored. A
+"durable"; acks gather for up to ``ACK_DELAY`` and go out as one ``ObjectAcks`` (a GM fanning
+one change out to thousands of nodes then writes to all of them before it reads their acks). A
 pump thread sends outbox reports in ``seq`` order, resends one that stays unacknowledged for
 ``ack_timeout`` (the GM drops duplicates), sends an app-level ping every ``ping_interval`` and
 cancels the stream when nothing arrived for three intervals (gRPC keepalive catches dead TCP
@@ -39,6 +40,8 @@ LOG = logging.getLogger(__name__)
 _MAX_INFLIGHT = 1000
 FORGET_TOKEN_REASONS = frozenset({"unknown-node", "expired", "revoked"})
 """Refusals after which the stored token can never work again."""
+ACK_DELAY = 0.2
+"""Most seconds a stored object waits for its ack (the GM resends after ``ack_timeout``, 10 s)."""
 
 
 class HubClient:
@@ -135,7 +138,7 @@ class HubClient:
                 acks = [ref for item in (msg.messages if isinstance(msg, eh.Batch) else [msg])
                         if (ref := self._handle(item, state, out)) is not None]
                 if acks:  # after every object of the batch is stored: an ack means "durable"
-                    out.put(eh.ObjectAck(acks[0]) if len(acks) == 1 else eh.ObjectAcks(acks))
+                    state.add_acks(acks)
         except grpc.RpcError as exc:
             code, details = exc.code(), exc.details()
             if code == grpc.StatusCode.UNAUTHENTICATED:
@@ -194,9 +197,12 @@ class HubClient:
         nonce = 0
         last_ping = time.monotonic()
         while not done.is_set() and not self._stop.is_set():
-            self._wake.wait(0.2)
+            self._wake.wait(ACK_DELAY)
             self._wake.clear()
             now = time.monotonic()
+            acks = state.take_acks()
+            if acks:
+                out.put(eh.ObjectAck(acks[0]) if len(acks) == 1 else eh.ObjectAcks(acks))
             room = _MAX_INFLIGHT - len(state.inflight)
             if room > 0:
                 for seq, key, payload in self._store.outbox_after(state.last_sent, room):
@@ -227,6 +233,18 @@ class _SessionState:
         self.last_sent = 0
         self.inflight: dict[int, float] = {}
         self.resynced = False
+        self._acks: list[eh.ObjectRef] = []
+        self._acks_lock = threading.Lock()
+
+    def add_acks(self, refs: list[eh.ObjectRef]) -> None:
+        """Objects now stored, to acknowledge with the pump's next round."""
+        with self._acks_lock:
+            self._acks += refs
+
+    def take_acks(self) -> list[eh.ObjectRef]:
+        with self._acks_lock:
+            acks, self._acks = self._acks, []
+        return acks
 
 
 def _requests(out: queue.Queue[eh.UpMessage], done: threading.Event) -> Iterator[Any]:

@@ -4,8 +4,10 @@ Three things are tuned: message size limits (the library's 4 MiB default would r
 weights header or a big tensor batch), HTTP/2 keepalive (so a peer that vanished without
 closing its socket, e.g. a node that lost power, is noticed within about
 ``1.5 * keepalive_s`` instead of when TCP gives up minutes later), and port reuse (off, so a
-second server cannot silently share a bound port). Long-lived streams (the federated
-aggregation streams, the GM<->LC edge hub) use keepalive; unary inference calls do not.
+second server cannot silently share a bound port, unless the caller asks for it: replicas
+of one inference server share their ports on purpose, ``sedna.service.inference.replicas``).
+Long-lived streams (the federated aggregation streams, the GM<->LC edge hub) use keepalive;
+unary inference calls do not.
 
 Both ends must agree on keepalive: a server refuses pings more frequent than its
 ``min_recv_ping_interval_without_data_ms`` with ``GOAWAY too_many_pings``, so the server side
@@ -53,6 +55,8 @@ def channel_options(*, max_message_bytes: int = MAX_MESSAGE_BYTES, keepalive_s: 
     return options
 
 
-def server_options(*, max_message_bytes: int = MAX_MESSAGE_BYTES, keepalive_s: float | None = None) -> Options:
-    """Options of a server: message limits, no port sharing, keepalive when ``keepalive_s`` is given."""
-    return [*channel_options(max_message_bytes=max_message_bytes, keepalive_s=keepalive_s), ("grpc.so_reuseport", 0)]
+def server_options(*, max_message_bytes: int = MAX_MESSAGE_BYTES, keepalive_s: float | None = None,
+                   reuse_port: bool = False) -> Options:
+    """Options of a server: message limits, port sharing only with ``reuse_port``, keepalive with ``keepalive_s``."""
+    return [*channel_options(max_message_bytes=max_message_bytes, keepalive_s=keepalive_s),
+            ("grpc.so_reuseport", 1 if reuse_port else 0)]

@@ -1,7 +1,8 @@
 """A GM for hub tests and the hub benchmark: ``LocalStore(--db)`` + ``start_hub``, until SIGTERM.
 
 ``python -m tests.hub.gm_entry --db FILE --port P --tokens edge-0=tok,... --metrics-port M``
-(plus ``--tls-cert/--tls-key`` to serve TLS, ``--client-ca`` for mutual TLS,
+(``--tokens-file F`` reads ``node=token`` lines instead, for more nodes than a command line holds;
+plus ``--tls-cert/--tls-key`` to serve TLS, ``--client-ca`` for mutual TLS,
 ``--api-port A --api-token T`` to serve the local REST API as ``python -m gm`` does,
 ``--bootstrap-token`` to let LCs join, ``--credential-ttl`` / ``--rotation-grace`` for the node
 credentials, ``--default-node`` for the router and ``--controller-handlers`` to file reports as the
@@ -22,6 +23,15 @@ import threading
 from sedna.common import log
 
 
+def raise_open_files_limit() -> None:
+    """Lift the soft limit of open files to the hard one: every node's stream is a socket."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--db", required=True)
@@ -34,6 +44,7 @@ def main() -> int:
     parser.add_argument("--default-node", default="", help="node of cloud workers without one (router)")
     parser.add_argument("--controller-handlers", action="store_true",
                         help="register the controllers' upstream handlers (IL, FL, Model), as python -m gm does")
+    parser.add_argument("--tokens-file", default="", help="a file of node=token lines (for many nodes)")
     parser.add_argument("--metrics-port", type=int, default=0)
     parser.add_argument("--ack-timeout", type=float, default=10.0)
     parser.add_argument("--dead-after", type=float, default=20.0)
@@ -46,6 +57,9 @@ def main() -> int:
     args = parser.parse_args()
     if args.api_port and not args.api_token:
         parser.error("--api-port needs --api-token")
+    if not args.tokens and not args.tokens_file:
+        parser.error("give --tokens or --tokens-file")
+    raise_open_files_limit()
     log.configure()
     from prometheus_client import start_http_server
 
@@ -56,7 +70,11 @@ def main() -> int:
     from gm.identity import IdentitySettings, NodeIdentity
     from gm.identity.bootstrap import parse_line
 
-    tokens = dict(pair.split("=", 1) for pair in args.tokens.split(",") if pair)
+    pairs = args.tokens.split(",")
+    if args.tokens_file:
+        with open(args.tokens_file, encoding="utf-8") as lines:
+            pairs += [line.strip() for line in lines]
+    tokens = dict(pair.split("=", 1) for pair in pairs if pair)
     store = LocalStore(args.db, poll_interval=0.05)
     tls = HubTLS(args.tls_cert, args.tls_key, args.client_ca) if args.tls_cert else None
     identity = NodeIdentity(store, IdentitySettings(

@@ -150,12 +150,15 @@ class BigModelService:
     ``{name}`` is ``SERVICE_NAME`` or ``JOB_NAME``, default ``sedna``, as a Sedna edge
     posts), ``BIG_MODEL_GRPC_PORT`` (gRPC). When ``BIG_MODEL_GRPC_PORT`` is unset and its
     default port is taken, the service serves REST only and says so.
+    ``reuse_port`` lets several server processes share those ports
+    (:mod:`sedna.service.inference.replicas`).
     """
 
     def __init__(self, estimator: Any, config: WorkerConfig | None = None, *,
                  inputs: Sequence[TensorSpec] | None = None, outputs: Sequence[TensorSpec] | None = None,
-                 max_batch_size: int = 32, max_queue_delay_ms: float = 2.0) -> None:
+                 max_batch_size: int = 32, max_queue_delay_ms: float = 2.0, reuse_port: bool = False) -> None:
         self.config = config or WorkerConfig.from_env()
+        self.reuse_port = reuse_port
         self.estimator = estimator
         self._specs = (inputs, outputs)
         self.max_batch_size = max_batch_size
@@ -217,7 +220,7 @@ class BigModelService:
                 token=cfg.big_model_token or None,
                 batching=BatchingConfig(max_batch_size=self.max_batch_size,
                                         max_queue_delay_ms=self.max_queue_delay_ms),
-                sedna_service_name=self.sedna_names(),
+                sedna_service_name=self.sedna_names(), reuse_port=self.reuse_port,
             )
 
         self.server = server(cfg.big_model_grpc_port)

@@ -27,6 +27,8 @@ class JointServedModel:
 
     platform = "sedna_joint_inference"
     max_batch_size = 0
+    may_block = True
+    """A hard example waits for the cloud: never run on a server's event loop (see ``_repository``)."""
 
     def __init__(self, joint: JointInference, inputs: list[TensorSpec], output: TensorSpec, name: str,
                  version: str = "1") -> None:

@@ -35,7 +35,7 @@ from sedna.proto import grpc_predict_v2_pb2_grpc as pb_grpc
 
 from . import _grpc_codec as codec
 from ._config import TLSConfig
-from ._repository import EXTENSIONS, SERVER_NAME, ModelRepository, failure_reason
+from ._repository import EXTENSIONS, SERVER_NAME, FrontEndLoad, ModelRepository, failure_reason
 
 LOG = get_logger(__name__)
 
@@ -78,6 +78,7 @@ class _Servicer:
         self.is_ready = is_ready
         self.executor = executor
         self.stream_window = stream_window
+        self.load = FrontEndLoad()
 
     async def ServerLive(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         return pb.ServerLiveResponse(live=True)
@@ -160,14 +161,18 @@ class _Servicer:
     async def _infer(self, request: Any, into: Any = None) -> Any:
         label = self.repo.metrics_name(request.model_name)
         self.repo.metrics.request(label, "grpc")
+        self.load.active += 1
         try:
             model = self.repo.get(request.model_name, request.model_version)
             inputs, requested = codec.parse_request(model, request)
-            prediction = await self.repo.infer_async(model, inputs, self.executor)
+            alone = self.repo.runs_inline(model) and await self.load.alone()
+            prediction = await self.repo.infer_async(model, inputs, self.executor, alone=alone)
             return codec.build_response(pb, model, prediction, request, requested, into)
         except Exception as exc:
             self.repo.metrics.failure(label, "grpc", failure_reason(exc))
             raise
+        finally:
+            self.load.active -= 1
 
     async def _model(self, name: str, version: str, context: grpc.aio.ServicerContext) -> Any:
         try:
@@ -194,8 +199,10 @@ class GrpcFrontEnd:
     """
 
     def __init__(self, repo: ModelRepository, *, host: str, port: int, token: str | None, tls: TLSConfig | None,
-                 max_request_bytes: int, is_ready: Callable[[], bool], threads: int = 64) -> None:
+                 max_request_bytes: int, is_ready: Callable[[], bool], threads: int = 64,
+                 reuse_port: bool = False) -> None:
         self._repo, self._is_ready = repo, is_ready
+        self._reuse_port = reuse_port
         self._address = f"{host}:{port}"
         self._token, self._tls, self._max_bytes = token, tls, max_request_bytes
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="oip-grpc")
@@ -207,7 +214,7 @@ class GrpcFrontEnd:
         return self._loop.start(self._serve, timeout)
 
     async def _serve(self) -> int:
-        options = server_options(max_message_bytes=self._max_bytes)
+        options = server_options(max_message_bytes=self._max_bytes, reuse_port=self._reuse_port)
         interceptors = [_TokenInterceptor(self._token)] if self._token else []
         server = grpc.aio.server(options=options, interceptors=interceptors)
         servicer = _Servicer(self._repo, self._is_ready, self._executor, stream_window=STREAM_WINDOW)

@@ -9,6 +9,10 @@ lets several servers live in one process, as tests and benchmarks do. Series:
 - ``sedna_inference_batch_size{model}``: samples per ``predict`` call (histogram)
 - ``sedna_inference_queue_seconds{model}``: time a request waited for its batch to start
 - ``sedna_inference_compute_seconds{model}``: time of each ``predict`` call
+
+Replicas of one server (:mod:`.replicas`) run with ``PROMETHEUS_MULTIPROC_DIR`` set, which
+makes prometheus_client keep every value in a file of that directory; :meth:`ServerMetrics.exposition`
+then reports the sum over all replicas, whichever one is scraped.
 """
 
 from __future__ import annotations
@@ -67,6 +71,15 @@ class ServerMetrics:
 
     def exposition(self) -> tuple[bytes, str]:
         """The Prometheus text exposition and its content type."""
-        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+        import os
 
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+        shared = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        if not shared:
+            return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        from prometheus_client.multiprocess import MultiProcessCollector
+
+        merged = CollectorRegistry()
+        MultiProcessCollector(merged, shared)
+        return generate_latest(merged), CONTENT_TYPE_LATEST

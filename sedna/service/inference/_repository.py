@@ -5,11 +5,23 @@ either through the model's :class:`~._batching.Batcher` or directly in the calli
 thread, and counts requests and failures. The REST (``_rest``) and gRPC (``_grpc``)
 front ends only translate wire formats and error codes around it, so both protocols
 behave the same.
+
+Idle fast path: a model that does not batch runs on a pool thread so the front end's
+event loop never waits for it; but when the request is the only one its front end has
+in flight (still so after one more turn of the loop, which lets requests that arrived
+meanwhile be counted) and each of the model's last :data:`COST_WINDOW` ``predict`` calls
+took under :data:`INLINE_MAX_SECONDS`, it runs on the event loop at once. Nobody else is
+waiting then, and the two thread hops saved (to the pool and back) were a fifth of a
+150 KB image's round trip (``bench.joint_inference``, ``transport_vs_floor_ratio``). Under
+concurrency the pool is used as before, so requests still run in parallel; a model whose
+``predict`` may wait on the network (it sets ``may_block = True``, as the edge's joint
+inference does) never runs on the loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import time
 from collections.abc import Mapping, Sequence
@@ -22,6 +34,25 @@ from sedna.common.errors import InvalidInputError, ModelNotFoundError
 from ._batching import Batcher, BatchObserver
 from ._config import BatchingConfig
 from ._metrics import UNKNOWN_MODEL, ServerMetrics
+
+INLINE_MAX_SECONDS = 0.005
+"""``predict`` time under which an idle front end may run a non-batching model on its event loop."""
+COST_WINDOW = 8
+"""How many recent ``predict`` times of a model must all be under :data:`INLINE_MAX_SECONDS`."""
+
+
+class FrontEndLoad:
+    """Inference requests of one front end in flight; they all run on its one event loop."""
+
+    def __init__(self) -> None:
+        self.active = 0
+
+    async def alone(self) -> bool:
+        """Whether the caller (counted in :attr:`active`) is the only request, after one loop turn."""
+        if self.active != 1:
+            return False
+        await asyncio.sleep(0)  # requests that arrived meanwhile start and are counted
+        return self.active == 1
 
 SERVER_NAME = "sedna-inference"
 """The ``name`` of the server metadata (REST ``GET /v2``, gRPC ServerMetadata)."""
@@ -45,6 +76,7 @@ class ModelRepository:
         self.batching = batching
         self._batchers: dict[str, Batcher] = {}
         self._observers: dict[str, BatchObserver] = {}
+        self._costs: dict[str, collections.deque[float]] = {}  # model -> last predict seconds (no batcher)
 
     def open(self) -> None:
         """Start a batcher for every model that batches."""
@@ -91,18 +123,36 @@ class ModelRepository:
         try:
             return model.predict(inputs)
         finally:
+            seconds = time.monotonic() - started
             size = next(iter(inputs.values())).shape[0] if model.max_batch_size > 0 and inputs else 1
             observe = self._observers.get(model.name)
             if observe is None:
                 observe = self._observers[model.name] = self.metrics.observer(model.name)
-            observe(int(size), [0.0], time.monotonic() - started)
+            observe(int(size), [0.0], seconds)
+            costs = self._costs.get(model.name)
+            if costs is None:
+                costs = self._costs[model.name] = collections.deque(maxlen=COST_WINDOW)
+            costs.append(seconds)
+
+    def runs_inline(self, model: ServedModel) -> bool:
+        """Whether ``model`` is cheap enough to run on an idle front end's event loop (see the module docstring)."""
+        if model.name in self._batchers or getattr(model, "may_block", False):
+            return False
+        costs = self._costs.get(model.name)
+        return costs is not None and len(costs) == COST_WINDOW and max(costs) < INLINE_MAX_SECONDS
 
     async def infer_async(self, model: ServedModel, inputs: Mapping[str, np.ndarray],
-                          executor: concurrent.futures.Executor) -> Prediction:
-        """:meth:`infer` for an event loop: awaits the batch, or runs the model on ``executor``."""
+                          executor: concurrent.futures.Executor, alone: bool = False) -> Prediction:
+        """:meth:`infer` for an event loop: awaits the batch, or runs the model on ``executor``.
+
+        ``alone`` says the caller's front end has no other request in flight: then a cheap
+        model runs right here, on the loop (see the module docstring).
+        """
         batcher = self._batchers.get(model.name)
         if batcher is not None:
             return await batcher.submit_async(inputs)
+        if alone and self.runs_inline(model):
+            return self.infer(model, inputs)
         return await asyncio.get_running_loop().run_in_executor(executor, self.infer, model, inputs)
 
 

@@ -2,7 +2,9 @@
 
 Handlers read the raw body themselves (no pydantic models) so the binary tensor
 extension costs no copies and every error has the OIP shape ``{"error": "..."}``.
-Parsing, inference and encoding run in the thread pool, never on the event loop.
+Parsing, inference and encoding run in the thread pool, never on the event loop, except
+on the idle fast path (:mod:`._repository`): a binary request with a small JSON header,
+alone on this front end, to a model that answers in under ``INLINE_MAX_SECONDS``.
 Authentication is a small ASGI middleware: when a token is set, every path except
 ``/v2/health/live`` and ``/v2/health/ready`` needs ``Authorization: Bearer <token>``.
 Bad input is a 400 whose message names the field (``inputs[0].data: 1e+39 overflows FP32``);
@@ -30,7 +32,7 @@ from sedna.common import bounded_json
 from sedna.common.errors import InvalidInputError, ModelNotFoundError
 from sedna.common.log import get_logger
 
-from ._repository import EXTENSIONS, SERVER_NAME, ModelRepository, failure_reason
+from ._repository import EXTENSIONS, SERVER_NAME, FrontEndLoad, ModelRepository, failure_reason
 from ._rest_codec import DEFAULT_MAX_ELEMENTS, HEADER_LENGTH, encode_response, parse_request
 from ._tensors import fmt_shape, jsonable, model_metadata
 
@@ -38,6 +40,8 @@ LOG = get_logger(__name__)
 
 OPEN_PATHS = frozenset({"/v2/health/live", "/v2/health/ready"})
 _DRAIN_LIMIT = 64 * 1024 * 1024
+INLINE_MAX_HEADER = 64 * 1024
+"""Largest JSON header (binary extension) the idle fast path parses on the event loop."""
 REST_THREADS = 128
 """Threads that parse, run and encode REST requests (the event loop never blocks on a model)."""
 
@@ -73,6 +77,7 @@ def build_app(repo: ModelRepository, *, token: str | None, max_request_bytes: in
     app = FastAPI(title=SERVER_NAME, version=__version__, docs_url=None, redoc_url=None, openapi_url=None)
 
     limiters: list[CapacityLimiter] = []
+    load = FrontEndLoad()
 
     def limiter() -> CapacityLimiter:
         # Requests waiting for their batch hold a thread; anyio's default 40 would cap the batch size.
@@ -142,6 +147,7 @@ def build_app(repo: ModelRepository, *, token: str | None, max_request_bytes: in
     async def infer(name: str, request: Request, version: str = "") -> Any:
         label = repo.metrics_name(name)
         repo.metrics.request(label, "rest")
+        load.active += 1
         try:
             model = repo.get(name, version)
             body = await read_body(request)
@@ -151,10 +157,16 @@ def build_app(repo: ModelRepository, *, token: str | None, max_request_bytes: in
                 parsed = parse_request(model, body, header_length, max_tensor_elements)
                 return encode_response(model, repo.infer(model, parsed.inputs), parsed)
 
-            payload, headers = await anyio.to_thread.run_sync(work, limiter=limiter())
+            small = header_length is not None and header_length.isdigit() and int(header_length) <= INLINE_MAX_HEADER
+            if small and repo.runs_inline(model) and await load.alone():
+                payload, headers = work()
+            else:
+                payload, headers = await anyio.to_thread.run_sync(work, limiter=limiter())
             return Response(payload, headers=headers)
         except BaseException as exc:
             return _failure(repo, label, "rest", exc, error)
+        finally:
+            load.active -= 1
 
     @app.get("/{service}")
     async def sedna_info(service: str) -> Any:

@@ -64,6 +64,9 @@ class InferenceServer:
     max_tensor_elements
         Most tensor elements one REST request may carry (JSON numbers are read into typed
         buffers, never as Python objects); beyond it, 400.
+    reuse_port
+        Bind both listeners with ``SO_REUSEPORT`` so that several server processes share the
+        ports and the kernel spreads connections over them (:mod:`.replicas`).
     """
 
     def __init__(self, models: Sequence[ServedModel], *, host: str = "127.0.0.1", rest_port: int | None = 0,
@@ -71,7 +74,7 @@ class InferenceServer:
                  batching: BatchingConfig | None = None, sedna_service_name: str | Sequence[str] | None = None,
                  max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES, grpc_threads: int = 64,
                  ready_checks: Sequence[Callable[[], bool]] = (),
-                 max_tensor_elements: int = DEFAULT_MAX_TENSOR_ELEMENTS) -> None:
+                 max_tensor_elements: int = DEFAULT_MAX_TENSOR_ELEMENTS, reuse_port: bool = False) -> None:
         for field_name, port in (("rest_port", rest_port), ("grpc_port", grpc_port)):
             if port is not None and not (isinstance(port, int) and 0 <= port <= 65535):
                 raise ValueError(f"{field_name}={port!r} must be an integer in 0..65535 or None")
@@ -90,6 +93,7 @@ class InferenceServer:
         self.repository = ModelRepository(models, batching, self.metrics)
         self._want_rest, self._want_grpc = rest_port, grpc_port
         self._grpc_threads = grpc_threads
+        self.reuse_port = reuse_port
         self._rest_port: int | None = None
         self._grpc_port: int | None = None
         self._uvicorn: Any = None
@@ -137,6 +141,7 @@ class InferenceServer:
         self._grpc = GrpcFrontEnd(
             self.repository, host=self.host, port=self._want_grpc or 0, token=self.token, tls=self.tls,
             max_request_bytes=self.max_request_bytes, is_ready=self.is_ready, threads=self._grpc_threads,
+            reuse_port=self.reuse_port,
         )
         self._grpc_port = self._grpc.start()
 
@@ -153,6 +158,8 @@ class InferenceServer:
         # and without it Nagle + delayed ACK add ~40 ms to every response.
         sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if self.reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((self.host, self._want_rest or 0))
         self._rest_port = int(sock.getsockname()[1])
         config = uvicorn.Config(
