@@ -51,8 +51,11 @@ class ControllerSettings:
     resync_period: float = 300.0
     """Seconds between full resyncs of every informer cache."""
     storage_injection: bool = False
-    """Rewrite model and data URLs into hostPath mounts and storage-initializer downloads (the kube backend:
-    workers run on other machines; the local backend's read the URLs where they are)."""
+    """Rewrite ``http(s)://`` and ``s3://`` model URLs into storage-initializer downloads (both backends) and,
+    with ``storage_host_paths``, local paths into hostPath mounts."""
+    storage_host_paths: bool = True
+    """Local model paths become hostPath mounts (the kube backend: workers run on other machines); False keeps
+    them as they are (the local backend: one machine)."""
     edge_scheduling: bool = False
     """Edge workers tolerate KubeEdge's edge taint; the JI edge worker uses hostNetwork (the kube backend)."""
     storage_image: str = "sedna-py:0.1.0"
@@ -277,7 +280,8 @@ def from_args(argv: Sequence[str] | None = None, environ: Mapping[str, str] | No
         lc_servers=_parse_pairs(args.lc_servers, "--lc-servers"), default_lc_server=args.default_lc_server,
         default_cloud_node="cloud" if args.backend == "local" else None,
         nodes=nodes if args.backend == "local" else (), mqtt_broker=args.mqtt_broker,
-        wait_for_cluster_ip=args.backend == "local", storage_injection=args.backend == "kube",
+        wait_for_cluster_ip=args.backend == "local", storage_injection=True,
+        storage_host_paths=args.backend == "kube",
         edge_scheduling=args.backend == "kube",
         workers=_int(args.workers, "--workers", 1, 64), resync_period=resync,
         pod_log_dir=str(state_dir / "logs") if args.backend == "local" else "", kb_server=kb_server,

@@ -1,11 +1,12 @@
 """Models and data reaching a worker's node, as Sedna injects them (SEDNA-REFERENCE section 2.3).
 
 :func:`plan` rewrites a worker's env that names model or data URLs, and says what its Pod spec
-needs (:meth:`Injection.apply`), for the kube backend
-(the local backend's workers run on this machine and read the URLs as they are):
+needs (:meth:`Injection.apply`), for both backends:
 
 - a local path becomes a read-only ``hostPath`` mount of its directory on the Pod's node, at
-  ``/home/data<dir>``; the env value becomes that path and ``DATA_PATH_PREFIX=/home/data`` is added;
+  ``/home/data<dir>``; the env value becomes that path and ``DATA_PATH_PREFIX=/home/data`` is added
+  (with ``host_paths`` False, the local backend's case, a local path stays as it is: its workers
+  run on the machine that holds it);
 - an ``http(s)://`` or ``s3://`` URL is downloaded before the worker starts by the
   ``storage-initializer`` init container (``python -m workers.storage SRC DST ...``, same image)
   into the emptyDir ``sedna-storage-initializer`` at ``/downloads`` (read-only in the workers); the
@@ -127,7 +128,7 @@ class Injection:
 
 
 def plan(env: Sequence[EnvVar], mounts: Sequence[Mount], secrets: Mapping[str, Mapping[str, Any] | None],
-         image: str = DEFAULT_IMAGE) -> Injection:
+         image: str = DEFAULT_IMAGE, host_paths: bool = True) -> Injection:
     """The module docstring's rules for the worker ``env`` (whose ``mount.env`` values are rewritten).
 
     ``secrets`` maps credential names to Secrets (None: missing). Raises :class:`StorageError` naming
@@ -153,6 +154,8 @@ def plan(env: Sequence[EnvVar], mounts: Sequence[Mount], secrets: Mapping[str, M
                 rewritten.append(download_path(url))
             elif is_remote(url):
                 out.env += [e for e in creds if e not in out.env]
+                rewritten.append(url)
+            elif not host_paths:
                 rewritten.append(url)
             else:
                 host_dir = _host_dir(url, mount.download)

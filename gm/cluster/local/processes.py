@@ -1,6 +1,6 @@
 """Turning a Pod's container spec into a running process group, and taking it down again.
 
-:func:`container_env` resolves ``env`` (plain values and ``valueFrom.fieldRef``) and
+:func:`container_env` resolves ``env`` (plain values, ``valueFrom.fieldRef`` and ``secretKeyRef``) and
 :func:`container_argv` builds the command line (``$(VAR)`` expanded as Kubernetes does; a
 leading ``python``/``python3`` becomes this interpreter, since images are not run); a container
 with no ``command`` runs what the image catalog (:mod:`.images`) says its image runs. Each
@@ -19,7 +19,7 @@ import re
 import signal
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -53,17 +53,31 @@ def _field(pod: Obj, path: str, where: str) -> str:
     return "" if value is None else str(value)
 
 
-def container_env(pod: Obj, container: Obj, index: int, base: Mapping[str, str]) -> dict[str, str]:
-    """``base`` plus the container's ``env``; raises :class:`Invalid` naming the bad entry."""
+def container_env(pod: Obj, container: Obj, index: int, base: Mapping[str, str],
+                  secret: Callable[[Mapping[str, Any], str], str | None] | None = None,
+                  section: str = "containers") -> dict[str, str]:
+    """``base`` plus the container's ``env``; raises :class:`Invalid` naming the bad entry.
+
+    ``secret`` resolves a ``valueFrom.secretKeyRef`` (None for an optional one that is absent); without
+    it such a reference is invalid. ``section`` names the container list in messages (``initContainers``).
+    """
     env = dict(base)
     for i, item in enumerate(container.get("env") or []):
-        where = f"spec.containers[{index}].env[{i}]"
+        where = f"spec.{section}[{index}].env[{i}]"
         if not isinstance(item, Mapping) or not item.get("name"):
             raise Invalid(f"{where}.name: required", [(f"{where}.name", "Required value")])
         if "valueFrom" in item:
-            ref = (item["valueFrom"] or {}).get("fieldRef")
+            source = item["valueFrom"] or {}
+            key_ref = source.get("secretKeyRef")
+            if isinstance(key_ref, Mapping) and key_ref.get("name") and key_ref.get("key") and secret is not None:
+                value = secret(key_ref, f"{where}.valueFrom.secretKeyRef")
+                if value is not None:
+                    env[item["name"]] = value
+                continue
+            ref = source.get("fieldRef")
             if not isinstance(ref, Mapping) or not ref.get("fieldPath"):
-                msg = "only valueFrom.fieldRef is supported by the local runtime"
+                msg = ("only valueFrom.fieldRef and valueFrom.secretKeyRef (name, key) are supported by the local "
+                       "runtime")
                 raise Invalid(f"{where}.valueFrom: {msg}", [(f"{where}.valueFrom", msg)])
             env[item["name"]] = _field(pod, str(ref["fieldPath"]), f"{where}.valueFrom.fieldRef.fieldPath")
         else:

@@ -32,6 +32,7 @@ image lets it start.
 from __future__ import annotations
 
 import queue
+import shutil
 import signal
 import threading
 import time
@@ -41,10 +42,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from gm.cluster.interface import POD, ClusterError, Invalid, NotFound, Obj
-from gm.cluster.local import images, processes, watching
+from gm.cluster.local import images, processes, volumes, watching
 from gm.cluster.local._objects import now
 from gm.cluster.local.addresses import POD_NET, AddressPool
-from gm.cluster.local.logs import log_path, safe_name
+from gm.cluster.local.logs import log_path, safe_name, tail
 from gm.cluster.local.store import LocalStore
 from sedna.common.log import get_logger
 
@@ -89,7 +90,9 @@ class _Container:
     last_state: Obj = field(default_factory=dict)
     start_error: str | None = None
     image_error: str | None = None
-    """Why the container waits for its image (unknown to the catalog); None once it started."""
+    """Why the container waits (its image unknown to the catalog, a missing Secret); None once it started."""
+    init: bool = False
+    """An init container: runs to completion, in order, before the containers start."""
 
     @property
     def name(self) -> str:
@@ -106,6 +109,7 @@ class _Pod:
     ip: str
     containers: list[_Container]
     start_time: str
+    init: list[_Container] = field(default_factory=list)
     ready: bool = False
     ready_changed: str = ""
     written: Obj | None = None
@@ -115,6 +119,16 @@ class _Pod:
     @property
     def policy(self) -> str:
         return str((self.obj.get("spec") or {}).get("restartPolicy") or "Always")
+
+    @property
+    def initialized(self) -> bool:
+        """Every init container has completed (exit code 0)."""
+        return all(_completed(c) for c in self.init)
+
+    @property
+    def init_failed(self) -> bool:
+        """An init container failed and will not be retried (``restartPolicy: Never``)."""
+        return any("terminated" in c.state and not _completed(c) and c.next_start is None for c in self.init)
 
 
 class ProcessRuntime:
@@ -152,6 +166,8 @@ class ProcessRuntime:
         self._events: queue.Queue[tuple[str, Any]] = queue.Queue()
         self._pods: dict[str, _Pod] = {}
         self._dying: list[tuple[str, Proc, float]] = []
+        self._volumes_to_remove: list[tuple[str, Path]] = []
+        """(namespace/name, emptyDir directory) of deleted Pods, removed once their processes have exited."""
         """(namespace/name, process, SIGKILL deadline) of terminated Pods' containers still exiting."""
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -182,7 +198,7 @@ class ProcessRuntime:
         self._threads.clear()
         if keep_running:
             for pod in self._pods.values():
-                for c in pod.containers:
+                for c in pod.init + pod.containers:
                     if c.proc is not None:
                         processes.release(c.proc)
             for _, proc, _ in self._dying:  # already being stopped: finish that now
@@ -270,13 +286,38 @@ class ProcessRuntime:
             if not self._adopt(meta["uid"], c, old):
                 c.restart_base = int(old.get("restartCount", 0)) + (1 if "running" in (old.get("state") or {}) else 0)
             containers.append(c)
-        pod = _Pod(obj, ip, containers, status.get("startTime") or now())
+        init = self._init_containers(obj, containers)
+        pod = _Pod(obj, ip, containers, status.get("startTime") or now(), init)
         self._pods[meta["uid"]] = pod
         first = {"podIP": ip, "podIPs": [{"ip": ip}], "hostIP": HOST_IP, "startTime": pod.start_time}
         if self.dry_run:
             for c in containers:
                 c.state, c.starts, c.next_start = {"running": {"startedAt": now()}}, 1, None
         self._write(pod, first)
+
+    def _init_containers(self, obj: Obj, containers: list[_Container]) -> list[_Container]:
+        """The Pod's init containers: already done when the stored status says so or a container was adopted
+        (a restarted runtime does not download again); otherwise run again (the storage initializer
+        resumes). An init container left running by a previous runtime is not adopted: it is killed."""
+        meta, status = obj["metadata"], obj.get("status") or {}
+        previous = {c.get("name"): c for c in status.get("initContainerStatuses") or []}
+        adopted = any(c.proc is not None for c in containers)
+        out = []
+        for i, spec in enumerate((obj.get("spec") or {}).get("initContainers") or []):
+            c = _Container(spec, i, log_path(self.log_dir, meta.get("namespace", "default"), meta["name"],
+                                             str(spec.get("name", f"init{i}"))), delay=self.backoff.initial, init=True)
+            old = previous.get(c.name) or {}
+            done = ((old.get("state") or {}).get("terminated") or {}).get("exitCode") == 0
+            c.restart_base = int(old.get("restartCount", 0))
+            if done or adopted:
+                c.state, c.next_start, c.starts = {"terminated": {"exitCode": 0, "reason": "Completed"}}, None, 1
+            else:
+                c.state = {"waiting": {"reason": "PodInitializing"}}
+            out.append(c)
+        if out and not all(_completed(c) for c in out):
+            for c in containers:
+                c.state = {"waiting": {"reason": "PodInitializing"}}
+        return out
 
     def _kill_unclaimed(self) -> None:
         """Kill what a previous runtime left running that no Pod adopted (its Pod was deleted meanwhile)."""
@@ -307,11 +348,20 @@ class ProcessRuntime:
         pod = self._pods.pop(uid, None)
         if pod is not None:
             self._terminate(pod)
+            if not self.dry_run:  # its emptyDir volumes go once its processes have exited
+                self._volumes_to_remove.append((_key(pod.obj), volumes.pod_volumes_dir(
+                    self._pod_state_dir(pod.obj), uid)))
 
     # ------------------------------------------------------------ containers
 
     def _supervise(self, pod: _Pod, current: float) -> None:
         held = any(key == _key(pod.obj) for key, _, _ in self._dying)
+        if not pod.initialized:
+            self._supervise_init(pod, current, held)
+        if not pod.initialized:
+            if pod.unwritten:
+                self._write(pod)
+            return
         for c in pod.containers:
             if c.proc is not None and c.proc.poll() is not None:
                 self._exited(pod, c, c.proc.returncode or 0, current)
@@ -323,19 +373,44 @@ class ProcessRuntime:
         if pod.unwritten:  # a status only changes with a start or an exit: idle Pods cost no status build
             self._write(pod)
 
+    def _supervise_init(self, pod: _Pod, current: float, held: bool) -> None:
+        """Run the first init container that has not completed (one at a time, in order)."""
+        for c in pod.init:
+            if _completed(c):
+                continue
+            if c.proc is not None and c.proc.poll() is not None:
+                self._exited(pod, c, c.proc.returncode or 0, current)
+                pod.unwritten = True
+                if _completed(c):
+                    continue
+            if c.proc is None and c.next_start is not None and current >= c.next_start and not self.dry_run \
+                    and not held:
+                self._start(pod, c, current)
+                pod.unwritten = True
+            return
+
     def _start(self, pod: _Pod, c: _Container, current: float) -> None:
         c.starts += 1
         c.started_mono, c.started_at = current, now()
         try:
             image = images.resolve(c.spec, c.index, self.images)
-            base = {**self.base_env, **(image.env if image is not None else {}),
-                    "STATE_DIR": str(self._pod_state_dir(pod.obj))}
-            env = processes.container_env(pod.obj, c.spec, c.index, base)
-            argv = processes.container_argv(c.spec, c.index, env, image)
+            pod_state = self._pod_state_dir(pod.obj)
+            base = {**self.base_env, **(image.env if image is not None else {}), "STATE_DIR": str(pod_state)}
+            section = "initContainers" if c.init else "containers"
+            namespace = pod.obj["metadata"].get("namespace", "default")
+            env = processes.container_env(pod.obj, c.spec, c.index, base,
+                                          volumes.secret_resolver(self.store.get, namespace), section)
+            rewrite = volumes.rewriter(volumes.mounts(pod.obj, c.spec, pod_state, f"spec.{section}[{c.index}]"))
+            own = {str(item.get("name")) for item in c.spec.get("env") or [] if isinstance(item, dict)}
+            env = {k: rewrite(v) if k in own else v for k, v in env.items()}
+            argv = [rewrite(a) for a in processes.container_argv(c.spec, c.index, env, image)]
             cwd = c.spec.get("workingDir") or (image.working_dir if image is not None else None)
-            c.proc = processes.spawn(argv, env, c.log, cwd)
+            c.proc = processes.spawn(argv, env, c.log, rewrite(cwd) if cwd else None)
         except images.UnknownImage as exc:
             self._image_missing(c, str(exc), current)
+            return
+        except volumes.MissingConfig as exc:
+            self._image_missing(c, str(exc), current, volumes.CONFIG_ERROR_REASON)
             return
         except (OSError, Invalid) as exc:
             message = f"cannot start container {c.name!r}: {exc}; log: {c.log}"
@@ -350,17 +425,19 @@ class ProcessRuntime:
         c.state = {"running": {"startedAt": c.started_at}}
         self._pids.add(f"{pod.obj['metadata']['uid']}/{c.name}", c.proc.pid)
 
-    def _image_missing(self, c: _Container, message: str, current: float) -> None:
-        """Wait for the image to be registered: no start counted, retried with back-off."""
+    def _image_missing(self, c: _Container, message: str, current: float,
+                       reason: str = images.UNKNOWN_IMAGE_REASON) -> None:
+        """Wait for the image to be registered (or the Secret created): no start counted, retried with back-off."""
         c.starts -= 1
         if message != c.image_error:
             c.log.parent.mkdir(parents=True, exist_ok=True)
             with c.log.open("a") as handle:
                 handle.write(f"[sedna local runtime {now()}] {message}\n")
         c.image_error = message
-        c.state = {"waiting": {"reason": images.UNKNOWN_IMAGE_REASON, "message": message}}
+        c.state = {"waiting": {"reason": reason, "message": message}}
         c.next_start = current + c.delay
         c.delay = min(c.delay * 2, self.backoff.cap)
+
     def _pod_state_dir(self, obj: Obj) -> Path:
         """The Pod's persistent ``STATE_DIR`` (created, mode 0700): see the module docstring."""
         meta = obj["metadata"]
@@ -384,10 +461,15 @@ class ProcessRuntime:
         terminated = {"exitCode": code, "reason": reason, "startedAt": c.started_at, "finishedAt": now()}
         if c.start_error:
             terminated["message"] = c.start_error
+        elif code != 0 and c.spec.get("terminationMessagePolicy") == "FallbackToLogsOnError":
+            terminated["message"] = _log_tail(c.log)
         elif adopted:
             terminated["message"] = ("started by a previous runtime (the GM restarted): it exited, with a code "
                                      "that cannot be known")
-        restart = pod.policy == "Always" or (pod.policy == "OnFailure" and code != 0)
+        if c.init:  # an init container is retried until it succeeds, unless the Pod never restarts
+            restart = code != 0 and pod.policy != "Never"
+        else:
+            restart = pod.policy == "Always" or (pod.policy == "OnFailure" and code != 0)
         if restart:
             c.last_state = {"terminated": terminated}
             c.next_start = current + c.delay
@@ -402,7 +484,7 @@ class ProcessRuntime:
     def _terminate(self, pod: _Pod) -> None:
         grace = (pod.obj.get("spec") or {}).get("terminationGracePeriodSeconds")
         deadline = time.monotonic() + (float(grace) if grace is not None else self.grace_period)
-        for c in pod.containers:
+        for c in pod.init + pod.containers:
             if c.proc is not None:
                 processes.kill_group(c.proc.pid, signal.SIGTERM)
                 self._dying.append((_key(pod.obj), c.proc, deadline))
@@ -420,6 +502,11 @@ class ProcessRuntime:
             else:
                 alive.append((key, proc, deadline))
         self._dying = alive
+        if self._volumes_to_remove:
+            dying = {key for key, _, _ in alive}
+            for _, path in [v for v in self._volumes_to_remove if v[0] not in dying]:
+                shutil.rmtree(path, ignore_errors=True)
+            self._volumes_to_remove = [v for v in self._volumes_to_remove if v[0] in dying]
 
     # ---------------------------------------------------------------- status
 
@@ -430,7 +517,9 @@ class ProcessRuntime:
                      "image": c.spec.get("image", "")} for c in cs]
         errors = [c.start_error for c in cs if c.start_error]
         reason = message = None
-        if errors:
+        if not pod.initialized:  # init containers run: the containers wait (an init failure is in its status)
+            phase = "Failed" if pod.init_failed else "Pending"
+        elif errors:
             phase, message = "Failed", errors[0]
             reason = "CrashLoopBackOff" if any(c.next_start is not None for c in cs) else "StartError"
         elif cs and all("terminated" in c.state for c in cs):
@@ -447,13 +536,21 @@ class ProcessRuntime:
         conditions = [{"type": t, "status": condition if t != "PodScheduled" else "True",
                        "lastTransitionTime": changed if t != "PodScheduled" else pod.start_time}
                       for t in ("PodScheduled", "ContainersReady", "Ready")]
-        waiting_images = [c.image_error for c in cs if c.image_error]
+        waiting_images = [c.image_error for c in pod.init + cs if c.image_error]
         if waiting_images and not ready:  # the Ready condition says which image is missing
             for cond in conditions[1:]:
                 cond.update(reason="ContainersNotReady", message=waiting_images[0])
-        return {"phase": phase, "reason": reason, "message": message, "hostIP": HOST_IP, "podIP": pod.ip,
-                "podIPs": [{"ip": pod.ip}], "startTime": pod.start_time, "containerStatuses": statuses,
-                "conditions": conditions}
+        status = {"phase": phase, "reason": reason, "message": message, "hostIP": HOST_IP, "podIP": pod.ip,
+                  "podIPs": [{"ip": pod.ip}], "startTime": pod.start_time, "containerStatuses": statuses,
+                  "conditions": conditions}
+        if pod.init:
+            status["initContainerStatuses"] = [
+                {"name": c.name, "ready": _completed(c), "started": "running" in c.state,
+                 "restartCount": c.restart_count, "state": c.state, "lastState": c.last_state,
+                 "image": c.spec.get("image", "")} for c in pod.init]
+            conditions.insert(1, {"type": "Initialized", "status": "True" if pod.initialized else "False",
+                                  "lastTransitionTime": pod.start_time})
+        return status
 
     def _write(self, pod: _Pod, extra: Obj | None = None) -> None:
         status = {**self._status(pod), **(extra or {})}
@@ -468,6 +565,19 @@ class ProcessRuntime:
             pod.unwritten = False
         except ClusterError as exc:
             _LOG.warning("could not write status of pod %s/%s: %s", meta.get("namespace"), meta["name"], exc)
+
+
+def _completed(c: _Container) -> bool:
+    return ((c.state.get("terminated") or {}).get("exitCode")) == 0
+
+
+def _log_tail(log: Path) -> str:
+    """What Kubernetes keeps of a failed container's log under ``FallbackToLogsOnError``: its end (80 lines,
+    2 KiB at most)."""
+    try:
+        return tail(log, 80)[-2048:]
+    except OSError:
+        return ""
 
 
 def _key(obj: Obj) -> str:

@@ -95,7 +95,8 @@ def plan_workers(ji: Obj, models: dict[str, str], service: Obj | None, settings:
             "edge": edge_env(ji, models["edge"], enode, big_model_host(service, ji), settings)}
     injections: dict[str, Injection | None] = {wt: None for wt in WORKER_TYPES}
     if settings.storage_injection and mounts:
-        injections = {wt: storage.plan(envs[wt], [mounts[wt]], secrets or {}, settings.storage_image)
+        injections = {wt: storage.plan(envs[wt], [mounts[wt]], secrets or {}, settings.storage_image,
+                                        settings.storage_host_paths)
                       for wt in WORKER_TYPES}
     return {"cloud": deployment(ji, "cloud", envs["cloud"], cnode, injections["cloud"]),
             "edge": deployment(ji, "edge", envs["edge"], enode, injections["edge"],
