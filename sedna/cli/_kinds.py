@@ -73,6 +73,7 @@ _KINDS = (
                                                Column("OBJECT", ".involvedObject.name"),
                                                Column("COUNT", ".count", priority=1),
                                                Column("MESSAGE", ".message"))),
+    KindInfo("Secret", "secrets", "v1", (), (Column("TYPE", ".type"), _AGE)),
     KindInfo("Node", "nodes", "v1", ("no",), (Column("STATUS", '.status.conditions[?(@.type=="Ready")].status'),
                                              _AGE), namespaced=False),
 )

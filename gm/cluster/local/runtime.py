@@ -291,6 +291,8 @@ class ProcessRuntime:
         self._pods[meta["uid"]] = pod
         first = {"podIP": ip, "podIPs": [{"ip": ip}], "hostIP": HOST_IP, "startTime": pod.start_time}
         if self.dry_run:
+            for c in init:
+                c.state, c.starts, c.next_start = {"terminated": {"exitCode": 0, "reason": "Completed"}}, 1, None
             for c in containers:
                 c.state, c.starts, c.next_start = {"running": {"startedAt": now()}}, 1, None
         self._write(pod, first)
