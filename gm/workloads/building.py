@@ -165,7 +165,7 @@ def deployment(kind: Kind, owner: Obj, template: Mapping[str, Any] | None, *, na
                edge: str = "") -> Plan:
     """A Deployment of ``owner`` whose Pods come from a user's Pod template, placed on ``node``.
 
-    ``storage`` (kube backend) replaces ``env`` with its rewritten env and adds its volumes and init container;
+    ``storage`` replaces ``env`` with its rewritten env and adds its volumes and init container;
     ``edge`` (:data:`EDGE` or :data:`EDGE_HOST_NETWORK`) places it on an edge node (:mod:`.scheduling`).
     """
     copied = json.loads(json.dumps(dict(template or {})))  # a deep copy, faster than copy.deepcopy

@@ -177,3 +177,29 @@ def test_an_init_container_exit_wakes_the_owners_controller() -> None:
     from gm.runtime.predicates import pod_state_changed
 
     assert pod_state_changed(_pod_with_init(None), _pod_with_init(1))
+
+
+def test_on_one_machine_a_local_path_stays_as_it_is_and_urls_are_still_downloaded() -> None:
+    local, url = ".sedna/models/digits/edge.onnx", "http://127.0.0.1:8000/digits/cloud.onnx"
+
+    injection = storage.plan([env_value("MODEL_URL", local), env_value("OTHER", url)],
+                             [storage.Mount("MODEL_URL", (local,)), storage.Mount("OTHER", (url,))], {},
+                             host_paths=False)
+    spec = _pod(injection)
+
+    downloaded = "/downloads/127.0.0.1:8000/digits/cloud.onnx"
+    assert injection.env == [env_value("MODEL_URL", local), env_value("OTHER", downloaded)]
+    assert spec["volumes"] == [{"name": "sedna-storage-initializer", "emptyDir": {}}]  # no hostPath
+    assert spec["initContainers"][0]["args"] == [url, downloaded]
+
+
+@pytest.mark.parametrize(("backend", "host_paths"), [("local", False), ("kube", True)])
+def test_both_backends_inject_storage_and_only_kube_mounts_host_paths(
+        tmp_path: Any, backend: str, host_paths: bool) -> None:
+    from gm.settings import from_args
+
+    (tmp_path / "token").write_text("t")
+    settings = from_args(["--state-dir", str(tmp_path), "--backend", backend, "--nodes", "cloud"], environ={})
+
+    assert settings.controllers.storage_injection is True
+    assert settings.controllers.storage_host_paths is host_paths

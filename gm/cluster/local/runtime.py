@@ -27,6 +27,14 @@ marks the Pod Failed with reason ``StartError`` (``restartPolicy: Never``) or ``
 catalog does not know waits with reason ``ErrImagePull`` and a message naming the image (the Pod
 stays Pending, its Ready condition says why) and is retried with back-off, so registering the
 image lets it start.
+
+``initContainers`` run first, one at a time and each to completion (the containers wait in
+``PodInitializing``); a failed one is retried with the same back-off unless ``restartPolicy`` is
+``Never`` (the Pod fails), and its ``initContainerStatuses`` entry carries the end of its log as
+the termination message under ``FallbackToLogsOnError``, as a kubelet writes it. Init containers
+are not adopted after a restart: one still running is killed and run again, and none runs again
+for a Pod whose status says they completed. Volumes and ``secretKeyRef`` env: :mod:`.volumes`
+(a missing Secret waits with ``CreateContainerConfigError``).
 """
 
 from __future__ import annotations

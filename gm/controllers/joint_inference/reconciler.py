@@ -89,7 +89,7 @@ class JointInferenceReconciler:
         self.now = now
         self.logs = logs
         self._secrets: dict[str, Mapping[str, Any] | None] = {}
-        """The credential Secrets read by the last :meth:`_storage` (kube backend)."""
+        """The credential Secrets read by the last :meth:`_storage`."""
 
     def reconcile(self, key: NamespacedName) -> Outcome:
         ji = self.services.get(key.namespace, key.name)
@@ -129,7 +129,7 @@ class JointInferenceReconciler:
                 for wt in workers.WORKER_TYPES}
 
     def _storage(self, ji: Obj) -> list[Problem]:
-        """Unusable model credentials (kube backend), as problems naming the URL; the workers wait for them."""
+        """Unusable model credentials, as problems naming the URL; the workers wait for them."""
         if not self.settings.storage_injection:
             return []
         mounts = self._mounts(ji)
