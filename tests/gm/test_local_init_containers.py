@@ -130,3 +130,29 @@ def test_secret_key_ref_is_read_from_the_store_and_a_missing_secret_waits(
     wait_for(lambda: status(store, "web")["phase"] == "Running", timeout=30, message="Running once the Secret exists")
     log = tmp_path / "logs" / "default_web_main.log"
     wait_for(lambda: "sedna-key" in log.read_text(), message="the Secret's value in the env")
+
+
+def test_a_restarted_runtime_adopts_the_container_without_running_the_init_containers_again(
+        store: LocalStore, tmp_path: Path) -> None:
+    counter = tmp_path / "inits.txt"
+    store.create(_pod("web", [_container("init", WRITE, str(counter), "x")],
+                      _container("main", "import time; time.sleep(30)")))
+    first = ProcessRuntime(store, tmp_path, nodes={"cloud"}, backoff=FAST, grace_period=2.0, tick=0.05)
+    first.start()
+    try:
+        wait_for(lambda: status(store, "web")["phase"] == "Running", timeout=30, message="Running")
+    finally:
+        first.stop(keep_running=True)
+    pid = first._pids.survivors()[f"{store.get(POD, 'default', 'web')['metadata']['uid']}/main"]
+
+    second = ProcessRuntime(store, tmp_path, nodes={"cloud"}, backoff=FAST, grace_period=2.0, tick=0.05)
+    second.start()
+    try:
+        wait_for(lambda: second._pods and all(c.proc is not None for p in second._pods.values()
+                                               for c in p.containers), message="the container adopted")
+        (pod,) = second._pods.values()
+        assert pod.containers[0].proc is not None and pod.containers[0].proc.pid == pid
+        assert status(store, "web")["phase"] == "Running"
+        assert counter.read_text() == "x"  # the init container ran once
+    finally:
+        second.stop()
