@@ -174,9 +174,9 @@ class ProcessRuntime:
         self._events: queue.Queue[tuple[str, Any]] = queue.Queue()
         self._pods: dict[str, _Pod] = {}
         self._dying: list[tuple[str, Proc, float]] = []
+        """(namespace/name, process, SIGKILL deadline) of terminated Pods' containers still exiting."""
         self._volumes_to_remove: list[tuple[str, Path]] = []
         """(namespace/name, emptyDir directory) of deleted Pods, removed once their processes have exited."""
-        """(namespace/name, process, SIGKILL deadline) of terminated Pods' containers still exiting."""
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
