@@ -24,6 +24,8 @@ from gm.runtime.reconciling import Manager
 from gm.settings import ControllerSettings
 from tests.gm.test_local_runtime import wait_for
 
+pytestmark = pytest.mark.processes
+
 CRASH = "print('edge worker: cannot open /models/small.onnx: no such file', flush=True); raise SystemExit(3)"
 
 
@@ -76,7 +78,7 @@ def test_a_crash_looping_worker_never_shows_its_service_running(running: LocalBa
         return next((c for c in status().get("conditions") or [] if c["type"] == "Failed"), {})
 
     wait_for(lambda: failed().get("reason") == "CrashLoopBackOff" and "restarted" in failed()["message"],
-             timeout=60, what="the service failing with CrashLoopBackOff")
+             timeout=60, message="the service failing with CrashLoopBackOff")
     message = failed()["message"]
     assert "edge worker: pod digits-edge-" in message and "last exit code 3" in message
     assert "last log lines: edge worker: cannot open /models/small.onnx: no such file" in message

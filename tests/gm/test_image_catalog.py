@@ -16,7 +16,7 @@ from gm.cluster.local.processes import container_argv
 from gm.cluster.local.runtime import ProcessRuntime
 from gm.cluster.local.store import LocalStore
 from gm.settings import SettingsError, from_args
-from tests.gm.test_local_runtime import FAST, status, wait_for
+from tests.gm.test_local_runtime import FAST, printed, status, wait_for
 
 IMAGE = "kubeedge/sedna-example-joint-inference-helmet-detection-little:v0.3.0"
 
@@ -119,6 +119,7 @@ def pod(name: str, image: str) -> Obj:
             "spec": {"nodeName": "cloud", "containers": [{"name": "main", "image": image}]}}
 
 
+@pytest.mark.processes
 class TestRuntime:
     def test_a_registered_image_runs_its_entrypoint_in_its_workdir(self, store: LocalStore,
                                                                    runtime: ProcessRuntime, tmp_path: Path) -> None:
@@ -130,16 +131,16 @@ class TestRuntime:
                                                f"    workingDir: {workdir}\n    env: {{FROM_IMAGE: yes-it-is}}\n")
         store.create(pod("app", "me/app:v2"))
 
-        wait_for(lambda: status(store, "app")["phase"] == "Running", what="Running")
+        wait_for(lambda: status(store, "app")["phase"] == "Running", message="Running")
         log = tmp_path / "logs" / "default_app_main.log"
-        wait_for(lambda: log.exists() and log.read_text().strip(), what="log output")
+        wait_for(lambda: printed(log), message="log output")
         assert log.read_text().strip() == f"{workdir} yes-it-is"
 
     def test_an_unknown_image_waits_named_and_starts_once_registered(self, store: LocalStore,
                                                                     runtime: ProcessRuntime, tmp_path: Path) -> None:
         store.create(pod("helmet", IMAGE))
 
-        st = wait_for(lambda: (s := status(store, "helmet")).get("containerStatuses") and s, what="status")
+        st = wait_for(lambda: (s := status(store, "helmet")).get("containerStatuses") and s, message="status")
         waiting = st["containerStatuses"][0]["state"]["waiting"]
         assert st["phase"] == "Pending" and waiting["reason"] == "ErrImagePull"
         assert f"image {IMAGE!r} is not in the local image catalog" in waiting["message"]
@@ -150,7 +151,7 @@ class TestRuntime:
         catalog_file(tmp_path / "images.yaml", f"images:\n  {IMAGE}: {{command: [python, -c, 'import time; "
                                                f"time.sleep(30)']}}\n")
 
-        wait_for(lambda: status(store, "helmet")["phase"] == "Running", timeout=15, what="Running once registered")
+        wait_for(lambda: status(store, "helmet")["phase"] == "Running", timeout=15, message="Running once registered")
         assert status(store, "helmet")["containerStatuses"][0]["restartCount"] == 0
 
     def test_pods_read_the_catalog_named_to_the_runtime(self, store: LocalStore, tmp_path: Path) -> None:
@@ -161,7 +162,7 @@ class TestRuntime:
             spec = pod("once", "me/app")
             spec["spec"]["restartPolicy"] = "Never"
             store.create(spec)
-            wait_for(lambda: status(store, "once")["phase"] == "Succeeded", what="Succeeded")
+            wait_for(lambda: status(store, "once")["phase"] == "Succeeded", message="Succeeded")
         finally:
             rt.stop()
         assert (tmp_path / "logs" / "default_once_main.log").read_text().strip() == "7"

@@ -24,6 +24,7 @@ import pytest
 
 from examples.lifelong_learning.digits_cameras.control_plane import JOB, Api, run, sedna
 from examples.lifelong_learning.digits_cameras.stream import build_stream
+from sedna.cli._local_secrets import edge_token
 from sedna.cli.local import RECORD
 from sedna.service.inference.rest_client import RestInferenceClient
 from sedna.service.kb.client import KBClient
@@ -46,7 +47,7 @@ class Cluster:
         self.lcs = {node: info["server"] for node, info in record["lc"].items()}
         tokens = (self.state / "worker-tokens").read_text().split()
         self.worker_tokens = dict(line.split("=", 1) for line in tokens)
-        self.edge = RestInferenceClient(f"http://127.0.0.1:{result['edge_port']}")
+        self.edge = RestInferenceClient(f"http://127.0.0.1:{result['edge_port']}", token=edge_token(self.state) or None)
 
     def ask(self, x: np.ndarray) -> tuple[np.ndarray, int]:
         answer = self.edge.infer(JOB, {"features": x}, timeout=30)
