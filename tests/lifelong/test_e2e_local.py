@@ -181,8 +181,9 @@ def test_reports_from_another_node_or_worker_are_refused(cluster: Cluster) -> No
             "status": "running", "ownerInfo": info}
 
     elsewhere = cluster.report("edge-1", f"{JOB}-infer", body)  # edge-1 does not hold the job
-    assert elsewhere.status_code == 400
-    assert "ownerName" in elsewhere.json()["Message"] and "is not held by this node" in elsewhere.json()["Message"]
+    assert elsewhere.status_code == 403  # identity's contract: work placed on another node is forbidden
+    message = elsewhere.json()["Message"]
+    assert message.startswith("ownerName: ") and "is not held by this LC (node 'edge-1')" in message
 
     # edge-0 holds the job, so its LC forwards; the GM refuses a worker that is not one of the job's Pods
     assert cluster.report("edge-0", "intruder", body).status_code == 200
