@@ -72,3 +72,38 @@ def test_a_temporary_directory_left_behind_fails_the_session(inner: pytest.Pytes
     result = inner.runpytest_subprocess("-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(["*tests left 1 entries in the temporary directory (now removed): forgotten-*"])
+
+
+def test_what_a_shared_fixtures_process_starts_during_a_test_is_the_fixtures(inner: pytest.Pytester) -> None:
+    # a browser started by a module fixture opens a renderer for a test's tab and keeps it: not the test's to stop
+    inner.makepyfile(
+        """
+        import os, signal, subprocess, sys
+        import pytest
+
+        SERVER = ("import subprocess, sys\\n"
+                  "for line in sys.stdin:\\n"
+                  "    subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\\n"
+                  "    print('started', flush=True)\\n")
+
+        @pytest.fixture(scope="module")
+        def server():
+            proc = subprocess.Popen([sys.executable, "-c", SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    text=True, start_new_session=True)
+            yield proc
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+        @pytest.mark.processes
+        def test_asks_the_server_for_a_helper(server):
+            server.stdin.write("go\\n")
+            server.stdin.flush()
+            assert server.stdout.readline() == "started\\n"
+
+        @pytest.mark.processes
+        def test_then_another(server):
+            assert server.poll() is None
+        """
+    )
+    result = inner.runpytest_subprocess("-p", "no:cacheprovider", "-W", "ignore::ResourceWarning")
+    result.assert_outcomes(passed=2)

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from gm.cluster.interface import FEDERATED_LEARNING_JOB, INCREMENTAL_LEARNING_JOB
 from sedna.cli import rounds
 from tests.cli.conftest import Api
+
+pytestmark = pytest.mark.processes
 
 
 def job(kind: str, name: str) -> dict:

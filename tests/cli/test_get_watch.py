@@ -7,10 +7,14 @@ import subprocess
 import threading
 import time
 
+import pytest
+
 from gm.cluster.interface import MODEL
 from sedna.cli import _kinds, _watch
 from sedna.cli._client import Client
 from tests.cli.conftest import TOKEN, Api, model
+
+pytestmark = pytest.mark.processes
 
 
 class Lines:
@@ -18,7 +22,8 @@ class Lines:
 
     def __init__(self, proc: subprocess.Popen[str]) -> None:
         self.proc, self._queue = proc, queue.Queue[str]()
-        threading.Thread(target=self._read, daemon=True).start()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
@@ -44,6 +49,10 @@ class Lines:
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(10)
+        self._reader.join(10)  # it ends at EOF; then the pipes can be closed
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
 
 
 def test_watch_prints_the_listing_then_each_change_without_polling(api: Api) -> None:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import yaml
 
 from gm.cluster.interface import JOINT_INFERENCE_SERVICE, NODE, POD
 from tests.cli.conftest import Api, model
+
+pytestmark = pytest.mark.processes
 
 JI = {"apiVersion": "sedna.io/v1alpha1", "kind": "JointInferenceService",
       "metadata": {"name": "digits", "namespace": "default"},

@@ -12,6 +12,8 @@ from sedna.cli._errors import CliError
 from sedna.cli.waiting import parse_duration, parse_for
 from tests.cli.conftest import Api, model
 
+pytestmark = pytest.mark.processes
+
 
 def later(seconds: float, action) -> threading.Thread:
     def run() -> None:

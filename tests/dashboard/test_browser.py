@@ -21,7 +21,7 @@ from tests.dashboard.browser import Console
 from tests.dashboard.conftest import EDGE_TOKEN, GM, ROOT
 from tests.hub.harness import LC, ji_report, wait_until
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.processes]
 JI_YAML = ROOT / "examples/joint_inference/digits/resources.yaml"
 FL_YAML = ROOT / "examples/federated_learning/digits/job.yaml"
 
@@ -66,8 +66,8 @@ def test_unauthenticated_requests_are_refused(applied: GM, browser: Any) -> None
         assert "1200" not in page.text
         assert http.get(f"{base}/stream?page=/").status_code == 401
         assert http.get(f"{base}/api/nodes").status_code == 401
-        forged = http.get(f"{base}/api/nodes", cookies={"sedna_dashboard": "9999999999.00ff"})
-        assert forged.status_code == 401
+        with httpx.Client(follow_redirects=False, timeout=10, cookies={"sedna_dashboard": "9999999999.00ff"}) as forger:
+            assert forger.get(f"{base}/api/nodes").status_code == 401
         wrong = http.post(f"{base}/login", data={"token": "not-the-token", "next": "/dashboard/"})
         assert wrong.status_code == 401 and "set-cookie" not in wrong.headers
         bearer = http.get(f"{base}/api/nodes", headers={"Authorization": f"Bearer {applied.token}"})

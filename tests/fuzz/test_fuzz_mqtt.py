@@ -46,6 +46,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DeviceGatew
             gateway.stop()
 
 
+@pytest.mark.processes
 @FUZZ
 @given(payload=mqtt_payloads())
 def test_a_live_gateway_answers_or_refuses_every_message_and_stays_healthy(live, payload: bytes) -> None:
@@ -54,6 +55,7 @@ def test_a_live_gateway_answers_or_refuses_every_message_and_stays_healthy(live,
     assert gateway.healthy()
 
 
+@pytest.mark.processes
 def test_after_the_fuzz_every_message_is_accounted_for_and_a_good_request_is_served(live) -> None:
     gateway, device = live
     device.send(encode_frame(np.array([0.0, 1.0], np.float32), "final-good-request"))

@@ -38,6 +38,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
         yield client
 
 
+@pytest.mark.processes
 @FUZZ
 @given(body=oip_bodies())
 def test_a_live_server_answers_4xx_or_200_never_500(server: httpx.Client, body: bytes) -> None:
@@ -48,6 +49,7 @@ def test_a_live_server_answers_4xx_or_200_never_500(server: httpx.Client, body: 
         assert response.json()["error"]
 
 
+@pytest.mark.processes
 def test_after_the_fuzz_the_server_is_ready_and_serves(server: httpx.Client) -> None:
     assert server.get("/v2/health/ready").status_code == 200
     response = server.post("/v2/models/linear/infer", json={"inputs": [

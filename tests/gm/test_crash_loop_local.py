@@ -24,6 +24,8 @@ from gm.runtime.reconciling import Manager
 from gm.settings import ControllerSettings
 from tests.gm.test_local_runtime import wait_for
 
+pytestmark = pytest.mark.processes
+
 CRASH = "print('edge worker: cannot open /models/small.onnx: no such file', flush=True); raise SystemExit(3)"
 
 

@@ -16,7 +16,7 @@ from gm.cluster.local.processes import container_argv
 from gm.cluster.local.runtime import ProcessRuntime
 from gm.cluster.local.store import LocalStore
 from gm.settings import SettingsError, from_args
-from tests.gm.test_local_runtime import FAST, status, wait_for
+from tests.gm.test_local_runtime import FAST, printed, status, wait_for
 
 IMAGE = "kubeedge/sedna-example-joint-inference-helmet-detection-little:v0.3.0"
 
@@ -133,7 +133,7 @@ class TestRuntime:
 
         wait_for(lambda: status(store, "app")["phase"] == "Running", message="Running")
         log = tmp_path / "logs" / "default_app_main.log"
-        wait_for(lambda: log.exists() and log.read_text().strip(), message="log output")
+        wait_for(lambda: printed(log), message="log output")
         assert log.read_text().strip() == f"{workdir} yes-it-is"
 
     def test_an_unknown_image_waits_named_and_starts_once_registered(self, store: LocalStore,

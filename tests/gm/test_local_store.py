@@ -324,12 +324,12 @@ class TestFanOut:
     """One change-log reader per store feeds every watch (see gm.cluster.local.feed)."""
 
     def test_many_watchers_each_see_every_change_once_in_order(self, store: LocalStore) -> None:
-        rv = store.resource_version()
+        rv = int(store.resource_version())  # 0 here: watch(resource_version="0") would list first, in name order
         stop = threading.Event()
         got: list[list[int]] = [[] for _ in range(12)]
 
         def follow(out: list[int], kind: object) -> None:
-            for event in store.watch(kind, resource_version=rv, stop=stop):  # type: ignore[arg-type]
+            for event in store.changes(kind, None, rv, stop):  # type: ignore[arg-type]
                 out.append(int(event.object["metadata"]["resourceVersion"]))
 
         watchers = [threading.Thread(target=follow, args=(got[i], MODEL if i % 2 else POD), daemon=True)

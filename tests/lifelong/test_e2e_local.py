@@ -24,6 +24,7 @@ import pytest
 
 from examples.lifelong_learning.digits_cameras.control_plane import JOB, Api, run, sedna
 from examples.lifelong_learning.digits_cameras.stream import build_stream
+from sedna.cli._local_secrets import edge_token
 from sedna.cli.local import RECORD
 from sedna.service.inference.rest_client import RestInferenceClient
 from sedna.service.kb.client import KBClient
@@ -46,7 +47,7 @@ class Cluster:
         self.lcs = {node: info["server"] for node, info in record["lc"].items()}
         tokens = (self.state / "worker-tokens").read_text().split()
         self.worker_tokens = dict(line.split("=", 1) for line in tokens)
-        self.edge = RestInferenceClient(f"http://127.0.0.1:{result['edge_port']}")
+        self.edge = RestInferenceClient(f"http://127.0.0.1:{result['edge_port']}", token=edge_token(self.state) or None)
 
     def ask(self, x: np.ndarray) -> tuple[np.ndarray, int]:
         answer = self.edge.infer(JOB, {"features": x}, timeout=30)
@@ -180,8 +181,9 @@ def test_reports_from_another_node_or_worker_are_refused(cluster: Cluster) -> No
             "status": "running", "ownerInfo": info}
 
     elsewhere = cluster.report("edge-1", f"{JOB}-infer", body)  # edge-1 does not hold the job
-    assert elsewhere.status_code == 400
-    assert "ownerName" in elsewhere.json()["Message"] and "is not held by this node" in elsewhere.json()["Message"]
+    assert elsewhere.status_code == 403  # identity's contract: work placed on another node is forbidden
+    message = elsewhere.json()["Message"]
+    assert message.startswith("ownerName: ") and "is not held by this LC (node 'edge-1')" in message
 
     # edge-0 holds the job, so its LC forwards; the GM refuses a worker that is not one of the job's Pods
     assert cluster.report("edge-0", "intruder", body).status_code == 200

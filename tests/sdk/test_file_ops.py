@@ -18,6 +18,8 @@ from sedna.common.downloads import DownloadError, fetch
 from sedna.common.file_ops import FileOps
 from tests.support.procs import free_port, running
 
+pytestmark = pytest.mark.processes
+
 BLOB = bytes(range(256)) * 4096  # 1 MiB
 
 

@@ -15,6 +15,8 @@ from sedna.common.errors import ConfigError
 from sedna.common.file_ops import FileOps
 from tests.support.procs import free_port, running
 
+pytestmark = pytest.mark.processes
+
 pytest.importorskip("moto")
 
 

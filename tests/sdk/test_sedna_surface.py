@@ -63,6 +63,7 @@ def test_base_config_attributes_are_read_when_accessed(monkeypatch: pytest.Monke
         _ = BaseConfig().parameter
 
 
+@pytest.mark.processes
 def test_importing_sedna_names_reads_no_env_and_configures_no_logging() -> None:
     code = ("import logging, os\n"
             "from sedna.common.config import BaseConfig, Context\n"

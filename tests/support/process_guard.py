@@ -9,7 +9,8 @@ marker honest instead of trusting it:
   run or torn down, whichever thread starts it; an unmarked test that started one fails in its
   teardown, naming the marker and the command;
 - after teardown, any child process started during the test and still running (other than one
-  owned by a module- or session-scoped fixture) is stopped, and the test fails naming it.
+  owned by a module- or session-scoped fixture, or started by such a process) is stopped, and
+  the test fails naming it.
 
 Processes started by a shared fixture count for the first test that sets the fixture up; mark
 every test that uses such a fixture (a module-level ``pytestmark`` is the usual way).
@@ -70,6 +71,14 @@ def _still_running(procs: dict[tuple[int, float], psutil.Process]) -> dict[tuple
     return procs
 
 
+def _of_shared(proc: psutil.Process) -> bool:
+    """Whether ``proc`` descends from a shared fixture's process (a browser's renderer for a new tab, say)."""
+    try:
+        return any((p.pid, p.create_time()) in _shared for p in proc.parents())
+    except psutil.Error:
+        return False
+
+
 def _describe(proc: psutil.Process) -> str:
     try:
         return f"pid {proc.pid}: {' '.join(proc.cmdline())[:160]}"
@@ -119,7 +128,8 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
                         f"@pytest.mark.{MARKER} (or `pytestmark = pytest.mark.{MARKER}` in its module), "
                         f"so `make test-fast` would run it: {shown}")
     before = item.stash.get(_before_key, set())
-    new = {key: p for key, p in _children().items() if key not in before and key not in _shared}
+    new = {key: p for key, p in _children().items()
+           if key not in before and key not in _shared and not _of_shared(p)}
     left = _still_running(new)
     if left:
         described = "; ".join(_describe(p) for p in left.values())

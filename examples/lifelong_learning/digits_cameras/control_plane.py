@@ -130,6 +130,7 @@ def run(workdir: Path, sites: int = 2, collect: int = 100, batch: int = 20, log:
     from examples.lifelong_learning.digits_cameras.processes import free_port
     from examples.lifelong_learning.digits_cameras.stream import build_stream, phases
     from sedna.algorithms.lifelong.samples import TaskSamples
+    from sedna.cli._local_secrets import edge_token
     from sedna.service.inference.rest_client import RestInferenceClient
     from workers.lifelong.data import save_table
 
@@ -154,7 +155,8 @@ def run(workdir: Path, sites: int = 2, collect: int = 100, batch: int = 20, log:
         cond = deployed(status, 1)
         first = time.monotonic() - started
         log(f"    round 1: {cond['message']} ({first:.1f}s after apply)")
-        edge = RestInferenceClient(f"http://127.0.0.1:{port}")
+        # the edge worker requires EDGE_TOKEN, which `sedna local up` generated into the state dir
+        edge = RestInferenceClient(f"http://127.0.0.1:{port}", token=edge_token(state_dir) or None)
         result: dict[str, Any] = {"rounds": [], "state_dir": str(state_dir), "edge_port": port,
                                   "apply_to_serving_s": first}
 
