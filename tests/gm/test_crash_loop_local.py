@@ -66,7 +66,6 @@ def running(tmp_path: Path) -> Iterator[LocalBackend]:
         backend.stop()
 
 
-@pytest.mark.processes
 def test_a_crash_looping_worker_never_shows_its_service_running(running: LocalBackend) -> None:
     store = running.store
     for obj in (_model("small"), _model("big"), _service()):
