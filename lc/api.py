@@ -41,10 +41,10 @@ from sedna.controlplane.credentials import WorkerClaims
 from sedna.controlplane.edgehub import ObjectKey
 from sedna.controlplane.errors import BadReport
 
-UNAUTHORIZED = ("missing bearer token: send 'Authorization: Bearer <LC_TOKEN>' (the credential the GM gave the "
-                "worker), or for a Sedna image put it in LC_SERVER as http://sedna:<LC_TOKEN>@<host>:<port> (sent as "
-                "HTTP Basic); this LC refuses unauthenticated workers unless started with "
-                "--allow-unauthenticated-workers")
+UNAUTHORIZED = ("missing bearer token: set the worker's env LC_TOKEN to the credential the GM gave the worker (this "
+                "SDK sends 'Authorization: Bearer <LC_TOKEN>'), or for a Sedna image put it in LC_SERVER as "
+                "http://sedna:<token>@<host>:<port> (sent as HTTP Basic); this LC refuses unauthenticated workers "
+                "unless started with --allow-unauthenticated-workers")
 """The 401 message: what a worker must set."""
 
 

@@ -105,23 +105,30 @@ def namespace_of(doc: dict[str, Any], flag: str | None, where: str) -> str:
 def apply(args: argparse.Namespace) -> int:
     docs = load_manifests(args.filename)
     client = Client.from_args(args)
-    failed = 0
-    for where, doc in docs:
-        try:
-            info = _kinds.of_object(doc, where)
-            name = _name_of(doc, where)
-            ns = namespace_of(doc, args.namespace, where)
-            print(f"{info.ref}/{name} {_apply_one(client, info, ns, name, doc)}")
-        except ApiError as exc:
-            failed += 1
-            ref = f"{doc.get('kind', '?').lower()}/{(doc.get('metadata') or {}).get('name', '?')}"
-            print(f"error: {ref}: {exc}", file=sys.stderr)
-            for field, message in exc.causes:
-                print(f"  {field}: {message}", file=sys.stderr)
-        except CliError as exc:
-            failed += 1
-            print(f"error: {exc}", file=sys.stderr)
+    try:
+        failed = sum(not _apply_doc(client, args.namespace, where, doc) for where, doc in docs)
+    finally:
+        client.close()  # `main(["apply", ...])` runs in-process too: leave no socket open
     return 1 if failed else 0
+
+
+def _apply_doc(client: Client, flag: str | None, where: str, doc: dict[str, Any]) -> bool:
+    """Apply one manifest document, printing the outcome; False when it failed."""
+    try:
+        info = _kinds.of_object(doc, where)
+        name = _name_of(doc, where)
+        ns = namespace_of(doc, flag, where)
+        print(f"{info.ref}/{name} {_apply_one(client, info, ns, name, doc)}")
+    except ApiError as exc:
+        ref = f"{doc.get('kind', '?').lower()}/{(doc.get('metadata') or {}).get('name', '?')}"
+        print(f"error: {ref}: {exc}", file=sys.stderr)
+        for field, message in exc.causes:
+            print(f"  {field}: {message}", file=sys.stderr)
+        return False
+    except CliError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return False
+    return True
 
 
 def _apply_one(client: Client, info: _kinds.KindInfo, ns: str, name: str, doc: dict[str, Any]) -> str:

@@ -76,6 +76,11 @@ class NumberArray:
     def __repr__(self) -> str:
         return f"NumberArray({len(self)} values, shape={self.shape}, at {self.field})"
 
+    def first(self) -> int | float | bool:
+        """The first value (a bool only when every value was true/false); IndexError when empty."""
+        value = self._values[0]
+        return bool(value) if self.bools == len(self) else value
+
     def to_numpy(self, dtype: np.dtype[Any], datatype: str | None = None) -> np.ndarray:
         """The values as a flat array of ``dtype``; values that do not fit it are refused by name."""
         dtype = np.dtype(dtype)
@@ -286,6 +291,6 @@ class _Builder:
             else:
                 kind = {"number": "a number", "boolean": "true/false", "null": "null",
                         "start_map": "an object"}.get(event, event)
-                raise JsonLimitError(f"{where}: holds {kind} beside strings; a text tensor holds only strings")
+                raise JsonLimitError(f"{where}: holds {kind} beside strings; a BYTES element must be a string")
         self.budget -= count
         return root

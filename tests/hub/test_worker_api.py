@@ -43,8 +43,10 @@ GOOD = ji_report("w1", "ji", 10, 2)
     (None, "w1", {**GOOD, "ownerKind": "reidjob"}, None, 400,
      "field 'ownerKind': 'reidjob' has no manager on this LC (known: federatedlearningjob, "
      "incrementallearningjob, jointinferenceservice, lifelonglearningjob)"),
-    (None, "t1", {"name": "t1", "ownerName": "job", "ownerKind": "lifelonglearningjob", "kind": "train"}, None, 400,
-     "field 'ownerName': lifelonglearningjob default/job is not held by this node"),
+    (None, "t1", {"name": "t1", "ownerName": "other", "ownerKind": "lifelonglearningjob", "kind": "train"}, None, 403,
+     "ownerName: lifelonglearningjob default/other is not held by this LC (node 'edge-0')"),
+    (None, "t1", {"name": "t1", "ownerName": "job", "ownerKind": "lifelonglearningjob", "kind": "fly"}, None, 400,
+     "field 'kind': 'fly' is not a lifelong-learning report"),
     (None, "w1", ji_report("w1", "ji", -1, 0), None, 400,
      "field 'ownerInfo.inferenceNumber': must be a non-negative integer, got -1"),
     (None, "w1", {**GOOD, "ownerInfo": {"inferenceNumber": 3}}, None, 400,

@@ -57,6 +57,7 @@ def test_a_missing_directory_or_a_file_is_a_problem(tmp_path: Path, make, messag
         count_samples(path, "dir")
 
 
+@pytest.mark.processes
 def test_the_count_reaches_the_dataset_status(tmp_path: Path) -> None:
     root = coco_like(tmp_path / "COCO")
     store = LocalStore(tmp_path / "gm.db")
@@ -65,10 +66,10 @@ def test_the_count_reaches_the_dataset_status(tmp_path: Path) -> None:
     lc = LC(tmp_path, gm.address, "edge-0", "t0", "--dataset-period", "0.2").start()
     try:
         wait_until(lambda: (store.get(DATASET, "default", "coco").get("status") or {}).get("numberOfSamples") == 6,
-                   what="dir count")
+                   message="dir count")
         (root / "images" / "train2017" / "new.jpg").write_bytes(b"")
         wait_until(lambda: store.get(DATASET, "default", "coco")["status"]["numberOfSamples"] == 7,
-                   what="new dir count")
+                   message="new dir count")
     finally:
         lc.stop()
         gm.stop()

@@ -10,9 +10,12 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from lc.managers.dataset import count_samples
 from tests.sedna_compat.conftest import Digits, read_results, run_program
+
+pytestmark = pytest.mark.processes
 
 MODEL = "model_finetune_tensorflow.pb"
 JOB_ENV = {"NAMESPACE": "default", "JOB_NAME": "helmet-detection-demo", "class_names": ",".join(map(str, range(10)))}

@@ -19,6 +19,8 @@ import pytest
 from tests.sedna_compat.conftest import Digits, read_results, run_program, start_program
 from tests.support.procs import free_port, running, stop, wait_for_port
 
+pytestmark = pytest.mark.processes
+
 SERVICE = "helmet-detection-inference-example"
 MODEL = "model_finetune_tensorflow.pb"
 HEM = {"HEM_NAME": "CrossEntropy",

@@ -20,6 +20,8 @@ from tests.hub.harness import wait_until
 from tests.sedna_compat.conftest import start_program
 from tests.support.procs import free_port, stop, wait_for_port
 
+pytestmark = pytest.mark.processes
+
 QUESTIONS = {
     "what is kubeedge": ("edge: an edge computing framework", False),
     "hello": ("edge: hi", False),
@@ -69,7 +71,7 @@ def _run(tmp_path: Path, texts: dict[str, Path], edge_env: dict[str, str], cloud
             "hard_example_cloud_inference_output": str(outputs["hard_cloud"]),
             "hard_example_edge_inference_output": str(outputs["hard_edge"]), **edge_env}, tmp_path / "edge.log")
         wait_until(lambda: len(list(outputs["all"].glob("*.txt"))) == len(QUESTIONS) or edge.poll() is not None,
-                   timeout=60, what="every question answered")
+                   timeout=60, message="every question answered")
         assert edge.poll() is None, (tmp_path / "edge.log").read_text()[-3000:]  # it watches for more, as Sedna's
         metrics = httpx.get(f"http://127.0.0.1:{cloud_env['BIG_MODEL_BIND_PORT']}/metrics", timeout=10).text
     finally:

@@ -29,6 +29,8 @@ from sedna.controlplane.reports import WorkerReport
 from tests.hub.harness import LC, WORKER_TOKEN, dataset, joint_inference, model, wait_until
 from tests.sedna_compat.conftest import run_program
 
+pytestmark = pytest.mark.processes
+
 KINDS = ("federatedlearningjob", "incrementallearningjob", "jointinferenceservice", "lifelonglearningjob")
 
 
@@ -54,7 +56,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LC, LocalSt
     lc = LC(root, f"127.0.0.1:{hub.port}", "edge-0", "t0").start()
     try:
         wait_until(lambda: {"jointinferenceservice/default/helmet", "federatedlearningjob/default/mnist-fl"}
-                   <= set(lc.objects()), what="edge-0 holds the service and the job")
+                   <= set(lc.objects()), message="edge-0 holds the service and the job")
         yield lc, store
     finally:
         lc.stop()
@@ -94,7 +96,7 @@ def test_with_lc_token_sednas_default_owner_reaches_the_services_status(tmp_path
 
     assert done["alive"] and done["sent"] >= 1 and done["refused"] == 0
     inference = wait_until(lambda: (store.get(JOINT_INFERENCE_SERVICE, "default", "helmet").get("status") or {})
-                           .get("inference"), what="the service's counters")
+                           .get("inference"), message="the service's counters")
     assert (inference["count"], inference["hardExamples"]) == (20, 5)
 
 

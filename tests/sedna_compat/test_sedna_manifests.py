@@ -20,7 +20,7 @@ import pytest
 
 from tests.sedna_compat.test_ji_text_programs import QUESTIONS
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.processes]
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 SERVICE = "answer-generation-inference-example"

@@ -90,6 +90,7 @@ def test_kb_client_is_the_knowledge_base_client_with_sednas_constructor(monkeypa
         kb.stop()
 
 
+@pytest.mark.processes
 def test_importing_the_names_loads_no_web_or_rpc_library() -> None:
     code = ("import sys, sedna.service.client, sedna.service.server; "
             "print(sorted(m for m in ('grpc', 'httpx', 'fastapi', 'uvicorn') if m in sys.modules))")

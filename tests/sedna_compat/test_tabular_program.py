@@ -6,10 +6,13 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from lc.incremental import samples
 from lc.managers.dataset import count_samples
 from tests.sedna_compat.conftest import run_program
+
+pytestmark = pytest.mark.processes
 
 
 def _thermal_csv(path: Path, rows: int) -> None:

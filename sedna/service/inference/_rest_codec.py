@@ -145,7 +145,7 @@ def parse_request(model: ServedModel, body: bytes, header_length: str | None,
                                         f"of {head.datatype} ({want} bytes)")
             raw = binary[offsets[index]:offsets[index] + size]
             return np.frombuffer(raw, dtype=dtype).reshape(head.shape)
-        return json_tensor(entries[index].get("data"), head, dtype, at)
+        return json_tensor(entries[index].get("data"), head, dtype, at, f"inputs[{index}].data")
 
     inputs = bind_inputs(model, headers, decode)
     request = RestRequest(inputs, id=_opt_str(header.get("id"), "id"),
@@ -169,10 +169,16 @@ def _opt_str(value: Any, field_name: str) -> str | None:
     raise InvalidInputError(f"{field_name}: must be a string, got {value!r}")
 
 
-def json_tensor(data: Any, head: TensorHeader, dtype: np.dtype, at: str) -> np.ndarray:
-    """A tensor given as a JSON (nested or flat) list, checked against its shape and datatype."""
+def json_tensor(data: Any, head: TensorHeader, dtype: np.dtype, at: str, field: str) -> np.ndarray:
+    """A tensor given as a JSON (nested or flat) list, checked against its shape and datatype.
+
+    ``field`` names the data in messages (``inputs[0].data``), as bounded_json's own errors do.
+    """
     if data is None:
         raise InvalidInputError(f"{at}: has neither 'data' nor parameters.binary_data_size")
+    if isinstance(data, list):  # bounded_json reads a tensor whose first leaf is a string as text
+        raise InvalidInputError(f"{field}: holds a string; only numbers (or true/false) belong in a tensor "
+                                f"of {head.datatype} (text goes in a BYTES tensor)")
     if not isinstance(data, NumberArray):
         raise InvalidInputError(f"{at}: data must be a list of {head.datatype} values, got {type(data).__name__}")
     if data.shape is None:
@@ -251,9 +257,10 @@ def decode_response(body: bytes, header_length: str | None) -> InferResult:
             outputs[name] = decode_raw(binary[offset:offset + size], head, dtype, at)
             offset += size
         elif bytes_tensors.is_bytes(head.datatype):
-            outputs[name] = bytes_tensors.from_json(entry.get("data"), head.shape, at)
+            outputs[name] = bytes_tensors.from_json(_text(entry.get("data"), at), head.shape, at)
         else:
-            outputs[name] = json_tensor(entry.get("data"), head, dtype, where(index, name, "outputs"))
+            outputs[name] = json_tensor(entry.get("data"), head, dtype, where(index, name, "outputs"),
+                                        f"outputs[{index}].data")
     return InferResult(outputs, dict(header.get("parameters") or {}))
 
 
@@ -264,4 +271,14 @@ def bytes_input(data: Any, binary: memoryview, offset: int, size: int | None, he
         return bytes_tensors.deserialize(binary[offset:offset + size], head.shape, at)
     if data is None:
         raise InvalidInputError(f"{at}: has neither 'data' nor parameters.binary_data_size")
-    return bytes_tensors.from_json(data, head.shape, at)
+    return bytes_tensors.from_json(_text(data, at), head.shape, at)
+
+
+def _text(data: Any, at: str) -> Any:
+    """BYTES data as bounded_json read it: a list whose first leaf is a number came as a NumberArray."""
+    if not isinstance(data, NumberArray):
+        return data
+    if len(data):
+        first = data.first()
+        raise InvalidInputError(f"{at}: BYTES data must hold strings, got {type(first).__name__} {first!r}")
+    return []  # an empty list: no leaf told numbers from strings

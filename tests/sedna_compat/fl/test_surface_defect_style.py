@@ -26,7 +26,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
 JOB = "surface-defect"
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.processes]
 
 
 def _write_images(folder: Path, x: np.ndarray, y: np.ndarray, prefix: str) -> list[str]:
