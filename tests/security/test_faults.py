@@ -36,6 +36,7 @@ def full_disk(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
+@pytest.mark.processes
 def test_a_full_state_dir_never_fails_a_request_the_models_answered(digits_models, tmp_path: Path,
                                                                    full_disk: Path) -> None:
     rest = free_port()
@@ -80,6 +81,7 @@ def sedna_local_up(state: Path) -> subprocess.CompletedProcess[str]:
                           env=env, capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.processes
 def test_sedna_local_up_never_chmods_a_directory_it_did_not_create(tmp_path: Path) -> None:
     shared = tmp_path / "shared"
     shared.mkdir()
@@ -91,6 +93,7 @@ def test_sedna_local_up_never_chmods_a_directory_it_did_not_create(tmp_path: Pat
     assert stat.S_IMODE((shared / "token").stat().st_mode) == 0o600
 
 
+@pytest.mark.processes
 def test_sedna_local_up_makes_a_directory_it_creates_private(tmp_path: Path) -> None:
     fresh = tmp_path / "fresh" / "state"
 
