@@ -8,6 +8,7 @@ it needs, fails here rather than on a user's cluster.
 from __future__ import annotations
 
 import copy
+import re
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -208,3 +209,15 @@ def test_gm_and_lc_start_from_the_rendered_manifests_and_the_node_joins_once(tmp
             assert credential.read_text() == held
         assert "joined GM" in (tmp_path / "lc.log").read_text()
         assert "joined GM" not in (tmp_path / "lc-2.log").read_text()
+
+
+def test_the_docs_create_exactly_the_secrets_the_install_mounts() -> None:
+    rendered = {doc["metadata"]["name"]: set(doc["stringData"]) for doc in manifests.rendered()
+                if doc["kind"] == "Secret"}
+    for page in ("docs/kubernetes.md", "README.md"):
+        text = (manifests.ROOT / page).read_text().replace("\\\n", " ")
+        created: dict[str, set[str]] = {}
+        for found in re.finditer(r"kubectl -n sedna create secret generic ([\w-]+)\s+--from-(?:literal|file)=([\w-]+)=",
+                                 text):
+            created.setdefault(found[1], set()).add(found[2])
+        assert created == rendered, page
