@@ -76,7 +76,8 @@ def test_gm_role_grants_exactly_what_gm_uses_and_lc_gets_no_api_access() -> None
     assert [(r["apiGroups"], r["resources"], sorted(r["verbs"])) for r in namespaced["rules"]] == [
         ([""], ["secrets"], sorted(["get", "list", "watch", "create", "update", "delete"]))]
     assert namespaced_binding["kind"] == "RoleBinding"
-    assert namespaced_binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "sedna-gm"}
+    assert namespaced_binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                                             "name": "sedna-gm"}
     assert namespaced_binding["subjects"] == binding["subjects"]
     lc_account = next(d for d in _docs("serviceaccounts.yaml") if d["metadata"]["name"] == "sedna-lc")
     assert lc_account["automountServiceAccountToken"] is False

@@ -3,7 +3,8 @@
 :class:`Rig` is a context manager. GM runs ``python -m gm`` with the env of the rendered GM
 Deployment (kube backend, KUBECONFIG pointing at the emulator instead of the in-cluster account),
 each node's LC ``python -m lc`` with the env of the rendered LC DaemonSet, joining with the one
-bootstrap token of the Secrets (usable once per node, only by the rig's nodes), and :class:`~tests.kube.kubelet.RigKubelet` runs the worker Pods GM creates.
+bootstrap token of the Secrets (usable once per node, only by the rig's nodes), and
+:class:`~tests.kube.kubelet.RigKubelet` runs the worker Pods GM creates.
 """
 
 from __future__ import annotations

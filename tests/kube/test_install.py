@@ -178,7 +178,8 @@ def test_gm_and_lc_start_from_the_rendered_manifests_and_the_node_joins_once(tmp
                           secrets={"sedna-api-token": {"token": secrets.token_hex(16)},
                                    "sedna-bootstrap-tokens": {"tokens": f"{bootstrap} nodes=edge-0 uses=1\n"}})
     lc = manifests.launch("DaemonSet", "sedna-lc", node="edge-0", root=tmp_path, ports=ports,
-                          hosts={"sedna-gm.sedna": "127.0.0.1"}, secrets={"sedna-bootstrap-token": {"token": bootstrap}})
+                          hosts={"sedna-gm.sedna": "127.0.0.1"},
+                          secrets={"sedna-bootstrap-token": {"token": bootstrap}})
     node_dir = tmp_path / "nodes" / "edge-0" / "var/lib/sedna"
     gm_env = {**gm.env, "KUBECONFIG": str(kubeconfig(tmp_path / "kubeconfig", api_server.url))}
 
