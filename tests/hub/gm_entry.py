@@ -57,8 +57,8 @@ def main() -> int:
     args = parser.parse_args()
     if args.api_port and not args.api_token:
         parser.error("--api-port needs --api-token")
-    if not args.tokens and not args.tokens_file:
-        parser.error("give --tokens or --tokens-file")
+    if not args.tokens and not args.tokens_file and not args.bootstrap_token:
+        parser.error("give --tokens, --tokens-file or --bootstrap-token")
     raise_open_files_limit()
     log.configure()
     from prometheus_client import start_http_server

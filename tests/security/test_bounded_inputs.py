@@ -24,6 +24,8 @@ import pytest
 from tests.security.conftest import TOKEN, GMProcess, PeakRss
 from tests.support.procs import free_port, running
 
+pytestmark = pytest.mark.processes
+
 MODELS = "/apis/sedna.io/v1alpha1/namespaces/default/models"
 
 

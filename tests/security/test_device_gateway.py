@@ -25,7 +25,7 @@ from tests.mqtt.devices import Device
 from tests.security.conftest import eventually
 from tests.support.procs import free_port, running
 
-pytestmark = pytest.mark.mqtt
+pytestmark = [pytest.mark.mqtt, pytest.mark.processes]
 GOOD = np.array([0.0, 1.0], np.float32)
 
 

@@ -21,6 +21,8 @@ from gm.cluster.local.logs import log_path
 from tests.security.test_bounded_inputs import edge_env, infer
 from tests.support.procs import free_port, running
 
+pytestmark = pytest.mark.processes
+
 
 @pytest.fixture
 def full_disk(tmp_path: Path) -> Iterator[Path]:
