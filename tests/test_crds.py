@@ -57,7 +57,7 @@ def test_schemas_are_structural_and_templates_stay_opaque() -> None:
 
 
 def test_gm_role_grants_exactly_what_gm_uses_and_lc_gets_no_api_access() -> None:
-    role, binding = _docs("gm-rbac.yaml")
+    role, binding, namespaced, namespaced_binding = _docs("gm-rbac.yaml")
     rules = {(rule["apiGroups"][0], res): sorted(rule["verbs"]) for rule in role["rules"] for res in rule["resources"]}
     crud = sorted(["get", "list", "watch", "create", "update", "patch", "delete"])
 
@@ -66,15 +66,24 @@ def test_gm_role_grants_exactly_what_gm_uses_and_lc_gets_no_api_access() -> None
         assert rules[("sedna.io", f"{kind.plural}/status")] == sorted(["get", "update", "patch"])
     assert rules[("", "pods")] == rules[("", "services")] == rules[("apps", "deployments")] == crud
     assert rules[("", "events")] == ["create", "patch"]
-    assert rules[("", "nodes")] == ["create", "get", "list", "patch", "update"]  # the hub's sequence mark
-    assert rules[("", "secrets")] == ["get"]  # credentialName Secrets' S3 endpoint annotations
+    # the hub's sequence mark; the identity watches Nodes (a deleted Node revokes its credential)
+    assert rules[("", "nodes")] == ["create", "get", "list", "patch", "update", "watch"]
+    assert rules[("", "secrets")] == ["get"]  # credentialName Secrets' S3 endpoint annotations, any namespace
     assert len(rules) == 2 * len(interface.SEDNA_KINDS) + 6
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "sedna-gm", "namespace": "sedna"}]
+    # node credential Secrets, the identity key and bootstrap uses: GM's own namespace only
+    assert (namespaced["kind"], namespaced["metadata"]["namespace"]) == ("Role", "sedna")
+    assert [(r["apiGroups"], r["resources"], sorted(r["verbs"])) for r in namespaced["rules"]] == [
+        ([""], ["secrets"], sorted(["get", "list", "watch", "create", "update", "delete"]))]
+    assert namespaced_binding["kind"] == "RoleBinding"
+    assert namespaced_binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                                             "name": "sedna-gm"}
+    assert namespaced_binding["subjects"] == binding["subjects"]
     lc_account = next(d for d in _docs("serviceaccounts.yaml") if d["metadata"]["name"] == "sedna-lc")
     assert lc_account["automountServiceAccountToken"] is False
 
 
-def test_lc_daemonset_has_host_network_node_name_token_and_state_dir() -> None:
+def test_lc_daemonset_has_host_network_node_name_bootstrap_token_and_state_dir() -> None:
     (daemonset,) = _docs("lc-daemonset.yaml")
     pod = daemonset["spec"]["template"]["spec"]
     (lc,) = pod["containers"]
@@ -82,8 +91,12 @@ def test_lc_daemonset_has_host_network_node_name_token_and_state_dir() -> None:
 
     assert pod["hostNetwork"] is True
     assert env["NODE_NAME"] == {"fieldRef": {"fieldPath": "spec.nodeName"}}
-    assert env["LC_HUB_TOKEN_FILE"] == "/var/lib/sedna/node-token"  # the node's own, on the node
+    assert env["LC_BOOTSTRAP_TOKEN_FILE"] == "/etc/sedna/bootstrap/token"
+    assert env["LC_STATE_DIR"] == "/var/lib/sedna"  # node-credential.json survives a restart of the Pod
+    assert "LC_HUB_TOKEN_FILE" not in env and "LC_HUB_TOKEN" not in env
     assert {"name": "state", "hostPath": {"path": "/var/lib/sedna", "type": "DirectoryOrCreate"}} in pod["volumes"]
+    assert {"name": "bootstrap-token", "secret": {"secretName": "sedna-bootstrap-token", "defaultMode": 0o400}} \
+        in pod["volumes"]
     assert lc["command"] == ["python", "-m", "lc"]
 
 

@@ -2,8 +2,9 @@
 
 :class:`Rig` is a context manager. GM runs ``python -m gm`` with the env of the rendered GM
 Deployment (kube backend, KUBECONFIG pointing at the emulator instead of the in-cluster account),
-each node's LC ``python -m lc`` with the env of the rendered LC DaemonSet and the node's own tokens
-in its hostPath, and :class:`~tests.kube.kubelet.RigKubelet` runs the worker Pods GM creates.
+each node's LC ``python -m lc`` with the env of the rendered LC DaemonSet, joining with the one
+bootstrap token of the Secrets (usable once per node, only by the rig's nodes), and
+:class:`~tests.kube.kubelet.RigKubelet` runs the worker Pods GM creates.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ class Rig:
         self.default_node = default_node
         self.cluster: KubeCluster | None = None
         self.lc_ports: dict[str, int] = {}
-        self.worker_tokens = {node: secrets.token_hex(12) for node in nodes}
+        self.bootstrap_token = secrets.token_hex(16)
         self._stack = contextlib.ExitStack()
 
     def __enter__(self) -> Rig:
@@ -77,12 +78,10 @@ class Rig:
         configuration.host = server.url
         self.cluster = KubeCluster(kubernetes.client.ApiClient(configuration), watch_timeout=5)
         self._stack.callback(self.cluster.close)
-        hub_tokens = {node: secrets.token_hex(16) for node in self.nodes}
         gm_ports = {9000: free_port(), 9010: free_port(), 9011: free_port()}
-        lines = lambda tokens: "".join(f"{n}={t}\n" for n, t in tokens.items())  # noqa: E731
+        allowed = f"{self.bootstrap_token} nodes={','.join(self.nodes)} uses={len(self.nodes)}\n"
         gm = manifests.launch("Deployment", "sedna-gm", node="master", root=self.root, ports=gm_ports, secrets={
-            "sedna-api-token": {"token": secrets.token_hex(16)},
-            "sedna-node-tokens": {"node-tokens": lines(hub_tokens), "worker-tokens": lines(self.worker_tokens)}})
+            "sedna-api-token": {"token": secrets.token_hex(16)}, "sedna-bootstrap-tokens": {"tokens": allowed}})
         env = {**gm.env, "KUBECONFIG": str(kubeconfig(self.root / "kubeconfig", server.url))}
         self._stack.enter_context(running(gm.module, env, self.root / "gm.log", port=gm_ports[9000], args=gm.args))
         eventually(lambda: httpx.get(gm.probe_url("readinessProbe")).status_code == 200, timeout=60,
@@ -90,10 +89,8 @@ class Rig:
         for node in self.nodes:
             port = self.lc_ports[node] = free_port()
             lc = manifests.launch("DaemonSet", "sedna-lc", node=node, root=self.root,
-                                  ports={**gm_ports, 9100: port}, hosts={"sedna-gm.sedna": "127.0.0.1"})
-            state = self.root / "nodes" / node / "var/lib/sedna"
-            (state / "node-token").write_text(hub_tokens[node])
-            (state / "worker-token").write_text(self.worker_tokens[node])
+                                  ports={**gm_ports, 9100: port}, hosts={"sedna-gm.sedna": "127.0.0.1"},
+                                  secrets={"sedna-bootstrap-token": {"token": self.bootstrap_token}})
             self._stack.enter_context(running(lc.module, lc.env, self.root / f"lc-{node}.log", port=port,
                                               args=lc.args))
         for node, port in self.lc_ports.items():

@@ -8,6 +8,7 @@ it needs, fails here rather than on a user's cluster.
 from __future__ import annotations
 
 import copy
+import re
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,9 +39,38 @@ def test_install_renders_every_component() -> None:
         ("datasets", "federatedlearningjobs", "incrementallearningjobs", "jointinferenceservices",
          "lifelonglearningjobs", "models")]
     for wanted in [("Deployment", "sedna-gm"), ("DaemonSet", "sedna-lc"), ("Service", "sedna-gm"),
-                   ("ClusterRole", "sedna-gm"), ("ClusterRoleBinding", "sedna-gm"), ("Namespace", "sedna"),
-                   ("Secret", "sedna-api-token"), ("Secret", "sedna-node-tokens")]:
+                   ("ClusterRole", "sedna-gm"), ("ClusterRoleBinding", "sedna-gm"), ("Role", "sedna-gm"),
+                   ("RoleBinding", "sedna-gm"), ("Namespace", "sedna"), ("Secret", "sedna-api-token"),
+                   ("Secret", "sedna-bootstrap-tokens"), ("Secret", "sedna-bootstrap-token")]:
         assert wanted in kinds
+    assert ("Secret", "sedna-node-tokens") not in kinds  # nodes join with bootstrap tokens (docs/identity.md)
+
+
+def test_every_file_an_env_names_is_a_key_of_the_secret_mounted_there() -> None:
+    secrets_by_name = {doc["metadata"]["name"]: doc for doc in manifests.rendered() if doc["kind"] == "Secret"}
+    checked = []
+    for kind, name in (("Deployment", "sedna-gm"), ("DaemonSet", "sedna-lc")):
+        pod = manifests.find(kind, name)["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        secret_mounts = {m["mountPath"]: volumes[m["name"]]["secret"]["secretName"]
+                         for m in container["volumeMounts"] if "secret" in volumes[m["name"]]}
+        for item in container["env"]:
+            if not item["name"].endswith("_FILE") or not item["value"].startswith("/etc/sedna/"):
+                continue
+            directory, _, key = item["value"].rpartition("/")
+            secret = secrets_by_name[secret_mounts[directory]]
+            assert key in {*secret.get("data", {}), *secret.get("stringData", {})}, (name, item)
+            checked.append(item["name"])
+
+    assert sorted(checked) == ["LC_BOOTSTRAP_TOKEN_FILE", "SEDNA_GM_BOOTSTRAP_TOKENS_FILE", "SEDNA_GM_TOKEN_FILE"]
+
+
+def test_the_placeholder_secrets_let_no_node_join() -> None:
+    from gm.identity import bootstrap
+
+    placeholder = manifests.find("Secret", "sedna-bootstrap-tokens")["stringData"]["tokens"]
+    assert bootstrap.parse(placeholder, "sedna-bootstrap-tokens") == []
 
 
 def test_every_rendered_object_validates_against_the_kubernetes_schemas() -> None:
@@ -111,7 +141,7 @@ def test_every_gm_env_name_is_one_python_m_gm_reads() -> None:
 def test_every_lc_env_name_is_one_python_m_lc_reads() -> None:
     names = _env_names("DaemonSet", "sedna-lc")
     environ = _Recording({n: "x" for n in names} | {"GM_ADDRESS": "gm:9000", "LC_BIND": "127.0.0.1:9100",
-                                                   "LC_HUB_TOKEN": "t"})
+                                                   "LC_BOOTSTRAP_TOKEN": "b"})
     lc_settings.from_args([], environ)
 
     assert names - environ.asked == set()
@@ -140,30 +170,55 @@ current-context: rig
     return path
 
 
-def test_gm_and_lc_start_from_the_rendered_manifests_and_their_probes_pass(tmp_path: Path,
-                                                                          api_server: Any) -> None:
+def test_gm_and_lc_start_from_the_rendered_manifests_and_the_node_joins_once(tmp_path: Path,
+                                                                            api_server: Any) -> None:
     ports = {9000: free_port(), 9010: free_port(), 9011: free_port(), 9100: free_port()}
-    token = secrets.token_hex(16)
-    api_token = secrets.token_hex(16)
+    bootstrap = secrets.token_hex(16)
     gm = manifests.launch("Deployment", "sedna-gm", node="master", root=tmp_path, ports=ports,
-                          secrets={"sedna-api-token": {"token": api_token},
-                                   "sedna-node-tokens": {"node-tokens": f"edge-0={token}\n",
-                                                         "worker-tokens": "edge-0=w0\n"}})
+                          secrets={"sedna-api-token": {"token": secrets.token_hex(16)},
+                                   "sedna-bootstrap-tokens": {"tokens": f"{bootstrap} nodes=edge-0 uses=1\n"}})
     lc = manifests.launch("DaemonSet", "sedna-lc", node="edge-0", root=tmp_path, ports=ports,
-                          hosts={"sedna-gm.sedna": "127.0.0.1"})
+                          hosts={"sedna-gm.sedna": "127.0.0.1"},
+                          secrets={"sedna-bootstrap-token": {"token": bootstrap}})
     node_dir = tmp_path / "nodes" / "edge-0" / "var/lib/sedna"
-    (node_dir / "node-token").write_text(token + "\n")  # the operator's steps on the node (docs/kubernetes.md)
-    (node_dir / "worker-token").write_text("w0\n")
     gm_env = {**gm.env, "KUBECONFIG": str(kubeconfig(tmp_path / "kubeconfig", api_server.url))}
+
+    def connected() -> dict[str, Any]:
+        return eventually(lambda: (h := httpx.get(lc.probe_url("readinessProbe")).json())["hub"] == "connected"
+                          and h, timeout=60, message="LC connected to GM", ignoring=(httpx.TransportError,))
 
     with running(gm.module, gm_env, tmp_path / "gm.log", port=ports[9000], args=gm.args):
         eventually(lambda: httpx.get(gm.probe_url("readinessProbe")).status_code == 200, timeout=60,
                    message="GM's readiness probe", ignoring=(httpx.TransportError,))
         assert httpx.get(gm.probe_url("livenessProbe")).status_code == 200
         with running(lc.module, lc.env, tmp_path / "lc.log", port=ports[9100], args=lc.args):
-            health = eventually(lambda: (h := httpx.get(lc.probe_url("readinessProbe")).json())["hub"] == "connected"
-                                and h, timeout=60, message="LC connected to GM", ignoring=(httpx.TransportError,))
-            assert health["status"] == "ok"
+            assert connected()["status"] == "ok"
             assert (node_dir / "lc.db").is_file()  # the LC's state lives in the node's hostPath
-            objects = httpx.get(f"http://127.0.0.1:{ports[9100]}/sedna/objects", headers={"Authorization": "Bearer w0"})
-            assert objects.status_code == 200  # the worker token GM hands this node's workers
+            credential = node_dir / "node-credential.json"
+            assert credential.stat().st_mode & 0o777 == 0o600
+            held = credential.read_text()
+            # GM keeps the node's credential (its hash) in its own namespace, the one the Role grants
+            stored = httpx.get(f"{api_server.url}/api/v1/namespaces/sedna/secrets/sedna-node-edge-0").json()
+            assert stored["metadata"]["labels"]["sedna.io/credential"] == "node"
+            admin = (node_dir / "admin-token").read_text().strip()
+            url = f"http://127.0.0.1:{ports[9100]}/sedna/objects"
+            assert httpx.get(url, headers={"Authorization": f"Bearer {admin}"}).status_code == 200
+            assert httpx.get(url, headers={"Authorization": f"Bearer {bootstrap}"}).status_code == 401
+        # the Pod restarts: the single-use bootstrap token is spent, the credential on the hostPath is reused
+        with running(lc.module, lc.env, tmp_path / "lc-2.log", port=ports[9100], args=lc.args):
+            connected()
+            assert credential.read_text() == held
+        assert "joined GM" in (tmp_path / "lc.log").read_text()
+        assert "joined GM" not in (tmp_path / "lc-2.log").read_text()
+
+
+def test_the_docs_create_exactly_the_secrets_the_install_mounts() -> None:
+    rendered = {doc["metadata"]["name"]: set(doc["stringData"]) for doc in manifests.rendered()
+                if doc["kind"] == "Secret"}
+    for page in ("docs/kubernetes.md", "README.md"):
+        text = (manifests.ROOT / page).read_text().replace("\\\n", " ")
+        created: dict[str, set[str]] = {}
+        for found in re.finditer(r"kubectl -n sedna create secret generic ([\w-]+)\s+--from-(?:literal|file)=([\w-]+)=",
+                                 text):
+            created.setdefault(found[1], set()).add(found[2])
+        assert created == rendered, page
