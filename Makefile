@@ -57,7 +57,7 @@ check-proto: install
 
 ## Every benchmark, quick mode: one JSON line per figure; reports go to bench/out/ (git-ignored).
 bench: install
-	@for b in joint_inference control_plane edge_hub mqtt federated incremental; do \
+	@for b in joint_inference control_plane edge_hub mqtt federated incremental lifelong hostile sedna_compat storage dashboard; do \
 		echo "== bench.$$b"; $(PY) -m bench.$$b --quick || exit 1; done
 
 clean:
