@@ -87,4 +87,7 @@ def test_objects_arriving_together_are_acked_in_one_message(tmp_path: Path) -> N
         server.stop(0)
     assert acked == {model(i)[0] for i in range(OBJECTS)}
     assert len(stored) == OBJECTS  # an ack still means "stored"
-    assert len(acks) <= 2, f"{OBJECTS} objects sent back to back were acked in {len(acks)} messages"
+    # one message per object before the batching; how many batches depends on how fast the store writes
+    # (2 on a quiet machine, 3 seen under heavy load), so the test asks for batching, not for a count
+    assert len(acks) < OBJECTS, f"{OBJECTS} objects sent back to back were acked in {len(acks)} messages"
+    assert any(isinstance(m, eh.ObjectAcks) and len(m.refs) >= 2 for m in acks), acks
