@@ -26,10 +26,10 @@ from collections.abc import Callable
 from typing import Any
 
 from gm.cluster.interface import DATASET, INCREMENTAL_LEARNING_JOB, MODEL, POD, Cluster, Obj
-from gm.controllers.common.status import Reason, WorkerHealth
 from gm.controllers.common.writes import Writes
 from gm.controllers.incremental_learning import reports, validation, workers
 from gm.controllers.stages.history import condition, data_of
+from gm.controllers.stages.inference import report_inference_worker
 from gm.controllers.stages.machine import REPORT_GRACE_SECONDS, Run, StageMachine
 from gm.runtime.caching import Cache
 from gm.runtime.mapping import own_key, owner_keys
@@ -37,8 +37,8 @@ from gm.runtime.outcomes import DONE, NamespacedName, Outcome
 from gm.runtime.patches import utc_now
 from gm.runtime.reconciling import Controller, Manager
 from gm.settings import ControllerSettings
-from gm.workloads.health import PodState, pod_health
-from gm.workloads.logs import LogTail, last_lines, log_tail_for, no_logs
+from gm.workloads.health import pod_health
+from gm.workloads.logs import LogTail, log_tail_for, no_logs
 from sedna.controlplane import il_protocol as ilp
 
 log = logging.getLogger(__name__)
@@ -86,24 +86,8 @@ class IncrementalLearningReconciler:
         return run.outcome
 
     def _inference_health(self, run: Run) -> None:
-        """``status.inferenceWorker``, and a Warning Event for each new crash of the inference worker."""
         name = workers.pod_name(run.job, "infer")
-        pod = self.pods.get(run.namespace, name)
-        if pod is None:
-            return
-        health = pod_health(pod, self.machine.moment())
-        record: WorkerHealth = {"pod": name, "state": str(health.state), "restarts": health.restarts,
-                                "message": "" if health.ready else health.describe()}
-        if health.state is PodState.CRASH_LOOP:
-            lines = last_lines(self.logs, run.namespace, name, health.container)
-            record["message"] += f"; {lines}" if lines else ""
-            before = (run.job.get("status") or {}).get("inferenceWorker") or {}
-            if before.get("restarts") != health.restarts or before.get("state") != str(health.state):
-                run.writes.warning(Reason.CRASH_LOOP, f"inference worker: pod {name} container "
-                                                      f"{health.container!r} is crash-looping")
-        if health.settles_in is not None:
-            run.requeue(health.settles_in + 0.5)
-        run.writes.patch.set("inferenceWorker", record)
+        report_inference_worker(run, name, self.pods.get(run.namespace, name), self.machine.moment(), self.logs)
 
     # -- lookups -----------------------------------------------------------------------------------
     def model_url(self, job: Obj) -> str:

@@ -33,12 +33,12 @@ from typing import Any
 
 from gm.cluster.interface import DATASET, DEPLOYMENT, LIFELONG_LEARNING_JOB, POD, SERVICE, Cluster, Obj
 from gm.controllers.common.problems import Problem, verdict
-from gm.controllers.common.status import Reason, WorkerHealth
 from gm.controllers.common.writes import Writes
 from gm.controllers.lifelong_learning import status as kbstatus
 from gm.controllers.lifelong_learning import validation, workers
 from gm.controllers.lifelong_learning.knowledge_base import HttpKBAccess, KBAccess, KBState
 from gm.controllers.stages.history import condition
+from gm.controllers.stages.inference import report_inference_worker
 from gm.controllers.stages.machine import REPORT_GRACE_SECONDS, Run, StageMachine
 from gm.controllers.stages.reports import edge_report
 from gm.runtime.caching import Cache
@@ -244,24 +244,8 @@ class LifelongLearningReconciler:
         return {"reason": f"{stage}Decision", "message": f"waiting for the LC on {node} to {what} round {round_}"}
 
     def _inference_health(self, run: LifelongRun) -> None:
-        """``status.inferenceWorker``, and a Warning Event for each new crash of the inference worker."""
         name = workers.name_of(run.job, "infer")
-        pod = self.pods.get(run.namespace, name)
-        if pod is None:
-            return
-        health = pod_health(pod, self.machine.moment())
-        record: WorkerHealth = {"pod": name, "state": str(health.state), "restarts": health.restarts,
-                                "message": "" if health.ready else health.describe()}
-        if health.state is PodState.CRASH_LOOP:
-            lines = last_lines(self.logs, run.namespace, name, health.container)
-            record["message"] += f"; {lines}" if lines else ""
-            before = (run.job.get("status") or {}).get("inferenceWorker") or {}
-            if before.get("restarts") != health.restarts or before.get("state") != str(health.state):
-                run.writes.warning(Reason.CRASH_LOOP, f"inference worker: pod {name} container "
-                                                      f"{health.container!r} is crash-looping")
-        if health.settles_in is not None:
-            run.requeue(health.settles_in + 0.5)
-        run.writes.patch.set("inferenceWorker", record)
+        report_inference_worker(run, name, self.pods.get(run.namespace, name), self.machine.moment(), self.logs)
 
 
 class LifelongStages:
