@@ -233,6 +233,12 @@ def _sedna_predict(repo: ModelRepository, model: Any, body: bytes, max_elements:
     array = data.to_numpy(to_numpy_dtype(spec.datatype), spec.datatype).reshape(data.shape)
     if array.ndim and array.shape[0] == 0:
         raise InvalidInputError("data: has no rows (send at least one sample)")
+    return _predict_sample_or_batch(repo, model, spec, array)
+
+
+def _predict_sample_or_batch(repo: ModelRepository, model: Any, spec: Any, array: np.ndarray) -> Any:
+    """Run ``array`` as a batch, or as one sample when only ``(1, *shape)`` fits ``spec``; :func:`sedna_json` of
+    :func:`sedna_output` (one sample in, one result out)."""
     added = False
     if not spec.accepts_shape(array.shape):
         if not spec.accepts_shape((1, *array.shape)):
@@ -288,12 +294,4 @@ def sedna_bytes_predict(repo: ModelRepository, model: Any, data: Any) -> Any:
     """Sedna's ``/predict`` for a model whose input is BYTES: ``data`` is a string or a (nested) list of strings."""
     spec = model.inputs[0]
     array = bytes_tensors.from_nested(data, "data")
-    added = False
-    if not spec.accepts_shape(array.shape):
-        if not spec.accepts_shape((1, *array.shape)):
-            raise InvalidInputError(f"data: shape {fmt_shape(array.shape)} does not match model input "
-                                    f"{spec.name!r} {fmt_shape(spec.shape)}")
-        array, added = array[np.newaxis], True
-    prediction = repo.infer(model, {spec.name: array})
-    output = sedna_output(model, prediction)
-    return sedna_json(output[0] if added else output)
+    return _predict_sample_or_batch(repo, model, spec, array)
