@@ -196,11 +196,12 @@ class InferenceServer:
 
     def serve_forever(self) -> None:
         """Start (if needed) and block until SIGTERM or SIGINT, then stop gracefully."""
-        if not self._ready:
-            self.start()
         stop = threading.Event()
+        # handlers first: a SIGTERM that arrives once the ports answer must already stop gracefully
         previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
+            if not self._ready:
+                self.start()
             while not stop.wait(0.5) and not self._stopped.is_set():
                 pass
         finally:
