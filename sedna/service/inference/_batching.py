@@ -1,12 +1,22 @@
 """Dynamic batching: concurrent requests to one model run as one ``predict`` call.
 
-Each request is queued with its arrival time; a worker thread takes the oldest
-request and keeps adding compatible ones (same input names, dtypes and non-batch
-dimensions) until the batch holds ``max_batch_size`` samples or the oldest request
-has waited ``max_queue_delay`` (Triton's policy). Inputs are concatenated along dim 0,
-the model runs once, and every output is split back so each requester gets exactly
-its own rows. A request larger than the limit runs alone. An exception in
-``predict`` fails the futures of that batch only; the worker keeps going.
+Each request is queued with its arrival time; a worker thread takes the oldest request
+and keeps adding compatible ones (same input names, dtypes and non-batch dimensions)
+up to ``max_batch_size`` samples. When to stop waiting for more is the policy:
+
+- **adaptive** (the default): when no batch of this model is running, what is queued goes
+  at once, so a lone request pays no queue delay; requests that arrive while a batch runs
+  wait for it and go together as the next batch. ``max_queue_delay`` then only bounds how
+  long a gathered batch waits for a fuller one while another worker's batch keeps the model
+  busy (``workers`` > 1); with one worker the model is never busy when it looks.
+- **fixed** (``adaptive=False``, Triton's dynamic batcher with a queue delay): the oldest
+  request always waits up to ``max_queue_delay`` for the batch to fill.
+
+Inputs are concatenated along dim 0, the model runs once, and every output is split back
+so each requester gets exactly its own rows. A request larger than the limit runs alone. A
+request whose waiter was cancelled (its caller gave up, a deadline passed) before its batch
+formed is dropped, not computed. An exception in ``predict`` fails the futures of that
+batch only; the worker keeps going.
 
 :mod:`.server` owns one :class:`Batcher` per batching model. Threads wait on the
 :class:`~concurrent.futures.Future` that :meth:`Batcher.submit` returns; event-loop front
@@ -57,14 +67,16 @@ class Batcher:
     """Queue and worker threads that batch requests to one model."""
 
     def __init__(self, model: ServedModel, max_batch_size: int, max_queue_delay_ms: float, workers: int = 1,
-                 observe: BatchObserver | None = None) -> None:
+                 observe: BatchObserver | None = None, adaptive: bool = True) -> None:
         self.model = model
         self.limit = max(1, min(max_batch_size, model.max_batch_size))
         self.delay = max_queue_delay_ms / 1000.0
+        self.adaptive = adaptive
         self._observe = observe
         self._pending: collections.deque[_Request] = collections.deque()
         self._cond = threading.Condition()
         self._closed = False
+        self._running = 0  # batches of this model in predict right now
         self._threads = [
             threading.Thread(target=self._run, name=f"batcher-{model.name}-{i}", daemon=True) for i in range(workers)
         ]
@@ -109,32 +121,58 @@ class Batcher:
             batch = self._next_batch()
             if batch is None:
                 return
-            self._execute(batch)
+            try:
+                self._execute(batch)
+            finally:
+                with self._cond:
+                    self._running -= 1
+                    self._cond.notify_all()  # the model may be idle now: a held batch may go
 
     def _next_batch(self) -> list[_Request] | None:
         with self._cond:
-            while not self._pending:
-                if self._closed:
+            while True:
+                batch = self._gather()
+                if batch is None:
                     return None
-                self._cond.wait()
-            first = self._pending.popleft()
-            batch, total, key = [first], first.size, first.key
-            deadline = first.enqueued + self.delay
-            while total < self.limit:
-                if self._pending:
-                    nxt = self._pending[0]
-                    if total + nxt.size > self.limit or nxt.key != key:
-                        break
-                    batch.append(self._pending.popleft())
-                    total += nxt.size
-                    continue
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or self._closed:
+                batch = [r for r in batch if _claim(r)]  # callers may have given up while it gathered
+                if batch:
                     break
-                self._cond.wait(remaining)
+            self._running += 1
             if self._pending:
                 self._cond.notify()  # another worker may start on the rest
             return batch
+
+    def _gather(self) -> list[_Request] | None:
+        """The next batch by the policy (see the module docstring); None once closed and drained."""
+        while True:
+            while self._pending and self._pending[0].future.cancelled():
+                self._pending.popleft()
+            if self._pending:
+                break
+            if self._closed:
+                return None
+            self._cond.wait()
+        first = self._pending.popleft()
+        batch, total, key = [first], first.size, first.key
+        deadline = first.enqueued + self.delay
+        while total < self.limit:
+            if self._pending:
+                nxt = self._pending[0]
+                if nxt.future.cancelled():
+                    self._pending.popleft()
+                    continue
+                if total + nxt.size > self.limit or nxt.key != key:
+                    break
+                batch.append(self._pending.popleft())
+                total += nxt.size
+                continue
+            if self.adaptive and self._running == 0:
+                break  # the model is idle: waiting would only add latency
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self._closed:
+                break
+            self._cond.wait(remaining)
+        return batch
 
     def _execute(self, batch: list[_Request]) -> None:
         started = time.monotonic()
@@ -154,6 +192,18 @@ class Batcher:
             if self._observe is not None:
                 self._observe(sum(r.size for r in batch), queued, time.monotonic() - started)
         _complete(batch, parts, None)
+
+
+def _claim(request: _Request) -> bool:
+    """Take ``request`` into a batch unless its caller gave up (cancelled its waiter) already.
+
+    A thread's future is marked running here, so it cannot be cancelled once it is in a batch;
+    an event loop's future still can be, and :func:`_resolve` (on that loop) skips it then.
+    """
+    future = request.future
+    if request.loop is None:
+        return bool(future.set_running_or_notify_cancel())  # type: ignore[union-attr]
+    return not future.done()
 
 
 def _complete(batch: list[_Request], parts: list[Prediction | None], error: BaseException | None) -> None:

@@ -41,14 +41,22 @@ class BatchingConfig:
     max_batch_size: int = 32
     """Upper bound of samples per batch; the model's own ``max_batch_size`` may lower it. 0 disables batching."""
     max_queue_delay_ms: float = 2.0
-    """How long the first request of a batch may wait for others to join it."""
+    """How long the first request of a batch may wait for others to join it. With ``adaptive``
+    (the default) it waits only while another batch of the model runs; a request that finds
+    the model idle goes at once."""
     workers: int = 1
     """Threads per model that run batches (each runs one batch at a time)."""
+    adaptive: bool = True
+    """Dispatch at once when the model is idle; requests arriving while a batch runs go together
+    as the next one. False: the first request of every batch waits up to ``max_queue_delay_ms``
+    for the batch to fill (Triton's fixed queue delay)."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.max_batch_size, int) or self.max_batch_size < 0:
             raise ConfigError(f"BatchingConfig.max_batch_size={self.max_batch_size!r} must be an integer >= 0")
         if not self.max_queue_delay_ms >= 0:
             raise ConfigError(f"BatchingConfig.max_queue_delay_ms={self.max_queue_delay_ms!r} must be >= 0")
+        if not isinstance(self.adaptive, bool):
+            raise ConfigError(f"BatchingConfig.adaptive={self.adaptive!r} must be True or False")
         if not isinstance(self.workers, int) or self.workers < 1:
             raise ConfigError(f"BatchingConfig.workers={self.workers!r} must be an integer >= 1")

@@ -86,7 +86,7 @@ class ModelRepository:
             if model.max_batch_size > 0 and model.name not in self._batchers:
                 self._batchers[model.name] = Batcher(
                     model, self.batching.max_batch_size, self.batching.max_queue_delay_ms, self.batching.workers,
-                    observe=self.metrics.observer(model.name),
+                    observe=self.metrics.observer(model.name), adaptive=self.batching.adaptive,
                 )
 
     def close(self) -> None:
