@@ -6,13 +6,21 @@ for a model that costs at least 1 ms per sample at batch 1 on one thread, so
 :func:`calibrate` times batch-1 runs and takes the narrowest H in :data:`HIDDEN_WIDTHS`
 whose fastest run takes 1 ms on this machine (2048 did on slower machines; a faster CPU
 needs 2560 or 3072); the width and the measured cost are reported. A batch of 32
-amortises the weight reads. Two servers run in child processes on 127.0.0.1
-(``python -m bench._batching --serve <max_batch> <H>``, gRPC plus REST for ``/metrics``),
-one with ``BatchingConfig(max_batch_size=32, max_queue_delay_ms=2)`` and one with
-``max_batch_size=1``. The same 32 concurrent clients (one channel each, asyncio tasks
-of this process) drive each in turn for a fixed time, first over ``ModelStreamInfer``
-streams, then with unary ``ModelInfer`` calls. The clients share the machine's two
-cores with the server, so every microsecond a request costs either side is taken
+amortises the weight reads. Two servers run as child processes on 127.0.0.1
+(``python -m bench._batching --serve <max_batch> <H> <workers> adaptive|fixed``, gRPC plus REST for
+``/metrics``), one with ``BatchingConfig(max_batch_size=32, max_queue_delay_ms=2)`` (adaptive)
+and one with ``max_batch_size=1``, in the same topology (replicas x batcher workers). The same
+32 concurrent clients (one channel each, asyncio tasks of this process) drive them, first over
+``ModelStreamInfer`` streams, then with unary ``ModelInfer`` calls.
+
+Load on a shared machine comes and goes within seconds, so nothing is compared across
+minutes: for each transport the unbatched server, bare ONNX Runtime (batch 32, one process per
+usable core, one thread each: the most these cores can do with this model) and the batched server
+take turns in short slices, in rotating order, for several rounds; every ratio is the median of
+its per-round ratios. Beside the wall-clock figures the CPU time each side spent is read from
+``/proc`` (server replicas, this client process, the ONNX Runtime processes), which says where
+the time went and is much less sensitive to other load than wall-clock rates. The clients share
+the machine's cores with the server, so every microsecond a request costs either side is taken
 from the model. Used by ``python -m bench.joint_inference`` (no asserts; returns figures).
 """
 
@@ -22,6 +30,7 @@ import asyncio
 import itertools
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -118,14 +127,14 @@ def calibrate() -> tuple[int, float]:
     return hidden, cost
 
 
-def _serve(max_batch_size: int, hidden: int) -> None:
+def _serve(max_batch_size: int, hidden: int, workers: int, adaptive: bool = True) -> None:
     """A replica (child process): serve the MLP on the ports in the environment until SIGTERM."""
     from sedna.service.inference import BatchingConfig, InferenceServer
     from sedna.service.inference.replicas import signal_ready
 
     model = MlpModel(hidden)
     model.predict({"x": np.zeros((1, INPUT), np.float32)})  # warm the session
-    batching = BatchingConfig(max_batch_size=max_batch_size, max_queue_delay_ms=2.0, workers=1)
+    batching = BatchingConfig(max_batch_size=max_batch_size, max_queue_delay_ms=2.0, workers=workers, adaptive=adaptive)
     server = InferenceServer([model], rest_port=int(os.environ["BENCH_REST_PORT"]),
                              grpc_port=int(os.environ["BENCH_GRPC_PORT"]), batching=batching, reuse_port=True).start()
     signal_ready()
@@ -138,13 +147,20 @@ def _env() -> dict[str, str]:
             "OMP_NUM_THREADS": "1"}
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds process ``pid`` has used (all its threads), from ``/proc``."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class _ServerProcess:
     """The cloud worker's topology: ``replicas`` server processes sharing the ports (SO_REUSEPORT)."""
 
-    def __init__(self, max_batch_size: int, hidden: int, replicas: int) -> None:
+    def __init__(self, max_batch_size: int, hidden: int, replicas: int, workers: int, adaptive: bool = True) -> None:
         from sedna.service.inference.replicas import ReplicaSet
 
-        command = [sys.executable, "-m", "bench._batching", "--serve", str(max_batch_size), str(hidden)]
+        command = [sys.executable, "-m", "bench._batching", "--serve", str(max_batch_size), str(hidden),
+                   str(workers), "adaptive" if adaptive else "fixed"]
         self.replicas = ReplicaSet(command, replicas, _env(), "127.0.0.1", {"BENCH_GRPC_PORT": 0,
                                                                              "BENCH_REST_PORT": 0}).start()
         self.port, self.rest_port = self.replicas.ports["BENCH_GRPC_PORT"], self.replicas.ports["BENCH_REST_PORT"]
@@ -161,6 +177,10 @@ class _ServerProcess:
                     values[key] = float(line.rsplit(" ", 1)[1])
         return values.get("sedna_inference_batch_size_sum", 0.0), values.get("sedna_inference_batch_size_count", 0.0)
 
+    def cpu(self) -> float:
+        """CPU seconds the replicas have used so far."""
+        return sum(cpu_seconds(pid) for pid in self.replicas.pids())
+
     def close(self) -> None:
         self.replicas.stop()
 
@@ -172,38 +192,62 @@ from bench._batching import INPUT, MlpModel
 model, x = MlpModel({hidden}), {{"x": np.random.default_rng(3).standard_normal((32, INPUT)).astype(np.float32)}}
 model.predict(x)
 print("ready", flush=True)
-sys.stdin.readline()
-samples, began = 0, time.perf_counter()
-while (now := time.perf_counter()) < began + {seconds}:
-    model.predict(x)
-    samples += 32
-print(samples / (now - began), flush=True)
+for line in sys.stdin:
+    seconds = float(line)
+    samples, began, cpu = 0, time.perf_counter(), time.process_time()
+    while (now := time.perf_counter()) < began + seconds:
+        model.predict(x)
+        samples += 32
+    print(samples, now - began, time.process_time() - cpu, flush=True)
 """
 
 
-def ort_limit(hidden: int, processes: int, seconds: float) -> float:
-    """Samples/s of bare ONNX Runtime at batch 32 on ``processes`` processes at once (one thread each)."""
-    code = _ORT_LIMIT.format(hidden=hidden, seconds=seconds)
-    procs = [subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              env=_env(), cwd=Path(__file__).resolve().parent.parent, text=True)
-             for _ in range(processes)]
-    try:
-        for proc in procs:  # sessions built and warm: start them together
-            assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
-        for proc in procs:
+class OrtLimit:
+    """Bare ONNX Runtime at batch 32 in ``processes`` processes (one thread each), run on demand."""
+
+    def __init__(self, hidden: int, processes: int) -> None:
+        code = _ORT_LIMIT.format(hidden=hidden)
+        self.procs = [subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                       env=_env(), cwd=Path(__file__).resolve().parent.parent, text=True)
+                      for _ in range(processes)]
+        try:
+            for proc in self.procs:  # sessions built and warm
+                assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        except BaseException:
+            self.close()
+            raise
+
+    def run(self, seconds: float) -> tuple[float, float]:
+        """(samples/s, CPU seconds per sample) of all processes running together for ``seconds``."""
+        for proc in self.procs:
             assert proc.stdin is not None
-            proc.stdin.write("go\n")
+            proc.stdin.write(f"{seconds}\n")
             proc.stdin.flush()
-        return sum(float(proc.communicate(timeout=seconds + 60)[0]) for proc in procs)
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
+        rate = samples = cpu = 0.0
+        for proc in self.procs:
+            assert proc.stdout is not None
+            n, wall, used = map(float, proc.stdout.readline().split())
+            rate += n / wall
+            samples += n
+            cpu += used
+        return rate, cpu / max(samples, 1.0)
+
+    def close(self) -> None:
+        for proc in self.procs:
+            if proc.stdin is not None:
+                proc.stdin.close()
+        for proc in self.procs:
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+            if proc.stdout is not None:
+                proc.stdout.close()
 
 
-def _load(port: int, seconds: float, warmup: float, stream: bool) -> tuple[float, float]:
-    """Throughput (req/s) and p95 latency (ms) of CLIENTS clients, each calling as fast as it can.
+def _load(port: int, seconds: float, warmup: float, stream: bool) -> tuple[float, float, float]:
+    """Throughput (req/s), p95 latency (ms) and this process's CPU seconds per request of CLIENTS clients.
 
     Each client has its own channel (and, with ``stream``, its own ``ModelStreamInfer``
     stream) and one request in flight; all run as tasks of one event loop, the cheapest
@@ -213,6 +257,7 @@ def _load(port: int, seconds: float, warmup: float, stream: bool) -> tuple[float
 
     rng = np.random.default_rng(1)
     samples = [rng.standard_normal((1, INPUT)).astype(np.float32) for _ in range(CLIENTS)]
+    cpu: list[float] = []
 
     async def run() -> list[float]:
         clients = [AsyncGrpcInferenceClient("127.0.0.1", port, timeout=30) for _ in range(CLIENTS)]
@@ -229,8 +274,14 @@ def _load(port: int, seconds: float, warmup: float, stream: bool) -> tuple[float
                 if began >= begin and done <= end:
                     latencies.append(done - began)
 
+        async def clock() -> None:
+            await asyncio.sleep(max(0.0, begin - time.perf_counter()))
+            cpu.append(time.process_time())
+            await asyncio.sleep(max(0.0, end - time.perf_counter()))
+            cpu.append(time.process_time())
+
         try:
-            await asyncio.gather(*(one(i) for i in range(CLIENTS)))
+            await asyncio.gather(clock(), *(one(i) for i in range(CLIENTS)))
         finally:
             for s in streams:
                 await s.close()
@@ -239,46 +290,84 @@ def _load(port: int, seconds: float, warmup: float, stream: bool) -> tuple[float
         return latencies
 
     flat = np.array(asyncio.run(run()))
-    return len(flat) / seconds, float(np.percentile(flat, 95) * 1000.0) if len(flat) else float("nan")
+    p95 = float(np.percentile(flat, 95) * 1000.0) if len(flat) else float("nan")
+    return len(flat) / seconds, p95, (cpu[1] - cpu[0]) / max(len(flat), 1)
 
 
-def measure_batching(quick: bool, replicas: int = 0) -> dict[str, Any]:
+def _slice(server: _ServerProcess, seconds: float, warmup: float, stream: bool) -> dict[str, float]:
+    """One load slice against ``server``: rate, p95, mean batch and CPU microseconds per request."""
+    samples, calls = server.batches()
+    cpu = server.cpu()
+    rate, p95, client_cpu = _load(server.port, seconds, warmup, stream)
+    server_cpu = server.cpu() - cpu
+    samples_after, calls_after = server.batches()
+    done = max(samples_after - samples, 1.0)
+    return {"rate": rate, "p95": p95, "batch": done / max(calls_after - calls, 1.0),
+            "server_us": server_cpu / done * 1e6, "client_us": client_cpu * 1e6}
+
+
+def measure_batching(quick: bool, replicas: int = 0, workers: int = 1, adaptive: bool = True) -> dict[str, Any]:
     """Throughput and p95 with dynamic batching (max 32) vs max batch size 1, 32 concurrent clients.
 
-    Both transports are measured against both servers, alternating: ``ModelStreamInfer``
-    streams (the figures without suffix) and unary ``ModelInfer`` calls (``*_unary``).
-    Both servers run as ``replicas`` processes (default: one per usable core), as the cloud
-    worker does with ``SERVING_REPLICAS=auto``. Right before each batched run, bare ONNX
-    Runtime runs batches of 32 on one process per usable core for as long (the limit of these
-    cores for this model); ``serving_vs_ort_limit`` is batched req/s over that limit.
+    Both transports are measured: ``ModelStreamInfer`` streams (the figures without suffix)
+    and unary ``ModelInfer`` calls (``*_unary``). Both servers run as ``replicas`` processes
+    (default: one per usable core, as the cloud worker does with ``SERVING_REPLICAS=auto``) of
+    ``workers`` batcher threads each; ``adaptive=False`` gives the batched server the fixed queue
+    delay instead of the adaptive policy (for A/B runs). For each transport, rounds of three slices in rotating
+    order (unbatched server, bare ONNX Runtime at batch 32 on every usable core, batched server);
+    ``serving_vs_ort_limit`` is batched req/s over that limit and ``batching_speedup`` batched
+    over unbatched req/s, each the median of its per-round ratios.
     """
     from sedna.service.inference.replicas import usable_cores
 
-    seconds, warmup = (3.0, 1.0) if quick else (8.0, 2.0)
+    rounds, seconds, warmup = (3, 2.0, 0.5) if quick else (5, 3.0, 0.5)
     cores = usable_cores()
     replicas = replicas or cores
     hidden, cost = calibrate()
-    batched, unbatched = _ServerProcess(32, hidden, replicas), _ServerProcess(1, hidden, replicas)
-    figures: dict[str, Any] = {"replicas": replicas}
+    batched = _ServerProcess(32, hidden, replicas, workers, adaptive)
+    unbatched = _ServerProcess(1, hidden, replicas, workers)
+    limit = OrtLimit(hidden, cores)
+    figures: dict[str, Any] = {"replicas": replicas, "workers": workers, "rounds": rounds,
+                               "policy": "adaptive" if adaptive else "fixed"}
     try:
         for stream, suffix in ((True, ""), (False, "_unary")):
-            throughput_unbatched, p95_unbatched = _load(unbatched.port, seconds, warmup, stream)
-            limit = ort_limit(hidden, cores, seconds)
-            samples, calls = batched.batches()
-            throughput_batched, p95_batched = _load(batched.port, seconds, warmup, stream)
-            samples_after, calls_after = batched.batches()
+            rows: list[dict[str, Any]] = []
+            for r in range(rounds):
+                steps = ["unbatched", "ort", "batched"]
+                steps = steps[r % 3:] + steps[:r % 3]
+                row: dict[str, Any] = {}
+                for step in steps:
+                    if step == "ort":
+                        row["ort"], row["ort_cpu_us"] = limit.run(seconds)
+                        row["ort_cpu_us"] *= 1e6
+                    else:
+                        row[step] = _slice(batched if step == "batched" else unbatched, seconds, warmup, stream)
+                rows.append(row)
+
+            def median(value: Any, ndigits: int = 3, rows: list[dict[str, Any]] = rows) -> float:
+                return round(statistics.median(value(row) for row in rows), ndigits)
+
             figures.update({
-                f"ort_limit{suffix}": round(limit, 1),
-                f"serving_vs_ort_limit{suffix}": round(throughput_batched / limit, 3),
-                f"mean_batch_size{suffix}": round((samples_after - samples) / max(calls_after - calls, 1), 2),
-                f"throughput_batched{suffix}": round(throughput_batched, 1),
-                f"throughput_unbatched{suffix}": round(throughput_unbatched, 1),
-                f"p95_batched_ms{suffix}": round(p95_batched, 2),
-                f"p95_unbatched_ms{suffix}": round(p95_unbatched, 2),
-                f"batching_speedup{suffix}": round(throughput_batched / throughput_unbatched, 2),
-                f"batching_p95_ratio{suffix}": round(p95_batched / p95_unbatched, 3),
+                f"ort_limit{suffix}": median(lambda row: row["ort"], 1),
+                f"serving_vs_ort_limit{suffix}": median(lambda row: row["batched"]["rate"] / row["ort"]),
+                f"serving_vs_ort_limit_spread{suffix}": [round(row["batched"]["rate"] / row["ort"], 3) for row in rows],
+                f"mean_batch_size{suffix}": median(lambda row: row["batched"]["batch"], 2),
+                f"throughput_batched{suffix}": median(lambda row: row["batched"]["rate"], 1),
+                f"throughput_unbatched{suffix}": median(lambda row: row["unbatched"]["rate"], 1),
+                f"p95_batched_ms{suffix}": median(lambda row: row["batched"]["p95"], 2),
+                f"p95_unbatched_ms{suffix}": median(lambda row: row["unbatched"]["p95"], 2),
+                f"batching_speedup{suffix}": median(lambda row: row["batched"]["rate"] / row["unbatched"]["rate"], 2),
+                f"batching_speedup_spread{suffix}": [round(row["batched"]["rate"] / row["unbatched"]["rate"], 2)
+                                                     for row in rows],
+                f"batching_p95_ratio{suffix}": median(lambda row: row["batched"]["p95"] / row["unbatched"]["p95"]),
+                f"server_cpu_us_per_request{suffix}": median(lambda row: row["batched"]["server_us"], 1),
+                f"client_cpu_us_per_request{suffix}": median(lambda row: row["batched"]["client_us"], 1),
+                f"unbatched_server_cpu_us_per_request{suffix}": median(lambda row: row["unbatched"]["server_us"], 1),
+                f"ort_cpu_us_per_sample{suffix}": median(lambda row: row["ort_cpu_us"], 1),
+                f"serving_cpu_vs_ort{suffix}": median(lambda row: row["ort_cpu_us"] / row["batched"]["server_us"]),
             })
     finally:
+        limit.close()
         batched.close()
         unbatched.close()
     return {**figures, "model": "mlp-" + "-".join(map(str, layers(hidden))),
@@ -286,11 +375,12 @@ def measure_batching(quick: bool, replicas: int = 0) -> dict[str, Any]:
 
 
 def _main(argv: list[str]) -> Any:
-    if len(argv) >= 3 and argv[0] == "--serve":
-        _serve(int(argv[1]), int(argv[2]))
+    if len(argv) >= 5 and argv[0] == "--serve":
+        _serve(int(argv[1]), int(argv[2]), int(argv[3]), argv[4] == "adaptive")
         return None
     replicas = int(argv[argv.index("--replicas") + 1]) if "--replicas" in argv else 0
-    print(json.dumps(measure_batching("--quick" in argv, replicas)))
+    workers = int(argv[argv.index("--workers") + 1]) if "--workers" in argv else 1
+    print(json.dumps(measure_batching("--quick" in argv, replicas, workers, "--fixed" not in argv)))
     return None
 
 

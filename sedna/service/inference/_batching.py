@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import itertools
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -233,7 +234,8 @@ def _resolve(waiters: list[tuple[Waiter, Prediction | None]], error: BaseExcepti
 
 def _split(prediction: Prediction, sizes: list[int]) -> list[Prediction]:
     total = sum(sizes)
-    bounds = np.cumsum(sizes)[:-1]
+    bounds = list(itertools.accumulate(sizes, initial=0))
+    slices = [slice(a, b) for a, b in itertools.pairwise(bounds)]  # views: plain slicing beats np.split's overhead
     pieces: dict[str, list[np.ndarray]] = {}
     for name, value in prediction.outputs.items():
         array = np.asarray(value)
@@ -242,7 +244,7 @@ def _split(prediction: Prediction, sizes: list[int]) -> list[Prediction]:
                 f"model output {name!r} has shape {list(array.shape)}, expected batch dimension {total} "
                 f"(the model declares max_batch_size > 0, so outputs must keep dim 0)"
             )
-        pieces[name] = np.split(array, bounds)
+        pieces[name] = [array[part] for part in slices]
     return [
         Prediction({name: parts[i] for name, parts in pieces.items()}, dict(prediction.parameters))
         for i in range(len(sizes))

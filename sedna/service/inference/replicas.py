@@ -164,6 +164,10 @@ class ReplicaSet:
         finally:
             os.close(read)
 
+    def pids(self) -> list[int]:
+        """The process ids of the replicas that were started (running or not)."""
+        return [proc.pid for proc in self._procs if proc is not None]
+
     def exit_codes(self) -> list[int | None]:
         """Each replica's exit code (None while it runs or before it was started)."""
         return [None if proc is None else proc.poll() for proc in self._procs]
