@@ -13,7 +13,10 @@ Figures, all measured side by side in one run (ratios carry the verdict):
 - cloud batching: throughput and p95 with dynamic batching vs batch size 1, with 32
   clients on ``ModelStreamInfer`` streams (``batching_*``) and on unary calls
   (``batching_*_unary``), the server running as one replica per core; and the batched
-  throughput against bare ONNX Runtime at batch 32 on the same cores (``serving_vs_ort_limit``).
+  throughput against bare ONNX Runtime at batch 32 on the same cores (``serving_vs_ort_limit``),
+  all in interleaved slices (``bench._batching``). The ``*_cpu`` twins compare CPU time per
+  request instead of wall-clock rates (what each answer cost the server, read from ``/proc``),
+  which other load on a shared machine barely moves.
 """
 
 from __future__ import annotations
@@ -152,19 +155,30 @@ def transport_and_batching(report: Report, quick: bool) -> None:
     load = {"load1_before": round(os.getloadavg()[0], 2)}
     b = measure_batching(quick)
     load["load1_after"] = round(os.getloadavg()[0], 2)
+    common = {"replicas": b["replicas"], "workers": b["workers"], "rounds": b["rounds"], "policy": b["policy"], **load}
     for suffix, transport in (("", "ModelStreamInfer"), ("_unary", "ModelInfer")):
         report.figure(f"serving_vs_ort_limit{suffix}", b[f"serving_vs_ort_limit{suffix}"], "ratio",
                       transport=transport, throughput_batched=b[f"throughput_batched{suffix}"],
-                      ort_limit_samples_per_s=b[f"ort_limit{suffix}"], replicas=b["replicas"], **load)
+                      ort_limit_samples_per_s=b[f"ort_limit{suffix}"],
+                      per_round=b[f"serving_vs_ort_limit_spread{suffix}"], **common)
+        report.figure(f"serving_vs_ort_limit_cpu{suffix}", b[f"serving_cpu_vs_ort{suffix}"], "ratio",
+                      transport=transport, ort_cpu_us_per_sample=b[f"ort_cpu_us_per_sample{suffix}"],
+                      server_cpu_us_per_request=b[f"server_cpu_us_per_request{suffix}"],
+                      client_cpu_us_per_request=b[f"client_cpu_us_per_request{suffix}"], **common)
     for suffix, transport in (("", "ModelStreamInfer"), ("_unary", "ModelInfer")):
         report.figure(f"batching_speedup{suffix}", round(b[f"batching_speedup{suffix}"], 2), "ratio",
                       transport=transport, throughput_batched=b[f"throughput_batched{suffix}"],
                       throughput_unbatched=b[f"throughput_unbatched{suffix}"],
                       mean_batch_size=b[f"mean_batch_size{suffix}"], model=b["model"],
-                      model_ms_batch1=b["model_ms_batch1"], **load)
+                      model_ms_batch1=b["model_ms_batch1"], per_round=b[f"batching_speedup_spread{suffix}"],
+                      **common)
+        cpu_ratio = b[f"unbatched_server_cpu_us_per_request{suffix}"] / b[f"server_cpu_us_per_request{suffix}"]
+        report.figure(f"batching_speedup_cpu{suffix}", round(cpu_ratio, 2), "ratio", transport=transport,
+                      unbatched_server_cpu_us_per_request=b[f"unbatched_server_cpu_us_per_request{suffix}"],
+                      server_cpu_us_per_request=b[f"server_cpu_us_per_request{suffix}"], **common)
         report.figure(f"batching_p95_ratio{suffix}", round(b[f"batching_p95_ratio{suffix}"], 3), "ratio",
                       transport=transport, p95_batched_ms=b[f"p95_batched_ms{suffix}"],
-                      p95_unbatched_ms=b[f"p95_unbatched_ms{suffix}"], **load)
+                      p95_unbatched_ms=b[f"p95_unbatched_ms{suffix}"], **common)
 
 
 def main(argv: list[str] | None = None) -> int:
