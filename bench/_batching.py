@@ -374,9 +374,59 @@ def measure_batching(quick: bool, replicas: int = 0, workers: int = 1, adaptive:
             "model_ms_batch1": round(cost, 3), "clients": CLIENTS, "seconds": seconds}
 
 
+def measure_lone_request(quick: bool) -> dict[str, Any]:
+    """Round-trip ms of one client calling alone (the model always idle), by batching policy.
+
+    Three in-process servers with a tiny model, called in turn (rotating order) with sequential
+    unary requests: adaptive with the default 2 ms queue delay, the fixed 2 ms delay (the policy
+    before), and the fixed delay at 0. Medians of per-round medians; the adaptive server should
+    match the zero-delay one, the fixed 2 ms one pays its delay (more on a loaded machine, where
+    a timed wait oversleeps).
+    """
+    from sedna.service.inference import BatchingConfig, GrpcInferenceClient, InferenceServer
+
+    class Tiny:
+        name, version, platform, max_batch_size = "tiny", "1", "numpy", 32
+        inputs = (TensorSpec("x", "FP32", (-1, 4)),)
+        outputs = (TensorSpec("y", "FP32", (-1, 4)),)
+
+        def predict(self, inputs: Mapping[str, np.ndarray]) -> Prediction:
+            return Prediction({"y": inputs["x"] * 2.0})
+
+    configs = {"adaptive": BatchingConfig(max_queue_delay_ms=2.0),
+               "fixed_2ms": BatchingConfig(max_queue_delay_ms=2.0, adaptive=False),
+               "fixed_0ms": BatchingConfig(max_queue_delay_ms=0.0, adaptive=False)}
+    rounds, calls = (3, 50) if quick else (7, 100)
+    x = {"x": np.ones((1, 4), np.float32)}
+    servers = {name: InferenceServer([Tiny()], rest_port=None, batching=cfg).start() for name, cfg in configs.items()}
+    clients = {name: GrpcInferenceClient("127.0.0.1", int(srv.grpc_port or 0)) for name, srv in servers.items()}
+    per_round: dict[str, list[float]] = {name: [] for name in configs}
+    try:
+        for client in clients.values():
+            client.infer("tiny", x)
+        for r in range(rounds):
+            order = list(clients)
+            for name in order[r % 3:] + order[:r % 3]:
+                times = []
+                for _ in range(calls):
+                    began = time.perf_counter()
+                    clients[name].infer("tiny", x)
+                    times.append(time.perf_counter() - began)
+                per_round[name].append(statistics.median(times) * 1000.0)
+    finally:
+        for client in clients.values():
+            client.close()
+        for srv in servers.values():
+            srv.stop()
+    return {f"lone_ms_{name}": round(statistics.median(values), 3) for name, values in per_round.items()}
+
+
 def _main(argv: list[str]) -> Any:
     if len(argv) >= 5 and argv[0] == "--serve":
         _serve(int(argv[1]), int(argv[2]), int(argv[3]), argv[4] == "adaptive")
+        return None
+    if "--lone" in argv:
+        print(json.dumps(measure_lone_request("--quick" in argv)))
         return None
     replicas = int(argv[argv.index("--replicas") + 1]) if "--replicas" in argv else 0
     workers = int(argv[argv.index("--workers") + 1]) if "--workers" in argv else 1

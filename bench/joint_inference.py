@@ -16,7 +16,9 @@ Figures, all measured side by side in one run (ratios carry the verdict):
   throughput against bare ONNX Runtime at batch 32 on the same cores (``serving_vs_ort_limit``),
   all in interleaved slices (``bench._batching``). The ``*_cpu`` twins compare CPU time per
   request instead of wall-clock rates (what each answer cost the server, read from ``/proc``),
-  which other load on a shared machine barely moves.
+  which other load on a shared machine barely moves;
+- a lone request's round trip with the adaptive batcher against the fixed queue delay (2 ms and
+  0 ms), ``lone_request_adaptive_vs_no_delay``.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ GOALS = {
     "edge_overhead_us": "≤ 50",
     "transport_speedup": "≥ 10",
     "transport_vs_floor_ratio": "≤ 1.2",
+    "lone_request_adaptive_vs_no_delay": "≈ 1 (no queue delay when idle)",
     "serving_vs_ort_limit": "≥ 0.5",
     "serving_vs_ort_limit_unary": "≥ 0.5",
     "batching_speedup": "≥ 3",
@@ -139,7 +142,7 @@ def edge_overhead(report: Report, models: dict[str, Any], quick: bool) -> None:
 
 
 def transport_and_batching(report: Report, quick: bool) -> None:
-    from bench._batching import measure_batching
+    from bench._batching import measure_batching, measure_lone_request
     from bench._transport import measure_transport
 
     load = {"load1_before": round(os.getloadavg()[0], 2)}
@@ -152,6 +155,12 @@ def transport_and_batching(report: Report, quick: bool) -> None:
                   floor_ms=t["floor_ms"], **load)
     report.figure("transport_speedup", round(t["transport_speedup"], 2), "ratio", grpc_ms=round(t["grpc_ms"], 3),
                   json_ms=round(t["json_ms"], 3), **load)
+    load = {"load1_before": round(os.getloadavg()[0], 2)}
+    lone = measure_lone_request(quick)
+    load["load1_after"] = round(os.getloadavg()[0], 2)
+    report.figure("lone_request_adaptive_vs_no_delay", round(lone["lone_ms_adaptive"] / lone["lone_ms_fixed_0ms"], 3),
+                  "ratio", adaptive_ms=lone["lone_ms_adaptive"], fixed_2ms_ms=lone["lone_ms_fixed_2ms"],
+                  fixed_0ms_ms=lone["lone_ms_fixed_0ms"], **load)
     load = {"load1_before": round(os.getloadavg()[0], 2)}
     b = measure_batching(quick)
     load["load1_after"] = round(os.getloadavg()[0], 2)
