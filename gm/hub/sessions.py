@@ -4,7 +4,8 @@
 write it), one :class:`~gm.hub.queues.NodeQueue` per node and the current :class:`Session` per
 node (event-loop side). Watch events become per-node queue entries through
 ``loop.call_soon_threadsafe``. A session answers the hello with the exact resync difference,
-then writes queued changes, report acks and pongs (pre-encoded bytes, batched); it reads acks,
+then writes queued changes, report acks and pongs (pre-encoded bytes, batched; a ping is answered
+only when no object reached the node since its previous ping); it reads acks,
 reports (applied in order, one node at a time, via :class:`~gm.hub.upstream.Upstream` in a
 worker thread) and pings. A malformed message is logged and rejected (with a ReportAck when it
 carried a seq) and the stream goes on. A newer stream for the same node closes the older one.
@@ -70,8 +71,8 @@ class Session:
         self.via = ""
         """Which credential authenticated the stream: ``current``, ``previous`` or ``preshared``."""
         self.last_recv = time.monotonic()
-        self.last_write = 0.0
-        """When the GM last wrote to the stream (monotonic seconds; 0 before the first write)."""
+        self.last_delivery = 0.0
+        """When the GM last wrote queued objects to the stream (monotonic seconds; 0 before the first)."""
         self.last_ping: float | None = None
         """When the node's last ping arrived (monotonic seconds)."""
         self.connected_at = time.time()
@@ -245,14 +246,15 @@ class HubCore:
 
     @staticmethod
     def _answer_ping(session: Session, msg: eh.Ping) -> None:
-        """Pong, unless the stream carried something since the node's previous ping.
+        """Pong, unless objects reached the node since its previous ping.
 
-        The LC only needs to hear from the GM once per ping interval (it gives up after three
-        silent ones); a node that just received a fan-out has, so the pong would be a second
-        write to it in that interval. At 10 000 nodes pings arrive 2000 a second.
+        The LC only needs to hear from the GM once per ping interval (it drops the stream after
+        three silent ones), so a node that just received a fan-out needs no pong: it would be a
+        second write to that stream in the interval. With 10 000 nodes pinging every 5 s, 2000
+        pings arrive each second; during a fan-out most of them now cost the hub no write.
         """
         previous, session.last_ping = session.last_ping, time.monotonic()
-        if previous is None or session.last_write <= previous:
+        if previous is None or session.last_delivery <= previous:
             session.send(eh.Pong(msg.nonce))
 
     async def _report(self, session: Session, msg: eh.Report) -> None:
@@ -283,11 +285,12 @@ class HubCore:
                 await queue.wake.wait()
                 continue
             wires = [wire for _ref, wire in queue.take(time.monotonic(), limit=1 << 30)] if session.ready else []
+            if wires:
+                session.last_delivery = time.monotonic()
             direct, session.direct = session.direct, []
             wires += [eh.down_bytes(msg) for msg in direct]
             for chunk in chunks(wires, settings.batch_messages, settings.batch_bytes):
                 await write(eh.batch_bytes(chunk))
-            session.last_write = time.monotonic()
 
     async def tick(self) -> None:
         """Once a second: drop streams silent for ``dead_after``, requeue objects unacked for ``ack_timeout``."""
