@@ -8,7 +8,9 @@ password required) unless ``--mqtt-broker HOST:PORT`` names an external one, sta
 detached (local backend: SQLite store, process runtime, REST API, edge hub; edge workers get the
 broker as ``MQTT_BROKER``, every worker the inference tokens and broker credentials; the GM's ready
 file records the broker for ``sedna device simulate``), waits for its ready file, then starts one
-Local Controller per simulated node when the ``lc`` package is installed, and prints the addresses.
+Local Controller per simulated node when the ``lc`` package is installed, and prints the addresses
+(the cluster's loopback block for Pods and Services too: the GM records it in ``loopback.json``;
+``--loopback-block`` pins it, recorded in ``local.json`` and passed to every GM started).
 Every component's ports are recorded in ``local.json`` and kept: ``up`` starts only what is not
 running (a GM killed with ``kill -9`` comes back on its ports and adopts the workers still running;
 an LC or the broker that died comes back with its port and credentials), and ``restart COMPONENT``
