@@ -329,7 +329,9 @@ class ServiceProxy:
             await self._forward(key, reader, writer)
         finally:
             self._connections.discard(writer)
-            if not writer.transport.is_closing():  # cancelled or failed half-way: never leave the socket open
+            # cancelled or failed half-way, or stopping (a close() waiting to flush to a peer that does not
+            # read would outlive the loop): never leave the socket open
+            if self._closing or not writer.transport.is_closing():
                 writer.transport.abort()
 
     async def _forward(self, key: ListenerKey, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -352,8 +354,11 @@ class ServiceProxy:
         try:
             await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
         finally:
-            writer.close()
-            up_writer.close()
+            for end in (writer, up_writer):
+                if self._closing:
+                    end.transport.abort()
+                else:
+                    end.close()
 
     @property
     def listening(self) -> list[tuple[str, int]]:
