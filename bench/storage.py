@@ -168,18 +168,22 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="sedna-bench-storage-"))
     moto, env = _moto(tmp)
     try:
+        load_before = round(os.getloadavg()[0], 2)
         dl = download_vs_cp(tmp, env, size, repeat)
+        load = {"load1_before": load_before, "load1_after": round(os.getloadavg()[0], 2)}
         report.figure("download_vs_cp_ratio", round(dl["ratio"], 3), "ratio", size_mb=size,
-                      cp_s=round(dl["cp_s"], 3), download_s=round(dl["download_s"], 3))
+                      cp_s=round(dl["cp_s"], 3), download_s=round(dl["download_s"], 3), **load)
         report.figure("wire_floor_vs_cp_ratio", round(dl["cp_s"] / dl["wire_s"], 3), "ratio", size_mb=size,
-                      cp_s=round(dl["cp_s"], 3), wire_s=round(dl["wire_s"], 3))
+                      cp_s=round(dl["cp_s"], 3), wire_s=round(dl["wire_s"], 3), **load)
         report.figure("transfer_vs_wire_floor_ratio", round(dl["wire_s"] / dl["transfer_s"], 3), "ratio",
-                      size_mb=size, wire_s=round(dl["wire_s"], 3), transfer_s=round(dl["transfer_s"], 3))
-        report.figure("initializer_startup_s", round(dl["download_s"] - dl["transfer_s"], 3), "s", size_mb=size)
+                      size_mb=size, wire_s=round(dl["wire_s"], 3), transfer_s=round(dl["transfer_s"], 3), **load)
+        report.figure("initializer_startup_s", round(dl["download_s"] - dl["transfer_s"], 3), "s", size_mb=size, **load)
         if not args.skip_rig:
+            load_before = round(os.getloadavg()[0], 2)
             rig = apply_to_running(tmp, env)
             report.figure("s3_apply_to_running_overhead_s", round(rig["overhead_s"], 3), "s",
-                          running_s=round(rig["running_s"], 3), download_s=round(rig["download_s"], 3))
+                          running_s=round(rig["running_s"], 3), download_s=round(rig["download_s"], 3),
+                          load1_before=load_before, load1_after=round(os.getloadavg()[0], 2))
     finally:
         moto.terminate()
         moto.wait(30)
