@@ -21,6 +21,7 @@ from lc.managers.dataset import DatasetManager
 from lc.store import Store
 from sedna.common import s3
 from sedna.common.config import WorkerConfig
+from sedna.common.errors import DataSourceError
 from sedna.controlplane import il_protocol as ilp
 from sedna.controlplane.edgehub import ObjectKey
 from sedna.core.incremental_learning import IncrementalLearning
@@ -262,3 +263,28 @@ def test_the_sdk_trains_from_and_saves_to_s3_and_evaluates_s3_models(s3_env: dic
     assert [r["metrics"]["accuracy"] for r in results] == [9.0, 6.0]
     assert [r["url"] for r in results] == ["s3://out/il/train/1/model.npz", "s3://out/models/initial.npz"]
     assert not Path(downloads).exists()  # close() removes the downloaded copies
+
+
+# -- sample files of a remote dataset ----------------------------------------------------------------
+def test_relative_sample_paths_of_a_remote_index_are_fetched_once_into_a_local_cache(
+        s3_env: dict[str, str], http_root: tuple[Path, str]) -> None:
+    from sedna.datasources import TxtDataParse
+    from sedna.datasources.samples import SampleCache
+
+    root, base = http_root
+    (root / "ds" / "img").mkdir(parents=True)
+    (root / "ds" / "img" / "a.bin").write_bytes(b"A")
+    (root / "ds" / "index.txt").write_text("img/a.bin 1\n")
+    put("s3://data/ds/img/b.bin", b"B")
+    parsed = TxtDataParse(data_type="train")
+    with SampleCache() as cache:
+        parsed.parse(cache.local("index.txt", f"{base}/ds/index.txt"))  # the index itself, via http
+        [[entry, label]] = [[x, y] for x, y in zip(parsed.x, parsed.y, strict=True)]
+        assert Path(cache.local(entry, f"{base}/ds/index.txt")).read_bytes() == b"A" and int(label) == 1
+        (root / "ds" / "img" / "a.bin").write_bytes(b"changed")  # fetched once: the copy is reused
+        assert Path(cache.local(entry, f"{base}/ds/index.txt")).read_bytes() == b"A"
+        assert Path(cache.local("img/b.bin", "s3://data/ds/index.txt")).read_bytes() == b"B"
+        with pytest.raises(DataSourceError, match=r"img/missing\.bin"):
+            cache.local("img/missing.bin", "s3://data/ds/index.txt")
+        folder = cache.root
+    assert not folder.exists()
