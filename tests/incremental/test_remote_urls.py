@@ -288,3 +288,33 @@ def test_relative_sample_paths_of_a_remote_index_are_fetched_once_into_a_local_c
             cache.local("img/missing.bin", "s3://data/ds/index.txt")
         folder = cache.root
     assert not folder.exists()
+
+
+# -- lifelong learning shares the LC side ------------------------------------------------------------
+def test_a_lifelong_job_splits_an_http_index_into_local_round_files(
+        tmp_path: Path, http_root: tuple[Path, str]) -> None:
+    from lc.lifelong.loop import LifelongLoop
+
+    root, base = http_root
+    (root / "index.csv").write_text("site,f0,label\n" + "".join(f"north,{i},{i % 10}\n" for i in range(10)))
+    store = Store(tmp_path / "lc.db")
+    store.put_object(ObjectKey("dataset", "default", "ds"), "1", dataset_obj(f"{base}/index.csv"))
+    store.put_object(ObjectKey("lifelonglearningjob", "default", "ll"), "1", {
+        "metadata": {"name": "ll", "namespace": "default", "uid": "u1"},
+        "spec": {"dataset": {"name": "ds", "trainProb": 0.8}, "outputDir": str(tmp_path / "out"),
+                 "trainSpec": {"trigger": {"condition": {"operator": ">=", "threshold": 5,
+                                                         "metric": "num_of_samples"}}}}})
+    assert LifelongLoop(store, lambda: None, local_time=lambda: time(12, 0)).check() == 1
+    report = counts(store)[-1]
+    assert (report["phase"], report["status"]) == ("train", "ready")
+    assert len(Path(report["input"]["dataURL"]).read_text().splitlines()) == 1 + 8
+
+
+def test_a_lifelong_job_refuses_a_remote_output_dir_naming_it() -> None:
+    from gm.controllers.lifelong_learning.validation import validate
+
+    job = {"metadata": {"name": "ll", "namespace": "default"},
+           "spec": {"dataset": {"name": "ds", "trainProb": 0.8}, "outputDir": "s3://out/ll"}}
+    dataset = {"metadata": {"name": "ds"}, "spec": {"url": "s3://data/index.csv", "nodeName": "edge-0"}}
+    problems = [p for p in validate(job, lambda name: dataset) if p.field == "spec.outputDir"]
+    assert len(problems) == 1 and "'s3://out/ll'" in problems[0].message
