@@ -166,3 +166,26 @@ def test_a_secret_lacking_a_key_names_the_key(harness: Harness) -> None:
     harness.store.create({**SECRET_OBJ, "data": {"ACCESS_KEY_ID": "YWs="}})
     harness.reconcile()
     assert "has no key SECRET_ACCESS_KEY" in harness.last()["message"]
+
+
+def test_local_paths_beside_remote_urls_stay_as_they_are() -> None:
+    store = make_store()
+    try:
+        job = store.get(INCREMENTAL_LEARNING_JOB, "default", "il")
+        job["spec"]["outputDir"] = "/srv/il"
+        store.update(job)
+        harness = Harness(store)
+        harness.reconcile()
+        harness.lc_decides_train({"model": "s3://models/initial.npz", "dataURL": "/srv/il/data/train/1/data.csv",
+                                  "dataIndexURL": "", "outputDir": "/srv/il/train/1"})
+        harness.reconcile()
+
+        pod = harness.pod("il-train-1")
+        assert pod is not None
+        env = env_of(pod["spec"]["containers"][0])
+        assert env["BASE_MODEL_URL"] == "/downloads/models/initial.npz"
+        assert (env["MODEL_URL"], env["TRAIN_DATASET_URL"]) == ("/srv/il/train/1", "/srv/il/data/train/1/data.csv")
+        assert "DATA_PATH_PREFIX" not in env
+        assert [v["name"] for v in pod["spec"]["volumes"]] == ["sedna-storage-initializer"]
+    finally:
+        store.close()

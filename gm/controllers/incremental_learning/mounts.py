@@ -5,7 +5,9 @@
 ``TRAIN_DATASET_URL`` / ``TEST_DATASET_URL`` sample file, the inference ``MODEL_URL``) are
 downloaded by the storage initializer when remote; outputs (the train ``MODEL_URL``, the round's
 folder under ``spec.outputDir``) and ``ORIGINAL_DATASET_URL`` (workers resolve relative sample paths
-against it) stay URLs and the worker gets the S3 credentials itself.
+against it) stay URLs and the worker gets the S3 credentials itself. Local paths are left as they are
+(no hostPath rewrite, :func:`gm.controllers.incremental_learning.workers.stage_pod`): the LC and the
+workers exchange them in reports. A Pod whose URLs are all local is not rewritten at all.
 
 Credentials: a URL under ``spec.outputDir`` uses the job's ``credentialName``; the Dataset's URL its
 own ``credentialName`` (else the job's); a Model's URL its own (else the job's). The S3 env

@@ -47,7 +47,9 @@ def _storage(env: list[EnvVar], mounts: Sequence[storage.Mount] | None, secrets:
     if not mounts or not settings.storage_injection or \
             not any(storage.is_remote(u) for m in mounts for u in m.urls):
         return None
-    return storage.plan(env, mounts, secrets, image=settings.storage_image, host_paths=settings.storage_host_paths)
+    # Local paths stay as they are (no hostPath): the LC and the workers exchange model and sample paths in
+    # reports, and a path rewritten under /home/data in a worker would not name the file on the LC's node.
+    return storage.plan(env, mounts, secrets, image=settings.storage_image, host_paths=False)
 
 
 def infer_pod(job: Obj, model_url: str, dataset_node: str, settings: ControllerSettings, deploy_round: int,
