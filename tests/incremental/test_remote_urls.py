@@ -318,3 +318,17 @@ def test_a_lifelong_job_refuses_a_remote_output_dir_naming_it() -> None:
     dataset = {"metadata": {"name": "ds"}, "spec": {"url": "s3://data/index.csv", "nodeName": "edge-0"}}
     problems = [p for p in validate(job, lambda name: dataset) if p.field == "spec.outputDir"]
     assert len(problems) == 1 and "'s3://out/ll'" in problems[0].message
+
+
+def test_an_unreachable_s3_endpoint_is_a_problem_naming_the_url(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("S3_ENDPOINT_URL", f"127.0.0.1:{free_port()}")  # nothing listens there
+    monkeypatch.setenv("S3_USE_HTTPS", "0")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    monkeypatch.setenv("ACCESS_KEY_ID", "k")
+    monkeypatch.setenv("SECRET_ACCESS_KEY", "s")
+    store = Store(tmp_path / "lc.db")
+    store.put_object(ObjectKey("dataset", "default", "ds"), "1", dataset_obj("s3://data/digits/index.csv"))
+    assert DatasetManager(store, lambda: None, 60.0).check() == 1
+    problem = counts(store)[-1]["problem"]
+    assert "cannot fetch 's3://data/digits/index.csv'" in problem and "127.0.0.1" in problem
