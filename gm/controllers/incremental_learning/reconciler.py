@@ -58,14 +58,16 @@ class IncrementalLearningReconciler:
         self.cluster, self.settings, self.now, self.clock, self.logs = cluster, settings, now, clock, logs
         self.jobs, self.datasets = caches[KIND.plural], caches[DATASET.plural]
         self.models, self.pods = caches[MODEL.plural], caches[POD.plural]
-        self.secrets: mounts.Secrets = {}
-        """The credential Secrets read by this reconcile's :meth:`storage_problems`."""
+        self._secrets: dict[tuple[str, str], mounts.Secrets] = {}
+        """Per job: the credential Secrets its last :meth:`storage_problems` read (keys reconcile one at a time,
+        different keys in parallel, so this is keyed rather than one shared field)."""
         self.stages = IncrementalStages(self)
         self.machine = StageMachine(cluster, KIND, self.pods, settings, self.stages, now, clock, logs)
 
     def reconcile(self, key: NamespacedName) -> Outcome:
         job = self.jobs.get(key.namespace, key.name)
         if job is None or job["metadata"].get("deletionTimestamp"):
+            self._secrets.pop((key.namespace, key.name), None)
             return DONE
         status = job.get("status") or {}
         run = Run(job, list(status.get("conditions") or []), Writes(self.cluster, KIND, job, self.now))
@@ -100,15 +102,15 @@ class IncrementalLearningReconciler:
 
     def storage_problems(self, job: Obj) -> list[Problem]:
         """Unusable remote URLs: a missing or incomplete credential Secret, an unreadable remote dataset index,
-        hot update with a remote ``outputDir``; each names the URL. Reads the Secrets into :attr:`secrets`."""
-        self.secrets = {}
+        hot update with a remote ``outputDir``; each names the URL. Keeps the Secrets for :meth:`secrets`."""
+        ns, spec = job["metadata"]["namespace"], job["spec"]
+        self._secrets.pop((ns, job["metadata"]["name"]), None)
         if not self.settings.storage_injection:
             return []
-        ns, spec = job["metadata"]["namespace"], job["spec"]
         dataset = self.dataset(job)
         wanted = mounts.job_mounts(job, dataset, lambda n: self.models.get(ns, n))
-        self.secrets = storage.read_secrets(self.cluster.get, ns, wanted)
-        found = mounts.problems("spec.credentialName", wanted, self.secrets)
+        secrets = self._secrets[(ns, job["metadata"]["name"])] = storage.read_secrets(self.cluster.get, ns, wanted)
+        found = mounts.problems("spec.credentialName", wanted, secrets)
         url = str((dataset.get("spec") or {}).get("url") or "")
         if storage.is_remote(url):
             for cond in (dataset.get("status") or {}).get("conditions") or []:
@@ -120,6 +122,10 @@ class IncrementalLearningReconciler:
             found.append(Problem("spec.deploySpec.model.hotUpdateEnabled", f"hot update needs a local "
                                  f"spec.outputDir (the worker polls a file there), got {out!r}"))
         return found
+
+    def secrets(self, job: Obj) -> mounts.Secrets:
+        """The credential Secrets this reconcile of ``job`` read."""
+        return self._secrets.get((job["metadata"]["namespace"], job["metadata"]["name"]), {})
 
     def model(self, namespace: str, name: str) -> Obj | None:
         return self.models.get(namespace, name)
@@ -147,14 +153,14 @@ class IncrementalStages:
         dataset_url = str((dataset.get("spec") or {}).get("url", ""))
         found = mounts.stage_mounts(run.job, stage, inputs, dataset, lambda n: self.owner.model(run.namespace, n))
         return workers.stage_pod(run.job, stage, round_, inputs, dataset_url, self.owner.settings, found,
-                                 self.owner.secrets)
+                                 self.owner.secrets(run.job))
 
     def ensure_inference(self, run: Run, round_: int) -> None:
         """The inference worker serving the model of deploy round ``round_`` (recreated when that changes)."""
         node = str((self.owner.dataset(run.job).get("spec") or {}).get("nodeName", ""))
         found = mounts.infer_mounts(run.job, self.owner.deploy_model(run.job))
         desired = workers.infer_pod(run.job, self.owner.model_url(run.job), node, self.owner.settings, round_,
-                                    found, self.owner.secrets)
+                                    found, self.owner.secrets(run.job))
         self.owner.machine.ensure(run, desired)
 
     def start_deploy(self, run: Run, round_: int, data: dict[str, Any], now: str) -> Obj:
