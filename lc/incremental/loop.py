@@ -70,7 +70,7 @@ class IncrementalLoop(PeriodicWorker):
                  wall: Callable[[], float] = time.time, cache_dir: Path | None = None,
                  remote_period: float = 5.0) -> None:
         super().__init__(f"lc-{self.meta_prefix}", tick)
-        self._cache = cache_dir if cache_dir is not None else remote.cache_dir_of(store.path)
+        self._cache = cache_dir if cache_dir is not None else remote.cache_dir_of(store.path, self.meta_prefix)
         self._remote_period = remote_period
         """A remote index is fetched at most this often (seconds); local ones are watched with ``stat``."""
         self._store, self._notify, self._tick, self._watch_period = store, notify, tick, watch_period

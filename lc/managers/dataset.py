@@ -92,7 +92,7 @@ class DatasetManager(PeriodicWorker):
         super().__init__("lc-datasets", period)
         self._store = store
         self._notify = notify
-        self._cache = cache_dir if cache_dir is not None else remote.cache_dir_of(store.path)
+        self._cache = cache_dir if cache_dir is not None else remote.cache_dir_of(store.path, "datasets")
 
     def check(self) -> int:
         """Count every dataset once; return how many reports were queued."""

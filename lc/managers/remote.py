@@ -2,7 +2,7 @@
 
 The dataset counter (:mod:`lc.managers.dataset`) and the incremental / lifelong loops
 (:mod:`lc.incremental.samples`) parse local files only; a remote index is first copied into the
-LC's cache (``<state dir>/remote/<hash of the URL>/<file name>``) and parsed there. A copy younger
+LC's cache (``<state dir>/remote/<user>/<hash of the URL>/<file name>``) and parsed there. A copy younger
 than ``max_age`` seconds is reused, so a loop that ticks every second does not fetch every second.
 Each fetch starts from scratch (an index grows between fetches, so a resumed partial copy would
 splice two versions), lands in a ``.part`` file and replaces the cached copy only when complete:
@@ -34,9 +34,13 @@ def is_remote(url: str) -> bool:
     return url.startswith(REMOTE_SCHEMES)
 
 
-def cache_dir_of(store_path: str) -> Path | None:
-    """The remote cache beside an LC store file (None for an in-memory store: remote URLs unsupported)."""
-    return None if store_path == ":memory:" else Path(store_path).parent / "remote"
+def cache_dir_of(store_path: str, user: str) -> Path | None:
+    """The remote cache of ``user`` beside an LC store file (None for an in-memory store: remote URLs unsupported).
+
+    Each user (the dataset counter, each job loop) runs on its own thread and gets its own folder, so two
+    fetches of one URL never share a ``.part`` file.
+    """
+    return None if store_path == ":memory:" else Path(store_path).parent / "remote" / user
 
 
 def cached_path(url: str, cache_dir: Path) -> Path:

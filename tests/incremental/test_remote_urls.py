@@ -146,7 +146,8 @@ def test_rounds_of_an_s3_dataset_are_written_to_an_s3_output_dir(tmp_path: Path,
                                "dataIndexURL": "", "outputDir": "s3://out/il/train/1"}
     body = get("s3://out/il/data/train/1/data.csv").decode().splitlines()
     assert body[0] == HEADER.strip() and len(body) == 17
-    assert not list((tmp_path / "remote" / "outgoing").rglob("*.csv"))  # staged copies are removed
+    assert not list((tmp_path / "remote").rglob("outgoing/**/*.csv"))  # staged copies are removed
+    assert list((tmp_path / "remote" / "incremental").rglob("index.csv"))  # the loop's own cached copy
 
 
 def test_an_unreadable_remote_index_loses_no_progress(tmp_path: Path, s3_env: dict[str, str]) -> None:
