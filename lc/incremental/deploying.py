@@ -5,6 +5,12 @@ restarting Pod) sees the old file or the new one, never half of one. The hot-upd
 ``{"model_config": {"model_path", "model_update_time", "round"}}``; the model it names is a
 per-round copy under ``<outputDir>/deploy/<round>/`` so a later round can never overwrite the file
 a worker is loading.
+
+Remote models (:mod:`lc.managers.remote`): a trained model at an ``s3://`` / ``http(s)://`` URL is
+fetched into the LC's cache first; an ``s3://`` deploy Model is overwritten by an upload (S3 puts
+are atomic: a reader gets the old object or the new one), and the recreated inference worker
+downloads it through the storage initializer. Hot update reads a local config next to the worker,
+so it needs a local ``outputDir``.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
+from lc.managers import remote
 from sedna.controlplane.il_protocol import hot_update_config_path
 
 
@@ -27,13 +34,26 @@ def atomic_copy(source: str | Path, target: str | Path) -> str:
     return str(dst)
 
 
-def deploy(trained: str, deploy_url: str, output_dir: str, round_: int, hot_update: bool) -> str:
+def _writable(url: str) -> bool:
+    return url.startswith("s3://") or "://" not in url or url.startswith("file://")
+
+
+def deploy(trained: str, deploy_url: str, output_dir: str, round_: int, hot_update: bool,
+           cache_dir: Path | None = None) -> str:
     """Install ``trained``; return the path the hot-update config names ('' without hot update)."""
-    if "://" in deploy_url and not deploy_url.startswith("file://"):
-        raise ValueError(f"deploy model url {deploy_url!r} is remote; this LC deploys to local paths only")
-    if not Path(trained).is_file():
+    if not _writable(deploy_url):
+        raise ValueError(f"deploy model url {deploy_url!r} cannot be written (use a local path or s3://)")
+    if hot_update and remote.is_remote(output_dir):
+        raise ValueError(f"hot update needs a local spec.outputDir (the worker polls a file there), got "
+                         f"{output_dir!r}; disable hotUpdateEnabled to deploy by recreating the worker")
+    if remote.is_remote(trained):
+        trained = str(remote.fetch_index(trained, cache_dir))  # raises RemoteError (an OSError) naming the URL
+    elif not Path(trained).is_file():
         raise FileNotFoundError(f"trained model {trained!r} does not exist")
-    atomic_copy(trained, deploy_url.removeprefix("file://"))
+    if deploy_url.startswith("s3://"):
+        remote.upload(trained, deploy_url)
+    else:
+        atomic_copy(trained, deploy_url.removeprefix("file://"))
     if not hot_update:
         return ""
     config = Path(hot_update_config_path(output_dir))

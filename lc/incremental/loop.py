@@ -34,11 +34,13 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from datetime import time as dtime
+from pathlib import Path
 from typing import Any
 
 from lc.incremental import deploying, samples
 from lc.incremental.progress import Progress, meta_key
 from lc.incremental.watching import FileWatch
+from lc.managers import remote
 from lc.periodic import PeriodicWorker
 from lc.store import Store
 from sedna.algorithms.triggers import MissingMetric, TriggerSpecError, metric_deltas, parse_trigger
@@ -65,8 +67,12 @@ class IncrementalLoop(PeriodicWorker):
     def __init__(self, store: Store, notify: Callable[[], None], tick: float = 1.0,
                  clock: Callable[[], float] = time.monotonic,
                  local_time: Callable[[], dtime] = lambda: datetime.now().time(), watch_period: float = 0.1,
-                 wall: Callable[[], float] = time.time) -> None:
+                 wall: Callable[[], float] = time.time, cache_dir: Path | None = None,
+                 remote_period: float = 5.0) -> None:
         super().__init__(f"lc-{self.meta_prefix}", tick)
+        self._cache = cache_dir if cache_dir is not None else remote.cache_dir_of(store.path, self.meta_prefix)
+        self._remote_period = remote_period
+        """A remote index is fetched at most this often (seconds); local ones are watched with ``stat``."""
         self._store, self._notify, self._tick, self._watch_period = store, notify, tick, watch_period
         self._clock, self._local_time, self._wall = clock, local_time, wall
         self._next_check: dict[str, float] = {}
@@ -88,7 +94,7 @@ class IncrementalLoop(PeriodicWorker):
         for job in self._store.list_objects(self.kind):
             try:
                 sent += self._check_job(job)
-            except samples.IndexUnreadable as exc:
+            except (samples.IndexUnreadable, samples.SamplesUnwritable) as exc:
                 LOG.warning("%s %s/%s: %s", self.kind, job["metadata"].get("namespace"),
                             job["metadata"].get("name"), exc)
         self._files.watch(self._indexes)
@@ -109,7 +115,7 @@ class IncrementalLoop(PeriodicWorker):
             return 0
         url = str(_get(dataset, "spec", "url") or "")
         self._indexes.add(str(samples.local_path(url) or ""))
-        index = samples.read_index(url, str(_get(dataset, "spec", "format") or ""))
+        index = samples.read_index(url, str(_get(dataset, "spec", "format") or ""), self._cache, self._remote_period)
         quarantined = progress.quarantined_total
         changed = self._ingest(progress, index, float(_get(spec, "dataset", "trainProb") or 0.0))
         state = ilp.JobState.from_annotations(meta.get("annotations")) or ilp.JobState()
@@ -207,7 +213,8 @@ class IncrementalLoop(PeriodicWorker):
             message = decision.message
         out = str(spec["outputDir"]).rstrip("/")
         suffix = "csv" if index.header is not None else "txt"
-        data = samples.write_samples(f"{out}/data/train/{round_}/data.{suffix}", index, progress.pending_train)
+        data = samples.write_samples(f"{out}/data/train/{round_}/data.{suffix}", index, progress.pending_train,
+                                      self._cache)
         base = state.trained_model or self._model_url(ns, _get(spec, "initialModel", "name"))
         progress.in_flight, progress.in_flight_round = progress.pending_train, round_
         progress.pending_train = []
@@ -229,7 +236,7 @@ class IncrementalLoop(PeriodicWorker):
             positions = sorted(progress.in_flight)
             message = "no eval samples yet (trainProb is 1?): evaluating on this round's train samples"
         suffix = "csv" if index.header is not None else "txt"
-        data = samples.write_samples(f"{out}/data/eval/{state.round}/data.{suffix}", index, positions)
+        data = samples.write_samples(f"{out}/data/eval/{state.round}/data.{suffix}", index, positions, self._cache)
         deployed = self._model_url(ns, _get(spec, "evalSpec", "initialEvalModel", "name")) \
             if state.trained_round <= 1 and _get(spec, "evalSpec", "initialEvalModel", "name") else \
             self._model_url(ns, _get(spec, "deploySpec", "model", "name"))
@@ -260,7 +267,8 @@ class IncrementalLoop(PeriodicWorker):
                     return _report("deploy", "completed", state.round, f"not deployed: {message}", {})
             model = _get(spec, "deploySpec", "model") or {}
             served = deploying.deploy(state.trained_model, self._model_url(ns, model.get("name")),
-                                      str(spec["outputDir"]), state.round, bool(model.get("hotUpdateEnabled")))
+                                      str(spec["outputDir"]), state.round, bool(model.get("hotUpdateEnabled")),
+                                      self._cache)
         except (MissingMetric, TriggerSpecError, ValueError, OSError) as exc:
             return _report("deploy", "failed", state.round, f"deploy trigger: {exc}", {})
         return _report("deploy", "ready", state.round, message, {"model": state.trained_model, "served": served})

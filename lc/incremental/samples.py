@@ -19,6 +19,10 @@ A CSV record whose number of fields differs from the header's fails validation: 
 train on it, and since the index only grows it would fail every later round too. The job loop
 quarantines such records (:attr:`Index.problems`, by position, with the line they start on) instead
 of handing them to a round.
+
+A remote index (``s3://``, ``http(s)://``) is read from the LC's cached copy
+(:mod:`lc.managers.remote`, refreshed at most every ``max_age`` seconds), and round files for an
+``s3://`` ``outputDir`` are staged locally and uploaded; the URL is what the round reports.
 """
 
 from __future__ import annotations
@@ -29,12 +33,17 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lc.managers import remote
 from sedna.datasources.index import FORMATS, SETTLE_SECONDS, IndexFileError
 from sedna.datasources.index import read_index as parse_index_file
 
 
 class IndexUnreadable(ValueError):
     """The index cannot be read; the message names the file and the Dataset field."""
+
+
+class SamplesUnwritable(ValueError):
+    """A round's sample file cannot be written to ``outputDir``; the message names the URL."""
 
 
 @dataclass(frozen=True)
@@ -55,11 +64,16 @@ class Index:
     """Positions of samples that fail validation (see the module docstring)."""
 
 
-def read_index(url: str, fmt: str) -> Index:
-    """Read a local index (``file://`` or a path); ``fmt`` is ``txt`` or ``csv``."""
+def read_index(url: str, fmt: str, cache_dir: Path | None = None, max_age: float = 0.0) -> Index:
+    """Read an index (a path, ``file://``, or a remote URL via ``cache_dir``); ``fmt`` is ``txt`` or ``csv``."""
     path = local_path(url)
     if path is None:
-        raise IndexUnreadable(f"spec.url {url!r} is remote; this LC splits local index files only")
+        if not remote.is_remote(url):
+            raise IndexUnreadable(f"spec.url {url!r}: unsupported scheme (use a path, file://, s3:// or http(s)://)")
+        try:
+            path = remote.fetch_index(url, cache_dir, max_age)
+        except remote.RemoteError as exc:
+            raise IndexUnreadable(f"spec.url: {exc}") from None
     fmt = (fmt or path.suffix.lstrip(".")).lower()
     if fmt not in FORMATS:
         raise IndexUnreadable(f"spec.format {fmt!r} is not supported for incremental learning (use txt or csv)")
@@ -92,8 +106,18 @@ def split(start: int, count: int, train_prob: float) -> tuple[list[int], list[in
     return sorted(positions[:cut]), sorted(positions[cut:])
 
 
-def write_samples(path: str | Path, index: Index, positions: Iterable[int]) -> str:
-    """Write the samples at ``positions`` (with the CSV header) atomically; return the path."""
+def write_samples(path: str | Path, index: Index, positions: Iterable[int], cache_dir: Path | None = None) -> str:
+    """Write the samples at ``positions`` (with the CSV header) atomically; return the path (or URL)."""
+    if remote.is_remote(str(path)):
+        url = str(path)
+        try:
+            staged = remote.staging_path(url, cache_dir)
+            write_samples(staged, index, positions)
+            remote.upload(staged, url)
+        except remote.RemoteError as exc:
+            raise SamplesUnwritable(f"spec.outputDir: {exc}") from None
+        remote.remove_staged(staged)
+        return url
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     body = [index.header] if index.header is not None else []

@@ -58,7 +58,7 @@ class LifelongLoop(IncrementalLoop):
             positions = sorted(progress.in_flight)
             message = "no eval samples yet (trainProb is 1?): evaluating on this round's train samples"
         suffix = "csv" if index.header is not None else "txt"
-        data = samples.write_samples(f"{out}/data/eval/{state.round}/data.{suffix}", index, positions)
+        data = samples.write_samples(f"{out}/data/eval/{state.round}/data.{suffix}", index, positions, self._cache)
         progress.sent_phase, progress.sent_round = "eval", state.round
         return _report("eval", "ready", state.round, message, {"models": [state.trained_model], "dataURL": data,
                                                                "dataIndexURL": ""})

@@ -5,9 +5,10 @@ too, so the count, the split and a worker's data agree): TXT, one per non-blank,
 CSV, records minus the header (quoted newlines do not inflate the count); a last record still being
 written is counted once it settles. Format ``dir`` (Sedna's, for a directory of samples): every
 non-hidden regular file under the directory, recursively (hidden entries and symlinked
-directories are skipped). A missing or unreadable file,
-a remote URL (``s3://``, not handled by this LC yet) or an unknown format is reported upstream
-once as ``{"problem": ...}`` and checked again next period, never a crash. The last reported count
+directories are skipped). A remote index (``s3://``, ``http(s)://``) is copied into the LC's cache
+first (:mod:`lc.managers.remote`) and counted there. A missing, unfetchable or unreadable file or
+an unknown format is reported upstream once as ``{"problem": ...}`` (naming the URL and the reason)
+and checked again next period, never a crash. The last reported count
 and problem are kept in ``meta`` so a restart does not report an unchanged count again.
 Counting happens on a daemon thread (:meth:`DatasetManager.start`); :meth:`check` runs one pass.
 """
@@ -20,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from lc.managers import remote
 from lc.periodic import PeriodicWorker
 from lc.store import Store
 from sedna.controlplane import kinds
@@ -85,10 +87,12 @@ class DatasetManager(PeriodicWorker):
 
     kind = kinds.DATASET.key
 
-    def __init__(self, store: Store, notify: Callable[[], None], period: float) -> None:
+    def __init__(self, store: Store, notify: Callable[[], None], period: float,
+                 cache_dir: Path | None = None) -> None:
         super().__init__("lc-datasets", period)
         self._store = store
         self._notify = notify
+        self._cache = cache_dir if cache_dir is not None else remote.cache_dir_of(store.path, "datasets")
 
     def check(self) -> int:
         """Count every dataset once; return how many reports were queued."""
@@ -106,9 +110,22 @@ class DatasetManager(PeriodicWorker):
         try:
             if not url:
                 raise IndexProblem("spec.url is empty")
-            if "://" in url and not url.startswith("file://"):
-                raise IndexProblem(f"spec.url {url!r} is remote; this LC counts local index files only")
-            count = count_samples(Path(url.removeprefix("file://")), fmt)
+            if remote.is_remote(url):
+                if (fmt or "").lower() == DIR_FORMAT:
+                    raise IndexProblem(f"spec.url {url!r}: format dir needs a local directory; "
+                                       "index a remote dataset with a txt or csv file")
+                local = remote.fetch_index(url, self._cache)
+                try:
+                    count = count_samples(local, fmt)
+                except IndexProblem as exc:
+                    raise IndexProblem(f"spec.url {url!r} (copied to {str(local)!r}): {exc}") from None
+            elif "://" in url and not url.startswith("file://"):
+                raise IndexProblem(f"spec.url {url!r}: unsupported scheme (use a path, file://, s3:// or http(s)://)")
+            else:
+                count = count_samples(Path(url.removeprefix("file://")), fmt)
+        except remote.RemoteError as exc:
+            problem = f"spec.url: {exc}"
+            return self._report_once(key, "problem", problem, {"problem": problem})
         except IndexProblem as exc:
             return self._report_once(key, "problem", str(exc), {"problem": str(exc)})
         return self._report_once(key, "count", str(count), {"numberOfSamples": count})

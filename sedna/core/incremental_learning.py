@@ -18,11 +18,20 @@
 Reports go to the LC as ownerKind ``incrementallearningjob``, ownerName ``JOB_NAME``. A failed
 train or eval is reported (``status=failed`` with the error) before the exception propagates,
 so the worker exits non-zero and the job's stage is marked Failed.
+
+Remote models: an ``s3://`` ``MODEL_URL`` (the job's ``outputDir``, passed through by the GM with
+the S3 credentials) is saved locally, then uploaded, and the report names the ``s3://`` URL; an
+``s3://`` / ``http(s)://`` model to load (``BASE_MODEL_URL``, ``MODEL_URLS``, ``MODEL_URL``) that
+the storage initializer did not already fetch is downloaded into a private temporary folder first
+(removed by :meth:`~IncrementalLearning.close`), never unpickled.
 """
 
 from __future__ import annotations
 
 import logging
+import posixpath
+import shutil
+import tempfile
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -34,6 +43,7 @@ from sedna.backend.adapter import EstimatorAdapter
 from sedna.common.class_factory import resolve_callable
 from sedna.common.config import Context, WorkerConfig
 from sedna.common.errors import ConfigError
+from sedna.common.file_ops import FileOps
 from sedna.core.hot_update import HotUpdateWatcher, ModelConfig, current_config
 from sedna.core.incremental_stats import CounterReporter, InferenceCounters
 
@@ -119,6 +129,7 @@ class IncrementalLearning:
         period = report_period or float(Context(cfg.environ).get_parameters("LC_PERIOD", 5.0))
         self.reporter = CounterReporter(self.counters, self._report_counters, self._served, period) \
             if self._lc is not None else None
+        self._downloads: str | None = None
         self.watcher: HotUpdateWatcher | None = None
         if cfg.model_hot_update:
             if not cfg.model_hot_update_config:
@@ -177,16 +188,43 @@ class IncrementalLearning:
         url = self.config.model_url
         if not url:
             raise ConfigError("MODEL_URL is empty: the train worker does not know where to save the model")
+        remote = FileOps.is_remote(url)
         target = Path(url)
-        if url.endswith(("/", "\\")) or target.is_dir() or not target.suffix:
+        last = posixpath.basename(url.rstrip("/"))
+        if url.endswith(("/", "\\")) or (not remote and target.is_dir()) or not posixpath.splitext(last)[1]:
             context = Context(self.config.environ)
             explicit = context.get_parameters("model_path")
             if explicit:
                 return str(explicit)
             name = model_name or context.get_parameters("MODEL_NAME") or _sedna_model_name(context)
             suffix = Path(self.config.base_model_url).suffix or Path(DEFAULT_MODEL_FILE).suffix
+            if remote:
+                return f"{url.rstrip('/')}/{name or f'model{suffix}'}"
             return str(target / (name or f"model{suffix}"))
         return url
+
+    def _local_model(self, url: str) -> str:
+        """``url`` itself when local; else a downloaded copy in this object's temporary folder."""
+        if not FileOps.is_remote(url):
+            return url
+        if self._downloads is None:
+            self._downloads = tempfile.mkdtemp(prefix="sedna-il-models-")
+        folder = tempfile.mkdtemp(dir=self._downloads)
+        return FileOps.download(url, posixpath.join(folder, posixpath.basename(url.rstrip("/")) or "model"))
+
+    def _save(self, path: str) -> None:
+        """Save the estimator to ``path``; a remote path (``s3://``) is saved locally, then uploaded."""
+        if not FileOps.is_remote(path):
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self.estimator.call("save", path)
+            return
+        folder = tempfile.mkdtemp(prefix="sedna-il-save-")
+        try:
+            local = posixpath.join(folder, posixpath.basename(path))
+            self.estimator.call("save", local)
+            FileOps.upload(local, path, clean=False)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
 
     def train(self, train_data: Any, valid_data: Any = None, post_process: Any = None, **kwargs: Any) -> Any:
         """Fine-tune from ``BASE_MODEL_URL`` on ``train_data``, save, report; return the estimator."""
@@ -194,11 +232,10 @@ class IncrementalLearning:
         try:
             base = self.config.base_model_url
             if base and est.has("load"):
-                est.load(base)
+                est.load(self._local_model(base))
             outcome = est.call("train", train_data, valid_data=valid_data, **kwargs)
             path = self.model_output_path(kwargs.get("model_name"))
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            est.call("save", path)
+            self._save(path)
         except Exception as exc:
             self.report("train", "failed", owner_info={"error": f"{type(exc).__name__}: {exc}"})
             raise
@@ -219,10 +256,11 @@ class IncrementalLearning:
             callback = resolve_callable(post_process)
             with self._lock:
                 for url in urls:
+                    local = self._local_model(url)
                     if self.estimator.has("load"):
-                        self.estimator.load(url)
+                        self.estimator.load(local)
                         self._loaded = url
-                    metrics = self.estimator.call("evaluate", data, model_path=url, **kwargs)  # Sedna passes it
+                    metrics = self.estimator.call("evaluate", data, model_path=local, **kwargs)  # Sedna passes it
                     if callback is not None:
                         metrics = callback(metrics)
                     results.append(model_info(url, normalise_metrics(metrics)))
@@ -242,7 +280,7 @@ class IncrementalLearning:
                 if self.watcher is not None:
                     self.watcher.loaded = config.signature
             elif self.config.model_url and self.estimator.has("load"):
-                self.estimator.load(self.config.model_url)
+                self.estimator.load(self._local_model(self.config.model_url))
                 self._loaded = self.config.model_url
             else:
                 self._loaded = self._loaded or ""
@@ -286,6 +324,9 @@ class IncrementalLearning:
             self.watcher.stop()
         if self.reporter is not None:
             self.reporter.stop()
+        if self._downloads is not None:
+            shutil.rmtree(self._downloads, ignore_errors=True)
+            self._downloads = None
 
 
 __all__ = ["OWNER_KIND", "IncrementalLearning", "model_info", "normalise_metrics"]

@@ -23,7 +23,22 @@ _PARSERS = ("BaseDataSource", "CSVDataParse", "TxtDataParse")
 
 
 def resolve_path(entry: str, index_file: str | Path) -> str:
-    """``entry`` made absolute against the directory of ``index_file`` (absolute entries kept)."""
+    """``entry`` made absolute against the directory of ``index_file`` (absolute entries and URLs kept).
+
+    ``index_file`` may be a URL (``s3://bucket/ds/index.txt``, ``http://host/ds/index.txt``): the
+    result is then a URL in the same folder (``s3://bucket/ds/<entry>``) that
+    :class:`~sedna.datasources.samples.SampleCache` fetches.
+    """
+    if "://" in entry:
+        return entry
+    index = str(index_file)
+    if index.startswith(("s3://", "http://", "https://")):
+        import posixpath
+
+        scheme, _, rest = index.partition("://")
+        host, _, key = rest.partition("/")
+        folder = posixpath.dirname("/" + key)
+        return f"{scheme}://{host}{posixpath.normpath(posixpath.join(folder, entry))}"
     path = Path(entry)
     if path.is_absolute():
         return str(path)

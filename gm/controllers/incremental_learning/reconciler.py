@@ -26,8 +26,9 @@ from collections.abc import Callable
 from typing import Any
 
 from gm.cluster.interface import DATASET, INCREMENTAL_LEARNING_JOB, MODEL, POD, Cluster, Obj
+from gm.controllers.common.problems import Problem
 from gm.controllers.common.writes import Writes
-from gm.controllers.incremental_learning import reports, validation, workers
+from gm.controllers.incremental_learning import mounts, reports, validation, workers
 from gm.controllers.stages.history import condition, data_of
 from gm.controllers.stages.inference import report_inference_worker
 from gm.controllers.stages.machine import REPORT_GRACE_SECONDS, Run, StageMachine
@@ -37,6 +38,7 @@ from gm.runtime.outcomes import DONE, NamespacedName, Outcome
 from gm.runtime.patches import utc_now
 from gm.runtime.reconciling import Controller, Manager
 from gm.settings import ControllerSettings
+from gm.workloads import storage
 from gm.workloads.health import pod_health
 from gm.workloads.logs import LogTail, log_tail_for, no_logs
 from sedna.controlplane import il_protocol as ilp
@@ -44,6 +46,7 @@ from sedna.controlplane import il_protocol as ilp
 log = logging.getLogger(__name__)
 
 KIND = INCREMENTAL_LEARNING_JOB
+STORAGE_RECHECK_SECONDS = 5.0
 
 
 class IncrementalLearningReconciler:
@@ -55,12 +58,16 @@ class IncrementalLearningReconciler:
         self.cluster, self.settings, self.now, self.clock, self.logs = cluster, settings, now, clock, logs
         self.jobs, self.datasets = caches[KIND.plural], caches[DATASET.plural]
         self.models, self.pods = caches[MODEL.plural], caches[POD.plural]
+        self._secrets: dict[tuple[str, str], mounts.Secrets] = {}
+        """Per job: the credential Secrets its last :meth:`storage_problems` read (keys reconcile one at a time,
+        different keys in parallel, so this is keyed rather than one shared field)."""
         self.stages = IncrementalStages(self)
         self.machine = StageMachine(cluster, KIND, self.pods, settings, self.stages, now, clock, logs)
 
     def reconcile(self, key: NamespacedName) -> Outcome:
         job = self.jobs.get(key.namespace, key.name)
         if job is None or job["metadata"].get("deletionTimestamp"):
+            self._secrets.pop((key.namespace, key.name), None)
             return DONE
         status = job.get("status") or {}
         run = Run(job, list(status.get("conditions") or []), Writes(self.cluster, KIND, job, self.now))
@@ -69,6 +76,10 @@ class IncrementalLearningReconciler:
             patch.set("startTime", self.now())
         problems = validation.validate(job, lambda n: self.datasets.get(key.namespace, n),
                                        lambda n: self.models.get(key.namespace, n))
+        if not problems:
+            problems = self.storage_problems(job)
+            if problems:
+                run.requeue(STORAGE_RECHECK_SECONDS)  # Secrets are not watched; the index is re-read by the LC
         if problems:
             self.machine.invalid(run, problems)
         else:
@@ -89,10 +100,43 @@ class IncrementalLearningReconciler:
         name = workers.pod_name(run.job, "infer")
         report_inference_worker(run, name, self.pods.get(run.namespace, name), self.machine.moment(), self.logs)
 
+    def storage_problems(self, job: Obj) -> list[Problem]:
+        """Unusable remote URLs: a missing or incomplete credential Secret, an unreadable remote dataset index,
+        hot update with a remote ``outputDir``; each names the URL. Keeps the Secrets for :meth:`secrets`."""
+        ns, spec = job["metadata"]["namespace"], job["spec"]
+        self._secrets.pop((ns, job["metadata"]["name"]), None)
+        if not self.settings.storage_injection:
+            return []
+        dataset = self.dataset(job)
+        wanted = mounts.job_mounts(job, dataset, lambda n: self.models.get(ns, n))
+        secrets = self._secrets[(ns, job["metadata"]["name"])] = storage.read_secrets(self.cluster.get, ns, wanted)
+        found = mounts.problems("spec.credentialName", wanted, secrets)
+        url = str((dataset.get("spec") or {}).get("url") or "")
+        if storage.is_remote(url):
+            for cond in (dataset.get("status") or {}).get("conditions") or []:
+                if cond.get("type") == "IndexReadable" and cond.get("status") == "False":
+                    found.append(Problem("spec.dataset", f"{url}: {cond.get('message') or 'unreadable'}",
+                                         waiting=True))
+        out = str(spec.get("outputDir") or "")
+        if storage.is_remote(out) and _hot_update(job):
+            found.append(Problem("spec.deploySpec.model.hotUpdateEnabled", f"hot update needs a local "
+                                 f"spec.outputDir (the worker polls a file there), got {out!r}"))
+        return found
+
+    def secrets(self, job: Obj) -> mounts.Secrets:
+        """The credential Secrets this reconcile of ``job`` read."""
+        return self._secrets.get((job["metadata"]["namespace"], job["metadata"]["name"]), {})
+
+    def model(self, namespace: str, name: str) -> Obj | None:
+        return self.models.get(namespace, name)
+
     # -- lookups -----------------------------------------------------------------------------------
-    def model_url(self, job: Obj) -> str:
+    def deploy_model(self, job: Obj) -> Obj | None:
         name = ((job["spec"].get("deploySpec") or {}).get("model") or {}).get("name", "")
-        return str(((self.models.get(job["metadata"]["namespace"], name) or {}).get("spec") or {}).get("url", ""))
+        return self.models.get(job["metadata"]["namespace"], name)
+
+    def model_url(self, job: Obj) -> str:
+        return str(((self.deploy_model(job) or {}).get("spec") or {}).get("url", ""))
 
     def dataset(self, job: Obj) -> Obj:
         return self.datasets.get(job["metadata"]["namespace"], job["spec"]["dataset"]["name"]) or {}
@@ -105,13 +149,18 @@ class IncrementalStages:
         self.owner = owner
 
     def stage_pod(self, run: Run, stage: str, round_: int, inputs: dict[str, Any]) -> Obj:
-        dataset_url = str((self.owner.dataset(run.job).get("spec") or {}).get("url", ""))
-        return workers.stage_pod(run.job, stage, round_, inputs, dataset_url, self.owner.settings)
+        dataset = self.owner.dataset(run.job)
+        dataset_url = str((dataset.get("spec") or {}).get("url", ""))
+        found = mounts.stage_mounts(run.job, stage, inputs, dataset, lambda n: self.owner.model(run.namespace, n))
+        return workers.stage_pod(run.job, stage, round_, inputs, dataset_url, self.owner.settings, found,
+                                 self.owner.secrets(run.job))
 
     def ensure_inference(self, run: Run, round_: int) -> None:
         """The inference worker serving the model of deploy round ``round_`` (recreated when that changes)."""
         node = str((self.owner.dataset(run.job).get("spec") or {}).get("nodeName", ""))
-        desired = workers.infer_pod(run.job, self.owner.model_url(run.job), node, self.owner.settings, round_)
+        found = mounts.infer_mounts(run.job, self.owner.deploy_model(run.job))
+        desired = workers.infer_pod(run.job, self.owner.model_url(run.job), node, self.owner.settings, round_,
+                                    found, self.owner.secrets(run.job))
         self.owner.machine.ensure(run, desired)
 
     def start_deploy(self, run: Run, round_: int, data: dict[str, Any], now: str) -> Obj:

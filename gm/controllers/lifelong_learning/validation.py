@@ -51,6 +51,10 @@ def validate(job: Obj, dataset: Lookup, nodes: Collection[str] = ()) -> list[Pro
         problems += found or algorithm_problems(f"spec.{side}.template", template)
     if not isinstance(spec.get("outputDir"), str) or not spec.get("outputDir", "").strip():
         problems.append(Problem("spec.outputDir", "required: where rounds write samples and the knowledge base"))
+    elif str(spec["outputDir"]).startswith(("s3://", "http://", "https://")):
+        problems.append(Problem("spec.outputDir", f"{spec['outputDir']!r}: a LifelongLearningJob needs a local "
+                                "outputDir (its workers keep the knowledge base there); the Dataset may be "
+                                "an s3:// or http(s):// URL"))
     return problems
 
 
