@@ -130,8 +130,8 @@ class S3Transmitter:
         self.settings = settings
         self._sleep = sleep
         self._client: Any = None
-        self._last: tuple[str, Weights] | None = None
-        """The last model sent or received, by sha256: a party never downloads what it just wrote."""
+        self._recent: dict[str, dict[str, Weights]] = {"sent": {}, "received": {}}
+        """The last model sent and the last received, by sha256: a party never downloads what it just wrote."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> S3Transmitter | None:
@@ -174,7 +174,7 @@ class S3Transmitter:
                 np.savez(handle, **{n: np.asarray(a) for n, a in weights.items()})  # type: ignore[arg-type]
             digest, size = _sha256(path), path.stat().st_size
             self._retry(url, lambda: self._s3().upload_file(str(path), bucket, key))
-        self._last = (digest, {n: np.asarray(a) for n, a in weights.items()})
+        self._recent["sent"] = {digest: {n: np.asarray(a) for n, a in weights.items()}}
         LOG.debug("sent %d bytes to %s", size, url)
         return ObjectRef(url, size, digest).to_weights()
 
@@ -191,8 +191,9 @@ class S3Transmitter:
             raise TransmitError(f"reference to {ref.url} refused: this sender writes to {expect_url}")
         if not ref.url.startswith(self.job_prefix):
             raise TransmitError(f"reference to {ref.url} refused: not below the job's {self.job_prefix}")
-        if self._last is not None and self._last[0] == ref.sha256:
-            return dict(self._last[1])
+        for recent in self._recent.values():
+            if ref.sha256 in recent:
+                return dict(recent[ref.sha256])
         bucket, key = split_url(ref.url)
         with tempfile.TemporaryDirectory(prefix="sedna-fl-") as tmp:
             path = Path(tmp) / "weights.npz"
@@ -206,7 +207,7 @@ class S3Transmitter:
                     model = {name: data[name] for name in data.files}
             except (ValueError, OSError) as exc:
                 raise TransmitError(f"{ref.url}: not a readable .npz of tensors ({exc})") from None
-        self._last = (digest, model)
+        self._recent["received"] = {digest: model}
         return dict(model)
 
     # ---- plumbing

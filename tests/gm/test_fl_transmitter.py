@@ -11,6 +11,7 @@ import pytest
 from gm.cluster.interface import FEDERATED_LEARNING_JOB, POD
 from gm.cluster.local.store import LocalStore
 from gm.controllers.federated_learning import transmitter
+from gm.workloads.storage import SECRET
 from tests.federated.fl_fixtures import SETTINGS, Harness, dataset, env_of, job, model
 
 AGG_DATA = "s3://sedna/fl/aggregation_data"
@@ -166,3 +167,15 @@ class TestCredentials:
         assert training(store)["message"] == (f"spec.transmitter.s3.credentialName: {AGG_DATA}: the credential "
                                               "Secret 'minio' has no key SECRET_ACCESS_KEY")
         assert pods(store) == {}
+
+    def test_a_secret_deleted_after_the_job_finished_changes_nothing(self, store: LocalStore) -> None:
+        store.create(secret())
+        harness = started(store, fl_job(S3_JOB))
+        harness.set_pod_phase("fl-aggregation", "Succeeded")
+        harness.reconcile()
+        assert training(store)["phase"] == "Succeeded"
+
+        store.delete(SECRET, "default", "minio")
+        outcome = harness.reconcile()
+
+        assert training(store)["phase"] == "Succeeded" and outcome.requeue_after is None

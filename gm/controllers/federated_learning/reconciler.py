@@ -122,7 +122,7 @@ class FederatedLearningReconciler:
         problems = validation.validate(job, lambda n: self.datasets.get(key.namespace, n),
                                        lambda n: self.models.get(key.namespace, n), self.settings.nodes)
         outcome = DONE
-        if not problems:
+        if not problems and not self._finished(patch):  # a finished job needs no credentials
             problems = self._storage(job)
             if problems:
                 outcome = Outcome.requeue(SECRET_RETRY)
