@@ -4,6 +4,12 @@
   init container run: interpreter start, S3 client, download, rename) fetching a 200 MB model (20 MB
   with ``--quick``) from a moto S3 server on 127.0.0.1, over the throughput of a plain ``cp`` of the
   same file; both measured side by side in this run, best of ``--repeat``. Goal >= 0.5.
+- ``wire_floor_vs_cp_ratio``: the same over a bare HTTP GET of the object's presigned URL from this
+  process (no interpreter start, no S3 client): the most any client can get from this S3 server, so
+  the ceiling of ``download_vs_cp_ratio`` here. ``transfer_vs_wire_floor_ratio`` is that floor over
+  the initializer's own fetch time (the seconds it prints per file: S3 client, HEAD and GET; 1.0
+  means it adds nothing to what the server costs); ``initializer_startup_s`` is the rest of its run
+  (interpreter and imports).
 - ``s3_apply_to_running_overhead_s``: on the Kubernetes test rig (``tests/kube``: emulated API
   server, GM and LCs from the install manifests, the test kubelet), the time from creating the digits
   Models (``s3://`` URLs, credentials from a Secret) and JointInferenceService to ``Running``, minus
@@ -16,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -44,9 +51,37 @@ def _moto(tmp: Path) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
 
 
 def _initializer(pairs: list[str], env: dict[str, str]) -> float:
+    return _initializer_run(pairs, env)[0]
+
+
+def _initializer_run(pairs: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall seconds of one initializer run, and the transfer seconds it printed (summed over files)."""
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "workers.storage", *pairs], env={**os.environ, **env}, check=True,
-                   capture_output=True, timeout=600)
+    done = subprocess.run([sys.executable, "-m", "workers.storage", *pairs], env={**os.environ, **env},
+                          check=True, capture_output=True, timeout=600, text=True)
+    wall = time.perf_counter() - started
+    transfer = sum(float(m) for m in re.findall(r"\(([0-9.]+)s\)$", done.stdout, re.MULTILINE))
+    return wall, transfer
+
+
+def _wire_get(url: str, dest: Path) -> float:
+    """Seconds for one plain HTTP GET of ``url`` streamed into ``dest`` in 1 MiB reads."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    started = time.perf_counter()
+    conn = http.client.HTTPConnection(parts.netloc, timeout=600)
+    try:
+        conn.request("GET", f"{parts.path}?{parts.query}")
+        response = conn.getresponse()
+        if response.status != 200:
+            raise RuntimeError(f"GET {parts.path}: HTTP {response.status}")
+        with dest.open("wb") as handle:
+            while chunk := response.read(1 << 20):
+                handle.write(chunk)
+    finally:
+        conn.close()
     return time.perf_counter() - started
 
 
@@ -60,7 +95,9 @@ def download_vs_cp(tmp: Path, env: dict[str, str], size_mb: int, repeat: int) ->
     client = s3.S3Settings.from_env(env).client()
     client.create_bucket(Bucket="bench")
     client.upload_file(str(source), "bench", "models/model.bin")
-    cp_times, dl_times = [], []
+    presigned = client.generate_presigned_url("get_object", Params={"Bucket": "bench", "Key": "models/model.bin"},
+                                              ExpiresIn=3600)
+    cp_times, dl_times, wire_times, transfer_times = [], [], [], []
     for i in range(repeat):
         target = tmp / f"cp-{i}.bin"
         started = time.perf_counter()
@@ -68,10 +105,18 @@ def download_vs_cp(tmp: Path, env: dict[str, str], size_mb: int, repeat: int) ->
         cp_times.append(time.perf_counter() - started)
         target.unlink()
         dest = tmp / "downloads" / f"{i}" / "model.bin"
-        dl_times.append(_initializer(["s3://bench/models/model.bin", str(dest)], env))
+        wall, transfer = _initializer_run(["s3://bench/models/model.bin", str(dest)], env)
+        dl_times.append(wall)
+        transfer_times.append(transfer)
         shutil.rmtree(dest.parent)
-    cp_s, dl_s = min(cp_times), min(dl_times)
-    return {"cp_s": cp_s, "download_s": dl_s, "ratio": cp_s / dl_s}
+        wire = tmp / f"wire-{i}.bin"
+        wire_times.append(_wire_get(presigned, wire))
+        if wire.stat().st_size != size_mb << 20:
+            raise RuntimeError(f"wire floor GET returned {wire.stat().st_size} bytes, expected {size_mb << 20}")
+        wire.unlink()
+    best = dl_times.index(min(dl_times))
+    return {"cp_s": min(cp_times), "download_s": dl_times[best], "transfer_s": transfer_times[best],
+            "wire_s": min(wire_times), "ratio": min(cp_times) / dl_times[best]}
 
 
 def apply_to_running(tmp: Path, env: dict[str, str]) -> dict[str, float]:
@@ -123,13 +168,22 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="sedna-bench-storage-"))
     moto, env = _moto(tmp)
     try:
+        load_before = round(os.getloadavg()[0], 2)
         dl = download_vs_cp(tmp, env, size, repeat)
+        load = {"load1_before": load_before, "load1_after": round(os.getloadavg()[0], 2)}
         report.figure("download_vs_cp_ratio", round(dl["ratio"], 3), "ratio", size_mb=size,
-                      cp_s=round(dl["cp_s"], 3), download_s=round(dl["download_s"], 3))
+                      cp_s=round(dl["cp_s"], 3), download_s=round(dl["download_s"], 3), **load)
+        report.figure("wire_floor_vs_cp_ratio", round(dl["cp_s"] / dl["wire_s"], 3), "ratio", size_mb=size,
+                      cp_s=round(dl["cp_s"], 3), wire_s=round(dl["wire_s"], 3), **load)
+        report.figure("transfer_vs_wire_floor_ratio", round(dl["wire_s"] / dl["transfer_s"], 3), "ratio",
+                      size_mb=size, wire_s=round(dl["wire_s"], 3), transfer_s=round(dl["transfer_s"], 3), **load)
+        report.figure("initializer_startup_s", round(dl["download_s"] - dl["transfer_s"], 3), "s", size_mb=size, **load)
         if not args.skip_rig:
+            load_before = round(os.getloadavg()[0], 2)
             rig = apply_to_running(tmp, env)
             report.figure("s3_apply_to_running_overhead_s", round(rig["overhead_s"], 3), "s",
-                          running_s=round(rig["running_s"], 3), download_s=round(rig["download_s"], 3))
+                          running_s=round(rig["running_s"], 3), download_s=round(rig["download_s"], 3),
+                          load1_before=load_before, load1_after=round(os.getloadavg()[0], 2))
     finally:
         moto.terminate()
         moto.wait(30)

@@ -20,6 +20,7 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from sedna.common import s3
 from sedna.common.downloads import DownloadError, fetch, sha256_file
@@ -28,43 +29,40 @@ from sedna.common.errors import SednaError
 __all__ = ["download_all", "main"]
 
 
-def _is_s3_folder(url: str, environ: Mapping[str, str] | None) -> bool:
-    """Whether ``url`` is an ``s3://`` prefix rather than one object (Sedna's initializer takes both)."""
-    if not url.startswith("s3://"):
-        return False
-    if url.endswith("/"):
-        return True
+def _head(client: Any, url: str) -> int | None:
+    """The size of the object ``url``, or None when no object has that key (then it is a prefix)."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     bucket, key = s3.split_url(url)
-    client = s3.S3Settings.from_env(environ).client()
     try:
-        client.head_object(Bucket=bucket, Key=key)
+        return int(client.head_object(Bucket=bucket, Key=key)["ContentLength"])
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-            return True
+            return None
         raise s3.S3Error(f"cannot read {url!r}: {exc}") from None
     except BotoCoreError as exc:
         raise s3.S3Error(f"cannot reach the S3 endpoint for {url!r}: {exc}") from None
-    return False
 
 
 def fetch_s3_object(url: str, dest: str | Path, sha256: str | None = None,
-                    environ: Mapping[str, str] | None = None, retries: int = 3) -> Path:
+                    environ: Mapping[str, str] | None = None, retries: int = 3, *,
+                    client: Any = None, size: int | None = None) -> Path:
     """Stream the object ``url`` into ``dest`` through ``dest.part``: resumed with a ranged GET after a break,
     renamed only when whole and matching ``sha256``. One GET streams several times faster than boto3's
-    ranged multipart ``download_file`` here (``bench.storage``)."""
+    ranged multipart ``download_file`` here (``bench.storage``). ``client`` and ``size`` reuse what the
+    caller already has (one client and one HEAD per object)."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     bucket, key = s3.split_url(url)
     target = Path(dest)
     target.parent.mkdir(parents=True, exist_ok=True)
     part = target.with_name(target.name + ".part")
-    client = s3.S3Settings.from_env(environ).client()
+    client = client or s3.S3Settings.from_env(environ).client()
     attempt = 0
     while True:
         try:
-            size = int(client.head_object(Bucket=bucket, Key=key)["ContentLength"])
+            if size is None:
+                size = int(client.head_object(Bucket=bucket, Key=key)["ContentLength"])
             have = part.stat().st_size if part.exists() else 0
             if have > size:
                 part.unlink()
@@ -84,6 +82,7 @@ def fetch_s3_object(url: str, dest: str | Path, sha256: str | None = None,
             raise s3.S3Error(f"s3 transfer of {url!r} failed: {exc}") from None
         except (BotoCoreError, OSError) as exc:
             attempt += 1
+            size = None  # the object may have changed: ask again
             if attempt > retries:
                 raise s3.S3Error(f"s3 transfer of {url!r} failed: {exc}") from None
     if sha256 and sha256_file(part) != sha256.lower():
@@ -95,23 +94,32 @@ def fetch_s3_object(url: str, dest: str | Path, sha256: str | None = None,
 
 
 def download_one(src: str, dst: str | Path, sha256: str | None = None,
-                 environ: Mapping[str, str] | None = None) -> Path:
-    """Fetch ``src`` to ``dst`` (a folder URL into the directory ``dst``); skip a complete ``dst``."""
+                 environ: Mapping[str, str] | None = None, clients: dict[str, Any] | None = None) -> Path:
+    """Fetch ``src`` to ``dst`` (a folder URL into the directory ``dst``); skip a complete ``dst``.
+
+    ``clients`` caches the S3 client across calls (creating one costs more than a HEAD)."""
     target = Path(dst)
-    if _is_s3_folder(src, environ):
+    if not src.startswith("s3://"):
+        if target.is_file() and (not sha256 or sha256_file(target) == sha256.lower()):
+            return target  # an init container run again after the worker's Pod restarted
+        return fetch(src, target, sha256=sha256, environ=environ)
+    cache = {} if clients is None else clients
+    if "s3" not in cache:
+        cache["s3"] = s3.S3Settings.from_env(environ).client()
+    size = None if src.endswith("/") else _head(cache["s3"], src)
+    if size is None:
         return s3.download(src, target, environ=environ)
     if target.is_file() and (not sha256 or sha256_file(target) == sha256.lower()):
-        return target  # an init container run again after the worker's Pod restarted
-    if src.startswith("s3://"):
-        return fetch_s3_object(src, target, sha256, environ)
-    return fetch(src, target, sha256=sha256, environ=environ)
+        return target
+    return fetch_s3_object(src, target, sha256, environ, client=cache["s3"], size=size)
 
 
 def download_all(pairs: Sequence[tuple[str, str]], sha256: Mapping[int, str] | None = None,
                  environ: Mapping[str, str] | None = None) -> list[Path]:
     """Fetch every ``(src, dst)`` pair in order; raise on the first failure (naming its URL)."""
     sums = dict(sha256 or {})
-    return [download_one(src, dst, sums.get(i), environ) for i, (src, dst) in enumerate(pairs)]
+    clients: dict[str, Any] = {}
+    return [download_one(src, dst, sums.get(i), environ, clients) for i, (src, dst) in enumerate(pairs)]
 
 
 def _parse(argv: Sequence[str] | None) -> tuple[list[tuple[str, str]], dict[int, str]]:
@@ -136,10 +144,11 @@ def _parse(argv: Sequence[str] | None) -> tuple[list[tuple[str, str]], dict[int,
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; exit 0 when every pair is in place, 1 naming the URL that failed, 2 on bad arguments."""
     pairs, sums = _parse(argv)
+    clients: dict[str, Any] = {}
     for i, (src, dst) in enumerate(pairs):
         started = time.monotonic()
         try:
-            path = download_one(src, dst, sums.get(i))
+            path = download_one(src, dst, sums.get(i), clients=clients)
         except (DownloadError, SednaError, OSError, ModuleNotFoundError) as exc:
             print(f"storage-initializer: cannot fetch {src!r} into {dst!r}: {exc}", file=sys.stderr)
             return 1
