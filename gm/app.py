@@ -110,9 +110,10 @@ class GlobalManager:
         schema.warm()  # compile the CRD validators now rather than in the first API request
         self._backend = LocalBackend(s.state_dir, list(s.nodes), s.token, dry_run=s.dry_run, api_host=s.api_host,
                                      api_port=s.api_port, validator=validate_object, image_catalog=s.image_catalog,
-                                     pod_env=s.pod_env)
+                                     pod_env=s.pod_env, loopback_block=s.loopback_block)
         self._backend.start()
         self.addresses["api"] = f"http://{s.api_host}:{self._backend.api_port}"
+        self.addresses["loopback"] = str(self._backend.block)
         return self._backend.store  # type: ignore[no-any-return]
 
     def _start_kube(self) -> Cluster:

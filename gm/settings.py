@@ -120,6 +120,9 @@ class GMSettings:
     image_catalog: Path | None = None
     """Local backend: the image catalog file (image -> command for containers without one;
     default ``<state_dir>/images.yaml``), see :mod:`gm.cluster.local.images`."""
+    loopback_block: str = ""
+    """Local backend: the loopback block of Pod and Service IPs, ``127.B.0.0/16`` (default: the one the state
+    dir recorded, else a free one), see :mod:`gm.cluster.local.loopback`."""
     pod_env: Mapping[str, str] = field(default_factory=dict)
     """Local backend: env every Pod's containers get unless they set it (``sedna local up``'s inference
     tokens and broker credentials, from ``--worker-secrets-file``)."""
@@ -218,6 +221,9 @@ def add_arguments(parser: argparse.ArgumentParser, environ: Mapping[str, str]) -
     parser.add_argument("--stage-retry-base-seconds", default=env("SEDNA_GM_STAGE_RETRY_BASE_SECONDS", "10"),
                         help="back-off after a learning job's first failed stage; doubles per failure in a row")
     parser.add_argument("--stage-retry-cap-seconds", default=env("SEDNA_GM_STAGE_RETRY_CAP_SECONDS", "300"))
+    parser.add_argument("--loopback-block", default=env("SEDNA_GM_LOOPBACK_BLOCK", ""),
+                        help="local backend: Pod and Service IPs from this 127.B.0.0/16 (default: the state dir's, "
+                             "else a free one)")
     parser.add_argument("--dry-run", action="store_true", default=env("SEDNA_GM_DRY_RUN", "") == "1")
     parser.add_argument("--image-catalog", default=env("SEDNA_GM_IMAGE_CATALOG", ""),
                         help="local backend: YAML file 'images: {IMAGE: {command: [...]}}' telling what an image "
@@ -272,6 +278,13 @@ def from_args(argv: Sequence[str] | None = None, environ: Mapping[str, str] | No
     resync = float(_int(args.resync_seconds, "--resync-seconds", 1, 86400))
     image_catalog = Path(args.image_catalog).resolve() if args.image_catalog else state_dir / "images.yaml"
     _check_image_catalog(image_catalog, bool(args.image_catalog))
+    if args.loopback_block:
+        from gm.cluster.local.addresses import parse_block
+
+        try:
+            parse_block(args.loopback_block, "--loopback-block")
+        except ValueError as exc:
+            raise SettingsError(str(exc)) from None
     kb_server = args.kb_server.strip().rstrip("/")
     if kb_server and not kb_server.startswith(("http://", "https://")):
         raise SettingsError(f"--kb-server: expected an http:// or https:// URL, got {args.kb_server!r}")
@@ -294,7 +307,7 @@ def from_args(argv: Sequence[str] | None = None, environ: Mapping[str, str] | No
         api_port=_int(args.api_port, "--api-port"), hub_host=args.hub_host,
         hub_port=_int(args.hub_port, "--hub-port"), metrics_port=_int(args.metrics_port, "--metrics-port"),
         token=token, node_tokens=node_tokens, nodes=nodes, kubeconfig=args.kubeconfig, dry_run=args.dry_run,
-        image_catalog=image_catalog,
+        image_catalog=image_catalog, loopback_block=args.loopback_block.strip(),
         controllers=controllers, namespace=args.namespace, bootstrap_tokens_file=bootstrap_file,
         bootstrap_token=args.bootstrap_token,
         node_credential_ttl=float(_int(args.node_credential_ttl, "--node-credential-ttl", 60, 10 * 365 * 86400)),

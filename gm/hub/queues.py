@@ -54,6 +54,18 @@ class NodeQueue:
             return True
         return False
 
+    def ack_exact(self, acks: list[tuple[ObjectKey, str]]) -> bool:
+        """Retire every in-flight message named by ``(key, resourceVersion)`` when each one is in flight at
+        that version; otherwise change nothing and return False."""
+        inflight = self.inflight
+        for key, version in acks:
+            entry = inflight.get(key)
+            if entry is None or entry[0][0].resource_version != version:
+                return False
+        for key, _version in acks:
+            inflight.pop(key, None)
+        return True
+
     def requeue_expired(self, now: float, timeout: float) -> int:
         expired = [msg for msg, sent in self.inflight.values() if now - sent > timeout]
         for msg in expired:

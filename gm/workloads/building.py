@@ -197,7 +197,7 @@ def service(kind: Kind, owner: Obj, *, name: str, worker_type: str, ports: Seque
 def service_host(service: Obj | None, name: str, namespace: str) -> str:
     """Where a Service answers: its clusterIP when that is an IP address, else its DNS name ``<name>.<ns>``.
 
-    The local backend's clusterIPs (127.0.2.N) are TCP proxies on loopback; on Kubernetes the DNS
+    The local backend's clusterIPs (127.B.128-255.N) are TCP proxies on loopback; on Kubernetes the DNS
     name also works where the clusterIP is not routable (EdgeMesh).
     """
     ip = ((service or {}).get("spec") or {}).get("clusterIP") or ""

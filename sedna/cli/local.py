@@ -8,7 +8,9 @@ password required) unless ``--mqtt-broker HOST:PORT`` names an external one, sta
 detached (local backend: SQLite store, process runtime, REST API, edge hub; edge workers get the
 broker as ``MQTT_BROKER``, every worker the inference tokens and broker credentials; the GM's ready
 file records the broker for ``sedna device simulate``), waits for its ready file, then starts one
-Local Controller per simulated node when the ``lc`` package is installed, and prints the addresses.
+Local Controller per simulated node when the ``lc`` package is installed, and prints the addresses
+(the cluster's loopback block for Pods and Services too: the GM records it in ``loopback.json``;
+``--loopback-block`` pins it, recorded in ``local.json`` and passed to every GM started).
 Every component's ports are recorded in ``local.json`` and kept: ``up`` starts only what is not
 running (a GM killed with ``kill -9`` comes back on its ports and adopts the workers still running;
 an LC or the broker that died comes back with its port and credentials), and ``restart COMPONENT``
@@ -60,6 +62,9 @@ def register(subparsers: Any) -> None:
                            help="YAML file telling what each image runs for containers without a command "
                                 "('images: {IMAGE: {command: [...], workingDir: DIR}}'; default: "
                                 "<state-dir>/images.yaml)")
+            p.add_argument("--loopback-block", default="",
+                           help="Pod and Service IPs from this 127.B.0.0/16 (default: the block the state dir "
+                                "recorded at its first `up`, else a free one; docs/operations.md)")
         if name == "restart":
             p.add_argument("component", help="gm, broker, or a node name (its Local Controller)")
         if name in ("up", "restart"):
@@ -143,6 +148,8 @@ def up(args: argparse.Namespace) -> int:
     record.setdefault("lc", {})
     if args.image_catalog:
         record["image_catalog"] = str(Path(args.image_catalog).resolve())
+    if args.loopback_block:
+        record["loopback_block"] = args.loopback_block.strip()
     started = _ensure(state, record, external, args.timeout)
     ready = read_ready(state) or {}
     print(f"sedna local is up (state dir {state}; started: {', '.join(started)})" if started else
@@ -215,6 +222,8 @@ def _start_gm(state: Path, record: dict[str, Any], timeout: float) -> dict[str, 
            "--lc-servers", ",".join(f"{n}=http://127.0.0.1:{p}" for n, p in lc_ports.items())]
     if record.get("image_catalog"):
         cmd += ["--image-catalog", record["image_catalog"]]
+    if record.get("loopback_block"):
+        cmd += ["--loopback-block", record["loopback_block"]]
     gm = _procs.spawn(cmd, _env(state), state / "logs" / "gm.log")
     record["gm"] = gm.pid
     _save(state, record)
@@ -262,6 +271,8 @@ def _print_addresses(ready: dict[str, Any], record: dict[str, Any]) -> None:
     print(f"  API:      {ready.get('api')}")
     print(f"  hub:      {ready.get('hub', '<not running: gm.hub not installed>')}")
     print(f"  metrics:  {ready.get('metrics')}")
+    if ready.get("loopback"):
+        print(f"  Pods and Services: loopback block {ready['loopback']} (its own, kept in loopback.json)")
     if ready.get("dashboard"):
         print(f"  dashboard: {ready['dashboard']} (sign in with the token in {ready.get('state_dir', '.sedna')}/token)")
     broker = record.get("mqtt_broker") or {}

@@ -86,12 +86,12 @@ class TestChildren:
     def test_big_model_ip_is_the_service_cluster_ip_when_it_has_one(self, store: LocalStore, ready: Harness) -> None:
         ready.reconcile()
         svc = store.get(SERVICE, "default", "digits-cloud")
-        svc["spec"]["clusterIP"] = "127.0.2.7"
+        svc["spec"]["clusterIP"] = "127.42.128.7"
         store.update(svc)
 
         ready.reconcile()
 
-        assert env_of(store.get(DEPLOYMENT, "default", "digits-edge"))["BIG_MODEL_IP"] == "127.0.2.7"
+        assert env_of(store.get(DEPLOYMENT, "default", "digits-edge"))["BIG_MODEL_IP"] == "127.42.128.7"
 
     def test_a_users_own_env_value_is_kept_and_reported(self, store: LocalStore) -> None:
         store.create(model("small"))

@@ -76,7 +76,8 @@ class TestRunning:
             {"name": "GREETING", "value": "hello-$(ME)"}]))
         st = wait_for(lambda: (s := status(store, "web"))["phase"] == "Running" and s, message="Running")
         ip = st["podIP"]
-        assert ip.startswith("127.0.1.")
+        assert runtime.block is not None and runtime.block.pod_pool().holds(ip)  # the runtime's own block
+        assert not ip.startswith("127.0.")
         assert st["hostIP"] == "127.0.0.1"
         assert st["containerStatuses"][0]["ready"] is True
         assert {c["type"]: c["status"] for c in st["conditions"]}["Ready"] == "True"

@@ -74,7 +74,8 @@ class TestServiceProxy:
         store.create(deployment("web", 2))
         svc = store.create(service("web", "web"))
         ip = wait_for(lambda: store.get(SERVICE, "default", "web")["spec"].get("clusterIP"), message="clusterIP")
-        assert ip.startswith("127.0.2.")
+        assert backend.block is not None and backend.block.service_pool().holds(ip)
+        assert not ip.startswith("127.0.")
         assert store.get(SERVICE, "default", "web")["metadata"]["uid"] == svc["metadata"]["uid"]
         pods = wait_for(lambda: len(p := store.list(POD, "default", {"app": "web"})) == 2
                         and all(x["status"].get("podIP") for x in p) and p, message="2 pods with IPs")
@@ -237,11 +238,11 @@ def test_grpc_over_http2_goes_through_the_proxy(backend: LocalBackend) -> None:
 
 
 def test_the_address_pool_hands_out_the_lowest_free_address() -> None:
-    from gm.cluster.local.addresses import SERVICE_NET, AddressPool
+    from gm.cluster.local.addresses import parse_block
 
-    pool = AddressPool(SERVICE_NET, used=["127.0.2.2"])
-    got = [pool.allocate() for _ in range(300)]  # past the /24 into the overflow range
-    assert got[:2] == ["127.0.2.1", "127.0.2.3"] and got[253] == "127.2.0.1" and len(set(got)) == 300
-    pool.release("127.2.0.1")
-    pool.release("127.0.2.7")
-    assert [pool.allocate(), pool.allocate(), pool.allocate()] == ["127.0.2.7", "127.2.0.1", "127.2.0.48"]
+    pool = parse_block("127.42.0.0/16").service_pool(used=["127.42.128.2"])
+    got = [pool.allocate() for _ in range(300)]  # past the first /24 into the next
+    assert got[:2] == ["127.42.128.1", "127.42.128.3"] and got[253] == "127.42.129.1" and len(set(got)) == 300
+    pool.release("127.42.129.1")
+    pool.release("127.42.128.7")
+    assert [pool.allocate(), pool.allocate(), pool.allocate()] == ["127.42.128.7", "127.42.129.1", "127.42.129.48"]

@@ -103,7 +103,7 @@ def run_controller(store: LocalStore, kind: str, obj: Obj, settings: ControllerS
         driver = Driver(store, federated_learning.setup, settings)
         driver.reconcile(name)
         svc = store.get(SERVICE, "default", "fl-aggregation")
-        svc["spec"]["clusterIP"] = "127.0.2.9"  # what the local backend's Service proxy allocates
+        svc["spec"]["clusterIP"] = "127.42.128.9"  # what the local backend's Service proxy allocates
         store.update(svc)
         driver.reconcile(name)
     else:

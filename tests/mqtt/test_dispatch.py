@@ -98,3 +98,55 @@ def test_publish_properties_pack_like_paho(topic: str | None, correlation: bytes
 def test_no_publish_properties_for_mqtt_311_or_when_empty() -> None:
     assert publish_properties("3.1.1", correlation=b"x") is None
     assert publish_properties("5") is None
+
+
+def test_jobs_of_one_key_run_in_order_one_at_a_time(dispatcher) -> None:
+    d = dispatcher(workers=4, max_in_flight=50)
+    order: list[int] = []
+    running = []
+    overlap = []
+    done = threading.Event()
+
+    def job(i: int) -> None:
+        running.append(i)
+        overlap.append(len(running))
+        time.sleep(0.001)
+        order.append(i)
+        running.remove(i)
+        if i == 39:
+            done.set()
+
+    for i in range(40):
+        assert d.submit(job, i, key="devices/cam-1/infer")
+    assert done.wait(10)
+    assert order == list(range(40))
+    assert max(overlap) == 1
+
+
+def test_a_busy_key_does_not_hold_up_another_key(dispatcher) -> None:
+    d = dispatcher(workers=2, max_in_flight=10)
+    release = threading.Event()
+    other = threading.Event()
+
+    assert d.submit(release.wait, 5, key="slow")
+    assert d.submit(lambda: None, key="slow")  # queued behind the blocked job of its key
+    assert d.submit(other.set, key="fast")
+    assert other.wait(5), "a job of another key waited for the blocked key"
+    release.set()
+
+
+def test_stop_runs_the_jobs_queued_behind_a_key(dispatcher) -> None:
+    d = dispatcher(workers=2, max_in_flight=10)
+    release = threading.Event()
+    finished: list[int] = []
+
+    def job(i: int) -> None:
+        if i == 0:
+            release.wait(5)
+        finished.append(i)
+
+    for i in range(4):
+        assert d.submit(job, i, key="k")
+    threading.Timer(0.05, release.set).start()
+    d.stop()
+    assert finished == [0, 1, 2, 3]

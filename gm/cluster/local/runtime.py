@@ -1,10 +1,10 @@
 """ProcessRuntime: the local backend's "kubelet", running each Pod's containers as subprocesses.
 
 It watches Pods in the :class:`~.store.LocalStore`; for each Pod scheduled to one of its nodes
-it gives the Pod its own loopback IP (127.0.1.N, written to ``status.podIP`` before anything
-starts), then runs every container's ``command`` + ``args`` with the runtime's base environment
-plus the container's ``env`` (images are not run: a container without a ``command`` runs what the
-image catalog, :mod:`.images`, registers for its image), output appended to
+it gives the Pod its own loopback IP (from the cluster's block, :mod:`.addresses`, written to
+``status.podIP`` before anything starts), then runs every container's ``command`` + ``args`` with
+the runtime's base environment plus the container's ``env`` (images are not run: a container
+without a ``command`` runs what the image catalog, :mod:`.images`, registers for its image), output appended to
 ``<state_dir>/logs/<namespace>_<pod>_<container>.log``. ``restartPolicy`` is honoured with
 exponential back-off (1 s doubling to 30 s, reset after 60 s of running), and Pod status
 (phase, Ready condition, containerStatuses) is written with ``patch_status``.
@@ -50,9 +50,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from gm.cluster.interface import POD, ClusterError, Invalid, NotFound, Obj
-from gm.cluster.local import images, processes, volumes, watching
+from gm.cluster.local import images, loopback, processes, volumes, watching
 from gm.cluster.local._objects import now
-from gm.cluster.local.addresses import POD_NET, AddressPool
+from gm.cluster.local.addresses import AddressPool, Block
 from gm.cluster.local.logs import log_path, safe_name, tail
 from gm.cluster.local.store import LocalStore
 from sedna.common.log import get_logger
@@ -154,19 +154,23 @@ class ProcessRuntime:
     image_catalog: what images run for containers without a command (default: the built-in entries and
         ``<state_dir>/images.yaml``).
     node_state: the state dir of a node (default ``<state_dir>/nodes/<node>``); Pods' ``STATE_DIR`` go under it.
+    block: the loopback block Pod IPs come from (None: the one of ``state_dir``, claimed by :meth:`start`
+        and released by :meth:`stop`, see :mod:`.loopback`).
     """
 
     def __init__(self, store: LocalStore, state_dir: str | Path, nodes: set[str] | None = None,
                  base_env: Mapping[str, str] | None = None, dry_run: bool = False,
                  backoff: Backoff | None = None, grace_period: float = 10.0, tick: float = 0.1,
                  image_catalog: images.ImageCatalog | None = None,
-                 node_state: Callable[[str], Path] | None = None) -> None:
+                 node_state: Callable[[str], Path] | None = None, block: Block | None = None) -> None:
         self.store, self.state_dir, self.nodes = store, Path(state_dir), set(nodes) if nodes is not None else None
         self.images = image_catalog or images.ImageCatalog(self.state_dir / images.CATALOG_FILE)
         self.log_dir = self.state_dir / "logs"
         self.base_env = dict(base_env) if base_env is not None else processes.default_base_env()
         self.dry_run, self.backoff, self.grace_period, self.tick = dry_run, backoff or Backoff(), grace_period, tick
-        self.addresses = AddressPool(POD_NET)
+        self.block = block
+        self._claim: loopback.Claim | None = None
+        self.addresses: AddressPool = block.pod_pool() if block is not None else AddressPool("127.0.0.0", 0)
         self._pids = processes.PidFile(self.state_dir / "pids.json")
         self.node_state = node_state or (lambda node: self.state_dir / "nodes" / node)
         self._survivors: dict[str, int] = {}
@@ -186,6 +190,10 @@ class ProcessRuntime:
         """Find what a previous runtime left running (adopted or killed at the first sync), then start watching
         and supervising."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        if self.block is None:
+            self._claim = loopback.claim(self.state_dir)
+            self.block = self._claim.block
+        self.addresses = self.block.pod_pool()
         self._survivors = {} if self.dry_run else self._pids.survivors()
         if self._survivors:
             _LOG.info("found %d container process group(s) of a previous runtime still running",
@@ -214,6 +222,7 @@ class ProcessRuntime:
                 proc.wait(5)
             self._pods.clear()
             self._dying.clear()
+            self._release_block()
             return
         for pod in list(self._pods.values()):
             self._terminate(pod)
@@ -223,6 +232,12 @@ class ProcessRuntime:
             time.sleep(0.02)
         self._reap(float("inf"))
         self._pods.clear()
+        self._release_block()
+
+    def _release_block(self) -> None:
+        if self._claim is not None:  # claimed by start(): let it go
+            self._claim.close()
+            self._claim, self.block = None, None
 
     # ----------------------------------------------------------------- loops
 

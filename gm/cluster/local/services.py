@@ -1,6 +1,7 @@
 """ServiceProxy: local Services, a loopback ClusterIP plus a TCP proxy per port.
 
-Each Service gets ``spec.clusterIP`` from 127.0.2.N (written once, so it persists in the store;
+Each Service gets ``spec.clusterIP`` from the cluster's block (:mod:`.addresses`; written once, so it
+persists in the store;
 ``clusterIP: None`` makes a headless Service that is left alone). For every entry of
 ``spec.ports`` an asyncio server listens on ``clusterIP:port`` and forwards each connection to
 the next ready Pod (``status.podIP``) selected by ``spec.selector`` on ``targetPort`` (a number
@@ -26,11 +27,12 @@ import socket
 import struct
 import threading
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Any
 
 from gm.cluster.interface import POD, SERVICE, ClusterError, Conflict, NotFound, Obj, WatchEvent
-from gm.cluster.local import watching
-from gm.cluster.local.addresses import SERVICE_NET, AddressPool
+from gm.cluster.local import loopback, watching
+from gm.cluster.local.addresses import AddressPool, Block
 from gm.cluster.local.deployments import is_ready
 from gm.cluster.local.store import LocalStore
 from sedna.common.log import get_logger
@@ -93,11 +95,17 @@ def _reset(writer: asyncio.StreamWriter) -> None:
 
 
 class ServiceProxy:
-    """Assigns cluster IPs to Services in ``store`` and proxies their ports to ready Pods."""
+    """Assigns cluster IPs to Services in ``store`` and proxies their ports to ready Pods.
 
-    def __init__(self, store: LocalStore, connect_timeout: float = 2.0) -> None:
+    ``block``: the loopback block cluster IPs come from (None: the one of the store's directory, claimed by
+    :meth:`start` and released by :meth:`stop`, see :mod:`.loopback`).
+    """
+
+    def __init__(self, store: LocalStore, connect_timeout: float = 2.0, block: Block | None = None) -> None:
         self.store, self.connect_timeout = store, connect_timeout
-        self.addresses = AddressPool(SERVICE_NET)
+        self.block = block
+        self._claim: loopback.Claim | None = None
+        self.addresses: AddressPool = block.service_pool() if block is not None else AddressPool("127.0.0.0", 0)
         self._lock = threading.Lock()
         self._services: dict[str, Obj] = {}
         self._pods: dict[str, Obj] = {}
@@ -115,6 +123,10 @@ class ServiceProxy:
 
     def start(self) -> None:
         """Start the event loop and the Service / Pod watches."""
+        if self.block is None:
+            self._claim = loopback.claim(Path(self.store.path).parent if self.store.path != ":memory:" else None)
+            self.block = self._claim.block
+        self.addresses = self.block.service_pool()
         loop_thread = threading.Thread(target=self._loop.run_forever, name="local-services-loop", daemon=True)
         loop_thread.start()
         self._threads = [
@@ -136,6 +148,9 @@ class ServiceProxy:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._threads[0].join(10)
         self._loop.close()
+        if self._claim is not None:
+            self._claim.close()
+            self._claim, self.block = None, None
 
     # --------------------------------------------------------------- caches
 
@@ -153,7 +168,8 @@ class ServiceProxy:
     def _sync_services(self, items: list[Obj]) -> None:
         # a fresh pool from what the store holds: addresses of Services deleted while the watch was
         # down are free again (this runs on the watch thread, as does every allocation)
-        self.addresses = AddressPool(SERVICE_NET, ((s.get("spec") or {}).get("clusterIP") or "" for s in items))
+        if self.block is not None:  # None only once stop() let it go
+            self.addresses = self.block.service_pool((s.get("spec") or {}).get("clusterIP") or "" for s in items)
         with self._lock:
             self._services = {}
         for svc in items:
@@ -313,7 +329,9 @@ class ServiceProxy:
             await self._forward(key, reader, writer)
         finally:
             self._connections.discard(writer)
-            if not writer.transport.is_closing():  # cancelled or failed half-way: never leave the socket open
+            # cancelled or failed half-way, or stopping (a close() waiting to flush to a peer that does not
+            # read would outlive the loop): never leave the socket open
+            if self._closing or not writer.transport.is_closing():
                 writer.transport.abort()
 
     async def _forward(self, key: ListenerKey, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -336,8 +354,11 @@ class ServiceProxy:
         try:
             await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
         finally:
-            writer.close()
-            up_writer.close()
+            for end in (writer, up_writer):
+                if self._closing:
+                    end.transport.abort()
+                else:
+                    end.close()
 
     @property
     def listening(self) -> list[tuple[str, int]]:

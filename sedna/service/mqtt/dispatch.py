@@ -8,6 +8,11 @@ restart. So the gateway's ``on_message`` only hands the raw message to
 :meth:`Dispatcher.submit` and returns (paho then acks it, once): decoding, inference and
 publishing the answer run on ``workers`` threads fed by one queue.
 
+Jobs submitted with the same ``key`` (the gateway uses the request topic, i.e. the device) run
+one at a time in the order submitted, so a device gets its answers in the order it asked, as
+MQTT keeps a topic's messages in order; jobs of different keys run in parallel on any free
+worker.
+
 At most ``max_in_flight`` messages are accepted (queued or running); :meth:`submit` refuses
 more, and the gateway answers those ``busy`` at once, so a flood costs the network thread
 a counter check per message and memory stays bounded. A job that raises is logged and
@@ -20,7 +25,8 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Hashable
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -41,8 +47,12 @@ class Dispatcher:
         """Jobs run to the end (including those that raised)."""
         self.failures = 0
         """Jobs that raised (a bug in the handler: it is meant to answer every error itself)."""
-        self._queue: queue.SimpleQueue[tuple[Job, tuple[Any, ...]] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Hashable | None] = queue.SimpleQueue()
+        """Keys with a job ready to run; a key is in it at most once, and not while its job runs."""
+        self._pending: dict[Hashable, deque[tuple[Job, tuple[Any, ...]]]] = {}
+        """Jobs per key not yet finished; a key is here while it is queued or running."""
         self._lock = threading.Lock()
+        self._drained = threading.Condition(self._lock)
         self._in_flight = 0
         self._threads: list[threading.Thread] = []
         self._open = False
@@ -66,19 +76,28 @@ class Dispatcher:
             thread.start()
             self._threads.append(thread)
 
-    def submit(self, job: Job, *args: Any) -> bool:
-        """Queue ``job(*args)`` for a worker; False (not queued) when stopped or ``max_in_flight`` is reached."""
+    def submit(self, job: Job, *args: Any, key: Hashable | None = None) -> bool:
+        """Queue ``job(*args)`` for a worker, after the earlier jobs of ``key`` (None: no order kept);
+        False (not queued) when stopped or ``max_in_flight`` is reached."""
         with self._lock:
             if not self._open or self._in_flight >= self.max_in_flight:
                 return False
             self._in_flight += 1
-        self._queue.put((job, args))
+            slot = object() if key is None else key
+            jobs = self._pending.get(slot)
+            if jobs is None:
+                self._pending[slot] = deque([(job, args)])
+                self._queue.put(slot)
+            else:
+                jobs.append((job, args))  # runs when the key's earlier job ends
         return True
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Refuse new jobs, let accepted ones finish, join the workers (waiting up to ``timeout`` each)."""
+        """Refuse new jobs, let accepted ones finish (up to ``timeout``), then join the workers."""
+        own = threading.current_thread() in self._threads  # stop() called from a job: that job is in flight
         with self._lock:
             self._open = False
+            self._drained.wait_for(lambda: self._in_flight <= int(own), timeout)
         for _ in self._threads:
             self._queue.put(None)
         for thread in self._threads:
@@ -88,10 +107,11 @@ class Dispatcher:
 
     def _work(self) -> None:
         while True:
-            item = self._queue.get()
-            if item is None:
+            slot = self._queue.get()
+            if slot is None:
                 return
-            job, args = item
+            with self._lock:
+                job, args = self._pending[slot][0]
             try:
                 job(*args)
             except Exception:  # a handler answers its own errors; this is a bug in it, logged and counted
@@ -101,3 +121,10 @@ class Dispatcher:
                 with self._lock:
                     self._in_flight -= 1
                     self.runs += 1
+                    jobs = self._pending[slot]
+                    jobs.popleft()
+                    if jobs:
+                        self._queue.put(slot)  # behind other keys' ready jobs: one device cannot starve the rest
+                    else:
+                        del self._pending[slot]
+                    self._drained.notify_all()

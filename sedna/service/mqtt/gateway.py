@@ -307,7 +307,7 @@ class DeviceGateway:
             topic, payload = message.topic, message.payload
             props = getattr(message, "properties", None)
             dispatcher = self._dispatcher
-            if dispatcher is not None and dispatcher.submit(self._handle, topic, payload, props, received):
+            if dispatcher is not None and dispatcher.submit(self._handle, topic, payload, props, received, key=topic):
                 return
             self._refuse(topic, payload, props)
         except Exception:  # nothing a message carries may stop the network loop
