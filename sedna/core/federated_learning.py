@@ -24,6 +24,11 @@ same form back. **FedProx**: when the fit config carries ``proximal_mu`` and
 ``estimator.train`` accepts ``proximal_mu`` (and optionally ``global_weights``), they are
 passed so the estimator can add ``mu * (w - w_global)`` to its gradient; otherwise the
 SDK warns once and trains as with FedAvg.
+
+With ``TRANSMITTER=s3`` (and ``AGG_DATA_PATH``, the S3 env) models do not travel over the
+channel: each update is written to ``AGG_DATA_PATH/<job>/round-<n>/<WORKER_NAME>.npz`` and only
+its URL, size and sha256 are sent; global models arrive the same way and are checked against
+their sha256 (:mod:`sedna.core.fl_transmit`). ``ws`` (the default) streams them.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from sedna.algorithms.aggregation.records import Config, Metrics, Scalar, Weight
 from sedna.common.class_factory import ClassFactory, ClassType
 from sedna.common.config import Context, WorkerConfig
 from sedna.common.log import get_logger
+from sedna.core.fl_transmit import S3Transmitter
 from sedna.service.aggregation.client import AggregationClient, ClientSettings, StopInfo
 from sedna.service.aggregation.environment import secret
 from sedna.service.aggregation.reports import OWNER_KIND, ReportSender, now
@@ -87,11 +93,15 @@ def _scalar(value: Any) -> Scalar | None:
 class _EstimatorHandler:
     """Adapts a user estimator to the protocol's ``ClientHandler``."""
 
-    def __init__(self, owner: FederatedLearning, train_data: Any, valid_data: Any, kwargs: dict[str, Any]) -> None:
+    def __init__(self, owner: FederatedLearning, train_data: Any, valid_data: Any, kwargs: dict[str, Any],
+                 transmitter: S3Transmitter | None = None) -> None:
         self.owner, self.train_data, self.valid_data = owner, train_data, valid_data
+        self.transmitter = transmitter
         self.kwargs = kwargs
         self.num_samples = sample_count(train_data)
         self._list_form: bool | None = None
+        self.final: Weights | None = None
+        """The final global model (resolved from its reference with the s3 transmitter)."""
         self._warned_prox = False
 
     def _to_named(self, raw: Any) -> Weights:
@@ -103,17 +113,30 @@ class _EstimatorHandler:
             return {f"layer_{i}": np.asarray(v) for i, v in enumerate(raw)}
         raise TypeError(f"estimator.get_weights() returned {type(raw).__name__}; expected a dict or list of arrays")
 
-    def get_weights(self) -> Weights:
+    def local_weights(self) -> Weights:
         return self._to_named(self.owner.estimator.get_weights())
+
+    def get_weights(self) -> Weights:
+        """The initial model the server asked for (a reference to round 0's object with the s3 transmitter)."""
+        return self._send(self.local_weights(), 0)
+
+    def _send(self, weights: Weights, server_round: int) -> Weights:
+        if self.transmitter is None:
+            return weights
+        return self.transmitter.send(weights, server_round, self.owner.worker_name)
+
+    def _receive(self, weights: Weights) -> Weights:
+        return weights if self.transmitter is None else self.transmitter.receive(weights)
 
     def _set(self, weights: Weights) -> None:
         if self._list_form is None:
-            self.get_weights()
+            self.local_weights()
         value: Any = list(weights.values()) if self._list_form else dict(weights)
         self.owner.estimator.set_weights(value)
 
     def fit(self, server_round: int, weights: Weights, config: Config) -> tuple[Weights, int, Metrics]:
         est = self.owner.estimator
+        weights = self._receive(weights)
         self._set(weights)
         if server_round > 1:  # the aggregate of the previous round
             self.owner._save(server_round - 1)
@@ -131,18 +154,18 @@ class _EstimatorHandler:
         outcome = est.train(self.train_data, **accepted_kwargs(est.train, extra))
         metrics: Metrics = _metric_dict(outcome, "train_loss") if outcome is not None else {}
         metrics["train_seconds"] = round(time.monotonic() - started, 4)
-        new = self.get_weights()
+        new = self.local_weights()
         if self.valid_data is not None and hasattr(est, "evaluate"):
             metrics.update(self._evaluate())
         self.owner._round_done(server_round, self.num_samples, metrics)
-        return new, self.num_samples, metrics
+        return self._send(new, server_round), self.num_samples, metrics
 
     def _evaluate(self) -> Metrics:
         est = self.owner.estimator
         return _metric_dict(est.evaluate(self.valid_data, **accepted_kwargs(est.evaluate, self.kwargs)), "score")
 
     def evaluate(self, server_round: int, weights: Weights, config: Config) -> tuple[int, float, Metrics]:
-        self._set(weights)
+        self._set(self._receive(weights))
         metrics = self._evaluate()
         loss = metrics.get("loss", 0.0)
         return sample_count(self.valid_data), float(loss) if isinstance(loss, (int, float)) else 0.0, metrics
@@ -151,7 +174,8 @@ class _EstimatorHandler:
         self.owner.rejections.append((server_round, reason))
 
     def on_stop(self, info: StopInfo) -> None:
-        self._set(info.weights)
+        self.final = self._receive(info.weights)
+        self._set(self.final)
         self.owner._save(info.round)
 
 
@@ -228,7 +252,7 @@ class FederatedLearning:
         callback = resolve_callback(post_process)
         cfg = self.config
         ctx = Context(cfg.environ)
-        handler = _EstimatorHandler(self, train_data, valid_data, kwargs)
+        handler = _EstimatorHandler(self, train_data, valid_data, kwargs, S3Transmitter.from_env(cfg.environ))
         can_eval = valid_data is not None and callable(getattr(self.estimator, "evaluate", None))
         settings = ClientSettings(
             target=f"{cfg.agg_ip}:{cfg.agg_port}", client_id=self.worker_name,
@@ -243,6 +267,8 @@ class FederatedLearning:
             info = self._client.run()
         finally:
             self._client = None
+        if handler.final is not None:
+            info = StopInfo(info.round, info.reason, handler.final)
         self.current_round, self.stop_info = info.round, info
         self._reporter.send(self._report("completed", info.round, handler.num_samples, {}), wait=True)
         self._reporter.close()

@@ -10,7 +10,10 @@ After every aggregated round the worker reports to its Local Controller (``LC_SE
 metrics, startTime, updateTime}`` with the global model's federated evaluation as ``metrics``),
 so the round count and accuracy reach the job's and the Model's status.
 
-Exit status: 0 when the job finished, 2 when a round failed too often, 1 on bad config.
+With ``TRANSMITTER=s3`` models travel through ``AGG_DATA_PATH`` in S3 and only references through the
+channel (:mod:`sedna.core.fl_transmit_server`).
+
+Exit status: 0 when the job finished, 2 when a round failed too often or S3 failed for good, 1 on bad config.
 """
 
 from __future__ import annotations
@@ -22,8 +25,9 @@ from collections.abc import Mapping
 
 from sedna.common.errors import SednaError
 from sedna.common.log import configure, get_logger
+from sedna.core.fl_transmit import TransmitError
+from sedna.core.fl_transmit_server import build_server
 from sedna.service.aggregation import AggregationServer, RoundFailedError
-from sedna.service.aggregation.environment import build_server
 
 LOG = get_logger("workers.federated.aggregator")
 
@@ -45,7 +49,7 @@ def main(environ: Mapping[str, str] | None = None) -> int:
         signal.signal(signal.SIGTERM, lambda *_: server.stop_soon())
     try:
         result = server.serve()
-    except RoundFailedError as exc:
+    except (RoundFailedError, TransmitError) as exc:
         LOG.error("%s", exc)
         return 2
     LOG.info("done: %d rounds (%s)", result.rounds, result.reason)

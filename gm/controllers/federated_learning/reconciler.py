@@ -23,6 +23,13 @@ reports (:mod:`.reports`); this controller only clears them when the job restart
 change (a new generation) restarts the job: every Pod is recreated and the round count starts
 again. A deleted Pod comes back while the job runs; a finished job is left as it is.
 
+``spec.transmitter`` (:mod:`.transmitter`) adds ``TRANSMITTER`` / ``AGG_DATA_PATH`` and the S3 env
+of its ``credentialName`` Secret to every worker; with ``settings.storage_injection`` remote
+pretrained-model and dataset URLs are downloaded by the storage-initializer before the workers
+start (:mod:`gm.workloads.storage`). A missing Secret, or one without the keys, keeps the job
+Pending with a condition naming the URL and the Secret, and no worker is created half-configured;
+the controller looks again every :data:`SECRET_RETRY` seconds (GM may read Secrets, not watch them).
+
 Events that lead here: the job itself, its Pods and Service (owner references) and the Datasets
 and Models it names, so creating a missing one recovers a Pending job.
 """
@@ -30,20 +37,22 @@ and Models it names, so creating a missing one recovers a Pending job.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
+from typing import Any
 
 from gm.cluster.interface import DATASET, FEDERATED_LEARNING_JOB, MODEL, POD, SERVICE, Cluster, Obj
 from gm.controllers.common.problems import Problem, verdict
 from gm.controllers.common.status import Reason
 from gm.controllers.common.writes import Writes
-from gm.controllers.federated_learning import validation, workers
+from gm.controllers.federated_learning import transmitter, validation, workers
 from gm.runtime.caching import Cache
 from gm.runtime.mapping import own_key, owner_keys
 from gm.runtime.outcomes import DONE, NamespacedName, Outcome
 from gm.runtime.patches import StatusPatch, StrEnum, parse_time, utc_now
 from gm.runtime.reconciling import Controller, Manager
 from gm.settings import ControllerSettings
+from gm.workloads import storage
 from gm.workloads.applying import TERMINATING_RETRY, PodAction, apply_child, delete_pod, ensure_pod
 from gm.workloads.health import PodHealth, PodState, pod_health
 from gm.workloads.logs import LogTail, last_lines, log_tail_for, no_logs
@@ -74,6 +83,8 @@ CONDITIONS = (ConditionType.TRAINING, ConditionType.COMPLETE, ConditionType.FAIL
 FINISHED = (Phase.SUCCEEDED, Phase.FAILED)
 MAX_AGGREGATOR_RESTARTS = 5
 """A crash-looping aggregator fails the job after this many restarts (each resumes from its checkpoint)."""
+SECRET_RETRY = 10.0
+"""Seconds between looks for a missing credential Secret."""
 REPORT_FIELDS = ("currentRound", "latestMetrics", "aggregation", "trainingWorkers", "roundHistory")
 
 
@@ -91,6 +102,8 @@ class FederatedLearningReconciler:
         self.cluster, self.settings, self.now, self.logs = cluster, settings, now, logs
         self.jobs, self.datasets = caches[KIND.plural], caches[DATASET.plural]
         self.models, self.pods, self.svcs = caches[MODEL.plural], caches[POD.plural], caches[SERVICE.plural]
+        self._secrets: dict[str, Mapping[str, Any] | None] = {}
+        """The credential Secrets read by the last :meth:`_storage`."""
 
     def reconcile(self, key: NamespacedName) -> Outcome:
         job = self.jobs.get(key.namespace, key.name)
@@ -109,6 +122,10 @@ class FederatedLearningReconciler:
         problems = validation.validate(job, lambda n: self.datasets.get(key.namespace, n),
                                        lambda n: self.models.get(key.namespace, n), self.settings.nodes)
         outcome = DONE
+        if not problems and not self._finished(patch):  # a finished job needs no credentials
+            problems = self._storage(job)
+            if problems:
+                outcome = Outcome.requeue(SECRET_RETRY)
         pods = self._owned_pods(job)
         moment = parse_time(self.now()) or datetime.now(timezone.utc)
         if problems:
@@ -154,17 +171,49 @@ class FederatedLearningReconciler:
             patch.set("phase", Phase.FAILED)
             patch.set("completionTime", patch.get("completionTime") or self.now())
 
+    def _pretrained(self, job: Obj) -> Obj | None:
+        name = (job["spec"].get("pretrainedModel") or {}).get("name")
+        return self.models.get(job["metadata"]["namespace"], name) if name else None
+
+    def _downloads(self, job: Obj, dataset: Obj | None = None) -> list[storage.Mount]:
+        if not self.settings.storage_injection:
+            return []
+        return transmitter.download_mounts(self._pretrained(job), dataset)
+
+    def _storage(self, job: Obj) -> list[Problem]:
+        """Unusable credentials of the transmitter and of remote inputs, as problems naming the URL and
+        the Secret; the workers wait for them."""
+        ns, spec = job["metadata"]["namespace"], job["spec"]
+        tx = transmitter.parse(job)
+        fields: list[tuple[str, storage.Mount]] = [
+            ("spec.transmitter.s3.credentialName", m) for m in transmitter.credential_mount(tx)]
+        fields += [("spec.pretrainedModel", m) for m in self._downloads(job)]
+        for i, worker in enumerate(spec["trainingWorkers"]):
+            dataset = self.datasets.get(ns, worker["dataset"]["name"])
+            fields += [(f"spec.trainingWorkers[{i}].dataset", m) for m in self._downloads(job, dataset)
+                       if m.env == "TRAIN_DATASET_URL"]
+        self._secrets = storage.read_secrets(self.cluster.get, ns, [m for _, m in fields])
+        problems = []
+        for field, mount in fields:
+            for url in mount.urls:
+                try:
+                    storage.s3_env(self._secrets.get(mount.credential), mount.credential, url)
+                except storage.StorageError as exc:
+                    problems.append(Problem(field, str(exc), waiting=True))
+        return problems
+
     def _apply_children(self, job: Obj, pods: dict[str, Obj], writes: Writes) -> Outcome:
         ns, spec = job["metadata"]["namespace"], job["spec"]
         model = self.models.get(ns, spec["aggregationWorker"]["model"]["name"]) or {}
-        pretrained = ""
-        if (spec.get("pretrainedModel") or {}).get("name"):
-            pretrained = str(((self.models.get(ns, spec["pretrainedModel"]["name"]) or {}).get("spec") or {})["url"])
+        pretrained_model = self._pretrained(job)
+        pretrained = str(((pretrained_model or {}).get("spec") or {}).get("url") or "")
+        tx_env = transmitter.env(transmitter.parse(job), self._secrets)
+        inputs = workers.Inputs(tx_env, self._secrets, self._downloads(job))
         changes: list[tuple[str, str]] = []
         service, _ = apply_child(self.cluster, self.svcs, workers.aggregation_service(job), job, changes)
         for reason, message in changes:
             writes.normal(reason, message)
-        plans = [workers.aggregation_pod(job, model, pretrained, self.settings)]
+        plans = [workers.aggregation_pod(job, model, pretrained, self.settings, inputs)]
         outcome = DONE
         if not (service.get("spec") or {}).get("clusterIP"):
             outcome = Outcome.requeue(1.0)  # the local backend allocates it asynchronously; trainers wait for it
@@ -172,7 +221,8 @@ class FederatedLearningReconciler:
             host = workers.aggregator_host(service, job)
             for i, worker in enumerate(spec["trainingWorkers"]):
                 dataset = self.datasets.get(ns, worker["dataset"]["name"]) or {}
-                plans.append(workers.trainer_pod(job, i, dataset, model, pretrained, host, self.settings))
+                own = workers.Inputs(tx_env, self._secrets, self._downloads(job, dataset))
+                plans.append(workers.trainer_pod(job, i, dataset, model, pretrained, host, self.settings, own))
         for plan in plans:
             name = plan.obj["metadata"]["name"]
             action = ensure_pod(self.cluster, self.pods, plan.obj, (workers.GENERATION_ANNOTATION,))

@@ -25,6 +25,7 @@ from gm.controllers.common.problems import (
     did_you_mean,
     model_reference,
 )
+from gm.controllers.federated_learning import transmitter
 from sedna.common.class_factory import ClassFactory, ClassType
 from sedna.common.config import parse_parameters
 from sedna.common.errors import SednaError
@@ -72,6 +73,7 @@ def validate(job: Obj, dataset: Lookup, model: Lookup, nodes: Collection[str] = 
     for name in sorted({n for n in names if n and names.count(n) > 1}):
         problems.append(Problem("spec.trainingWorkers", f"Dataset {name!r} is used by more than one training worker"))
     problems += strategy_problems(container_env(agg.get("template")), len(workers))
+    problems += transmitter.problems(job)
     return problems
 
 

@@ -15,16 +15,21 @@ generation resumes from its last round. Each container gets the DESIGN section 4
 already set are kept (user wins, as in Sedna). With the GM's credentials (``settings.credentials``)
 the aggregator gets the job's signing key ``AGG_CLIENT_KEY`` and each trainer only its own
 ``AGG_CLIENT_TOKEN`` for its client id (its ``WORKER_NAME``), so no trainer can speak for another
-(:mod:`gm.workloads.credentials`, ``docs/federated.md``). Pure functions: tests assert on their output.
+(:mod:`gm.workloads.credentials`, ``docs/federated.md``). :class:`Inputs` adds the transmitter's env
+and the storage-initializer downloads of remote inputs (:mod:`.transmitter`). Pure functions: tests
+assert on their output.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import PurePosixPath
+from typing import Any
 
 from gm.cluster.interface import FEDERATED_LEARNING_JOB, Obj
 from gm.settings import ControllerSettings
-from gm.workloads import building
+from gm.workloads import building, storage
 from gm.workloads.building import EnvVar, Plan, env_field, env_value
 from gm.workloads.placement import Placement
 
@@ -34,6 +39,24 @@ AGGREGATION = "aggregation"
 TRAIN = "train"
 GENERATION_ANNOTATION = "federatedlearningjob.sedna.io/generation"
 DEFAULT_RESTART_POLICY = "OnFailure"
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What a worker gets beyond the contract env: the transmitter's env and its remote downloads."""
+
+    env: Sequence[EnvVar] = ()
+    secrets: Mapping[str, Mapping[str, Any] | None] = field(default_factory=dict)
+    downloads: Sequence[storage.Mount] = ()
+
+    def injection(self, env: list[EnvVar], settings: ControllerSettings) -> storage.Injection | None:
+        """The storage injection of ``env`` (None without downloads); raises ``StorageError`` naming the URL."""
+        if not self.downloads:
+            return None
+        return storage.plan(env, self.downloads, self.secrets, settings.storage_image, settings.storage_host_paths)
+
+
+NO_INPUTS = Inputs()
 
 
 def aggregation_name(job: Obj) -> str:
@@ -72,14 +95,16 @@ def _env(job: Obj, name: str, node: str, settings: ControllerSettings) -> list[E
 
 
 def _pod(job: Obj, template: Obj | None, worker_type: str, name: str, env: list[EnvVar], node: str,
-         force_node: bool, edge: str = "") -> Plan:
+         force_node: bool, settings: ControllerSettings, inputs: Inputs, edge: str = "") -> Plan:
     generation = str(int(job["metadata"].get("generation") or 1))
+    env = [*env, *inputs.env]
     return building.pod(KIND, job, template, name=name, worker_type=worker_type, env=env, node=node,
                         restart_policy=DEFAULT_RESTART_POLICY, annotations={GENERATION_ANNOTATION: generation},
-                        force_node=force_node, edge=edge)
+                        force_node=force_node, storage=inputs.injection(env, settings), edge=edge)
 
 
-def aggregation_pod(job: Obj, model: Obj, pretrained_url: str, settings: ControllerSettings) -> Plan:
+def aggregation_pod(job: Obj, model: Obj, pretrained_url: str, settings: ControllerSettings,
+                    inputs: Inputs = NO_INPUTS) -> Plan:
     """The aggregation worker on the cloud node; ``model`` is the output Model."""
     worker = job["spec"]["aggregationWorker"]
     node = Placement(settings.default_cloud_node or "").fl_aggregator(job["spec"])
@@ -93,11 +118,11 @@ def aggregation_pod(job: Obj, model: Obj, pretrained_url: str, settings: Control
         env.append(env_value("PRETRAINED_MODEL_URL", pretrained_url))
     if settings.credentials is not None:
         env.append(env_value("AGG_CLIENT_KEY", settings.credentials.fl_job_key(str(job["metadata"]["uid"]))))
-    return _pod(job, worker.get("template"), AGGREGATION, name, env, node, force_node=False)
+    return _pod(job, worker.get("template"), AGGREGATION, name, env, node, False, settings, inputs)
 
 
 def trainer_pod(job: Obj, index: int, dataset: Obj, model: Obj, pretrained_url: str, agg_host: str,
-                settings: ControllerSettings) -> Plan:
+                settings: ControllerSettings, inputs: Inputs = NO_INPUTS) -> Plan:
     """The ``index``-th training worker, on its Dataset's node."""
     worker = job["spec"]["trainingWorkers"][index]
     node = Placement.fl_trainer(job["spec"], index, str((dataset.get("spec") or {}).get("nodeName") or ""))
@@ -111,5 +136,5 @@ def trainer_pod(job: Obj, index: int, dataset: Obj, model: Obj, pretrained_url: 
     if settings.credentials is not None:
         env.append(env_value("AGG_CLIENT_TOKEN", settings.credentials.fl_trainer_token(
             str(job["metadata"]["uid"]), job["metadata"]["name"], name)))
-    return _pod(job, worker.get("template"), TRAIN, name, env, node, force_node=True,
+    return _pod(job, worker.get("template"), TRAIN, name, env, node, True, settings, inputs,
                 edge=building.EDGE if settings.edge_scheduling else "")
