@@ -28,7 +28,7 @@ SDK warns once and trains as with FedAvg.
 With ``TRANSMITTER=s3`` (and ``AGG_DATA_PATH``, the S3 env) models do not travel over the
 channel: each update is written to ``AGG_DATA_PATH/<job>/round-<n>/<WORKER_NAME>.npz`` and only
 its URL, size and sha256 are sent; global models arrive the same way and are checked against
-their sha256 (:mod:`sedna.core.fl_transmit`). ``ws`` (the default) streams them.
+their sha256 (:mod:`sedna.service.aggregation.transmit`). ``ws`` (the default) streams them.
 """
 
 from __future__ import annotations
@@ -45,10 +45,10 @@ from sedna.algorithms.aggregation.records import Config, Metrics, Scalar, Weight
 from sedna.common.class_factory import ClassFactory, ClassType
 from sedna.common.config import Context, WorkerConfig
 from sedna.common.log import get_logger
-from sedna.core.fl_transmit import S3Transmitter
 from sedna.service.aggregation.client import AggregationClient, ClientSettings, StopInfo
 from sedna.service.aggregation.environment import secret
 from sedna.service.aggregation.reports import OWNER_KIND, ReportSender, now
+from sedna.service.aggregation.transmit import S3Transmitter
 from sedna.service.lc_client import LCReport
 
 LOG = get_logger(__name__)

@@ -13,8 +13,15 @@ from sedna.algorithms.aggregation import create_strategy
 from sedna.algorithms.aggregation.records import FitRes
 from sedna.common.errors import ConfigError
 from sedna.common.s3 import S3Settings
-from sedna.core.fl_transmit import REF_BYTES, REF_TENSOR, ObjectRef, S3Transmitter, TransmitError, TransmitSettings
-from sedna.core.fl_transmit_server import S3Strategy
+from sedna.service.aggregation.s3_server import S3Strategy
+from sedna.service.aggregation.transmit import (
+    REF_BYTES,
+    REF_TENSOR,
+    ObjectRef,
+    S3Transmitter,
+    TransmitError,
+    TransmitSettings,
+)
 from tests.federated.fl_processes import agg_env, finish, state, trainer
 from tests.support.procs import free_port, running, start_module, stop
 

@@ -27,7 +27,7 @@ def test_the_federated_digits_job_completes_its_rounds_through_s3(tmp_path: Path
     from examples.federated_learning.digits.prepare import prepare
     from gm.cluster.interface import FEDERATED_LEARNING_JOB, POD
     from sedna.common.s3 import S3Settings
-    from sedna.core.fl_transmit import REF_TENSOR
+    from sedna.service.aggregation.transmit import REF_TENSOR
 
     rounds = 2
     data = prepare(tmp_path / "data")

@@ -11,7 +11,7 @@ metrics, startTime, updateTime}`` with the global model's federated evaluation a
 so the round count and accuracy reach the job's and the Model's status.
 
 With ``TRANSMITTER=s3`` models travel through ``AGG_DATA_PATH`` in S3 and only references through the
-channel (:mod:`sedna.core.fl_transmit_server`).
+channel (:mod:`sedna.service.aggregation.s3_server`).
 
 Exit status: 0 when the job finished, 2 when a round failed too often or S3 failed for good, 1 on bad config.
 """
@@ -25,9 +25,9 @@ from collections.abc import Mapping
 
 from sedna.common.errors import SednaError
 from sedna.common.log import configure, get_logger
-from sedna.core.fl_transmit import TransmitError
-from sedna.core.fl_transmit_server import build_server
 from sedna.service.aggregation import AggregationServer, RoundFailedError
+from sedna.service.aggregation.environment import build_server
+from sedna.service.aggregation.transmit import TransmitError
 
 LOG = get_logger("workers.federated.aggregator")
 

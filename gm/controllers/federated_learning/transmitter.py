@@ -3,7 +3,7 @@
 Sedna's field: ``transmitter: {ws: {}}`` (the default: models stream through the aggregation
 server) or ``transmitter: {s3: {aggDataPath: s3://bucket/prefix, credentialName: <Secret>}}``
 (models go through that bucket and only references through the server; see
-``sedna.core.fl_transmit``). :func:`problems` checks the field (exactly one of the two,
+``sedna.service.aggregation.transmit``). :func:`problems` checks the field (exactly one of the two,
 ``aggDataPath`` an ``s3://bucket[/prefix]`` URL). :func:`env` is what the aggregation worker and
 every training worker get: ``TRANSMITTER``, and with s3 ``AGG_DATA_PATH`` plus the Secret's S3 env
 (:func:`gm.workloads.storage.s3_env`: endpoint from its annotations, keys as ``secretKeyRef``, never

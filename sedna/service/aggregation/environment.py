@@ -176,8 +176,17 @@ def build_server(environ: Mapping[str, str] | None = None, *, aggregation: str |
     """The server a worker environment describes; keyword arguments override the env.
 
     Without ``on_round``, a job's rounds are reported to the Local Controller (when ``JOB_NAME``
-    is set).
+    is set). With ``TRANSMITTER=s3`` models travel through ``AGG_DATA_PATH``
+    (:mod:`sedna.service.aggregation.s3_server`).
     """
+    from sedna.service.aggregation.transmit import S3Transmitter
+
+    transmitter = S3Transmitter.from_env(environ)
+    if transmitter is not None:
+        from sedna.service.aggregation.s3_server import build_s3_server
+
+        return build_s3_server(environ, transmitter, aggregation=aggregation,
+                               participants_count=participants_count, on_round=on_round, **overrides)
     cfg = WorkerConfig.from_env(environ)
     strategy = strategy_from_env(cfg, aggregation, participants_count)
     settings = settings_from_env(cfg, **overrides)

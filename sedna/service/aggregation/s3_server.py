@@ -1,16 +1,16 @@
 """The aggregation server with ``TRANSMITTER=s3``: references on the channel, models in S3.
 
-:func:`build_server` is :func:`sedna.service.aggregation.environment.build_server` plus the
-transmitter of :mod:`sedna.core.fl_transmit`. With ``TRANSMITTER=s3`` the round runner never
+:func:`build_s3_server` is :func:`sedna.service.aggregation.environment.build_server` plus the
+transmitter of :mod:`sedna.service.aggregation.transmit`. With ``TRANSMITTER=s3`` the round runner never
 sees a model: its global weights, the trainers' updates and its checkpoints are
-:class:`~sedna.core.fl_transmit.ObjectRef` tensors. :class:`S3Strategy` wraps the job's strategy
+:class:`~sedna.service.aggregation.transmit.ObjectRef` tensors. :class:`S3Strategy` wraps the job's strategy
 and does the I/O around it (strategies stay pure): it downloads each trainer's update from the
 one URL that trainer may write (``round-<n>/<client id>.npz``: a trainer cannot slip another's
 object in), checks its sha256, names, shapes and finiteness as the server checks streamed
 updates, drops an update that fails (the reason, naming the URL, goes into the round's
 ``fit_metrics`` as ``s3_refused``), aggregates the rest with the wrapped strategy and uploads the
 new global model as ``round-<n>/global.npz``. When every update fails the round fails with a
-:class:`~sedna.core.fl_transmit.TransmitError` naming the URLs.
+:class:`~sedna.service.aggregation.transmit.TransmitError` naming the URLs.
 
 :class:`S3AggregationServer` writes the real final model (not its reference) to ``MODEL_URL``.
 """
@@ -39,13 +39,13 @@ from sedna.algorithms.aggregation.records import (
 from sedna.algorithms.aggregation.strategy import Strategy
 from sedna.common.config import WorkerConfig
 from sedna.common.log import get_logger
-from sedna.core.fl_transmit import S3Transmitter, TransmitError, is_ref
 from sedna.service.aggregation.checkpoint import save_npz
 from sedna.service.aggregation.environment import initial_weights_from_env, settings_from_env, strategy_from_env
 from sedna.service.aggregation.reports import round_reporter
 from sedna.service.aggregation.rounds import RunResult
 from sedna.service.aggregation.serde import weights_spec
 from sedna.service.aggregation.server import AggregationServer
+from sedna.service.aggregation.transmit import S3Transmitter, TransmitError, is_ref
 from sedna.service.aggregation.validation import check_finite, check_header
 
 LOG = get_logger(__name__)
@@ -145,17 +145,14 @@ class S3AggregationServer(AggregationServer):
         return replace(result, weights=model)
 
 
-def build_server(environ: Mapping[str, str] | None = None, *,
-                 on_round: Callable[[dict[str, Any], bool], None] | None = None,
-                 **overrides: Any) -> AggregationServer:
-    """The server a worker environment describes, honouring ``TRANSMITTER`` (``ws`` or ``s3``)."""
-    from sedna.service.aggregation.environment import build_server as plain
-
-    transmitter = S3Transmitter.from_env(environ)
-    if transmitter is None:
-        return plain(environ, on_round=on_round, **overrides)
+def build_s3_server(environ: Mapping[str, str] | None, transmitter: S3Transmitter, *,
+                    aggregation: str | None = None, participants_count: int | None = None,
+                    on_round: Callable[[dict[str, Any], bool], None] | None = None,
+                    **overrides: Any) -> AggregationServer:
+    """The server of a ``TRANSMITTER=s3`` environment (what
+    :func:`sedna.service.aggregation.environment.build_server` returns for one)."""
     cfg = WorkerConfig.from_env(environ)
-    strategy = S3Strategy(strategy_from_env(cfg), transmitter)
+    strategy = S3Strategy(strategy_from_env(cfg, aggregation, participants_count), transmitter)
     settings = settings_from_env(cfg, **overrides)
     if on_round is None and cfg.job_name:
         on_round = round_reporter(cfg)

@@ -9,7 +9,7 @@ sha256 (the channel is authenticated, the bucket may not be: a changed object is
 loads it with ``allow_pickle=False``.
 
 :class:`S3Transmitter` does the transfers for both sides: trainers through
-``sedna.core.federated_learning``, the aggregator through :mod:`sedna.core.fl_transmit_server`.
+``sedna.core.federated_learning``, the aggregator through :mod:`sedna.service.aggregation.s3_server`.
 A missing or corrupt object is a :class:`TransmitError` naming its URL; an endpoint that does not
 answer is retried with exponential back-off and then a :class:`TransmitError` naming the endpoint
 and the URL. ``TRANSMITTER=ws`` (the default) changes nothing: :meth:`S3Transmitter.from_env`
