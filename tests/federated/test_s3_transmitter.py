@@ -175,3 +175,18 @@ def test_a_federated_job_runs_its_rounds_with_models_only_in_the_bucket(tmp_path
         assert final.files == ["layer_0"] and final["layer_0"].tolist() == [float(rounds)] * 4
     checkpoints = [p for p in (tmp_path / "model" / "checkpoints").rglob("*.npz")]
     assert checkpoints and all(REF_TENSOR in np.load(p, allow_pickle=False).files for p in checkpoints)
+
+
+def test_every_aggregator_built_from_the_environment_honours_transmitter(tmp_path: Path) -> None:
+    from sedna.service.aggregation.environment import build_server
+    from sedna.service.aggregation.s3_server import S3AggregationServer, S3Strategy
+
+    env = agg_env(free_port(), tmp_path, TRANSMITTER="s3", AGG_DATA_PATH="s3://fl/agg",
+                  S3_ENDPOINT_URL="127.0.0.1:9", S3_USE_HTTPS="0", ACCESS_KEY_ID="k", SECRET_ACCESS_KEY="s")
+    s3_server = build_server(env, aggregation="FedProx", participants_count=2)  # what Sedna's AggregationServer calls
+    ws_server = build_server({**env, "TRANSMITTER": "ws"})
+
+    assert isinstance(s3_server, S3AggregationServer)
+    assert isinstance(s3_server.strategy, S3Strategy)
+    assert type(s3_server.strategy.inner).__name__ == "FedProx"
+    assert not isinstance(ws_server, S3AggregationServer)
