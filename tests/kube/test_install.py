@@ -221,4 +221,31 @@ def test_the_docs_create_exactly_the_secrets_the_install_mounts() -> None:
         for found in re.finditer(r"kubectl -n sedna create secret generic ([\w-]+)\s+--from-(?:literal|file)=([\w-]+)=",
                                  text):
             created.setdefault(found[1], set()).add(found[2])
+        optional = {name: created.pop(name) for name in list(created) if name in env_from_secrets()}
         assert created == rendered, page
+        for name, keys in optional.items():  # env names: only those the code reads
+            assert keys <= S3_ENV, f"{page}: secret {name} sets {sorted(keys - S3_ENV)}, which nothing reads"
+
+
+S3_ENV = {"S3_ENDPOINT_URL", "S3_USE_HTTPS", "ACCESS_KEY_ID", "SECRET_ACCESS_KEY"}
+
+
+def env_from_secrets() -> set[str]:
+    """Secrets the rendered workloads read whole as optional env (``envFrom``)."""
+    out = set()
+    for doc in manifests.rendered():
+        for container in ((doc.get("spec") or {}).get("template") or {}).get("spec", {}).get("containers", []):
+            for source in container.get("envFrom", []):
+                ref = source.get("secretRef") or {}
+                assert ref.get("optional") is True, f"{doc['metadata']['name']}: envFrom {ref} must be optional"
+                out.add(ref["name"])
+    return out
+
+
+def test_the_lc_reads_s3_settings_from_an_optional_secret() -> None:
+    assert env_from_secrets() == {"sedna-lc-s3"}
+    from sedna.common import s3
+
+    settings = s3.S3Settings.from_env({"S3_ENDPOINT_URL": "minio.sedna:9000", "S3_USE_HTTPS": "0",
+                                       "ACCESS_KEY_ID": "a", "SECRET_ACCESS_KEY": "b"})
+    assert settings.endpoint_url == "http://minio.sedna:9000"
