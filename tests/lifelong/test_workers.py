@@ -100,3 +100,31 @@ def test_a_training_failure_is_reported_and_exits_1(tmp_path: Path, tasks: list)
                                   "CLOUD_KB_INDEX": str(tmp_path / "missing" / "index.json")})
         [report] = lc.wait(1)
     assert code == 1 and report["status"] == "failed" and "missing" in report["ownerInfo"]["error"]
+
+
+def test_the_version_an_answer_names_is_the_one_that_computed_it() -> None:
+    """A hot update landing right after a request was computed must not relabel that answer."""
+    import threading
+    from types import SimpleNamespace
+
+    from workers.lifelong.infer import LifelongServedModel
+
+    edge = SimpleNamespace(lock=threading.RLock(), knowledge=SimpleNamespace(version=1))
+    learner = SimpleNamespace(knowledge=edge.knowledge, edge=lambda: edge)
+
+    def hot_update() -> None:
+        with edge.lock:
+            edge.knowledge = learner.knowledge = SimpleNamespace(version=2)
+
+    def inference(rows):  # as LifelongLearning.inference: computes under the edge lock
+        with edge.lock:
+            version = edge.knowledge.version
+        swap = threading.Thread(target=hot_update)
+        swap.start()
+        swap.join(0.5)  # the update lands now unless the caller still holds the lock
+        return np.full((len(rows), 2), version, np.float32), [False] * len(rows), ["t"] * len(rows)
+
+    learner.inference = inference
+    answer = LifelongServedModel(learner, "cams").predict({"features": np.zeros((1, 3), np.float32)})
+
+    assert answer.parameters["kb_version"] == int(answer.outputs["probabilities"][0, 0])

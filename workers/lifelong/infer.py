@@ -43,9 +43,11 @@ class LifelongServedModel:
         rows = np.asarray(inputs[INPUT.name], dtype=np.float32)
         if rows.ndim == 1:
             rows = rows.reshape(1, -1)
-        result, unseen, tasks = self.learner.inference(rows)
+        edge = self.learner.edge()
+        with edge.lock:  # the version named is the one that answered, even while a hot update swaps it
+            result, unseen, tasks = self.learner.inference(rows)
+            knowledge = edge.knowledge
         flags = np.atleast_1d(np.asarray(unseen, np.bool_))
-        knowledge = self.learner.knowledge
         return Prediction({"probabilities": np.asarray(result, np.float32), "unseen": flags},
                           {"kb_version": knowledge.version if knowledge is not None else -1, "tasks": ",".join(tasks)})
 
