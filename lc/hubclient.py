@@ -197,10 +197,10 @@ class HubClient:
         nonce = 0
         last_ping = time.monotonic()
         while not done.is_set() and not self._stop.is_set():
-            self._wake.wait(ACK_DELAY)
+            self._wake.wait(state.ack_due_in(time.monotonic()))
             self._wake.clear()
             now = time.monotonic()
-            acks = state.take_acks()
+            acks = state.take_acks(now)
             if acks:
                 out.put(eh.ObjectAck(acks[0]) if len(acks) == 1 else eh.ObjectAcks(acks))
             room = _MAX_INFLIGHT - len(state.inflight)
@@ -234,15 +234,26 @@ class _SessionState:
         self.inflight: dict[int, float] = {}
         self.resynced = False
         self._acks: list[eh.ObjectRef] = []
+        self._acks_since = 0.0
         self._acks_lock = threading.Lock()
 
     def add_acks(self, refs: list[eh.ObjectRef]) -> None:
-        """Objects now stored, to acknowledge with the pump's next round."""
+        """Objects now stored, to acknowledge once the oldest has waited ``ACK_DELAY``."""
         with self._acks_lock:
+            if not self._acks:
+                self._acks_since = time.monotonic()
             self._acks += refs
 
-    def take_acks(self) -> list[eh.ObjectRef]:
+    def ack_due_in(self, now: float) -> float:
+        """Seconds until the pending acks are due (ACK_DELAY when there are none)."""
         with self._acks_lock:
+            return max(0.0, self._acks_since + ACK_DELAY - now) if self._acks else ACK_DELAY
+
+    def take_acks(self, now: float) -> list[eh.ObjectRef]:
+        """The pending acks once the oldest has waited ``ACK_DELAY`` (a wake for reports does not cut it short)."""
+        with self._acks_lock:
+            if not self._acks or now - self._acks_since < ACK_DELAY:
+                return []
             acks, self._acks = self._acks, []
         return acks
 
