@@ -23,7 +23,8 @@ from sedna.service.aggregation.transmit import (
     TransmitSettings,
 )
 from tests.federated.fl_processes import agg_env, finish, state, trainer
-from tests.support.procs import free_port, running, start_module, stop
+from tests.support.procs import free_port, start_module, stop
+from tests.support.s3 import moto_s3
 
 pytest.importorskip("moto")
 JOB = "fl-test"
@@ -33,12 +34,8 @@ BASE = "s3://sedna/fl/aggregation_data"
 @pytest.fixture
 def s3_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     """Sedna's S3 env and the transmitter env for a moto server on 127.0.0.1 with the bucket ``sedna``."""
-    port = free_port()
-    env = {"S3_ENDPOINT_URL": f"127.0.0.1:{port}", "S3_USE_HTTPS": "0", "ACCESS_KEY_ID": "fl-test",
-           "SECRET_ACCESS_KEY": "fl-test-secret", "TRANSMITTER": "s3", "AGG_DATA_PATH": BASE, "JOB_NAME": JOB}
-    with running("moto.server", {}, tmp_path / "moto.log", port, ["-H", "127.0.0.1", "-p", str(port)]):
-        S3Settings.from_env(env).client().create_bucket(Bucket="sedna")
-        yield env
+    with moto_s3(tmp_path, ("sedna",)) as s3_settings:
+        yield {**s3_settings, "TRANSMITTER": "s3", "AGG_DATA_PATH": BASE, "JOB_NAME": JOB}
 
 
 def _keys(env: dict[str, str]) -> list[str]:

@@ -27,7 +27,8 @@ from examples.incremental_learning.digits.prepare import Layout, feed, prepare
 from examples.incremental_learning.digits.run import measure, sedna
 from sedna.cli._local_secrets import edge_token
 from sedna.common import s3
-from tests.support.procs import free_port, running, wait_for_port
+from tests.support.procs import free_port, wait_for_port
+from tests.support.s3 import moto_s3
 from tests.support.waiting import eventually
 from workers.incremental.model import DigitsSoftmax, load_samples
 
@@ -101,13 +102,7 @@ spec:
 
 @pytest.fixture
 def s3_env(tmp_path: Path) -> Iterator[dict[str, str]]:
-    port = free_port()
-    env = {"S3_ENDPOINT_URL": f"127.0.0.1:{port}", "S3_USE_HTTPS": "0", "ACCESS_KEY_ID": "sedna-test",
-           "SECRET_ACCESS_KEY": "sedna-test-secret"}
-    with running("moto.server", {}, tmp_path / "moto.log", port, ["-H", "127.0.0.1", "-p", str(port)]):
-        client = s3.S3Settings.from_env(env).client()
-        for bucket in ("data", "models", "out"):
-            client.create_bucket(Bucket=bucket)
+    with moto_s3(tmp_path, ("data", "models", "out")) as env:
         yield env
 
 

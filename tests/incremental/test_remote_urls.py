@@ -26,6 +26,7 @@ from sedna.controlplane import il_protocol as ilp
 from sedna.controlplane.edgehub import ObjectKey
 from sedna.core.incremental_learning import IncrementalLearning
 from tests.support.procs import free_port, running
+from tests.support.s3 import moto_s3
 
 pytest.importorskip("moto")
 pytestmark = pytest.mark.processes
@@ -40,15 +41,9 @@ def rows(start: int, stop: int) -> str:
 @pytest.fixture
 def s3_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     """Sedna's S3 env (also set in this process: the LC reads its own env) for a moto server on 127.0.0.1."""
-    port = free_port()
-    env = {"S3_ENDPOINT_URL": f"127.0.0.1:{port}", "S3_USE_HTTPS": "0", "ACCESS_KEY_ID": "sedna-test",
-           "SECRET_ACCESS_KEY": "sedna-test-secret"}
-    with running("moto.server", {}, tmp_path / "moto.log", port, ["-H", "127.0.0.1", "-p", str(port)]):
+    with moto_s3(tmp_path, ("data", "out")) as env:
         for name, value in env.items():
             monkeypatch.setenv(name, value)
-        client = s3.S3Settings.from_env(env).client()
-        client.create_bucket(Bucket="data")
-        client.create_bucket(Bucket="out")
         yield env
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from sedna.common import s3
 from tests.support.procs import free_port, running
+from tests.support.s3 import moto_s3
 
 pytest.importorskip("moto")
 pytestmark = pytest.mark.processes
@@ -22,12 +23,8 @@ PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
 @pytest.fixture
 def s3_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     """Sedna's S3 env for a moto server on 127.0.0.1 holding s3://models/digits/{edge.onnx,cloud/...}."""
-    port = free_port()
-    env = {"S3_ENDPOINT_URL": f"127.0.0.1:{port}", "S3_USE_HTTPS": "0", "ACCESS_KEY_ID": "sedna-test",
-           "SECRET_ACCESS_KEY": "sedna-test-secret"}
-    with running("moto.server", {}, tmp_path / "moto.log", port, ["-H", "127.0.0.1", "-p", str(port)]):
+    with moto_s3(tmp_path, ("models",)) as env:
         client = s3.S3Settings.from_env(env).client()
-        client.create_bucket(Bucket="models")
         client.put_object(Bucket="models", Key="digits/edge.onnx", Body=PAYLOAD)
         client.put_object(Bucket="models", Key="digits/cloud/model.onnx", Body=b"cloud")
         client.put_object(Bucket="models", Key="digits/cloud/labels.txt", Body=b"0\n1\n")
