@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import socket
+import threading
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -168,6 +171,51 @@ class TestManyServices:
         finally:
             proxy.stop()
             store.close()
+
+    def test_connections_arriving_while_listeners_close_are_all_closed(self, tmp_path: Path) -> None:
+        """Regression: with asyncio.start_server, a connection accepted in the loop iteration that closed its
+        listener (a deleted Service, or stop()) left a half-built transport and an open socket behind."""
+        from gm.cluster.local.services import ServiceProxy
+        from gm.cluster.local.store import LocalStore
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ResourceWarning)
+            for round_ in range(6):
+                store = LocalStore(tmp_path / f"state{round_}.db")
+                proxy = ServiceProxy(store)
+                proxy.start()
+                store.create(service("busy", "nobody", target=8080))
+                ip = wait_for(lambda p=proxy: p.listening and p.listening[0][0], message="listener")
+                with _hammering(ip, 80):
+                    time.sleep(0.05)
+                    if round_ % 2:
+                        store.delete(SERVICE, "default", "busy")
+                        time.sleep(0.02)
+                    proxy.stop()
+                store.close()
+            gc.collect()
+        assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
+
+
+@contextlib.contextmanager
+def _hammering(host: str, port: int, clients: int = 4) -> Iterator[None]:
+    """Clients connecting to ``host:port`` and hanging up, over and over, while the body runs."""
+    stop = threading.Event()
+
+    def hammer() -> None:
+        while not stop.is_set():
+            with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
+                pass
+
+    threads = [threading.Thread(target=hammer, daemon=True) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(5)
 
 
 class TestBackend:

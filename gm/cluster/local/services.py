@@ -9,7 +9,10 @@ or a named container port), round-robin per connection. With no ready endpoint t
 is reset at once (RST), like a refused connection. The proxy copies bytes both ways and passes
 half-closes, so HTTP/1.1, HTTP/2 and gRPC streams go through unchanged.
 
-Design: the asyncio loop runs in one thread and owns the listeners; watches (:mod:`.watching`)
+Design: the asyncio loop runs in one thread and owns the listeners, and accepts on them itself (a reader
+callback, not ``asyncio.start_server``: on Python 3.11 a connection accepted in the loop iteration that
+closes its server leaves a half-built transport and an open socket behind); every accepted socket is
+tracked until a transport owns it, so stopping closes each one; watches (:mod:`.watching`)
 keep a Service and Pod cache under a lock and ask the loop for a re-sync of the listeners. Re-syncs
 never overlap: one task runs them, and requests that arrive meanwhile coalesce into one more pass
 (overlapping passes used to race each other to bind the same address: "address already in use",
@@ -21,14 +24,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import itertools
 import socket
 import struct
 import threading
-from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
 
 from gm.cluster.interface import POD, SERVICE, ClusterError, Conflict, NotFound, Obj, WatchEvent
 from gm.cluster.local import loopback, watching
@@ -109,13 +109,14 @@ class ServiceProxy:
         self._lock = threading.Lock()
         self._services: dict[str, Obj] = {}
         self._pods: dict[str, Obj] = {}
-        self._listeners: dict[ListenerKey, asyncio.Server] = {}
+        self._listeners: dict[ListenerKey, socket.socket] = {}
         self._rr: dict[ListenerKey, itertools.count[int]] = {}
         # owned by the loop thread:
         self._failed: dict[ListenerKey, str] = {}
         self._resync_task: asyncio.Task[None] | None = None
         self._again = False
         self._closing = False
+        self._accepted: set[socket.socket] = set()  # accepted, no transport yet
         self._connections: set[asyncio.StreamWriter] = set()
         self._stop = threading.Event()
         self._loop = asyncio.new_event_loop()
@@ -257,8 +258,7 @@ class ServiceProxy:
                 if str(port_spec.get("protocol", "TCP")).upper() == "TCP" and port_spec.get("port"):
                     wanted[(svc["metadata"]["uid"], ip, int(port_spec["port"]))] = (svc, port_spec)
         for key in [k for k in self._listeners if k not in wanted]:
-            server = self._listeners.pop(key)
-            server.close()
+            self._close_listener(key)
             self._rr.pop(key, None)
         for key in [k for k in self._failed if k not in wanted]:
             del self._failed[key]
@@ -267,7 +267,8 @@ class ServiceProxy:
                 continue
             try:
                 sock = _bound_socket(key[1], key[2])
-                self._listeners[key] = await asyncio.start_server(functools.partial(self._accept, key), sock=sock)
+                self._loop.add_reader(sock, self._on_acceptable, key, sock)
+                self._listeners[key] = sock
                 self._rr[key] = itertools.count()
                 if self._failed.pop(key, None) is not None:
                     _LOG.info("service %s: listening on %s:%d now", svc["metadata"]["name"], key[1], key[2])
@@ -292,14 +293,9 @@ class ServiceProxy:
         if self._resync_task is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._resync_task
-        for server in self._listeners.values():
-            server.close()
-        self._listeners.clear()
+        for key in list(self._listeners):
+            self._close_listener(key)
         for _ in range(10):
-            # Let callbacks already queued run first (a connection accepted in the last loop iteration is
-            # handed to _accept only then), then close every accepted connection, even one whose handler
-            # task never got to run.
-            await asyncio.sleep(0)
             for writer in list(self._connections):
                 writer.transport.abort()
             tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
@@ -308,6 +304,10 @@ class ServiceProxy:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+        for sock in self._accepted:  # their tasks were cancelled before their first step
+            sock.close()
+        self._accepted.clear()
+        await asyncio.sleep(0)  # let the transports' queued close callbacks run before the loop stops
 
     def _current(self, key: ListenerKey) -> tuple[Obj, Obj] | None:
         with self._lock:
@@ -317,14 +317,38 @@ class ServiceProxy:
                 return svc, port_spec  # type: ignore[return-value]
         return None
 
-    def _accept(self, key: ListenerKey, reader: asyncio.StreamReader,
-                writer: asyncio.StreamWriter) -> Coroutine[Any, Any, None]:
-        # Registered at once, not when the handler task first runs: a task cancelled by _shutdown before its
-        # first step would otherwise leave its accepted socket open.
-        self._connections.add(writer)
-        return self._proxy(key, reader, writer)
+    def _close_listener(self, key: ListenerKey) -> None:
+        sock = self._listeners.pop(key)
+        self._loop.remove_reader(sock)
+        sock.close()
 
-    async def _proxy(self, key: ListenerKey, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def _on_acceptable(self, key: ListenerKey, listener: socket.socket) -> None:
+        """On the loop: accept what is waiting on ``listener`` and start proxying each connection."""
+        for _ in range(128):
+            try:
+                conn, _addr = listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # e.g. out of file descriptors: the kernel keeps the rest queued
+                _LOG.warning("cannot accept on %s:%d: %s", key[1], key[2], exc)
+                return
+            conn.setblocking(False)
+            self._accepted.add(conn)
+            self._loop.create_task(self._proxy(key, conn))
+
+    async def _proxy(self, key: ListenerKey, conn: socket.socket) -> None:
+        try:
+            reader, writer = await asyncio.open_connection(sock=conn)
+        except OSError:
+            conn.close()
+            return
+        finally:
+            self._accepted.discard(conn)
+        self._connections.add(writer)
+        await self._proxy_streams(key, reader, writer)
+
+    async def _proxy_streams(self, key: ListenerKey, reader: asyncio.StreamReader,
+                             writer: asyncio.StreamWriter) -> None:
         try:
             await self._forward(key, reader, writer)
         finally:
