@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-fast lint typecheck proto check-proto bench clean distclean
+.PHONY: install demo test coverage test-fast lint typecheck proto check-proto bench clean distclean
 
 $(PY):
 	@echo "creating the project virtual environment $(VENV) (python3 -m venv) and installing into it"
@@ -34,6 +34,10 @@ test: install
 	$(VENV)/bin/lint-imports
 	$(PY) -m mypy
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+## Every test with line coverage of sedna, gm, lc and workers in the test process (children not measured).
+coverage: install
+	$(PY) -m pytest --cov --cov-report=term:skip-covered $(PYTEST_ARGS)
 
 ## The in-process tier: every test not marked `processes` (under a minute).
 test-fast: install
