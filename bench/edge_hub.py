@@ -10,7 +10,7 @@ processes (2 by default, so the clients do not share the GM's GIL nor one GIL am
 run the N grpc.aio streams, one channel and TCP connection each; every client says hello with
 an empty store, decodes every downstream protobuf message (batches included), acknowledges
 what it got once per 0.2 s (an ``ObjectAck`` for one ref, an ``ObjectAcks`` for several) and
-pings every 5 s, as the LC does. A client takes the arrival time as a
+pings when its stream did not carry a message both ways within 5 s, as the LC does. A client takes the arrival time as a
 message comes off the stream and does not parse the objects' JSON: a real LC does that on its
 own machine, here it would put a thousand nodes' work on two cores. For the same reason a client
 process freezes its heap and stops its collector after the resync (it was 18% of a client's CPU
@@ -110,7 +110,7 @@ ACK_DELAY = 0.2
 
 
 class Node:
-    """One simulated LC: a stream, a hello with no objects, acks gathered for 0.2 s, a ping every 5 s."""
+    """One simulated LC: a stream, a hello with no objects, acks gathered for 0.2 s, a ping when quiet for 5 s."""
 
     def __init__(self, index: int, address: str, tally: Tally) -> None:
         self.name = f"node-{index}"
@@ -124,6 +124,7 @@ class Node:
         self.ack_due = asyncio.Event()
         self.ended = ""
         """Why the stream ended, when it did before the bench stopped it."""
+        self.last_in = self.last_out = time.monotonic()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Keep a stream open until ``stop``; a lost one is dialled again after 0.5-1 s, as an LC does."""
@@ -155,7 +156,7 @@ class Node:
                     await call.write(pb.UpMessage(hello=pb.Hello(node=self.name, outbox_epoch="bench",
                                                                  objects=list(self.held.values()))))
                 while (msg := await call.read()) is not grpc.aio.EOF:
-                    arrived = time.time()
+                    arrived, self.last_in = time.time(), time.monotonic()
                     items = ([pb.DownMessage.FromString(raw) for raw in msg.batch.messages]
                              if msg.WhichOneof("body") == "batch" else [msg])
                     for item in items:
@@ -187,15 +188,25 @@ class Node:
                 pb.UpMessage(acks=pb.ObjectAcks(refs=refs))
             async with writing:
                 await call.write(msg)
+            self.last_out = time.monotonic()
 
     async def _ping(self, call: Any, writing: asyncio.Lock, pb: Any) -> None:
+        """As the LC: a ping at most every ``PING_INTERVAL``, when the stream did not carry a message both ways
+        within it."""
         await asyncio.sleep(random.uniform(0, PING_INTERVAL))
-        nonce = 0
+        nonce, last_ping = 0, 0.0
         while True:
-            nonce += 1
-            async with writing:
-                await call.write(pb.UpMessage(ping=pb.Ping(nonce=nonce)))
-            await asyncio.sleep(PING_INTERVAL)
+            now = time.monotonic()
+            quiet_since = min(self.last_in, self.last_out)
+            if now - last_ping >= PING_INTERVAL and now - quiet_since >= PING_INTERVAL:
+                nonce += 1
+                async with writing:
+                    await call.write(pb.UpMessage(ping=pb.Ping(nonce=nonce)))
+                self.last_out = last_ping = now
+                await asyncio.sleep(PING_INTERVAL)
+            else:
+                due = max(quiet_since, last_ping) + PING_INTERVAL  # the earliest a ping can be needed
+                await asyncio.sleep(max(0.2, due - now))
 
     @property
     def objects(self) -> int:

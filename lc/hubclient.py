@@ -6,7 +6,9 @@ is written to :class:`~lc.store.Store` before its ack is sent, so an ack always 
 "durable"; acks gather for up to ``ACK_DELAY`` and go out as one ``ObjectAcks`` (a GM fanning
 one change out to thousands of nodes then writes to all of them before it reads their acks). A
 pump thread sends outbox reports in ``seq`` order, resends one that stays unacknowledged for
-``ack_timeout`` (the GM drops duplicates), sends an app-level ping every ``ping_interval`` and
+``ack_timeout`` (the GM drops duplicates), sends an app-level ping when the stream did not carry a
+message both ways within ``ping_interval`` (an LC acking a fan-out, or reporting and being
+answered, needs no ping: each end has just heard from the other) and
 cancels the stream when nothing arrived for three intervals (gRPC keepalive catches dead TCP
 links underneath). A lost stream is re-dialled after a jittered exponential backoff from
 ``backoff_min`` to ``backoff_max``; a refused token is logged as an error naming the node every
@@ -124,7 +126,8 @@ class HubClient:
         channel = open_channel(s)
         try:
             call = EdgeHubStub(channel).Connect(  # type: ignore[no-untyped-call,unused-ignore]  # generated, untyped
-                _requests(out, done), metadata=((eh.NODE_METADATA, s.node), ("authorization", f"Bearer {token}")))
+                _requests(out, done, state),
+                metadata=((eh.NODE_METADATA, s.node), ("authorization", f"Bearer {token}")))
             self._call = call
             pump = threading.Thread(target=self._pump, args=(state, out, done, call), name="lc-hub-pump", daemon=True)
             pump.start()
@@ -217,7 +220,7 @@ class HubClient:
                         continue
                     out.put(eh.Report(seq, row[0], row[1]))
                     state.inflight[seq] = now
-            if now - last_ping >= s.ping_interval:
+            if now - last_ping >= s.ping_interval and state.quiet_for(now) >= s.ping_interval:
                 nonce += 1
                 out.put(eh.Ping(nonce))
                 last_ping = now
@@ -230,12 +233,18 @@ class HubClient:
 class _SessionState:
     def __init__(self) -> None:
         self.last_recv = time.monotonic()
+        self.last_out = self.last_recv
+        """When a message last went up the stream (monotonic seconds)."""
         self.last_sent = 0
         self.inflight: dict[int, float] = {}
         self.resynced = False
         self._acks: list[eh.ObjectRef] = []
         self._acks_since = 0.0
         self._acks_lock = threading.Lock()
+
+    def quiet_for(self, now: float) -> float:
+        """Seconds since the stream last carried a message in *both* directions."""
+        return now - min(self.last_recv, self.last_out)
 
     def add_acks(self, refs: list[eh.ObjectRef]) -> None:
         """Objects now stored, to acknowledge once the oldest has waited ``ACK_DELAY``."""
@@ -258,10 +267,11 @@ class _SessionState:
         return acks
 
 
-def _requests(out: queue.Queue[eh.UpMessage], done: threading.Event) -> Iterator[Any]:
+def _requests(out: queue.Queue[eh.UpMessage], done: threading.Event, state: _SessionState) -> Iterator[Any]:
     while not done.is_set():
         try:
             msg = out.get(timeout=0.25)
         except queue.Empty:
             continue
+        state.last_out = time.monotonic()
         yield eh.up_to_proto(msg)

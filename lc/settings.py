@@ -42,7 +42,8 @@ class HubSettings:
     tls_server_name: str = ""
     """Override the name checked against the GM's certificate (``--tls-server-name``)."""
     ping_interval: float = 5.0
-    """Seconds between app-level pings; 3 silent intervals drop the link (``--ping-interval``)."""
+    """Seconds after which a stream that carried no message both ways is pinged; 3 silent intervals drop the link
+    (``--ping-interval``)."""
     ack_timeout: float = 10.0
     """Seconds after which an unacknowledged report is sent again (``--ack-timeout``)."""
     backoff_min: float = 0.5
@@ -101,7 +102,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--api-tls-key", default="", help="key of --api-tls-cert")
     p.add_argument("--dataset-period", help="seconds between dataset counts (env LC_DATASET_PERIOD; default 60)")
     p.add_argument("--model-period", help="seconds between model file checks (env LC_MODEL_PERIOD; default 30)")
-    p.add_argument("--ping-interval", help="seconds between hub pings (env LC_PING_INTERVAL; default 5)")
+    p.add_argument("--ping-interval", help="ping the hub after this many seconds without traffic both ways "
+                   "(env LC_PING_INTERVAL; default 5)")
     p.add_argument("--ack-timeout", help="seconds before an unacked report is resent (default 10)")
     p.add_argument("--backoff-max", help="longest reconnect delay, seconds (env LC_BACKOFF_MAX; default 15)")
     return p
