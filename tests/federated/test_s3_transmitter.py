@@ -142,13 +142,55 @@ def test_the_aggregator_refuses_a_changed_or_misplaced_update_and_aggregates_the
 
 
 @pytest.mark.processes
+@pytest.mark.parametrize("keep, first_left", [(2, 3), (0, 0)])
+def test_the_aggregator_deletes_rounds_no_kept_checkpoint_names(s3_env: dict[str, str], keep: int,
+                                                                first_left: int) -> None:
+    agg = S3Transmitter.from_env(s3_env)
+    trainer_side = S3Transmitter.from_env(s3_env)
+    assert agg is not None and trainer_side is not None
+    for n in range(5):  # rounds 0-4 done: a global model and a trainer's update each
+        current = agg.send({"w": np.full(2, n, np.float32)}, n, "global")
+        trainer_side.send({"w": np.full(2, n, np.float32)}, n, "t0")
+    _put(s3_env, f"fl/aggregation_data/{JOB}/notes.txt", b"not a round")  # not ours to delete
+    update = trainer_side.send({"w": np.full(2, 5, np.float32)}, 5, "t0")
+
+    new, _ = S3Strategy(create_strategy("FedAvg"), agg, keep_rounds=keep).aggregate_fit(
+        5, current, [FitRes("t0", 10, update)], [])
+
+    assert new is not None
+    prefix = f"fl/aggregation_data/{JOB}"
+    rounds_left = [f"{prefix}/round-{n}/{name}.npz" for n in range(first_left, 6) for name in ("global", "t0")]
+    assert _keys(s3_env) == sorted([f"{prefix}/notes.txt", *rounds_left])
+
+
+@pytest.mark.processes
+def test_a_failed_clean_up_is_logged_and_the_round_goes_on(s3_env: dict[str, str],
+                                                           caplog: pytest.LogCaptureFixture) -> None:
+    agg = S3Transmitter.from_env(s3_env)
+    assert agg is not None
+    current = agg.send({"w": np.zeros(2, np.float32)}, 2, "global")
+    update = agg.send({"w": np.ones(2, np.float32)}, 3, "t0")
+
+    def unreachable(before_round: int) -> int:
+        raise TransmitError(f"S3 endpoint unreachable (rounds before {before_round})")
+
+    agg.prune = unreachable  # type: ignore[method-assign]
+    new, _ = S3Strategy(create_strategy("FedAvg"), agg).aggregate_fit(3, current, [FitRes("t0", 10, update)], [])
+
+    assert new is not None and agg.receive(new)["w"].tolist() == [1.0, 1.0]
+    assert f"round 3: could not delete the objects of older rounds under {BASE}/{JOB}/: S3 endpoint unreachable " \
+           "(rounds before 1)" in caplog.text
+
+
+@pytest.mark.processes
 @pytest.mark.slow
 def test_a_federated_job_runs_its_rounds_with_models_only_in_the_bucket(tmp_path: Path,
                                                                      s3_env: dict[str, str]) -> None:
     port = free_port()
     rounds = 3
     agg = start_module("workers.federated.aggregator", agg_env(port, tmp_path, PARTICIPANTS_COUNT="2",
-                                                               exit_round=str(rounds), **s3_env),
+                                                               exit_round=str(rounds), **s3_env,
+                                                               CHECKPOINT_KEEP="2"),
                        tmp_path / "aggregator.log")
     trainers = [trainer(port, tmp_path, f"t{i}", sleep=0.0, **s3_env) for i in range(2)]
     try:
@@ -161,17 +203,20 @@ def test_a_federated_job_runs_its_rounds_with_models_only_in_the_bucket(tmp_path
     for name in ("t0", "t1"):
         assert np.load(tmp_path / f"{name}.npy").tolist() == [float(rounds)] * 4
     prefix = f"fl/aggregation_data/{JOB}"
-    expected = {f"{prefix}/round-0/{name}.npz" for name in ("t0", "t1")} & set(_keys(s3_env))
-    assert len(expected) == 1  # the initial model came from one of the trainers
-    for n in range(1, rounds + 1):
-        assert {f"{prefix}/round-{n}/t0.npz", f"{prefix}/round-{n}/t1.npz", f"{prefix}/round-{n}/global.npz"} <= set(
-            _keys(s3_env))
+    # the rounds the kept checkpoints (CHECKPOINT_KEEP=2) may name stay; round 0 (the initial model) was deleted
+    assert _keys(s3_env) == sorted(f"{prefix}/round-{n}/{name}.npz" for n in range(1, rounds + 1)
+                                   for name in ("t0", "t1", "global"))
+    assert "round 3: deleted 1 object(s) of rounds before 1" in (tmp_path / "aggregator.log").read_text()
     # the channel and the checkpoints carried references; the final model file holds the model
     assert [h["round"] for h in state(tmp_path)["history"]] == list(range(1, rounds + 1))
     with np.load(tmp_path / "model" / "model.npz", allow_pickle=False) as final:
         assert final.files == ["layer_0"] and final["layer_0"].tolist() == [float(rounds)] * 4
     checkpoints = [p for p in (tmp_path / "model" / "checkpoints").rglob("*.npz")]
     assert checkpoints and all(REF_TENSOR in np.load(p, allow_pickle=False).files for p in checkpoints)
+    for path in checkpoints:  # every kept checkpoint still resolves
+        with np.load(path, allow_pickle=False) as ckpt:
+            ref = ObjectRef.from_weights({REF_TENSOR: ckpt[REF_TENSOR]})
+        assert ref is not None and ref.url.removeprefix("s3://sedna/") in _keys(s3_env)
 
 
 def test_every_aggregator_built_from_the_environment_honours_transmitter(tmp_path: Path) -> None:

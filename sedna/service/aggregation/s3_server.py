@@ -10,7 +10,10 @@ object in), checks its sha256, names, shapes and finiteness as the server checks
 updates, drops an update that fails (the reason, naming the URL, goes into the round's
 ``fit_metrics`` as ``s3_refused``), aggregates the rest with the wrapped strategy and uploads the
 new global model as ``round-<n>/global.npz``. When every update fails the round fails with a
-:class:`~sedna.service.aggregation.transmit.TransmitError` naming the URLs.
+:class:`~sedna.service.aggregation.transmit.TransmitError` naming the URLs. The bucket keeps the
+objects of the rounds the aggregator's checkpoints may still name (the last ``CHECKPOINT_KEEP`` rounds,
+2 by default, and the one being written; 0 keeps every round); older rounds are deleted once a new
+global model is uploaded.
 
 :class:`S3AggregationServer` writes the real final model (not its reference) to ``MODEL_URL``.
 """
@@ -57,12 +60,12 @@ GLOBAL = "global"
 class S3Strategy(Strategy):
     """``inner`` with its updates and global models moved through S3 (see the module docstring)."""
 
-    def __init__(self, inner: Strategy, transmitter: S3Transmitter) -> None:
+    def __init__(self, inner: Strategy, transmitter: S3Transmitter, keep_rounds: int = 2) -> None:
         # no Strategy.__init__: every sampling setting is read from the inner strategy (__getattr__)
-        self.inner, self.transmitter = inner, transmitter
+        self.inner, self.transmitter, self.keep_rounds = inner, transmitter, keep_rounds
 
     def __getattr__(self, name: str) -> Any:  # sampling settings (min_fit_clients, ...) are the inner strategy's
-        if name in ("inner", "transmitter"):
+        if name in ("inner", "transmitter", "keep_rounds"):
             raise AttributeError(name)
         return getattr(self.inner, name)
 
@@ -123,7 +126,25 @@ class S3Strategy(Strategy):
             metrics = {**metrics, "s3_refused": "; ".join(f"{f.client_id}: {f.reason}" for f in refused)}
         if new is None:
             return None, metrics
-        return self.transmitter.send(new, server_round, GLOBAL), metrics
+        ref = self.transmitter.send(new, server_round, GLOBAL)
+        self._prune(server_round)
+        return ref, metrics
+
+    def _prune(self, server_round: int) -> None:
+        """Delete the rounds no kept checkpoint refers to; a failure is logged, the round goes on."""
+        # round n's checkpoint is written after this; until then the kept ones are rounds n-keep .. n-1
+        first_kept = server_round - self.keep_rounds
+        if self.keep_rounds <= 0 or first_kept <= 0:
+            return
+        try:
+            gone = self.transmitter.prune(first_kept)
+        except TransmitError as exc:
+            LOG.warning("round %d: could not delete the objects of older rounds under %s: %s", server_round,
+                        self.transmitter.job_prefix, exc)
+            return
+        if gone:
+            LOG.info("round %d: deleted %d object(s) of rounds before %d under %s", server_round, gone, first_kept,
+                     self.transmitter.job_prefix)
 
 
 class S3AggregationServer(AggregationServer):
@@ -152,8 +173,9 @@ def build_s3_server(environ: Mapping[str, str] | None, transmitter: S3Transmitte
     """The server of a ``TRANSMITTER=s3`` environment (what
     :func:`sedna.service.aggregation.environment.build_server` returns for one)."""
     cfg = WorkerConfig.from_env(environ)
-    strategy = S3Strategy(strategy_from_env(cfg, aggregation, participants_count), transmitter)
     settings = settings_from_env(cfg, **overrides)
+    strategy = S3Strategy(strategy_from_env(cfg, aggregation, participants_count), transmitter,
+                          keep_rounds=settings.checkpoint_keep)
     if on_round is None and cfg.job_name:
         on_round = round_reporter(cfg)
     initial = initial_weights_from_env(cfg)

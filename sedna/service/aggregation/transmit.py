@@ -210,6 +210,23 @@ class S3Transmitter:
         self._recent["received"] = {digest: model}
         return dict(model)
 
+    def prune(self, before_round: int) -> int:
+        """Delete the job's objects of every round before ``before_round``; return how many went."""
+        bucket, prefix = split_url(self.job_prefix)
+        doomed: list[str] = []
+        pages = self._retry(self.job_prefix, lambda: list(
+            self._s3().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)))
+        for page in pages:
+            for item in page.get("Contents", []):
+                round_dir = item["Key"][len(prefix):].split("/", 1)[0]
+                number = round_dir.removeprefix("round-")
+                if round_dir.startswith("round-") and number.isdigit() and int(number) < before_round:
+                    doomed.append(item["Key"])
+        for start in range(0, len(doomed), 1000):  # DeleteObjects takes at most 1000 keys
+            batch = {"Objects": [{"Key": key} for key in doomed[start:start + 1000]], "Quiet": True}
+            self._retry(self.job_prefix, lambda batch=batch: self._s3().delete_objects(Bucket=bucket, Delete=batch))
+        return len(doomed)
+
     # ---- plumbing
     def _s3(self) -> Any:
         """A boto3 client that fails fast (one try, short connect timeout): :meth:`_retry` backs off."""
