@@ -102,7 +102,7 @@ class NumberArray:
                                         f"[{info.min}, {info.max}]")
             return raw.astype(dtype)
         if raw.size and dtype.itemsize < 8:  # FP16 / FP32: a value beyond the type's range would become inf
-            top = float(np.abs(raw.astype(np.float64)).max())
+            top = max(abs(float(raw.max())), abs(float(raw.min())))  # no temporary copies of the tensor
             if top > float(np.finfo(dtype).max):
                 raise InvalidInputError(f"{self.field}: {top!r} overflows {name} "
                                         f"(largest {float(np.finfo(dtype).max)!r})")
