@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,25 @@ WORKER_TOKEN = "worker-secret"
 
 
 wait_until = functools.partial(eventually, timeout=20.0, interval=0.1)  # real GM and LC processes: be patient
+
+
+def scripted_gm(connect: Callable[[Iterator[Any], Any], Iterator[bytes]]) -> tuple[Any, str]:
+    """A started in-process gRPC server whose ``EdgeHub.Connect`` is ``connect`` (requests in, wire bytes out);
+    returns it (``stop(0)`` it) and its address. For tests that script a GM's side of the stream."""
+    from concurrent import futures
+
+    import grpc
+
+    from gm.hub.server import SERVICE
+    from sedna.proto import edgehub_pb2
+
+    server = grpc.server(futures.ThreadPoolExecutor(4))
+    handler = grpc.stream_stream_rpc_method_handler(connect, request_deserializer=edgehub_pb2.UpMessage.FromString,
+                                                    response_serializer=bytes)
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, {"Connect": handler}),))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    return server, f"127.0.0.1:{port}"
 
 
 class GM:

@@ -10,16 +10,13 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Iterator
-from concurrent import futures
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from gm.hub.server import SERVICE
 from sedna.controlplane import edgehub as eh
-from sedna.proto import edgehub_pb2
-from tests.hub.harness import LC
+from tests.hub.harness import LC, scripted_gm
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.processes
@@ -56,16 +53,9 @@ class OneShotGM:
 
 
 def test_objects_arriving_together_are_acked_in_one_message(tmp_path: Path) -> None:
-    import grpc
-
     gm = OneShotGM()
-    server = grpc.server(futures.ThreadPoolExecutor(4))
-    handler = grpc.stream_stream_rpc_method_handler(gm.connect, request_deserializer=edgehub_pb2.UpMessage.FromString,
-                                                    response_serializer=bytes)
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, {"Connect": handler}),))
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    lc = LC(tmp_path, f"127.0.0.1:{port}", "edge-0", "t0")
+    server, address = scripted_gm(gm.connect)
+    lc = LC(tmp_path, address, "edge-0", "t0")
     acks: list[eh.UpMessage] = []
     acked: set[eh.ObjectRef] = set()
     try:

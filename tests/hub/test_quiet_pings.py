@@ -11,16 +11,13 @@ import queue
 import threading
 import time
 from collections.abc import Iterator
-from concurrent import futures
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from gm.hub.server import SERVICE
 from sedna.controlplane import edgehub as eh
-from sedna.proto import edgehub_pb2
-from tests.hub.harness import LC
+from tests.hub.harness import LC, scripted_gm
 from tests.hub.test_ack_batching import model
 from tests.support.waiting import eventually
 
@@ -68,16 +65,9 @@ class BusyThenIdleGM:
 
 
 def test_a_busy_stream_carries_no_pings_and_an_idle_one_is_pinged(tmp_path: Path) -> None:
-    import grpc
-
     gm = BusyThenIdleGM()
-    server = grpc.server(futures.ThreadPoolExecutor(4))
-    handler = grpc.stream_stream_rpc_method_handler(gm.connect, request_deserializer=edgehub_pb2.UpMessage.FromString,
-                                                    response_serializer=bytes)
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, {"Connect": handler}),))
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    lc = LC(tmp_path, f"127.0.0.1:{port}", "edge-0", "t0")
+    server, address = scripted_gm(gm.connect)
+    lc = LC(tmp_path, address, "edge-0", "t0")
     try:
         lc.start()
         eventually(lambda: gm.busy_until > 0, 20, 0.05, "the LC's stream")
