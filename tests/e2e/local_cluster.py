@@ -12,6 +12,12 @@ import numpy as np
 import psutil
 
 from examples.joint_inference.digits import run_local
+from gm.controllers.joint_inference.workers import (
+    CLOUD_GRPC_PORT,
+    CLOUD_REST_PORT,
+    EDGE_GRPC_PORT,
+    EDGE_REST_PORT,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,7 +46,8 @@ def sedna(state: Path, *args: str, timeout: float = 120) -> subprocess.Completed
 
 
 def apply_digits(state: Path, models_dir: Path) -> None:
-    """Apply the digits JointInferenceService (tiny models) and wait until it runs and its edge listens."""
+    """Apply the digits JointInferenceService (tiny models) and wait until it runs and every port of its edge and
+    cloud workers listens (a worker opens its gRPC port before its REST port)."""
     tiny_model(models_dir / "edge.onnx", 1)
     tiny_model(models_dir / "cloud.onnx", 2)
     manifest = models_dir / "resources.yaml"
@@ -48,7 +55,10 @@ def apply_digits(state: Path, models_dir: Path) -> None:
     applied = sedna(state, "apply", "-f", str(manifest))
     assert applied.returncode == 0, applied.stderr
     run_local.wait_running(state, timeout=90)
-    run_local.wait_listening(run_local.edge_pod_ip(state), run_local.EDGE_GRPC_PORT)
+    for worker, ports in (("edge", (EDGE_GRPC_PORT, EDGE_REST_PORT)), ("cloud", (CLOUD_GRPC_PORT, CLOUD_REST_PORT))):
+        host = pod_ip(state, worker)
+        for port in ports:
+            run_local.wait_listening(host, port)
 
 
 def pods(state: Path) -> list[dict[str, Any]]:

@@ -59,10 +59,7 @@ def test_the_credentials_are_kept_private_in_the_state_dir(state: Path) -> None:
 def test_the_inference_rest_apis_refuse_requests_without_the_token(state: Path, worker: str) -> None:
     port = 5100 if worker == "edge" else 5000
     token = creds.read_pairs(state / "worker-secrets")["EDGE_TOKEN" if worker == "edge" else "BIG_MODEL_TOKEN"]
-    host = pod_ip(state, worker)
-    url = f"http://{host}:{port}/v2/models/digits/infer"
-    # the worker opens its gRPC port (what the fixture waited for) before its REST port
-    run_local.wait_listening(host, port)
+    url = f"http://{pod_ip(state, worker)}:{port}/v2/models/digits/infer"
 
     assert httpx.post(url, json=BODY, timeout=10).status_code == 401
     assert httpx.post(url, json=BODY, headers={"Authorization": "Bearer wrong"}, timeout=10).status_code == 401
