@@ -11,7 +11,10 @@ amortises the weight reads. Two servers run as child processes on 127.0.0.1
 ``/metrics``), one with ``BatchingConfig(max_batch_size=32, max_queue_delay_ms=2)`` (adaptive)
 and one with ``max_batch_size=1``, in the same topology (replicas x batcher workers). The same
 32 concurrent clients (one channel each, asyncio tasks of this process) drive them, first over
-``ModelStreamInfer`` streams, then with unary ``ModelInfer`` calls.
+``ModelStreamInfer`` streams, then with unary ``ModelInfer`` calls. With unary calls a fourth
+slice sends the same 32 callers' samples as edges do: :data:`EDGES` processes of 8 threads, each
+process one :class:`~sedna.core.joint_inference.cloud.CloudModel`, which batches the offloads
+that arrive together (``*_edge_batched``).
 
 Load on a shared machine comes and goes within seconds, so nothing is compared across
 minutes: for each transport the unbatched server, bare ONNX Runtime (batch 32, one process per
@@ -202,35 +205,31 @@ for line in sys.stdin:
 """
 
 
-class OrtLimit:
-    """Bare ONNX Runtime at batch 32 in ``processes`` processes (one thread each), run on demand."""
+class _Piped:
+    """Helper processes running ``code`` that print ``ready`` once warm, then answer one line per line."""
 
-    def __init__(self, hidden: int, processes: int) -> None:
-        code = _ORT_LIMIT.format(hidden=hidden)
+    def __init__(self, code: str, count: int) -> None:
         self.procs = [subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                        env=_env(), cwd=Path(__file__).resolve().parent.parent, text=True)
-                      for _ in range(processes)]
+                      for _ in range(count)]
         try:
-            for proc in self.procs:  # sessions built and warm
+            for proc in self.procs:
                 assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
         except BaseException:
             self.close()
             raise
 
-    def run(self, seconds: float) -> tuple[float, float]:
-        """(samples/s, CPU seconds per sample) of all processes running together for ``seconds``."""
+    def ask(self, line: str) -> list[list[float]]:
+        """Send ``line`` to every process at once; their answers (numbers) in order."""
         for proc in self.procs:
             assert proc.stdin is not None
-            proc.stdin.write(f"{seconds}\n")
+            proc.stdin.write(line + "\n")
             proc.stdin.flush()
-        rate = samples = cpu = 0.0
+        answers = []
         for proc in self.procs:
             assert proc.stdout is not None
-            n, wall, used = map(float, proc.stdout.readline().split())
-            rate += n / wall
-            samples += n
-            cpu += used
-        return rate, cpu / max(samples, 1.0)
+            answers.append([float(v) for v in proc.stdout.readline().split()])
+        return answers
 
     def close(self) -> None:
         for proc in self.procs:
@@ -244,6 +243,19 @@ class OrtLimit:
                 proc.wait()
             if proc.stdout is not None:
                 proc.stdout.close()
+
+
+class OrtLimit(_Piped):
+    """Bare ONNX Runtime at batch 32 in ``processes`` processes (one thread each), run on demand."""
+
+    def __init__(self, hidden: int, processes: int) -> None:
+        super().__init__(_ORT_LIMIT.format(hidden=hidden), processes)
+
+    def run(self, seconds: float) -> tuple[float, float]:
+        """(samples/s, CPU seconds per sample) of all processes running together for ``seconds``."""
+        answers = self.ask(f"{seconds}")
+        samples = sum(n for n, _, _ in answers)
+        return sum(n / wall for n, wall, _ in answers), sum(used for _, _, used in answers) / max(samples, 1.0)
 
 
 def _load(port: int, seconds: float, warmup: float, stream: bool) -> tuple[float, float, float]:
@@ -294,6 +306,69 @@ def _load(port: int, seconds: float, warmup: float, stream: bool) -> tuple[float
     return len(flat) / seconds, p95, (cpu[1] - cpu[0]) / max(len(flat), 1)
 
 
+_EDGE = """
+import sys, threading, time
+import numpy as np
+from bench._batching import INPUT
+from sedna.core.joint_inference.cloud import CloudModel
+from sedna.service.inference import GrpcInferenceClient
+cloud = CloudModel(GrpcInferenceClient("127.0.0.1", {port}, timeout=30), "mlp")
+samples = np.random.default_rng(2).standard_normal(({threads}, INPUT)).astype(np.float32)
+cloud.predict(samples[0])
+print("ready", flush=True)
+for line in sys.stdin:
+    seconds, warmup = map(float, line.split())
+    begin = time.perf_counter() + warmup
+    end = begin + seconds
+    done = [0] * {threads}
+    calls = cloud.batcher.stats.calls, cloud.batcher.stats.samples
+    def one(i):
+        while (began := time.perf_counter()) < end:
+            cloud.predict(samples[i])
+            if began >= begin and time.perf_counter() <= end:
+                done[i] += 1
+    workers = [threading.Thread(target=one, args=(i,)) for i in range({threads})]
+    for w in workers:
+        w.start()
+    time.sleep(max(0.0, begin - time.perf_counter()))
+    cpu = time.process_time()
+    time.sleep(max(0.0, end - time.perf_counter()))
+    cpu = time.process_time() - cpu
+    for w in workers:
+        w.join()
+    stats = cloud.batcher.stats
+    print(sum(done), cpu, stats.calls - calls[0], stats.samples - calls[1], flush=True)
+"""
+EDGES = 4
+"""Edge processes of the edge-batching slice: CLIENTS threads in all, each offloading one sample at a time."""
+
+
+class EdgeLoad(_Piped):
+    """:data:`EDGES` edge processes, each offloading from CLIENTS / EDGES threads through one
+    :class:`~sedna.core.joint_inference.cloud.CloudModel` (which batches concurrent offloads)."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(_EDGE.format(port=port, threads=CLIENTS // EDGES), EDGES)
+
+    def run(self, seconds: float, warmup: float) -> tuple[float, float, float]:
+        """(samples/s, client CPU seconds per sample, samples per edge request) over ``seconds``."""
+        answers = self.ask(f"{seconds} {warmup}")
+        answered, cpu, calls, sent = (sum(column) for column in zip(*answers, strict=True))
+        return answered / seconds, cpu / max(answered, 1.0), sent / max(calls, 1.0)
+
+
+def _edge_slice(server: _ServerProcess, edges: EdgeLoad, seconds: float, warmup: float) -> dict[str, float]:
+    """One slice of edge-batched offloads against ``server``: rate, server and client CPU per sample."""
+    samples, calls = server.batches()
+    cpu = server.cpu()
+    rate, client_cpu, per_request = edges.run(seconds, warmup)
+    server_cpu = server.cpu() - cpu
+    samples_after, calls_after = server.batches()
+    done = max(samples_after - samples, 1.0)
+    return {"rate": rate, "server_us": server_cpu / done * 1e6, "client_us": client_cpu * 1e6,
+            "per_request": per_request, "batch": done / max(calls_after - calls, 1.0)}
+
+
 def _slice(server: _ServerProcess, seconds: float, warmup: float, stream: bool) -> dict[str, float]:
     """One load slice against ``server``: rate, p95, mean batch and CPU microseconds per request."""
     samples, calls = server.batches()
@@ -327,19 +402,22 @@ def measure_batching(quick: bool, replicas: int = 0, workers: int = 1, adaptive:
     batched = _ServerProcess(32, hidden, replicas, workers, adaptive)
     unbatched = _ServerProcess(1, hidden, replicas, workers)
     limit = OrtLimit(hidden, cores)
+    edges = EdgeLoad(batched.port)
     figures: dict[str, Any] = {"replicas": replicas, "workers": workers, "rounds": rounds,
                                "policy": "adaptive" if adaptive else "fixed"}
     try:
         for stream, suffix in ((True, ""), (False, "_unary")):
             rows: list[dict[str, Any]] = []
             for r in range(rounds):
-                steps = ["unbatched", "ort", "batched"]
-                steps = steps[r % 3:] + steps[:r % 3]
+                steps = ["unbatched", "ort", "batched"] + ([] if stream else ["edges"])
+                steps = steps[r % len(steps):] + steps[:r % len(steps)]
                 row: dict[str, Any] = {}
                 for step in steps:
                     if step == "ort":
                         row["ort"], row["ort_cpu_us"] = limit.run(seconds)
                         row["ort_cpu_us"] *= 1e6
+                    elif step == "edges":
+                        row["edges"] = _edge_slice(batched, edges, seconds, warmup)
                     else:
                         row[step] = _slice(batched if step == "batched" else unbatched, seconds, warmup, stream)
                 rows.append(row)
@@ -366,12 +444,30 @@ def measure_batching(quick: bool, replicas: int = 0, workers: int = 1, adaptive:
                 f"ort_cpu_us_per_sample{suffix}": median(lambda row: row["ort_cpu_us"], 1),
                 f"serving_cpu_vs_ort{suffix}": median(lambda row: row["ort_cpu_us"] / row["batched"]["server_us"]),
             })
+            if not stream:
+                figures.update(_edge_figures(rows, median))
     finally:
+        edges.close()
         limit.close()
         batched.close()
         unbatched.close()
-    return {**figures, "model": "mlp-" + "-".join(map(str, layers(hidden))),
+    return {**figures, "edges": EDGES, "model": "mlp-" + "-".join(map(str, layers(hidden))),
             "model_ms_batch1": round(cost, 3), "clients": CLIENTS, "seconds": seconds}
+
+
+def _edge_figures(rows: list[dict[str, Any]], median: Any) -> dict[str, Any]:
+    """The edge-batching slice's figures: the same 32 callers, unary calls, offloads batched at the edge."""
+    return {
+        "serving_vs_ort_limit_edge_batched": median(lambda row: row["edges"]["rate"] / row["ort"]),
+        "serving_vs_ort_limit_spread_edge_batched": [round(row["edges"]["rate"] / row["ort"], 3) for row in rows],
+        "throughput_edge_batched": median(lambda row: row["edges"]["rate"], 1),
+        "edge_samples_per_request": median(lambda row: row["edges"]["per_request"], 2),
+        "mean_batch_size_edge_batched": median(lambda row: row["edges"]["batch"], 2),
+        "edge_batching_speedup": median(lambda row: row["edges"]["rate"] / row["unbatched"]["rate"], 2),
+        "server_cpu_us_per_sample_edge_batched": median(lambda row: row["edges"]["server_us"], 1),
+        "client_cpu_us_per_sample_edge_batched": median(lambda row: row["edges"]["client_us"], 1),
+        "serving_cpu_vs_ort_edge_batched": median(lambda row: row["ort_cpu_us"] / row["edges"]["server_us"]),
+    }
 
 
 def measure_lone_request(quick: bool) -> dict[str, Any]:

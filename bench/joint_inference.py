@@ -47,6 +47,7 @@ GOALS = {
     "lone_request_adaptive_vs_no_delay": "≈ 1 (no queue delay when idle)",
     "serving_vs_ort_limit": "≥ 0.5",
     "serving_vs_ort_limit_unary": "≥ 0.5",
+    "serving_vs_ort_limit_edge_batched": "≥ 0.5",
     "batching_speedup": "≥ 3",
     "batching_p95_ratio": "≤ 1",
     "batching_speedup_unary": "≥ 3",
@@ -188,6 +189,18 @@ def transport_and_batching(report: Report, quick: bool) -> None:
         report.figure(f"batching_p95_ratio{suffix}", round(b[f"batching_p95_ratio{suffix}"], 3), "ratio",
                       transport=transport, p95_batched_ms=b[f"p95_batched_ms{suffix}"],
                       p95_unbatched_ms=b[f"p95_unbatched_ms{suffix}"], **common)
+    report.figure("serving_vs_ort_limit_edge_batched", b["serving_vs_ort_limit_edge_batched"], "ratio",
+                  transport="ModelInfer, offloads batched at the edge", edges=b["edges"],
+                  throughput_edge_batched=b["throughput_edge_batched"], ort_limit_samples_per_s=b["ort_limit_unary"],
+                  edge_samples_per_request=b["edge_samples_per_request"],
+                  mean_batch_size=b["mean_batch_size_edge_batched"],
+                  per_round=b["serving_vs_ort_limit_spread_edge_batched"], **common)
+    report.figure("serving_vs_ort_limit_cpu_edge_batched", b["serving_cpu_vs_ort_edge_batched"], "ratio",
+                  server_cpu_us_per_sample=b["server_cpu_us_per_sample_edge_batched"],
+                  client_cpu_us_per_sample=b["client_cpu_us_per_sample_edge_batched"], **common)
+    report.figure("edge_batching_speedup", b["edge_batching_speedup"], "ratio",
+                  throughput_edge_batched=b["throughput_edge_batched"],
+                  throughput_unbatched=b["throughput_unbatched_unary"], **common)
 
 
 def main(argv: list[str] | None = None) -> int:

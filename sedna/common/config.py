@@ -38,6 +38,13 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ConfigError(f"env {name}={raw!r} is not an integer") from None
 
 
+def _positive(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _int(env, name, default)
+    if value < 1:
+        raise ConfigError(f"env {name}={value!r} must be >= 1")
+    return value
+
+
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
     raw = env.get(name)
     if raw is None or raw.strip() == "":
@@ -96,6 +103,9 @@ class WorkerConfig:
     names only ``BIG_MODEL_PORT`` (what Sedna's controller injects) and no ``BIG_MODEL_GRPC_PORT``."""
     big_model_token: str = ""
     """Bearer token the cloud inference server requires (``BIG_MODEL_TOKEN``); empty disables auth."""
+    big_model_max_batch: int = 32
+    """Most hard examples the edge sends to the cloud in one request (``BIG_MODEL_MAX_BATCH``);
+    1 sends each on its own. Only models whose metadata declares a variable batch dimension batch."""
     edge_bind_ip: str = "127.0.0.1"
     edge_bind_port: int = 5100
     edge_grpc_port: int = 5101
@@ -151,6 +161,7 @@ class WorkerConfig:
             big_model_bind_port=_int(env, "BIG_MODEL_BIND_PORT", 5000),
             big_model_protocol=_choice(env, "BIG_MODEL_PROTOCOL", _default_protocol(env), ("grpc", "rest", "sedna")),
             big_model_token=_get(env, "BIG_MODEL_TOKEN", ""),
+            big_model_max_batch=_positive(env, "BIG_MODEL_MAX_BATCH", 32),
             edge_bind_ip=_get(env, "EDGE_BIND_IP", "127.0.0.1"),
             edge_bind_port=_int(env, "EDGE_BIND_PORT", 5100),
             edge_grpc_port=_int(env, "EDGE_GRPC_PORT", 5101),

@@ -21,7 +21,7 @@ import numpy as np
 from sedna.backend import bytes_tensors
 from sedna.backend.tensors import Prediction, TensorSpec, to_numpy_dtype
 from sedna.common.config import WorkerConfig
-from sedna.common.errors import CloudUnavailableError, InferenceError
+from sedna.common.errors import CloudUnavailableError, InferenceError, InvalidInputError
 from sedna.common.log import get_logger
 
 LOG = get_logger(__name__)
@@ -39,14 +39,23 @@ def connect_cloud(config: WorkerConfig) -> Any:
 
 
 class CloudModel:
-    """One model on the cloud inference server, called with a single input array."""
+    """One model on the cloud inference server, called with a single input array.
 
-    def __init__(self, client: Any, model_name: str, output_name: str | None = None) -> None:
+    Concurrent calls travel together (:class:`~.offload_batching.OffloadBatcher`, up to
+    ``max_batch`` rows per request) when the model's metadata declares a variable first
+    dimension (``-1``) of a numeric input; ``max_batch=1`` sends every call on its own.
+    """
+
+    def __init__(self, client: Any, model_name: str, output_name: str | None = None, *,
+                 max_batch: int = 32, max_in_flight: int = 2) -> None:
+        from sedna.core.joint_inference.offload_batching import OffloadBatcher
+
         self._client = client
         self.model_name = model_name
         self.output_name = output_name
         self._input: TensorSpec | None = None
         self._lock = threading.Lock()
+        self.batcher = OffloadBatcher(self._send, max_batch, max_in_flight)
 
     @classmethod
     def from_config(cls, config: WorkerConfig, output_name: str | None = None) -> CloudModel:
@@ -59,7 +68,7 @@ class CloudModel:
             client = RestInferenceClient(f"http://{config.big_model_ip}:{config.big_model_port}", token=token)
         else:
             client = GrpcInferenceClient(config.big_model_ip, config.big_model_grpc_port, token=token)
-        return cls(client, config.service_name or "model", output_name)
+        return cls(client, config.service_name or "model", output_name, max_batch=config.big_model_max_batch)
 
     def _input_spec(self, timeout: float | None) -> TensorSpec:
         """The model's input, from its metadata on first use (fetched within the caller's ``timeout``).
@@ -91,7 +100,46 @@ class CloudModel:
     def predict(self, data: Any, timeout: float | None = None) -> Any:
         """The cloud's answer for ``data`` (a sample or a batch): an array, or for BYTES a (nested) list of
         strings; raises InferenceError subclasses."""
-        spec = self._input_spec(timeout)
+        answer = self.predict_each([data], timeout)[0]
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+    def predict_each(self, samples: Sequence[Any], timeout: float | None = None) -> list[Any]:
+        """The cloud's answer for each of ``samples``, or the InferenceError (or OSError) its request
+        raised, in order; samples that fit together go in one request."""
+        try:
+            spec = self._input_spec(timeout)
+        except (InferenceError, OSError) as exc:
+            return [exc] * len(samples)
+        answers: list[Any] = [None] * len(samples)
+        ready: list[tuple[int, np.ndarray]] = []
+        for i, data in enumerate(samples):
+            try:
+                ready.append((i, self._as_request(spec, data)))
+            except InvalidInputError as exc:
+                answers[i] = exc
+        arrays = [array for _, array in ready]
+        if self._batches(spec):
+            sent = self.batcher.submit(arrays, timeout)
+        else:
+            sent = []
+            for array in arrays:
+                try:
+                    sent.append(self._send(array, timeout))
+                except (InferenceError, OSError) as exc:
+                    sent.append(exc)
+        for (i, _), answer in zip(ready, sent, strict=True):
+            answers[i] = answer if isinstance(answer, BaseException) else self._finish(answer)
+        return answers
+
+    def _batches(self, spec: TensorSpec) -> bool:
+        """Whether requests for this model may carry several samples (numeric input, variable dim 0)."""
+        return (self.batcher.max_batch > 1 and spec is not ANY_INPUT and bool(spec.shape)
+                and spec.shape[0] == -1 and not bytes_tensors.is_bytes(spec.datatype))
+
+    @staticmethod
+    def _as_request(spec: TensorSpec, data: Any) -> np.ndarray:
         if spec is ANY_INPUT:
             array = np.asarray(data)
         elif bytes_tensors.is_bytes(spec.datatype):
@@ -100,12 +148,20 @@ class CloudModel:
             array = np.asarray(data, dtype=to_numpy_dtype(spec.datatype))
         if spec.shape and array.ndim == len(spec.shape) - 1:
             array = array[np.newaxis, ...]
+        return array
+
+    def _send(self, array: np.ndarray, timeout: float | None) -> Any:
+        """One request: the selected output for ``array``."""
+        spec = self._input_spec(timeout)
         result = self._client.infer(self.model_name, {spec.name: array}, timeout=timeout)
         name = self.output_name if self.output_name is not None else next(iter(result.outputs), None)
         try:
-            output = result.outputs[name]
+            return result.outputs[name]
         except KeyError:
             raise InferenceError(f"cloud model {self.model_name!r} returned no output {name!r}") from None
+
+    @staticmethod
+    def _finish(output: Any) -> Any:
         return bytes_tensors.to_text(output) if bytes_tensors.is_text_array(output) else output
 
     def close(self) -> None:

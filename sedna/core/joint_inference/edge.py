@@ -20,7 +20,7 @@ import logging
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -148,74 +148,137 @@ class JointInference:
         """
         post_process = resolve_callable(post_process)
         if self.mining_mode == MINING_THEN_INFERENCE:
-            return self._mine_then_infer(data, post_process, **kwargs)
+            return self._mine_then_infer([data], post_process, **kwargs)[0]
         edge = self._edge(data, post_process, **kwargs)
-        hard = bool(self.hem(edge)) if self.hem is not None else False
-        if not hard:
+        if self.hem is None or not self.hem(edge):
             self.stats.count_edge()
             return JointOutcome(False, edge, edge, None, "edge")
-        cloud, example_id = self._offload(data, edge, post_process)
-        self.stats.add(inferences=1, hard_examples=1)
-        if cloud is None:
-            return JointOutcome(True, edge, edge, None, "edge", example_id)
-        return JointOutcome(True, cloud, edge, cloud, "cloud", example_id)
+        return self._hard([data], [edge], post_process)[0]
 
-    def _mine_then_infer(self, data: Any, post_process: Callable[[Any], Any] | None, **kwargs: Any) -> JointOutcome:
-        hard = bool(self.hem(data)) if self.hem is not None else False
-        if hard:
-            cloud, example_id = self._offload(data, None, post_process)
+    def infer_many(self, samples: Sequence[Any], post_process: Callable[[Any], Any] | str | None = None,
+                   **kwargs: Any) -> list[JointOutcome]:
+        """Answer each of ``samples`` as :meth:`infer` does; their hard examples go to the cloud together."""
+        post_process = resolve_callable(post_process)
+        if self.mining_mode == MINING_THEN_INFERENCE:
+            return self._mine_then_infer(samples, post_process, **kwargs)
+        edges = [self._edge(data, post_process, **kwargs) for data in samples]
+        hard = [i for i, edge in enumerate(edges) if self.hem is not None and self.hem(edge)]
+        outcomes = [JointOutcome(False, edge, edge, None, "edge") for edge in edges]
+        self.stats.count_edge(len(samples) - len(hard))
+        for i, outcome in zip(hard, self._hard([samples[i] for i in hard], [edges[i] for i in hard], post_process),
+                              strict=True):
+            outcomes[i] = outcome
+        return outcomes
+
+    def _hard(self, samples: Sequence[Any], edges: Sequence[Any],
+              post_process: Callable[[Any], Any] | None) -> list[JointOutcome]:
+        """The outcomes of hard examples the edge model answered (inference-then-mining)."""
+        self.stats.add(inferences=len(samples), hard_examples=len(samples))
+        return [JointOutcome(True, edge, edge, None, "edge", example_id) if cloud is None
+                else JointOutcome(True, cloud, edge, cloud, "cloud", example_id)
+                for edge, (cloud, example_id) in zip(edges, self._offload(samples, edges, post_process), strict=True)]
+
+    def _mine_then_infer(self, samples: Sequence[Any], post_process: Callable[[Any], Any] | None,
+                         **kwargs: Any) -> list[JointOutcome]:
+        hard = [i for i, data in enumerate(samples) if self.hem is not None and self.hem(data)]
+        answers = dict(zip(hard, self._offload([samples[i] for i in hard], [None] * len(hard), post_process),
+                           strict=True))
+        outcomes = []
+        for i, data in enumerate(samples):
+            if i not in answers:
+                edge = self._edge(data, post_process, **kwargs)
+                self.stats.add(inferences=1)
+                outcomes.append(JointOutcome(False, edge, edge, None, "edge"))
+                continue
+            cloud, example_id = answers[i]
             self.stats.add(inferences=1, hard_examples=1)
             if cloud is not None:
-                return JointOutcome(True, cloud, None, cloud, "cloud", example_id)
-            edge = self._edge(data, post_process, **kwargs)
-            return JointOutcome(True, edge, edge, None, "edge", example_id)
-        edge = self._edge(data, post_process, **kwargs)
-        self.stats.add(inferences=1)
-        return JointOutcome(False, edge, edge, None, "edge")
+                outcomes.append(JointOutcome(True, cloud, None, cloud, "cloud", example_id))
+            else:
+                edge = self._edge(data, post_process, **kwargs)
+                outcomes.append(JointOutcome(True, edge, edge, None, "edge", example_id))
+        return outcomes
 
     def _edge(self, data: Any, post_process: Callable[[Any], Any] | None, **kwargs: Any) -> Any:
         result = self.estimator.predict(data, **kwargs)
         return post_process(result) if post_process else result
 
-    def _offload(self, data: Any, edge: Any, post_process: Callable[[Any], Any] | None) -> tuple[Any, str | None]:
-        """Ask the cloud; on failure keep the sample for later. Returns (cloud result or None, example id)."""
-        array = np.asarray(data)
+    def _offload(self, samples: Sequence[Any], edges: Sequence[Any],
+                 post_process: Callable[[Any], Any] | None) -> list[tuple[Any, str | None]]:
+        """Ask the cloud about every sample in one go; keep those it cannot answer for later.
+        Returns (cloud result or None, example id) per sample."""
+        if not samples:
+            return []
+        arrays = [np.asarray(data) for data in samples]
         if not self.breaker.allow():
-            self.stats.add(fallbacks=1)
-            return None, self.store.put(array, edge, reason="circuit open")
-        try:
-            raw = self.cloud.predict(array, timeout=self.cloud_timeout)
-        except InvalidInputError as exc:  # the cloud is up but refuses this sample: not an outage
-            LOG.warning("cloud refused a hard example: %s", exc)
-            self.stats.add(cloud_failures=1, fallbacks=1)
-            return None, self.store.put(array, edge, state="rejected", reason=str(exc))
-        except (CloudUnavailableError, InferenceError, OSError) as exc:
+            self.stats.add(fallbacks=len(arrays))
+            return [(None, self.store.put(a, e, reason="circuit open")) for a, e in zip(arrays, edges, strict=True)]
+        answers = self._ask_cloud(arrays)
+        if any(_is_outage(a) for a in answers):
             self.breaker.record_failure()
+        elif any(not isinstance(a, BaseException) for a in answers):
+            self.breaker.record_success()
+        return [self._settle(a, e, answer, post_process) for a, e, answer in zip(arrays, edges, answers, strict=True)]
+
+    def _ask_cloud(self, arrays: list[np.ndarray]) -> list[Any]:
+        """The cloud's answer, or the exception its request raised, per array."""
+        predict_each = getattr(self.cloud, "predict_each", None)
+        if predict_each is not None:
+            return list(predict_each(arrays, timeout=self.cloud_timeout))
+        answers: list[Any] = []
+        for array in arrays:  # a cloud object of the user's that answers one sample at a time
+            try:
+                answers.append(self.cloud.predict(array, timeout=self.cloud_timeout))
+            except (CloudUnavailableError, InferenceError, OSError) as exc:
+                answers.append(exc)
+        return answers
+
+    def _settle(self, array: np.ndarray, edge: Any, answer: Any,
+                post_process: Callable[[Any], Any] | None) -> tuple[Any, str | None]:
+        """Count and store one hard example by what the cloud said about it."""
+        if isinstance(answer, InvalidInputError):  # the cloud is up but refuses this sample: not an outage
+            LOG.warning("cloud refused a hard example: %s", answer)
             self.stats.add(cloud_failures=1, fallbacks=1)
-            LOG.debug("cloud unavailable, edge answers: %s", exc)
-            return None, self.store.put(array, edge, reason=str(exc)[:200])
-        self.breaker.record_success()
+            return None, self.store.put(array, edge, state="rejected", reason=str(answer))
+        if _is_outage(answer):
+            self.stats.add(cloud_failures=1, fallbacks=1)
+            LOG.debug("cloud unavailable, edge answers: %s", answer)
+            return None, self.store.put(array, edge, reason=str(answer)[:200])
+        if isinstance(answer, BaseException):
+            raise answer
         self.stats.add(cloud_answers=1)
-        cloud = post_process(raw) if post_process else raw
+        cloud = post_process(answer) if post_process else answer
         return cloud, self.store.put(array, edge, state=ANSWERED, cloud_result=cloud)
 
     # -- hard examples kept while the cloud was away -----------------------------------------------
 
     def offload_pending(self, limit: int = 64) -> int:
-        """Send stored pending hard examples to the cloud; returns how many it answered."""
-        sent = 0
+        """Send stored pending hard examples to the cloud (together, as one offload); returns how many
+        it answered."""
+        if not self.breaker.allow():
+            return 0
+        examples, arrays = [], []
         for example in self.store.pending(limit):
-            if not self.breaker.allow():
-                break
             try:
-                raw = self.cloud.predict(example.load(), timeout=self.cloud_timeout)
-            except (CloudUnavailableError, InferenceError, OSError):
-                self.breaker.record_failure()
-                break
-            self.breaker.record_success()
-            self.store.mark_answered(example.id, raw)
+                arrays.append(example.load())
+            except (OSError, ValueError) as exc:
+                LOG.warning("stored hard example %s cannot be read, skipped: %s", example.id, exc)
+                continue
+            examples.append(example)
+        if not examples:
+            return 0
+        answers = self._ask_cloud(arrays)
+        if any(_is_outage(a) for a in answers):
+            self.breaker.record_failure()
+        sent = 0
+        for example, answer in zip(examples, answers, strict=True):
+            if isinstance(answer, BaseException):
+                continue  # stays pending; offered again once the cloud answers
+            self.store.mark_answered(example.id, answer)
             self.stats.add(uploaded_later=1)
             sent += 1
+        if sent:
+            self.breaker.record_success()
         return sent
 
     def _offload_loop(self) -> None:
@@ -244,6 +307,12 @@ class JointInference:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _is_outage(answer: Any) -> bool:
+    """Whether a cloud answer is a failure that is not the sample's fault (the breaker counts those)."""
+    return isinstance(answer, (CloudUnavailableError, InferenceError, OSError)) and not isinstance(
+        answer, InvalidInputError)
 
 
 __all__ = ["INFERENCE_THEN_MINING", "MINING_THEN_INFERENCE", "BaseFilter", "JointInference", "build_hem"]

@@ -43,8 +43,7 @@ class JointServedModel:
         rows: list[np.ndarray] = []
         hard: list[bool] = []
         where: list[str] = []
-        for i in range(batch.shape[0]):
-            outcome = self.joint.infer(batch[i: i + 1])
+        for outcome in self.joint.infer_many([batch[i: i + 1] for i in range(batch.shape[0])]):
             rows.append(np.asarray(outcome.result, dtype=self._dtype).reshape(1, *self.outputs[0].shape[1:]))
             hard.append(outcome.is_hard_example)
             where.append(outcome.computed_at)

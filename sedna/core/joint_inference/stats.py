@@ -35,10 +35,10 @@ class JointStats:
     started_at: float = field(default_factory=time.time)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
-    def count_edge(self) -> None:
-        """One sample answered on the edge without mining it hard (the hot path: no kwargs)."""
+    def count_edge(self, samples: int = 1) -> None:
+        """Samples answered on the edge without mining them hard (the hot path: no kwargs)."""
         with self._lock:
-            self.inferences += 1
+            self.inferences += samples
 
     def add(self, **deltas: int) -> None:
         with self._lock:
