@@ -142,3 +142,28 @@ def _metric(text: str, name: str) -> float:
         if line.startswith(name):
             return float(line.rsplit(" ", 1)[1])
     raise AssertionError(f"{name} not in metrics:\n{text}")
+
+
+@pytest.mark.parametrize(("max_batch", "cloud_requests"), [("", 1), ("1", 12)])
+def test_the_hard_rows_of_one_edge_request_reach_the_cloud_worker_together(
+        digits_models: dict[str, Any], tmp_path: Path, max_batch: str, cloud_requests: int) -> None:
+    rest, grpc = free_port(), free_port()
+    edge_grpc = free_port()
+    edge_env = {"SERVICE_NAME": SERVICE, "WORKER_NAME": "edge-0", "MODEL_URL": str(digits_models["edge"]),
+                "BIG_MODEL_IP": "127.0.0.1", "BIG_MODEL_PORT": str(rest), "BIG_MODEL_GRPC_PORT": str(grpc),
+                "EDGE_BIND_PORT": str(free_port()), "EDGE_GRPC_PORT": str(edge_grpc), "HEM_NAME": "CloudOnly",
+                "BIG_MODEL_TIMEOUT": "5", "BIG_MODEL_MAX_BATCH": max_batch, "STATE_DIR": str(tmp_path / "state")}
+    x = digits_split().x_test[:12]
+    with running("workers.joint_inference.cloud", cloud_env(digits_models, rest, grpc), tmp_path / "c.log",
+                 port=grpc), \
+            running("workers.joint_inference.edge", edge_env, tmp_path / "edge.log", port=edge_grpc), \
+            GrpcInferenceClient("127.0.0.1", edge_grpc, timeout=10.0) as client:
+        wait_for_port(rest)
+        result = client.infer(SERVICE, {"x": x})
+        metrics = httpx.get(f"http://127.0.0.1:{rest}/metrics").text
+        with GrpcInferenceClient("127.0.0.1", grpc) as cloud_client:
+            by_cloud = cloud_client.infer(SERVICE, {"x": x}).outputs["probabilities"]
+    assert result.parameters["computed_at"] == ",".join(["cloud"] * 12)
+    np.testing.assert_allclose(result.outputs["probabilities"], by_cloud, rtol=1e-5)
+    assert _metric(metrics, "sedna_inference_batch_size_sum") == 12
+    assert _metric(metrics, "sedna_inference_batch_size_count") == cloud_requests

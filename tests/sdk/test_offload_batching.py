@@ -203,9 +203,11 @@ class SwitchedModel(LinearModel):
     """LinearModel that fails every request (INTERNAL, an outage to the edge) while ``down``."""
 
     down = False
+    refused = 0
 
     def predict(self, inputs: Mapping[str, np.ndarray]) -> Prediction:
         if self.down:
+            self.refused += 1
             raise RuntimeError("the cloud model is down")
         return super().predict(inputs)
 
@@ -257,15 +259,18 @@ class TestJointInferenceTogether:
         assert model.batch_sizes == [5]
         assert ji.store.counts()["pending"] == 0 and ji.stats.snapshot()["uploaded_later"] == 5
 
-    def test_an_outage_leaves_the_backlog_pending(self, tmp_path: Path) -> None:
+    @pytest.mark.parametrize("max_batch", [32, 1])
+    def test_an_outage_leaves_the_backlog_pending_after_one_request(self, tmp_path: Path, max_batch: int) -> None:
         model = SwitchedModel()
         with serving([model], batching=None, rest_port=None) as srv:
-            ji = joint(tmp_path, cloud_model(srv.grpc_port), CircuitBreaker(failure_threshold=100))
+            ji = joint(tmp_path, cloud_model(srv.grpc_port, max_batch=max_batch), CircuitBreaker(failure_threshold=100))
             try:
                 model.down = True
                 for k in range(2, 5):
                     ji.infer(hard(k))
+                model.refused = 0
                 assert ji.offload_pending() == 0
                 assert ji.store.counts()["pending"] == 3
             finally:
                 ji.close()
+        assert model.refused == 1  # the first failure stands for the rest: no timeout per stored sample

@@ -6,9 +6,10 @@ It serves the Open Inference Protocol to local apps (REST on ``EDGE_BIND_PORT``,
 inference: ``HEM_NAME``/``HEM_PARAMETERS`` choose the mining algorithm,
 ``BIG_MODEL_IP``/``BIG_MODEL_GRPC_PORT`` (or ``BIG_MODEL_PORT`` with
 ``BIG_MODEL_PROTOCOL=rest``) name the cloud, ``BIG_MODEL_TIMEOUT`` (seconds, 1.0)
-its deadline, ``BIG_MODEL_MAX_BATCH`` (32) the most hard examples sent in one request. Counters go to the LC at ``LC_SERVER`` every ``LC_PERIOD`` seconds. The log has
-one start line (model file and its sha256, addresses, cloud) and, every ``LOG_SUMMARY_PERIOD``
-seconds (60), a summary: requests, hard examples and offload share, cloud failures, errors.
+its deadline, ``BIG_MODEL_MAX_BATCH`` (32) the most hard examples sent in one request.
+Counters go to the LC at ``LC_SERVER`` every ``LC_PERIOD`` seconds. The log has one start line
+(model file and its sha256, addresses, cloud) and, every ``LOG_SUMMARY_PERIOD`` seconds (60), a
+summary: requests, hard examples and offload share, cloud failures, errors.
 
 Bounds (DESIGN §7): a request carries at most ``EDGE_MAX_BATCH`` rows (64; more is
 refused with 400 / ``invalid_input`` before any row runs); hard examples are kept under

@@ -125,6 +125,9 @@ class CloudModel:
         else:
             sent = []
             for array in arrays:
+                if sent and isinstance(sent[-1], BaseException) and not isinstance(sent[-1], InvalidInputError):
+                    sent.append(sent[-1])  # the cloud is away: the rest are not sent
+                    continue
                 try:
                     sent.append(self._send(array, timeout))
                 except (InferenceError, OSError) as exc:

@@ -227,6 +227,9 @@ class JointInference:
             return list(predict_each(arrays, timeout=self.cloud_timeout))
         answers: list[Any] = []
         for array in arrays:  # a cloud object of the user's that answers one sample at a time
+            if answers and _is_outage(answers[-1]):  # one outage is enough: the rest are not sent
+                answers.append(answers[-1])
+                continue
             try:
                 answers.append(self.cloud.predict(array, timeout=self.cloud_timeout))
             except (CloudUnavailableError, InferenceError, OSError) as exc:
