@@ -10,6 +10,7 @@ depends on the machine's speed.
 from __future__ import annotations
 
 import concurrent.futures
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -274,3 +275,32 @@ class TestJointInferenceTogether:
             finally:
                 ji.close()
         assert model.refused == 1  # the first failure stands for the rest: no timeout per stored sample
+
+
+def test_many_threads_with_mixed_shapes_each_get_their_own_answers() -> None:
+    """Concurrency stress on the batcher alone: every answer is its caller's, nothing hangs."""
+    from sedna.core.joint_inference.offload_batching import OffloadBatcher
+
+    rng = np.random.default_rng(5)
+    delays = iter(rng.uniform(0, 0.003, 100_000).tolist())
+    lock = threading.Lock()
+
+    def send(rows: np.ndarray, timeout: float | None) -> np.ndarray:
+        with lock:
+            delay = next(delays)
+        time.sleep(delay)
+        return rows * 2
+
+    batcher = OffloadBatcher(send, max_batch=8)
+
+    def caller(i: int) -> None:
+        for j in range(40):
+            width = 3 if (i + j) % 3 else 5
+            sample = np.full((1 + j % 2, width), i * 1000 + j, np.float32)
+            answers = batcher.submit([sample], timeout=WAIT)
+            np.testing.assert_array_equal(answers[0], sample * 2)
+
+    futures = in_threads(16, caller)
+    for future in futures:
+        future.result(60)
+    assert batcher.stats.samples == 16 * 40 and batcher.stats.calls < batcher.stats.samples

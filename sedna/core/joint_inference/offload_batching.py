@@ -5,7 +5,7 @@ of one request) hand their samples to one :class:`OffloadBatcher`. A sample that
 than ``max_in_flight`` cloud calls running goes at once, so a lone hard example pays no delay;
 samples that arrive while the calls are busy queue, and the next free call takes every queued
 sample of the same dtype and row shape (up to ``max_batch`` rows) as one request. No thread of
-its own: a waiting caller sends the next batch itself.
+its own: the caller whose sample is the oldest queued sends the next batch itself.
 
 A batch call has the earliest deadline of its samples. When the cloud refuses a batch as
 invalid input, each of its samples is sent again on its own, so only a bad sample is refused;
@@ -33,6 +33,7 @@ SendBatch = Callable[[np.ndarray, "float | None"], Sequence[Any]]
 class _Entry:
     array: np.ndarray
     deadline: float | None
+    owner: object
     key: tuple[Any, ...] = ()
     done: bool = False
     result: Any = None
@@ -84,11 +85,14 @@ class OffloadBatcher:
         """The cloud's answer for each array (each a batch of one or more rows), or the exception
         its call raised, in order. Waits at most about ``timeout`` seconds."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        mine = [_Entry(np.asarray(a), deadline) for a in arrays]
+        owner = object()
+        mine = [_Entry(np.asarray(a), deadline, owner) for a in arrays]
         with self._cond:
             self._queue.extend(mine)
             while not all(e.done for e in mine):
-                if self._in_flight < self.max_in_flight and self._queue:
+                # The owner of the oldest sample sends its batch, so no caller waits on a call
+                # whose deadline is later than its own.
+                if self._in_flight < self.max_in_flight and self._queue and self._queue[0].owner is owner:
                     self._run(self._take())
                     continue
                 left = None if deadline is None else deadline - time.monotonic()
@@ -173,6 +177,7 @@ class OffloadBatcher:
             if not entry.done and entry in self._queue:
                 self._queue.remove(entry)
                 entry.error, entry.done = error, True
+        self._cond.notify_all()  # another caller's sample may be the oldest now
         while not all(e.done for e in mine):  # carried by a running call with the same deadline
             self._cond.wait()
 
