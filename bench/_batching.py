@@ -30,6 +30,7 @@ from the model. Used by ``python -m bench.joint_inference`` (no asserts; returns
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import os
@@ -399,13 +400,13 @@ def measure_batching(quick: bool, replicas: int = 0, workers: int = 1, adaptive:
     cores = usable_cores()
     replicas = replicas or cores
     hidden, cost = calibrate()
-    batched = _ServerProcess(32, hidden, replicas, workers, adaptive)
-    unbatched = _ServerProcess(1, hidden, replicas, workers)
-    limit = OrtLimit(hidden, cores)
-    edges = EdgeLoad(batched.port)
-    figures: dict[str, Any] = {"replicas": replicas, "workers": workers, "rounds": rounds,
-                               "policy": "adaptive" if adaptive else "fixed"}
-    try:
+    with contextlib.ExitStack() as helpers:  # whatever started is stopped, also when a later one fails
+        batched = helpers.enter_context(contextlib.closing(_ServerProcess(32, hidden, replicas, workers, adaptive)))
+        unbatched = helpers.enter_context(contextlib.closing(_ServerProcess(1, hidden, replicas, workers)))
+        limit = helpers.enter_context(contextlib.closing(OrtLimit(hidden, cores)))
+        edges = helpers.enter_context(contextlib.closing(EdgeLoad(batched.port)))
+        figures: dict[str, Any] = {"replicas": replicas, "workers": workers, "rounds": rounds,
+                                   "policy": "adaptive" if adaptive else "fixed"}
         for stream, suffix in ((True, ""), (False, "_unary")):
             rows: list[dict[str, Any]] = []
             for r in range(rounds):
@@ -446,11 +447,6 @@ def measure_batching(quick: bool, replicas: int = 0, workers: int = 1, adaptive:
             })
             if not stream:
                 figures.update(_edge_figures(rows, median))
-    finally:
-        edges.close()
-        limit.close()
-        batched.close()
-        unbatched.close()
     return {**figures, "edges": EDGES, "model": "mlp-" + "-".join(map(str, layers(hidden))),
             "model_ms_batch1": round(cost, 3), "clients": CLIENTS, "seconds": seconds}
 
