@@ -67,22 +67,28 @@ def in_threads(count: int, call: Any) -> list[concurrent.futures.Future[Any]]:
     return futures
 
 
+def held_call(cloud: CloudModel, model: GatedModel, i: int) -> concurrent.futures.Future[Any]:
+    """``cloud.predict(first_row(i))`` started in a thread, once the gated model holds its request."""
+    entered = model.entered()
+    future = in_threads(1, lambda _: cloud.predict(first_row(i), timeout=WAIT))[0]
+    eventually(lambda: model.entered() == entered + 1, WAIT)
+    return future
+
+
 class TestCloudModelBatching:
     def test_calls_that_arrive_while_the_cloud_is_busy_go_as_one_request(self) -> None:
         model = GatedModel()
         with serving([model], batching=None, rest_port=None) as srv:
             cloud = cloud_model(srv.grpc_port, max_in_flight=1)
             try:
-                lone = in_threads(1, lambda i: cloud.predict(first_row(0), timeout=WAIT))
-                eventually(lambda: model.entered() == 1, WAIT)
+                lone = held_call(cloud, model, 0)
                 model.release(0)
-                assert lone[0].result(WAIT).tolist() == expected(0)
-                busy = in_threads(1, lambda i: cloud.predict(first_row(1), timeout=WAIT))
-                eventually(lambda: model.entered() == 2, WAIT)
+                assert lone.result(WAIT).tolist() == expected(0)
+                busy = held_call(cloud, model, 1)
                 waiting = in_threads(6, lambda i: cloud.predict(first_row(10 + i), timeout=WAIT))
                 eventually(lambda: cloud.batcher.stats.calls == 1 and _queued(cloud) == 6, WAIT)
                 model.open()
-                assert busy[0].result(WAIT).tolist() == expected(1)
+                assert busy.result(WAIT).tolist() == expected(1)
                 assert [f.result(WAIT).tolist() for f in waiting] == [expected(10 + i) for i in range(6)]
             finally:
                 cloud.close()
@@ -105,12 +111,11 @@ class TestCloudModelBatching:
         with serving([model], batching=None, rest_port=None) as srv:
             cloud = cloud_model(srv.grpc_port, max_batch=3, max_in_flight=1)
             try:
-                first = in_threads(1, lambda i: cloud.predict(first_row(0), timeout=WAIT))
-                eventually(lambda: model.entered() == 1, WAIT)
+                first = held_call(cloud, model, 0)
                 waiting = in_threads(8, lambda i: cloud.predict(first_row(1 + i), timeout=WAIT))
                 eventually(lambda: _queued(cloud) == 8, WAIT)
                 model.open()
-                first[0].result(WAIT)
+                first.result(WAIT)
                 assert [f.result(WAIT).tolist() for f in waiting] == [expected(1 + i) for i in range(8)]
             finally:
                 cloud.close()
@@ -153,13 +158,12 @@ class TestCloudModelBatching:
         with serving([model], batching=None, rest_port=None) as srv:
             cloud = cloud_model(srv.grpc_port, max_in_flight=1)
             try:
-                busy = in_threads(1, lambda i: cloud.predict(first_row(0), timeout=WAIT))
-                eventually(lambda: model.entered() == 1, WAIT)
+                busy = held_call(cloud, model, 0)
                 samples = [first_row(1), np.array([-7, 1, 0, 0], np.float32), first_row(2)]
                 each = in_threads(1, lambda i: cloud.predict_each(samples, timeout=WAIT))
                 eventually(lambda: _queued(cloud) == 3, WAIT)
                 model.open()
-                busy[0].result(WAIT)
+                busy.result(WAIT)
                 answers = each[0].result(WAIT)
             finally:
                 cloud.close()
@@ -173,15 +177,14 @@ class TestCloudModelBatching:
         with serving([model], batching=None, rest_port=None) as srv:
             cloud = cloud_model(srv.grpc_port, max_in_flight=1)
             try:
-                stuck = in_threads(1, lambda i: cloud.predict_each([first_row(0)], timeout=WAIT))
-                eventually(lambda: model.entered() == 1, WAIT)
+                stuck = held_call(cloud, model, 0)
                 began = time.monotonic()
                 with pytest.raises(CloudUnavailableError, match="deadline"):
                     cloud.predict(first_row(1), timeout=0.3)
                 assert time.monotonic() - began < 3.0
                 assert _queued(cloud) == 0
                 model.open()
-                assert stuck[0].result(WAIT)[0].tolist() == expected(0)
+                assert stuck.result(WAIT).tolist() == expected(0)
             finally:
                 cloud.close()
         assert model.batch_sizes == [1]

@@ -23,6 +23,7 @@ from sedna.backend.tensors import Prediction, TensorSpec, to_numpy_dtype
 from sedna.common.config import WorkerConfig
 from sedna.common.errors import CloudUnavailableError, InferenceError, InvalidInputError
 from sedna.common.log import get_logger
+from sedna.core.joint_inference.offload_batching import OffloadBatcher, send_one_by_one
 
 LOG = get_logger(__name__)
 ANY_INPUT = TensorSpec("data", "", ())
@@ -48,8 +49,6 @@ class CloudModel:
 
     def __init__(self, client: Any, model_name: str, output_name: str | None = None, *,
                  max_batch: int = 32, max_in_flight: int = 2) -> None:
-        from sedna.core.joint_inference.offload_batching import OffloadBatcher
-
         self._client = client
         self.model_name = model_name
         self.output_name = output_name
@@ -123,15 +122,7 @@ class CloudModel:
         if self._batches(spec):
             sent = self.batcher.submit(arrays, timeout)
         else:
-            sent = []
-            for array in arrays:
-                if sent and isinstance(sent[-1], BaseException) and not isinstance(sent[-1], InvalidInputError):
-                    sent.append(sent[-1])  # the cloud is away: the rest are not sent
-                    continue
-                try:
-                    sent.append(self._send(array, timeout))
-                except (InferenceError, OSError) as exc:
-                    sent.append(exc)
+            sent = send_one_by_one(lambda array: self._send(array, timeout), arrays)
         for (i, _), answer in zip(ready, sent, strict=True):
             answers[i] = answer if isinstance(answer, BaseException) else self._finish(answer)
         return answers

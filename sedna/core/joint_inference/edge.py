@@ -29,10 +29,11 @@ from sedna.algorithms.hard_example_mining.base import BaseFilter
 from sedna.backend.adapter import EstimatorAdapter
 from sedna.common.class_factory import ClassFactory, ClassType, resolve_callable
 from sedna.common.config import AlgorithmSpec, Context, WorkerConfig
-from sedna.common.errors import CloudUnavailableError, InferenceError, InvalidInputError
+from sedna.common.errors import InvalidInputError
 from sedna.common.outcome import JointOutcome
 from sedna.core.circuit import CircuitBreaker
 from sedna.core.hard_examples import ANSWERED, HardExampleStore
+from sedna.core.joint_inference.offload_batching import is_outage, send_one_by_one
 from sedna.core.joint_inference.stats import JointStats, LCReporter
 
 LOG = logging.getLogger(__name__)
@@ -214,7 +215,7 @@ class JointInference:
             self.stats.add(fallbacks=len(arrays))
             return [(None, self.store.put(a, e, reason="circuit open")) for a, e in zip(arrays, edges, strict=True)]
         answers = self._ask_cloud(arrays)
-        if any(_is_outage(a) for a in answers):
+        if any(is_outage(a) for a in answers):
             self.breaker.record_failure()
         elif any(not isinstance(a, BaseException) for a in answers):
             self.breaker.record_success()
@@ -225,16 +226,8 @@ class JointInference:
         predict_each = getattr(self.cloud, "predict_each", None)
         if predict_each is not None:
             return list(predict_each(arrays, timeout=self.cloud_timeout))
-        answers: list[Any] = []
-        for array in arrays:  # a cloud object of the user's that answers one sample at a time
-            if answers and _is_outage(answers[-1]):  # one outage is enough: the rest are not sent
-                answers.append(answers[-1])
-                continue
-            try:
-                answers.append(self.cloud.predict(array, timeout=self.cloud_timeout))
-            except (CloudUnavailableError, InferenceError, OSError) as exc:
-                answers.append(exc)
-        return answers
+        # a cloud object of the user's that answers one sample at a time
+        return send_one_by_one(lambda array: self.cloud.predict(array, timeout=self.cloud_timeout), arrays)
 
     def _settle(self, array: np.ndarray, edge: Any, answer: Any,
                 post_process: Callable[[Any], Any] | None) -> tuple[Any, str | None]:
@@ -243,7 +236,7 @@ class JointInference:
             LOG.warning("cloud refused a hard example: %s", answer)
             self.stats.add(cloud_failures=1, fallbacks=1)
             return None, self.store.put(array, edge, state="rejected", reason=str(answer))
-        if _is_outage(answer):
+        if is_outage(answer):
             self.stats.add(cloud_failures=1, fallbacks=1)
             LOG.debug("cloud unavailable, edge answers: %s", answer)
             return None, self.store.put(array, edge, reason=str(answer)[:200])
@@ -271,7 +264,7 @@ class JointInference:
         if not examples:
             return 0
         answers = self._ask_cloud(arrays)
-        if any(_is_outage(a) for a in answers):
+        if any(is_outage(a) for a in answers):
             self.breaker.record_failure()
         sent = 0
         for example, answer in zip(examples, answers, strict=True):
@@ -310,12 +303,6 @@ class JointInference:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _is_outage(answer: Any) -> bool:
-    """Whether a cloud answer is a failure that is not the sample's fault (the breaker counts those)."""
-    return isinstance(answer, (CloudUnavailableError, InferenceError, OSError)) and not isinstance(
-        answer, InvalidInputError)
 
 
 __all__ = ["INFERENCE_THEN_MINING", "MINING_THEN_INFERENCE", "BaseFilter", "JointInference", "build_hem"]

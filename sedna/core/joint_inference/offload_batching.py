@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from sedna.common.errors import CloudUnavailableError, InvalidInputError
+from sedna.common.errors import CloudUnavailableError, InferenceError, InvalidInputError
 
 SendBatch = Callable[[np.ndarray, "float | None"], Sequence[Any]]
 """``send(rows, timeout)``: the cloud's answers for ``rows`` (stacked on dim 0), one per row group."""
@@ -182,4 +182,24 @@ class OffloadBatcher:
             self._cond.wait()
 
 
-__all__ = ["BatchStats", "OffloadBatcher"]
+def is_outage(answer: Any) -> bool:
+    """Whether a cloud answer is a failure that is not the sample's fault (a circuit breaker counts those)."""
+    return isinstance(answer, (InferenceError, OSError)) and not isinstance(answer, InvalidInputError)
+
+
+def send_one_by_one(send: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+    """``send(item)`` for each item, in order: its answer or the InferenceError (or OSError) it raised.
+    After an outage the rest are not sent and share its error, instead of each waiting out a deadline."""
+    answers: list[Any] = []
+    for item in items:
+        if answers and is_outage(answers[-1]):
+            answers.append(answers[-1])
+            continue
+        try:
+            answers.append(send(item))
+        except (InferenceError, OSError) as exc:
+            answers.append(exc)
+    return answers
+
+
+__all__ = ["BatchStats", "OffloadBatcher", "is_outage", "send_one_by_one"]
