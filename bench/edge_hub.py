@@ -28,7 +28,13 @@ arrivals in one tally per process instead of waking a waiter per node and update
   one sample per node, and a single update's p99 moved by 0.1 s from run to run here; the pooled
   figure keeps the slow updates in. Each update's own p99 is reported too (median and worst,
   ``per_update_p99_*``);
-- ``gm_rss_mb``: the GM process's resident memory afterwards (goal <= 500 MB).
+- ``gm_rss_mb``: the GM process's resident memory afterwards (goal <= 500 MB);
+- the floor, in the same run and with the same client processes: ``bench._hub_floor`` speaks the
+  hub's wire format over grpc.aio and nothing else (no store, API, routing or queues), answers each
+  hello with the node's 11 objects and writes each update, encoded once, to every stream on a line
+  from this process. ``fanout_floor_p99_s`` / ``fanout_floor_p50_s``, ``resync_floor_s`` and
+  ``floor_cpu_per_fanout_s`` are its figures; ``fanout_vs_floor_ratio`` is the GM's
+  ``fanout_p99_s`` over the floor's, i.e. what the GM adds to gRPC on this machine.
 
 Prints one JSON object per figure: ``{"bench": "edge_hub", "metric", "value", "unit"}`` plus the
 1-minute load average before and after. Clients share the machine with the GM, so the figures
@@ -51,6 +57,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -62,20 +69,29 @@ if TYPE_CHECKING:
 OBJECTS_PER_NODE = 10
 
 
+def dataset_object(node: int, index: int) -> dict[str, Any]:
+    """The ``index``-th Dataset on node ``node``."""
+    return {"apiVersion": "sedna.io/v1alpha1", "kind": "Dataset",
+            "metadata": {"name": f"ds-{node}-{index}", "namespace": "default"},
+            "spec": {"url": f"/data/{node}/{index}.txt", "format": "txt", "nodeName": f"node-{node}"}}
+
+
+def job_object(nodes: int) -> dict[str, Any]:
+    """The FederatedLearningJob with a training worker on each of ``nodes`` nodes."""
+    return {"apiVersion": "sedna.io/v1alpha1", "kind": "FederatedLearningJob",
+            "metadata": {"name": "fl", "namespace": "default"},
+            "spec": {"aggregationWorker": {"model": {"name": "agg"}, "template": {}},
+                     "trainingWorkers": [{"dataset": {"name": f"ds-{i}-0"}, "template": {}} for i in range(nodes)]}}
+
+
 def _seed(db: Path, nodes: int) -> None:
     from gm.cluster.local.store import LocalStore
 
     store = LocalStore(db, keep_changes=100)
     for i in range(nodes):
         for j in range(OBJECTS_PER_NODE):
-            store.create({"apiVersion": "sedna.io/v1alpha1", "kind": "Dataset",
-                          "metadata": {"name": f"ds-{i}-{j}", "namespace": "default"},
-                          "spec": {"url": f"/data/{i}/{j}.txt", "format": "txt", "nodeName": f"node-{i}"}})
-    store.create({"apiVersion": "sedna.io/v1alpha1", "kind": "FederatedLearningJob",
-                  "metadata": {"name": "fl", "namespace": "default"},
-                  "spec": {"aggregationWorker": {"model": {"name": "agg"}, "template": {}},
-                           "trainingWorkers": [{"dataset": {"name": f"ds-{i}-0"}, "template": {}}
-                                               for i in range(nodes)]}})
+            store.create(dataset_object(i, j))
+    store.create(job_object(nodes))
     store.close()
 
 
@@ -335,8 +351,14 @@ def _cpu_seconds(procs: list[Any]) -> float:
     return total
 
 
-def _measure(nodes: int, procs: int, address: str, api: httpx.Client, root: Path, fanouts: int,
-             gm: Any) -> dict[str, float]:
+Update = Callable[[int], tuple[float, str]]
+"""Starts the ``generation``-th fan-out; returns (wall time just before, the version the nodes must receive)."""
+
+
+def _measure(nodes: int, procs: int, address: str, root: Path, fanouts: int, gm: Any,
+             update: Update) -> dict[str, float]:
+    """Resync ``nodes`` simulated LCs against the server at ``address`` (process ``gm``), then time ``fanouts``
+    updates started by ``update``."""
     import psutil
 
     share = -(-nodes // procs)
@@ -368,7 +390,7 @@ def _measure(nodes: int, procs: int, address: str, api: httpx.Client, root: Path
         for generation in range(2, 2 + fanouts):
             time.sleep(1.0 if generation == 2 else 0.3)
             gm_cpu, clients_cpu = _cpu_seconds([gm]), _cpu_seconds(client_procs)
-            t0, rv = _update_job(api, generation)
+            t0, rv = update(generation)
             for client in clients:
                 client.send(f"fanout {rv}")
             answers = [client.receive() for client in clients]
@@ -416,8 +438,8 @@ def run(nodes: int, client_procs: int, fanouts: int) -> dict[str, float]:
             wait_for_port(api_port, 10, gm, root / "gm.log")
             with httpx.Client(base_url=f"http://127.0.0.1:{api_port}", headers={"Authorization": f"Bearer {api_token}"},
                               timeout=60, trust_env=False) as api:
-                report = _measure(nodes, client_procs, f"127.0.0.1:{port}", api, root, fanouts,
-                                  psutil.Process(gm.pid))
+                report = _measure(nodes, client_procs, f"127.0.0.1:{port}", root, fanouts, psutil.Process(gm.pid),
+                                  lambda generation: _update_job(api, generation))
             report["gm_rss_mb"] = psutil.Process(gm.pid).memory_info().rss / 2**20
             log = (root / "gm.log").read_text(errors="replace")
             report["gm_dropped_silent"] = log.count("dropping the stream")
@@ -430,8 +452,46 @@ def run(nodes: int, client_procs: int, fanouts: int) -> dict[str, float]:
     return report
 
 
+def run_floor(nodes: int, client_procs: int, fanouts: int) -> dict[str, float]:
+    """The same clients and updates against ``bench._hub_floor`` (gRPC and the wire format, nothing of the GM)."""
+    import psutil
+
+    from tests.support.procs import free_port, stop, wait_for_port
+
+    with tempfile.TemporaryDirectory(prefix="bench-hub-floor-") as tmp:
+        root = Path(tmp)
+        port = free_port()
+        with open(root / "floor.log", "wb") as log:
+            floor = subprocess.Popen([sys.executable, "-m", "bench._hub_floor", "--port", str(port),
+                                      "--nodes", str(nodes)], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                     stderr=log, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        assert floor.stdin is not None
+        feed = floor.stdin
+
+        def update(generation: int) -> tuple[float, str]:
+            rv = f"floor-{generation}"
+            started = time.time()
+            feed.write(f"fanout {rv}\n".encode())
+            feed.flush()
+            return started, rv
+
+        try:
+            wait_for_port(port, 300, floor, root / "floor.log")
+            return _measure(nodes, client_procs, f"127.0.0.1:{port}", root, fanouts, psutil.Process(floor.pid),
+                            update)
+        except BaseException:
+            print(f"# the floor server's log ended with:\n{(root / 'floor.log').read_text(errors='replace')[-3000:]}",
+                  file=sys.stderr, flush=True)
+            raise
+        finally:
+            feed.close()
+            stop(floor)
+
+
 UNITS = {"resync_all_s": "s", "fanout_p99_s": "s", "fanout_p50_s": "s", "gm_rss_mb": "MB",
-         "gm_cpu_per_fanout_s": "s", "clients_cpu_per_fanout_s": "s", "resync_gm_cpu_s": "s"}
+         "gm_cpu_per_fanout_s": "s", "clients_cpu_per_fanout_s": "s", "resync_gm_cpu_s": "s",
+         "fanout_floor_p99_s": "s", "fanout_floor_p50_s": "s", "resync_floor_s": "s", "floor_cpu_per_fanout_s": "s",
+         "fanout_vs_floor_ratio": "ratio"}
 GOALS = {"resync_all_s": "≤ 30 at 10 000 nodes", "fanout_p99_s": "≤ 0.1 at 1000 nodes, ≤ 1 at 10 000",
          "gm_rss_mb": "≤ 2048 at 10 000 nodes"}
 CURVE = (250, 1000, 2500, 5000, 10000)
@@ -463,6 +523,11 @@ def main(argv: list[str] | None = None) -> int:
         procs = args.client_procs or max(2, -(-nodes // 2500))
         load_before = os.getloadavg()[0]
         figures = run(nodes, procs, fanouts)
+        floor = run_floor(nodes, procs, fanouts)
+        figures.update({"fanout_floor_p99_s": floor["fanout_p99_s"], "fanout_floor_p50_s": floor["fanout_p50_s"],
+                        "resync_floor_s": floor["resync_all_s"], "floor_cpu_per_fanout_s": floor["gm_cpu_per_fanout_s"],
+                        "floor_clients_cpu_per_fanout_s": floor["clients_cpu_per_fanout_s"],
+                        "fanout_vs_floor_ratio": figures["fanout_p99_s"] / floor["fanout_p99_s"]})
         load = {"load1_before": round(load_before, 2), "load1_after": round(os.getloadavg()[0], 2)}
         extra: dict[str, dict[str, Any]] = {
             "resync_all_s": {"stream_drops": int(figures["resync_stream_drops"]),
@@ -473,9 +538,14 @@ def main(argv: list[str] | None = None) -> int:
                              "stream_drops_by_end": int(figures["stream_drops"])},
             "resync_gm_cpu_s": {"clients_cpu_s": round(figures["resync_clients_cpu_s"], 3)},
             "gm_cpu_per_fanout_s": {"clients_cpu_per_fanout_s": round(figures["clients_cpu_per_fanout_s"], 4)},
+            "fanout_vs_floor_ratio": {"fanout_p99_s": round(figures["fanout_p99_s"], 4),
+                                      "fanout_floor_p99_s": round(figures["fanout_floor_p99_s"], 4)},
+            "fanout_floor_p99_s": {"floor_stream_drops_by_end": int(floor["stream_drops"])},
+            "floor_cpu_per_fanout_s": {"clients_cpu_per_fanout_s": round(figures["floor_clients_cpu_per_fanout_s"], 4)},
         }
         for metric in ("resync_all_s", "fanout_p99_s", "fanout_p50_s", "gm_rss_mb", "resync_gm_cpu_s",
-                       "gm_cpu_per_fanout_s"):
+                       "gm_cpu_per_fanout_s", "fanout_floor_p99_s", "fanout_floor_p50_s", "resync_floor_s",
+                       "floor_cpu_per_fanout_s", "fanout_vs_floor_ratio"):
             report.figure(metric, round(figures[metric], 4), UNITS[metric], nodes=nodes, client_procs=procs,
                           **extra.get(metric, {}), **load)
         curve.append({"nodes": nodes, **figures, **load})
@@ -503,6 +573,7 @@ def _plot(curve: list[dict[str, float]], out: Path) -> Path:
     nodes = [row["nodes"] for row in curve]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
     for metric, label in (("resync_all_s", "resync, all nodes (s)"), ("fanout_p99_s", "fan-out p99 (s)"),
+                          ("fanout_floor_p99_s", "fan-out p99, bare gRPC floor (s)"),
                           ("fanout_p50_s", "fan-out p50 (s)"), ("gm_cpu_per_fanout_s", "GM CPU per fan-out (s)")):
         left.plot(nodes, [row[metric] for row in curve], marker="o", label=label)
     left.set_xscale("log")

@@ -1,0 +1,106 @@
+"""The fan-out floor for ``bench.edge_hub``: the least a grpc.aio server does to reach N LC streams.
+
+``python -m bench._hub_floor --port P --nodes N`` serves ``EdgeHub.Connect`` with nothing of the
+GM but the wire format: no store, no API, no routing, no queues, no authentication. A stream's
+hello is answered with the node's 11 objects and ``ResyncDone`` (encoded before the first client
+dials); a line ``fanout <rv>`` on stdin writes one message, the job at version ``rv`` encoded once
+(as the GM encodes it: zlib-compressed JSON), to every open stream; everything the clients send
+(acks, pings) is read and dropped, and pings get no pong. The bench's simulated LCs, unchanged,
+measure it as they measure the GM, so ``fanout_vs_floor_ratio`` is what the hub costs on top of
+gRPC itself on the same machine in the same run. It prints ``ready <port>`` once it listens and
+``resynced <n>`` whenever n streams have said hello (to stderr: stdout is unused).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from typing import Any
+
+from sedna.controlplane import edgehub as eh
+
+
+def _objects(nodes: int) -> tuple[dict[str, bytes], Any]:
+    """Per node, the resync as one wire message; and a function encoding the job at a version."""
+    from bench.edge_hub import OBJECTS_PER_NODE, dataset_object, job_object
+
+    job = job_object(nodes)
+    job_key = eh.ObjectKey("federatedlearningjob", "default", "fl")
+    resync: dict[str, bytes] = {}
+    done = eh.down_bytes(eh.ResyncDone(OBJECTS_PER_NODE + 1, 0))
+    job_wire = eh.down_bytes(eh.Upsert(eh.ObjectRef(job_key, "1"), job))
+    for i in range(nodes):
+        wires = [eh.down_bytes(eh.Upsert(eh.ObjectRef(eh.ObjectKey("dataset", "default", f"ds-{i}-{j}"), "1"),
+                                         dataset_object(i, j))) for j in range(OBJECTS_PER_NODE)]
+        resync[f"node-{i}"] = eh.batch_bytes([*wires, job_wire, done])
+
+    def job_at(rv: str) -> bytes:
+        return eh.down_bytes(eh.Upsert(eh.ObjectRef(job_key, rv), job))
+
+    return resync, job_at
+
+
+async def _serve(port: int, nodes: int) -> None:
+    import grpc
+
+    from sedna.proto import edgehub_pb2
+
+    resync, job_at = _objects(nodes)
+    outboxes: dict[str, asyncio.Queue[bytes]] = {}
+
+    async def connect(requests: Any, context: Any) -> None:
+        node = dict(context.invocation_metadata()).get(eh.NODE_METADATA, "")
+        if node not in resync:
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, f"unknown node {node!r}")
+        async for _hello in requests:
+            break
+        outbox: asyncio.Queue[bytes] = asyncio.Queue()
+        outboxes[node] = outbox
+        if len(outboxes) % 1000 == 0 or len(outboxes) == nodes:
+            print(f"resynced {len(outboxes)}", file=sys.stderr, flush=True)
+        drain = asyncio.ensure_future(_drain(requests))
+        try:
+            await context.write(resync[node])
+            while True:
+                await context.write(await outbox.get())
+        finally:
+            drain.cancel()
+            if outboxes.get(node) is outbox:
+                del outboxes[node]
+
+    server = grpc.aio.server(options=eh.keepalive_options(10.0))
+    handlers = {"Connect": grpc.stream_stream_rpc_method_handler(
+        connect, request_deserializer=edgehub_pb2.UpMessage.FromString, response_serializer=bytes)}
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("sedna.edgehub.v1.EdgeHub", handlers),))
+    if server.add_insecure_port(f"127.0.0.1:{port}") == 0:
+        raise OSError(f"the floor server could not bind 127.0.0.1:{port}")
+    await server.start()
+    print(f"ready {port}", file=sys.stderr, flush=True)
+    loop = asyncio.get_running_loop()
+    while (line := (await loop.run_in_executor(None, sys.stdin.readline)).split()) and line[0] == "fanout":
+        wire = job_at(line[1])
+        for outbox in outboxes.values():
+            outbox.put_nowait(wire)
+    await server.stop(0.5)
+
+
+async def _drain(requests: Any) -> None:
+    async for _msg in requests:
+        pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench._hub_floor")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--nodes", type=int, required=True)
+    args = parser.parse_args(argv)
+    from tests.hub.gm_entry import raise_open_files_limit
+
+    raise_open_files_limit()
+    asyncio.run(_serve(args.port, args.nodes))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
