@@ -2,13 +2,14 @@
 
 ``python -m bench._hub_floor --port P --nodes N`` serves ``EdgeHub.Connect`` with nothing of the
 GM but the wire format: no store, no API, no routing, no queues, no authentication. A stream's
-hello is answered with the node's 11 objects and ``ResyncDone`` (encoded before the first client
-dials); a line ``fanout <rv>`` on stdin writes one message, the job at version ``rv`` encoded once
-(as the GM encodes it: zlib-compressed JSON), to every open stream; everything the clients send
-(acks, pings) is read and dropped, and pings get no pong. The bench's simulated LCs, unchanged,
-measure it as they measure the GM, so ``fanout_vs_floor_ratio`` is what the hub costs on top of
-gRPC itself on the same machine in the same run. It prints ``ready <port>`` once it listens and
-``resynced <n>`` whenever n streams have said hello (to stderr: stdout is unused).
+hello is answered with the node's 11 objects (the Datasets encoded before the first client dials,
+the job at its current version) and ``ResyncDone``; a line ``fanout <rv>`` on stdin writes one
+message, the job at version ``rv`` encoded once (as the GM encodes it: zlib-compressed JSON), to
+every open stream; everything the clients send (acks, pings) is read and dropped, and pings get no
+pong. The bench's simulated LCs, unchanged, measure it as they measure the GM, so
+``fanout_vs_floor_ratio`` is what the hub costs on top of gRPC itself on the same machine in the
+same run. It prints ``ready <port>`` once it listens and ``resynced <n>`` whenever n streams have
+said hello (to stderr: stdout is unused).
 """
 
 from __future__ import annotations
@@ -18,27 +19,22 @@ import asyncio
 import sys
 from typing import Any
 
+from bench.edge_hub import OBJECTS_PER_NODE, dataset_object, job_object
 from sedna.controlplane import edgehub as eh
 
 
-def _objects(nodes: int) -> tuple[dict[str, bytes], Any]:
-    """Per node, the resync as one wire message; and a function encoding the job at a version."""
-    from bench.edge_hub import OBJECTS_PER_NODE, dataset_object, job_object
-
+def _objects(nodes: int) -> tuple[dict[str, list[bytes]], Any]:
+    """Per node, its Datasets as wire messages; and a function encoding the job at a version."""
     job = job_object(nodes)
     job_key = eh.ObjectKey("federatedlearningjob", "default", "fl")
-    resync: dict[str, bytes] = {}
-    done = eh.down_bytes(eh.ResyncDone(OBJECTS_PER_NODE + 1, 0))
-    job_wire = eh.down_bytes(eh.Upsert(eh.ObjectRef(job_key, "1"), job))
-    for i in range(nodes):
-        wires = [eh.down_bytes(eh.Upsert(eh.ObjectRef(eh.ObjectKey("dataset", "default", f"ds-{i}-{j}"), "1"),
-                                         dataset_object(i, j))) for j in range(OBJECTS_PER_NODE)]
-        resync[f"node-{i}"] = eh.batch_bytes([*wires, job_wire, done])
+    datasets = {f"node-{i}": [eh.down_bytes(eh.Upsert(eh.ObjectRef(eh.ObjectKey("dataset", "default", f"ds-{i}-{j}"),
+                                                                    "1"), dataset_object(i, j)))
+                              for j in range(OBJECTS_PER_NODE)] for i in range(nodes)}
 
     def job_at(rv: str) -> bytes:
         return eh.down_bytes(eh.Upsert(eh.ObjectRef(job_key, rv), job))
 
-    return resync, job_at
+    return datasets, job_at
 
 
 async def _serve(port: int, nodes: int) -> None:
@@ -46,12 +42,14 @@ async def _serve(port: int, nodes: int) -> None:
 
     from sedna.proto import edgehub_pb2
 
-    resync, job_at = _objects(nodes)
+    datasets, job_at = _objects(nodes)
+    job = [job_at("1")]  # the current version: a node that dials again gets it in its resync, as from the GM
+    done = eh.down_bytes(eh.ResyncDone(OBJECTS_PER_NODE + 1, 0))
     outboxes: dict[str, asyncio.Queue[bytes]] = {}
 
     async def connect(requests: Any, context: Any) -> None:
         node = dict(context.invocation_metadata()).get(eh.NODE_METADATA, "")
-        if node not in resync:
+        if node not in datasets:
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, f"unknown node {node!r}")
         async for _hello in requests:
             break
@@ -61,7 +59,7 @@ async def _serve(port: int, nodes: int) -> None:
             print(f"resynced {len(outboxes)}", file=sys.stderr, flush=True)
         drain = asyncio.ensure_future(_drain(requests))
         try:
-            await context.write(resync[node])
+            await context.write(eh.batch_bytes([*datasets[node], job[0], done]))
             while True:
                 await context.write(await outbox.get())
         finally:
@@ -79,7 +77,7 @@ async def _serve(port: int, nodes: int) -> None:
     print(f"ready {port}", file=sys.stderr, flush=True)
     loop = asyncio.get_running_loop()
     while (line := (await loop.run_in_executor(None, sys.stdin.readline)).split()) and line[0] == "fanout":
-        wire = job_at(line[1])
+        wire = job[0] = job_at(line[1])
         for outbox in outboxes.values():
             outbox.put_nowait(wire)
     await server.stop(0.5)
