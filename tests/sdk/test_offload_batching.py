@@ -10,9 +10,10 @@ depends on the machine's speed.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,17 @@ def cloud_model(port: int, model: str = "linear", **kw: Any) -> CloudModel:
     return CloudModel(GrpcInferenceClient("127.0.0.1", port, timeout=WAIT), model, **kw)
 
 
+@contextlib.contextmanager
+def served_cloud(model: Any, **kw: Any) -> Iterator[CloudModel]:
+    """A CloudModel (``kw`` as for CloudModel) of ``model`` served over gRPC without server batching."""
+    with serving([model], batching=None, rest_port=None) as srv:
+        cloud = cloud_model(srv.grpc_port, **kw)
+        try:
+            yield cloud
+        finally:
+            cloud.close()
+
+
 def first_row(i: int) -> np.ndarray:
     return rows(i)[0]
 
@@ -78,47 +90,35 @@ def held_call(cloud: CloudModel, model: GatedModel, i: int) -> concurrent.future
 class TestCloudModelBatching:
     def test_calls_that_arrive_while_the_cloud_is_busy_go_as_one_request(self) -> None:
         model = GatedModel()
-        with serving([model], batching=None, rest_port=None) as srv:
-            cloud = cloud_model(srv.grpc_port, max_in_flight=1)
-            try:
-                lone = held_call(cloud, model, 0)
-                model.release(0)
-                assert lone.result(WAIT).tolist() == expected(0)
-                busy = held_call(cloud, model, 1)
-                waiting = in_threads(6, lambda i: cloud.predict(first_row(10 + i), timeout=WAIT))
-                eventually(lambda: cloud.batcher.stats.calls == 1 and _queued(cloud) == 6, WAIT)
-                model.open()
-                assert busy.result(WAIT).tolist() == expected(1)
-                assert [f.result(WAIT).tolist() for f in waiting] == [expected(10 + i) for i in range(6)]
-            finally:
-                cloud.close()
+        with served_cloud(model, max_in_flight=1) as cloud:
+            lone = held_call(cloud, model, 0)
+            model.release(0)
+            assert lone.result(WAIT).tolist() == expected(0)
+            busy = held_call(cloud, model, 1)
+            waiting = in_threads(6, lambda i: cloud.predict(first_row(10 + i), timeout=WAIT))
+            eventually(lambda: cloud.batcher.stats.calls == 1 and _queued(cloud) == 6, WAIT)
+            model.open()
+            assert busy.result(WAIT).tolist() == expected(1)
+            assert [f.result(WAIT).tolist() for f in waiting] == [expected(10 + i) for i in range(6)]
         assert model.batch_sizes == [1, 1, 6]
         assert cloud.batcher.stats.mean_batch == pytest.approx(8 / 3)
 
     def test_a_lone_call_goes_at_once_and_alone(self) -> None:
         model = LinearModel()
-        with serving([model], batching=None, rest_port=None) as srv:
-            cloud = cloud_model(srv.grpc_port)
-            try:
-                for i in range(3):
-                    assert cloud.predict(first_row(i), timeout=WAIT).tolist() == expected(i)
-            finally:
-                cloud.close()
+        with served_cloud(model) as cloud:
+            for i in range(3):
+                assert cloud.predict(first_row(i), timeout=WAIT).tolist() == expected(i)
         assert model.batch_sizes == [1, 1, 1]
 
     def test_a_batch_never_exceeds_max_batch_rows(self) -> None:
         model = GatedModel()
-        with serving([model], batching=None, rest_port=None) as srv:
-            cloud = cloud_model(srv.grpc_port, max_batch=3, max_in_flight=1)
-            try:
-                first = held_call(cloud, model, 0)
-                waiting = in_threads(8, lambda i: cloud.predict(first_row(1 + i), timeout=WAIT))
-                eventually(lambda: _queued(cloud) == 8, WAIT)
-                model.open()
-                first.result(WAIT)
-                assert [f.result(WAIT).tolist() for f in waiting] == [expected(1 + i) for i in range(8)]
-            finally:
-                cloud.close()
+        with served_cloud(model, max_batch=3, max_in_flight=1) as cloud:
+            first = held_call(cloud, model, 0)
+            waiting = in_threads(8, lambda i: cloud.predict(first_row(1 + i), timeout=WAIT))
+            eventually(lambda: _queued(cloud) == 8, WAIT)
+            model.open()
+            first.result(WAIT)
+            assert [f.result(WAIT).tolist() for f in waiting] == [expected(1 + i) for i in range(8)]
         assert model.batch_sizes == [1, 3, 3, 2]
 
     def test_big_model_max_batch_1_sends_every_sample_alone(self) -> None:
@@ -144,29 +144,21 @@ class TestCloudModelBatching:
 
     def test_a_model_with_a_fixed_batch_dimension_gets_one_sample_per_request(self) -> None:
         model = FixedBatchModel()
-        with serving([model], batching=None, rest_port=None) as srv:
-            cloud = cloud_model(srv.grpc_port)
-            try:
-                answers = cloud.predict_each([first_row(i) for i in range(3)], timeout=WAIT)
-            finally:
-                cloud.close()
+        with served_cloud(model) as cloud:
+            answers = cloud.predict_each([first_row(i) for i in range(3)], timeout=WAIT)
         assert [a.tolist() for a in answers] == [expected(i) for i in range(3)]
         assert model.batch_sizes == [1, 1, 1]
 
     def test_a_refused_batch_is_sent_again_sample_by_sample_so_only_the_bad_one_fails(self) -> None:
         model = RefusingModel()
-        with serving([model], batching=None, rest_port=None) as srv:
-            cloud = cloud_model(srv.grpc_port, max_in_flight=1)
-            try:
-                busy = held_call(cloud, model, 0)
-                samples = [first_row(1), np.array([-7, 1, 0, 0], np.float32), first_row(2)]
-                each = in_threads(1, lambda i: cloud.predict_each(samples, timeout=WAIT))
-                eventually(lambda: _queued(cloud) == 3, WAIT)
-                model.open()
-                busy.result(WAIT)
-                answers = each[0].result(WAIT)
-            finally:
-                cloud.close()
+        with served_cloud(model, max_in_flight=1) as cloud:
+            busy = held_call(cloud, model, 0)
+            samples = [first_row(1), np.array([-7, 1, 0, 0], np.float32), first_row(2)]
+            each = in_threads(1, lambda i: cloud.predict_each(samples, timeout=WAIT))
+            eventually(lambda: _queued(cloud) == 3, WAIT)
+            model.open()
+            busy.result(WAIT)
+            answers = each[0].result(WAIT)
         assert answers[0].tolist() == expected(1) and answers[2].tolist() == expected(2)
         assert isinstance(answers[1], InvalidInputError) and "-7 is not a valid feature" in str(answers[1])
         assert model.batch_sizes == [1, 3, 1, 1, 1]
@@ -174,19 +166,15 @@ class TestCloudModelBatching:
 
     def test_a_sample_queued_behind_a_stuck_call_fails_by_its_own_deadline(self) -> None:
         model = GatedModel()
-        with serving([model], batching=None, rest_port=None) as srv:
-            cloud = cloud_model(srv.grpc_port, max_in_flight=1)
-            try:
-                stuck = held_call(cloud, model, 0)
-                began = time.monotonic()
-                with pytest.raises(CloudUnavailableError, match="deadline"):
-                    cloud.predict(first_row(1), timeout=0.3)
-                assert time.monotonic() - began < 3.0
-                assert _queued(cloud) == 0
-                model.open()
-                assert stuck.result(WAIT).tolist() == expected(0)
-            finally:
-                cloud.close()
+        with served_cloud(model, max_in_flight=1) as cloud:
+            stuck = held_call(cloud, model, 0)
+            began = time.monotonic()
+            with pytest.raises(CloudUnavailableError, match="deadline"):
+                cloud.predict(first_row(1), timeout=0.3)
+            assert time.monotonic() - began < 3.0
+            assert _queued(cloud) == 0
+            model.open()
+            assert stuck.result(WAIT).tolist() == expected(0)
         assert model.batch_sizes == [1]
 
 
