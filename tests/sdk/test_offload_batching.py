@@ -179,8 +179,7 @@ class TestCloudModelBatching:
 
 
 def _queued(cloud: CloudModel) -> int:
-    with cloud.batcher._cond:
-        return len(cloud.batcher._queue)
+    return cloud.batcher.queued
 
 
 class EdgeModel:
@@ -295,3 +294,36 @@ def test_many_threads_with_mixed_shapes_each_get_their_own_answers() -> None:
     for future in futures:
         future.result(60)
     assert batcher.stats.samples == 16 * 40 and batcher.stats.calls < batcher.stats.samples
+
+
+def test_many_callers_with_several_samples_and_short_deadlines_never_hang() -> None:
+    """64 callers, 1-3 samples each, some deadlines shorter than a call: every sample is answered
+    (its own answer) or refused as unavailable, every caller returns, and nothing stays queued."""
+    from sedna.core.joint_inference.offload_batching import OffloadBatcher
+
+    def send(rows: np.ndarray, timeout: float | None) -> np.ndarray:
+        time.sleep(0.002)
+        return rows + 1
+
+    batcher = OffloadBatcher(send, max_batch=16)
+    outcomes = {"answered": 0, "expired": 0}
+    lock = threading.Lock()
+
+    def caller(i: int) -> None:
+        for j in range(30):
+            samples = [np.full((1, 4), i * 100 + j * 3 + k, np.float32) for k in range(1 + (i + j) % 3)]
+            timeout = 0.001 if (i + j) % 5 == 0 else WAIT
+            for sample, answer in zip(samples, batcher.submit(samples, timeout=timeout), strict=True):
+                if isinstance(answer, CloudUnavailableError):
+                    assert timeout < 1, "only a short deadline may expire"
+                    key = "expired"
+                else:
+                    np.testing.assert_array_equal(answer, sample + 1)
+                    key = "answered"
+                with lock:
+                    outcomes[key] += 1
+
+    for future in in_threads(64, caller):
+        future.result(60)
+    assert outcomes["answered"] + outcomes["expired"] == sum(1 + (i + j) % 3 for i in range(64) for j in range(30))
+    assert outcomes["answered"] == batcher.stats.samples and batcher.queued == 0

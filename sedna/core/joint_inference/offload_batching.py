@@ -33,7 +33,8 @@ SendBatch = Callable[[np.ndarray, "float | None"], Sequence[Any]]
 class _Entry:
     array: np.ndarray
     deadline: float | None
-    owner: object
+    owner: threading.Condition
+    """The submitting caller's condition (on the batcher's lock): notified when it has something to do."""
     key: tuple[Any, ...] = ()
     done: bool = False
     result: Any = None
@@ -77,17 +78,23 @@ class OffloadBatcher:
         self.max_batch = max_batch
         self.max_in_flight = max_in_flight
         self.stats = BatchStats()
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
         self._queue: deque[_Entry] = deque()
         self._in_flight = 0
+
+    @property
+    def queued(self) -> int:
+        """Samples waiting for a free cloud call."""
+        with self._lock:
+            return len(self._queue)
 
     def submit(self, arrays: Sequence[np.ndarray], timeout: float | None = None) -> list[Any]:
         """The cloud's answer for each array (each a batch of one or more rows), or the exception
         its call raised, in order. Waits at most about ``timeout`` seconds."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        owner = object()
+        owner = threading.Condition(self._lock)  # woken only when this caller has something to do
         mine = [_Entry(np.asarray(a), deadline, owner) for a in arrays]
-        with self._cond:
+        with self._lock:
             self._queue.extend(mine)
             while not all(e.done for e in mine):
                 # The owner of the oldest sample sends its batch, so no caller waits on a call
@@ -97,9 +104,9 @@ class OffloadBatcher:
                     continue
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
-                    self._expire(mine, timeout)
+                    self._expire(mine, owner, timeout)
                     break
-                self._cond.wait(left)
+                owner.wait(left)
         return [e.error if e.error is not None else e.result for e in mine]
 
     def _take(self) -> list[_Entry]:
@@ -118,19 +125,27 @@ class OffloadBatcher:
         return batch
 
     def _run(self, batch: list[_Entry]) -> None:
-        """Send ``batch`` with the lock released; settle its entries and wake the waiters."""
+        """Send ``batch`` with the lock released; settle its entries and wake their callers."""
         self._in_flight += 1
-        self._cond.release()
+        self._wake_next()
+        self._lock.release()
         try:
             self._settle(batch)
         finally:
-            self._cond.acquire()
+            self._lock.acquire()
             self._in_flight -= 1
             self.stats.calls += 1
             self.stats.samples += len(batch)
             for entry in batch:
                 entry.done = True
-            self._cond.notify_all()
+            for owner in {entry.owner for entry in batch}:
+                owner.notify()
+            self._wake_next()
+
+    def _wake_next(self) -> None:
+        """Wake the owner of the oldest queued sample if a call is free for it to send."""
+        if self._queue and self._in_flight < self.max_in_flight:
+            self._queue[0].owner.notify()
 
     def _settle(self, batch: list[_Entry]) -> None:
         try:
@@ -139,7 +154,7 @@ class OffloadBatcher:
             if len(batch) == 1:
                 batch[0].error = exc
                 return
-            with self._cond:
+            with self._lock:
                 self.stats.split_retries += 1
             for entry in batch:
                 try:
@@ -170,16 +185,16 @@ class OffloadBatcher:
             start += entry.rows
         return answers
 
-    def _expire(self, mine: list[_Entry], timeout: float | None) -> None:
+    def _expire(self, mine: list[_Entry], owner: threading.Condition, timeout: float | None) -> None:
         """Give up on the caller's samples still queued (not those a running call carries)."""
         error = CloudUnavailableError(f"no cloud call was free within the {timeout} s deadline")
         for entry in mine:
             if not entry.done and entry in self._queue:
                 self._queue.remove(entry)
                 entry.error, entry.done = error, True
-        self._cond.notify_all()  # another caller's sample may be the oldest now
+        self._wake_next()  # another caller's sample may be the oldest now
         while not all(e.done for e in mine):  # carried by a running call with the same deadline
-            self._cond.wait()
+            owner.wait()
 
 
 def is_outage(answer: Any) -> bool:
