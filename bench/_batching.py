@@ -11,10 +11,12 @@ amortises the weight reads. Two servers run as child processes on 127.0.0.1
 ``/metrics``), one with ``BatchingConfig(max_batch_size=32, max_queue_delay_ms=2)`` (adaptive)
 and one with ``max_batch_size=1``, in the same topology (replicas x batcher workers). The same
 32 concurrent clients (one channel each, asyncio tasks of this process) drive them, first over
-``ModelStreamInfer`` streams, then with unary ``ModelInfer`` calls. With unary calls a fourth
-slice sends the same 32 callers' samples as edges do: :data:`EDGES` processes of 8 threads, each
-process one :class:`~sedna.core.joint_inference.cloud.CloudModel`, which batches the offloads
-that arrive together (``*_edge_batched``).
+``ModelStreamInfer`` streams, then with unary ``ModelInfer`` calls. With unary calls more
+slices send samples as edges do: :data:`EDGES` processes, each one
+:class:`~sedna.core.joint_inference.cloud.CloudModel` that batches the offloads arriving together,
+offloading from 8 threads each (the same 32 callers, ``*_edge_batched``) and from 32 and 64
+threads each (128 and 256 callers, ``*_edge_batched_128`` / ``_256``): a server's throughput
+limit shows only under a load that keeps its batches full, as a concurrency sweep shows it.
 
 Load on a shared machine comes and goes within seconds, so nothing is compared across
 minutes: for each transport the unbatched server, bare ONNX Runtime (batch 32, one process per
@@ -314,21 +316,22 @@ from bench._batching import INPUT
 from sedna.core.joint_inference.cloud import CloudModel
 from sedna.service.inference import GrpcInferenceClient
 cloud = CloudModel(GrpcInferenceClient("127.0.0.1", {port}, timeout=30), "mlp")
-samples = np.random.default_rng(2).standard_normal(({threads}, INPUT)).astype(np.float32)
+samples = np.random.default_rng(2).standard_normal(({threads}, INPUT)).astype(np.float32)  # the most threads
 cloud.predict(samples[0])
 print("ready", flush=True)
 for line in sys.stdin:
-    seconds, warmup = map(float, line.split())
+    seconds, warmup, threads = line.split()
+    seconds, warmup, threads = float(seconds), float(warmup), int(threads)
     begin = time.perf_counter() + warmup
     end = begin + seconds
-    done = [0] * {threads}
+    done = [0] * threads
     calls = cloud.batcher.stats.calls, cloud.batcher.stats.samples
     def one(i):
         while (began := time.perf_counter()) < end:
             cloud.predict(samples[i])
             if began >= begin and time.perf_counter() <= end:
                 done[i] += 1
-    workers = [threading.Thread(target=one, args=(i,)) for i in range({threads})]
+    workers = [threading.Thread(target=one, args=(i,)) for i in range(threads)]
     for w in workers:
         w.start()
     time.sleep(max(0.0, begin - time.perf_counter()))
@@ -341,28 +344,32 @@ for line in sys.stdin:
     print(sum(done), cpu, stats.calls - calls[0], stats.samples - calls[1], flush=True)
 """
 EDGES = 4
-"""Edge processes of the edge-batching slice: CLIENTS threads in all, each offloading one sample at a time."""
+"""Edge processes of the edge-batching slices, each offloading one sample at a time from each thread."""
+EDGE_CALLERS = (CLIENTS, 128, 256)
+"""Callers (threads over all edge processes) of the edge-batching slices: the 32 clients, then more."""
 
 
 class EdgeLoad(_Piped):
-    """:data:`EDGES` edge processes, each offloading from CLIENTS / EDGES threads through one
+    """:data:`EDGES` edge processes, each offloading from its threads through one
     :class:`~sedna.core.joint_inference.cloud.CloudModel` (which batches concurrent offloads)."""
 
     def __init__(self, port: int) -> None:
-        super().__init__(_EDGE.format(port=port, threads=CLIENTS // EDGES), EDGES)
+        super().__init__(_EDGE.format(port=port, threads=max(EDGE_CALLERS) // EDGES), EDGES)
 
-    def run(self, seconds: float, warmup: float) -> tuple[float, float, float]:
-        """(samples/s, client CPU seconds per sample, samples per edge request) over ``seconds``."""
-        answers = self.ask(f"{seconds} {warmup}")
+    def run(self, seconds: float, warmup: float, callers: int) -> tuple[float, float, float]:
+        """(samples/s, client CPU seconds per sample, samples per edge request) of ``callers``
+        threads over all edges, over ``seconds``."""
+        answers = self.ask(f"{seconds} {warmup} {callers // EDGES}")
         answered, cpu, calls, sent = (sum(column) for column in zip(*answers, strict=True))
         return answered / seconds, cpu / max(answered, 1.0), sent / max(calls, 1.0)
 
 
-def _edge_slice(server: _ServerProcess, edges: EdgeLoad, seconds: float, warmup: float) -> dict[str, float]:
+def _edge_slice(server: _ServerProcess, edges: EdgeLoad, seconds: float, warmup: float,
+                callers: int) -> dict[str, float]:
     """One slice of edge-batched offloads against ``server``: rate, server and client CPU per sample."""
     samples, calls = server.batches()
     cpu = server.cpu()
-    rate, client_cpu, per_request = edges.run(seconds, warmup)
+    rate, client_cpu, per_request = edges.run(seconds, warmup, callers)
     server_cpu = server.cpu() - cpu
     samples_after, calls_after = server.batches()
     done = max(samples_after - samples, 1.0)
@@ -410,15 +417,15 @@ def measure_batching(quick: bool, replicas: int = 0, workers: int = 1, adaptive:
         for stream, suffix in ((True, ""), (False, "_unary")):
             rows: list[dict[str, Any]] = []
             for r in range(rounds):
-                steps = ["unbatched", "ort", "batched"] + ([] if stream else ["edges"])
+                steps = ["unbatched", "ort", "batched"] + ([] if stream else [f"edges{n}" for n in EDGE_CALLERS])
                 steps = steps[r % len(steps):] + steps[:r % len(steps)]
                 row: dict[str, Any] = {}
                 for step in steps:
                     if step == "ort":
                         row["ort"], row["ort_cpu_us"] = limit.run(seconds)
                         row["ort_cpu_us"] *= 1e6
-                    elif step == "edges":
-                        row["edges"] = _edge_slice(batched, edges, seconds, warmup)
+                    elif step.startswith("edges"):
+                        row[step] = _edge_slice(batched, edges, seconds, warmup, int(step[len("edges"):]))
                     else:
                         row[step] = _slice(batched if step == "batched" else unbatched, seconds, warmup, stream)
                 rows.append(row)
@@ -447,23 +454,31 @@ def measure_batching(quick: bool, replicas: int = 0, workers: int = 1, adaptive:
             })
             if not stream:
                 figures.update(_edge_figures(rows, median))
-    return {**figures, "edges": EDGES, "model": "mlp-" + "-".join(map(str, layers(hidden))),
-            "model_ms_batch1": round(cost, 3), "clients": CLIENTS, "seconds": seconds}
+    return {**figures, "edges": EDGES, "edge_callers": list(EDGE_CALLERS),
+            "model": "mlp-" + "-".join(map(str, layers(hidden))), "model_ms_batch1": round(cost, 3),
+            "clients": CLIENTS, "seconds": seconds}
 
 
 def _edge_figures(rows: list[dict[str, Any]], median: Any) -> dict[str, Any]:
-    """The edge-batching slice's figures: the same 32 callers, unary calls, offloads batched at the edge."""
-    return {
-        "serving_vs_ort_limit_edge_batched": median(lambda row: row["edges"]["rate"] / row["ort"]),
-        "serving_vs_ort_limit_spread_edge_batched": [round(row["edges"]["rate"] / row["ort"], 3) for row in rows],
-        "throughput_edge_batched": median(lambda row: row["edges"]["rate"], 1),
-        "edge_samples_per_request": median(lambda row: row["edges"]["per_request"], 2),
-        "mean_batch_size_edge_batched": median(lambda row: row["edges"]["batch"], 2),
-        "edge_batching_speedup": median(lambda row: row["edges"]["rate"] / row["unbatched"]["rate"], 2),
-        "server_cpu_us_per_sample_edge_batched": median(lambda row: row["edges"]["server_us"], 1),
-        "client_cpu_us_per_sample_edge_batched": median(lambda row: row["edges"]["client_us"], 1),
-        "serving_cpu_vs_ort_edge_batched": median(lambda row: row["ort_cpu_us"] / row["edges"]["server_us"]),
-    }
+    """The edge-batching slices' figures: unary calls, offloads batched at the edge, per number of
+    callers (no suffix for the 32 clients, ``_<callers>`` for the others)."""
+    figures: dict[str, Any] = {}
+    for callers in EDGE_CALLERS:
+        key, suffix = f"edges{callers}", "" if callers == CLIENTS else f"_{callers}"
+        figures.update({
+            f"serving_vs_ort_limit_edge_batched{suffix}": median(lambda row, k=key: row[k]["rate"] / row["ort"]),
+            f"serving_vs_ort_limit_spread_edge_batched{suffix}": [round(row[key]["rate"] / row["ort"], 3)
+                                                                  for row in rows],
+            f"throughput_edge_batched{suffix}": median(lambda row, k=key: row[k]["rate"], 1),
+            f"edge_samples_per_request{suffix}": median(lambda row, k=key: row[k]["per_request"], 2),
+            f"mean_batch_size_edge_batched{suffix}": median(lambda row, k=key: row[k]["batch"], 2),
+            f"edge_batching_speedup{suffix}": median(lambda row, k=key: row[k]["rate"] / row["unbatched"]["rate"], 2),
+            f"server_cpu_us_per_sample_edge_batched{suffix}": median(lambda row, k=key: row[k]["server_us"], 1),
+            f"client_cpu_us_per_sample_edge_batched{suffix}": median(lambda row, k=key: row[k]["client_us"], 1),
+            f"serving_cpu_vs_ort_edge_batched{suffix}": median(
+                lambda row, k=key: row["ort_cpu_us"] / row[k]["server_us"]),
+        })
+    return figures
 
 
 def measure_lone_request(quick: bool) -> dict[str, Any]:

@@ -48,6 +48,8 @@ GOALS = {
     "serving_vs_ort_limit": "≥ 0.5",
     "serving_vs_ort_limit_unary": "≥ 0.5",
     "serving_vs_ort_limit_edge_batched": "≥ 0.5",
+    "serving_vs_ort_limit_edge_batched_128": "≥ 0.5",
+    "serving_vs_ort_limit_edge_batched_256": "≥ 0.5",
     "batching_speedup": "≥ 3",
     "batching_p95_ratio": "≤ 1",
     "batching_speedup_unary": "≥ 3",
@@ -189,18 +191,22 @@ def transport_and_batching(report: Report, quick: bool) -> None:
         report.figure(f"batching_p95_ratio{suffix}", round(b[f"batching_p95_ratio{suffix}"], 3), "ratio",
                       transport=transport, p95_batched_ms=b[f"p95_batched_ms{suffix}"],
                       p95_unbatched_ms=b[f"p95_unbatched_ms{suffix}"], **common)
-    report.figure("serving_vs_ort_limit_edge_batched", b["serving_vs_ort_limit_edge_batched"], "ratio",
-                  transport="ModelInfer, offloads batched at the edge", edges=b["edges"],
-                  throughput_edge_batched=b["throughput_edge_batched"], ort_limit_samples_per_s=b["ort_limit_unary"],
-                  edge_samples_per_request=b["edge_samples_per_request"],
-                  mean_batch_size=b["mean_batch_size_edge_batched"],
-                  per_round=b["serving_vs_ort_limit_spread_edge_batched"], **common)
-    report.figure("serving_vs_ort_limit_cpu_edge_batched", b["serving_cpu_vs_ort_edge_batched"], "ratio",
-                  server_cpu_us_per_sample=b["server_cpu_us_per_sample_edge_batched"],
-                  client_cpu_us_per_sample=b["client_cpu_us_per_sample_edge_batched"], **common)
-    report.figure("edge_batching_speedup", b["edge_batching_speedup"], "ratio",
-                  throughput_edge_batched=b["throughput_edge_batched"],
-                  throughput_unbatched=b["throughput_unbatched_unary"], **common)
+    for callers in b["edge_callers"]:
+        suffix = "" if callers == b["clients"] else f"_{callers}"
+        report.figure(f"serving_vs_ort_limit_edge_batched{suffix}", b[f"serving_vs_ort_limit_edge_batched{suffix}"],
+                      "ratio", transport="ModelInfer, offloads batched at the edge", callers=callers,
+                      edges=b["edges"], throughput_edge_batched=b[f"throughput_edge_batched{suffix}"],
+                      ort_limit_samples_per_s=b["ort_limit_unary"],
+                      edge_samples_per_request=b[f"edge_samples_per_request{suffix}"],
+                      mean_batch_size=b[f"mean_batch_size_edge_batched{suffix}"],
+                      per_round=b[f"serving_vs_ort_limit_spread_edge_batched{suffix}"], **common)
+        report.figure(f"serving_vs_ort_limit_cpu_edge_batched{suffix}", b[f"serving_cpu_vs_ort_edge_batched{suffix}"],
+                      "ratio", callers=callers,
+                      server_cpu_us_per_sample=b[f"server_cpu_us_per_sample_edge_batched{suffix}"],
+                      client_cpu_us_per_sample=b[f"client_cpu_us_per_sample_edge_batched{suffix}"], **common)
+        report.figure(f"edge_batching_speedup{suffix}", b[f"edge_batching_speedup{suffix}"], "ratio", callers=callers,
+                      throughput_edge_batched=b[f"throughput_edge_batched{suffix}"],
+                      throughput_unbatched=b["throughput_unbatched_unary"], **common)
 
 
 def main(argv: list[str] | None = None) -> int:
