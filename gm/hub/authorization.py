@@ -42,7 +42,7 @@ def refusal(router: Router, node: str, report: Report) -> str:
     obj = router.objects.get(key)
     if obj is None:  # pragma: no cover - routed keys always have their object
         return ""
-    workers = router.placement.workers(obj, lambda name: router.dataset_node(key.namespace, name))
+    workers = router.workers(key)
     payload = report.payload
     if key.kind == kinds.JOINT_INFERENCE_SERVICE.key:
         return _role(node, workers.get("edge", ""), "joint inference counters", "the edge worker's")

@@ -57,7 +57,7 @@ def _content(obj: Mapping[str, Any]) -> dict[str, Any]:
 
 def _get(obj: Any, *path: str) -> Any:
     for part in path:
-        if not isinstance(obj, Mapping):
+        if type(obj) is not dict and not isinstance(obj, Mapping):  # dict first: the ABC check is slow
             return None
         obj = obj.get(part)
     return obj
@@ -105,6 +105,9 @@ class Router:
         self._referrers: dict[ObjectKey, set[ObjectKey]] = defaultdict(set)  # dataset/model key -> job keys
         self._refs: dict[ObjectKey, set[ObjectKey]] = {}  # job key -> dataset/model keys
         self._versions: dict[ObjectKey, str] = {}  # resourceVersion of the last change an LC must see
+        self._dataset_nodes: dict[tuple[str, str], str] = {}  # (namespace, name) -> spec.nodeName
+        self._dataset_epoch = 0  # bumped whenever a Dataset's node changes: cached placements are stale
+        self._placed: dict[ObjectKey, tuple[Obj, int, dict[str, str]]] = {}  # key -> (object, epoch, workers)
 
     def version(self, key: ObjectKey) -> str:
         """The resourceVersion LCs hold for ``key``: status-only writes (edge reports) do not bump it."""
@@ -114,7 +117,23 @@ class Router:
 
     def dataset_node(self, namespace: str, name: str) -> str:
         """The ``spec.nodeName`` of Dataset ``namespace/name`` ('' when unknown)."""
-        return _name(_get(self.objects.get(ObjectKey(DATASET, namespace, name)), "spec", "nodeName"))
+        return self._dataset_nodes.get((namespace, name), "")
+
+    def workers(self, key: ObjectKey) -> dict[str, str]:
+        """Each worker of object ``key`` and its node (:meth:`Placement.workers`); {} when unknown.
+
+        Computed once per version of the object and of the Datasets' nodes: a job with a worker
+        on each of thousands of nodes is placed once, not once per report or per route.
+        """
+        obj = self.objects.get(key)
+        if obj is None:
+            return {}
+        cached = self._placed.get(key)
+        if cached is not None and cached[0] is obj and cached[1] == self._dataset_epoch:
+            return cached[2]
+        workers = self.placement.workers(obj, lambda name: self.dataset_node(key.namespace, name))
+        self._placed[key] = (obj, self._dataset_epoch, workers)
+        return workers
 
     def targets(self, key: ObjectKey) -> frozenset[str]:
         """The nodes ``key`` belongs on now."""
@@ -126,17 +145,20 @@ class Router:
             for job in self._referrers.get(key, ()):
                 nodes |= self.targets(job)
             return frozenset(nodes)
-        return self.placement.nodes(obj, lambda name: self.dataset_node(key.namespace, name))
+        return self.placement.nodes(obj, lambda name: self.dataset_node(key.namespace, name), self.workers(key))
 
     # --------------------------------------------------------------- events
 
     def apply(self, event_type: str, obj: Obj) -> list[Change]:
         """Record one watch event; return what each node must receive."""
         key = key_of(obj)
+        if key.kind == DATASET:
+            self._index_dataset(key, None if event_type == "DELETED" else obj)
         if event_type == "DELETED":
             if self.objects.pop(key, None) is None:
                 return []
             self._versions.pop(key, None)
+            self._placed.pop(key, None)
         else:
             old = self.objects.get(key)
             if old is not None and rv_of(old) == rv_of(obj):
@@ -160,6 +182,16 @@ class Router:
         for item in affected:
             changes += self._reroute(item, changed=item == key, deleted_rv=rv_of(obj))
         return changes
+
+    def _index_dataset(self, key: ObjectKey, obj: Obj | None) -> None:
+        node = _name(_get(obj, "spec", "nodeName")) if obj is not None else ""
+        slot = (key.namespace, key.name)
+        if self._dataset_nodes.get(slot, "") != node:
+            self._dataset_epoch += 1
+        if obj is None:
+            self._dataset_nodes.pop(slot, None)
+        else:
+            self._dataset_nodes[slot] = node
 
     def _index(self, job: ObjectKey) -> None:
         for ref in self._refs.pop(job, set()):

@@ -48,7 +48,7 @@ STAGE_SIDES = {"train": "trainSpec", "eval": "evalSpec"}
 
 def _get(obj: Any, *path: str) -> Any:
     for part in path:
-        if not isinstance(obj, Mapping):
+        if type(obj) is not dict and not isinstance(obj, Mapping):  # dict first: the ABC check is slow
             return None
         obj = obj.get(part)
     return obj
@@ -98,9 +98,11 @@ class Placement:
     @staticmethod
     def fl_trainer(spec: Any, index: int, dataset_node: str) -> str:
         """Training worker ``index``'s node: its Dataset's node (else its template's)."""
+        if dataset_node:
+            return dataset_node
         workers = _get(spec, "trainingWorkers")
         template = _get(workers[index], "template") if isinstance(workers, list) and index < len(workers) else None
-        return dataset_node or template_node(template)
+        return template_node(template)
 
     # -- incremental and lifelong learning ---------------------------------------------------------
     @staticmethod
@@ -131,9 +133,10 @@ class Placement:
                     "eval": self.stage(spec, "eval")}
         return {}
 
-    def nodes(self, obj: Obj, dataset_node: DatasetNode) -> frozenset[str]:
-        """Every node that must hold ``obj``: its workers' and its data's (see the module docstring)."""
-        nodes = set(self.workers(obj, dataset_node).values())
+    def nodes(self, obj: Obj, dataset_node: DatasetNode, workers: Mapping[str, str] | None = None) -> frozenset[str]:
+        """Every node that must hold ``obj``: its workers' and its data's (see the module docstring).
+        ``workers``: :meth:`workers` of ``obj`` when the caller has them already."""
+        nodes = set((self.workers(obj, dataset_node) if workers is None else workers).values())
         if obj.get("kind") == DATASET.kind:
             nodes.add(_str(_get(obj, "spec", "nodeName")))
         nodes |= {dataset_node(name) for name in dataset_names(obj) if name}

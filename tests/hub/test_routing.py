@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+
+from gm.hub.authorization import refusal
 from gm.hub.routing import Router
-from sedna.controlplane.edgehub import ObjectKey, ObjectRef
+from gm.workloads.placement import Placement
+from sedna.controlplane.edgehub import ObjectKey, ObjectRef, Report
 from tests.hub.harness import dataset, joint_inference, model
 
 
@@ -63,3 +69,49 @@ def test_resync_is_exactly_the_difference() -> None:
             ObjectRef(ObjectKey("dataset", "default", "stale"), "9")]
     assert _sent(router.resync("edge-0", held)) == [("edge-0", "dataset/default/new", True),
                                                      ("edge-0", "dataset/default/stale", False)]
+
+
+def _train_report(worker: str) -> Report:
+    return Report(1, ObjectKey("federatedlearningjob", "default", "fl"), {"phase": "train", "worker": worker})
+
+
+def test_a_training_report_is_judged_by_where_its_dataset_is_now() -> None:
+    router = Router()
+    router.apply("ADDED", _v(dataset("d0", "edge-0", "/a"), 1))
+    router.apply("ADDED", _v(dataset("d1", "edge-1", "/b"), 2))
+    router.apply("ADDED", _fl("fl", ["d0", "d1"], 3))
+    assert refusal(router, "edge-1", _train_report("fl-train-1")) == ""
+    assert "edge-1" in refusal(router, "edge-0", _train_report("fl-train-1"))
+    router.apply("MODIFIED", _v(dataset("d1", "edge-2", "/b"), 4))  # the job itself is unchanged
+    assert refusal(router, "edge-2", _train_report("fl-train-1")) == ""
+    assert "not routed to node 'edge-1'" in refusal(router, "edge-1", _train_report("fl-train-1"))
+    router.apply("DELETED", _v(dataset("d1", "edge-2", "/b"), 5))
+    router.apply("ADDED", _v(dataset("d1", "edge-0", "/b"), 6))
+    assert refusal(router, "edge-0", _train_report("fl-train-1")) == ""
+    assert "not routed" in refusal(router, "edge-2", _train_report("fl-train-1"))
+
+
+def test_a_job_is_placed_once_per_version_not_once_per_report(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A job with a worker on each of many nodes: every node's report must not place all of them again."""
+    placed: list[str] = []
+    original = Placement.workers
+
+    def counting(self: Placement, obj: dict, dataset_node: Any) -> dict[str, str]:
+        if obj["kind"] == "FederatedLearningJob":
+            placed.append(obj["metadata"]["resourceVersion"])
+        return original(self, obj, dataset_node)
+
+    monkeypatch.setattr(Placement, "workers", counting)
+    router = Router()
+    for i in range(200):
+        router.apply("ADDED", _v(dataset(f"d{i}", f"edge-{i}", "/a"), i + 1))
+    router.apply("ADDED", _fl("fl", [f"d{i}" for i in range(200)], 1000))
+    for i in range(200):
+        assert refusal(router, f"edge-{i}", _train_report(f"fl-train-{i}")) == ""
+    assert placed == ["1000"]
+    updated = _fl("fl", [f"d{i}" for i in range(200)], 1001)
+    updated["spec"]["aggregationWorker"]["template"] = {"spec": {"nodeName": "cloud"}}
+    router.apply("MODIFIED", updated)
+    for i in range(200):
+        assert refusal(router, f"edge-{i}", _train_report(f"fl-train-{i}")) == ""
+    assert placed == ["1000", "1001"]
