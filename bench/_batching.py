@@ -316,7 +316,7 @@ from bench._batching import INPUT
 from sedna.core.joint_inference.cloud import CloudModel
 from sedna.service.inference import GrpcInferenceClient
 cloud = CloudModel(GrpcInferenceClient("127.0.0.1", {port}, timeout=30), "mlp")
-samples = np.random.default_rng(2).standard_normal(({threads}, INPUT)).astype(np.float32)  # the most threads
+samples = np.random.default_rng(2).standard_normal(({threads}, INPUT)).astype(np.float32)  # one per thread
 cloud.predict(samples[0])
 print("ready", flush=True)
 for line in sys.stdin:

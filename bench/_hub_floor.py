@@ -26,9 +26,8 @@ from typing import Any
 
 from bench.edge_hub import OBJECTS_PER_NODE, dataset_object, job_object
 from gm.app import settle_startup_heap
+from gm.hub.server import SERVICE
 from sedna.controlplane import edgehub as eh
-
-SERVICE = "sedna.edgehub.v1.EdgeHub"
 
 
 def _objects(nodes: int) -> tuple[dict[str, list[bytes]], Any]:

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from gm.workloads.placement import Placement
+from gm.workloads.placement import Placement, get_in, str_or_empty
 from sedna.controlplane import kinds
 from sedna.controlplane.edgehub import ObjectKey, ObjectRef, key_of
 
@@ -55,16 +55,8 @@ def _content(obj: Mapping[str, Any]) -> dict[str, Any]:
     return {**{k: v for k, v in obj.items() if k not in ("status", "metadata")}, "metadata": meta}
 
 
-def _get(obj: Any, *path: str) -> Any:
-    for part in path:
-        if type(obj) is not dict and not isinstance(obj, Mapping):  # dict first: the ABC check is slow
-            return None
-        obj = obj.get(part)
-    return obj
-
-
-def _name(value: Any) -> str:
-    return value if isinstance(value, str) else ""
+def _name_at(obj: Any, *path: str) -> str:
+    return str_or_empty(get_in(obj, *path))
 
 
 def references(obj: Obj) -> tuple[set[str], set[str]]:
@@ -73,18 +65,18 @@ def references(obj: Obj) -> tuple[set[str], set[str]]:
     datasets: set[str] = set()
     models: set[str] = set()
     if kind == JOINT_INFERENCE:
-        models |= {_name(_get(spec, "edgeWorker", "model", "name")), _name(_get(spec, "cloudWorker", "model", "name"))}
+        models |= {_name_at(spec, "edgeWorker", "model", "name"), _name_at(spec, "cloudWorker", "model", "name")}
     elif kind == FEDERATED:
         workers = spec.get("trainingWorkers")
         for worker in workers if isinstance(workers, list) else []:
-            datasets.add(_name(_get(worker, "dataset", "name")))
-        models |= {_name(_get(spec, "aggregationWorker", "model", "name")),
-                   _name(_get(spec, "pretrainedModel", "name"))}
+            datasets.add(_name_at(worker, "dataset", "name"))
+        models |= {_name_at(spec, "aggregationWorker", "model", "name"),
+                   _name_at(spec, "pretrainedModel", "name")}
     elif kind in (INCREMENTAL, LIFELONG):
-        datasets.add(_name(_get(spec, "dataset", "name")))
+        datasets.add(_name_at(spec, "dataset", "name"))
         if kind == INCREMENTAL:
-            models |= {_name(_get(spec, "initialModel", "name")), _name(_get(spec, "deploySpec", "model", "name")),
-                       _name(_get(spec, "evalSpec", "initialEvalModel", "name"))}
+            models |= {_name_at(spec, "initialModel", "name"), _name_at(spec, "deploySpec", "model", "name"),
+                       _name_at(spec, "evalSpec", "initialEvalModel", "name")}
     datasets.discard("")
     models.discard("")
     return datasets, models
@@ -184,7 +176,7 @@ class Router:
         return changes
 
     def _index_dataset(self, key: ObjectKey, obj: Obj | None) -> None:
-        node = _name(_get(obj, "spec", "nodeName")) if obj is not None else ""
+        node = _name_at(obj, "spec", "nodeName")  # "" for a deleted Dataset (obj None)
         slot = (key.namespace, key.name)
         if self._dataset_nodes.get(slot, "") != node:
             self._dataset_epoch += 1

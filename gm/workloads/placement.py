@@ -46,7 +46,8 @@ STAGE_SIDES = {"train": "trainSpec", "eval": "evalSpec"}
 """The spec field holding the template of each stage worker of a learning job."""
 
 
-def _get(obj: Any, *path: str) -> Any:
+def get_in(obj: Any, *path: str) -> Any:
+    """The value at ``path`` in nested mappings (an object's fields); None where a step is missing."""
     for part in path:
         if type(obj) is not dict and not isinstance(obj, Mapping):  # dict first: the ABC check is slow
             return None
@@ -54,13 +55,14 @@ def _get(obj: Any, *path: str) -> Any:
     return obj
 
 
-def _str(value: Any) -> str:
+def str_or_empty(value: Any) -> str:
+    """``value`` if it is a string, else ''."""
     return value if isinstance(value, str) else ""
 
 
 def template_node(template: Any) -> str:
     """The node a Pod template pins its Pods to ('' when it leaves the choice to the scheduler)."""
-    return pinned_node(_get(template, "spec"))
+    return pinned_node(get_in(template, "spec"))
 
 
 def dataset_names(obj: Obj) -> list[str]:
@@ -68,9 +70,9 @@ def dataset_names(obj: Obj) -> list[str]:
     spec = obj.get("spec") or {}
     if obj.get("kind") == FEDERATED_LEARNING_JOB.kind:
         workers = spec.get("trainingWorkers")
-        return [_str(_get(w, "dataset", "name")) for w in workers] if isinstance(workers, list) else []
+        return [str_or_empty(get_in(w, "dataset", "name")) for w in workers] if isinstance(workers, list) else []
     if obj.get("kind") in (INCREMENTAL_LEARNING_JOB.kind, LIFELONG_LEARNING_JOB.kind):
-        return [_str(_get(spec, "dataset", "name"))]
+        return [str_or_empty(get_in(spec, "dataset", "name"))]
     return []
 
 
@@ -84,35 +86,35 @@ class Placement:
     # -- joint inference ----------------------------------------------------------------------------
     def ji_edge(self, spec: Any) -> str:
         """The edge worker's node."""
-        return template_node(_get(spec, "edgeWorker", "template"))
+        return template_node(get_in(spec, "edgeWorker", "template"))
 
     def ji_cloud(self, spec: Any) -> str:
         """The cloud worker's node."""
-        return template_node(_get(spec, "cloudWorker", "template")) or self.default_node
+        return template_node(get_in(spec, "cloudWorker", "template")) or self.default_node
 
     # -- federated learning -------------------------------------------------------------------------
     def fl_aggregator(self, spec: Any) -> str:
         """The aggregation worker's node."""
-        return template_node(_get(spec, "aggregationWorker", "template")) or self.default_node
+        return template_node(get_in(spec, "aggregationWorker", "template")) or self.default_node
 
     @staticmethod
     def fl_trainer(spec: Any, index: int, dataset_node: str) -> str:
         """Training worker ``index``'s node: its Dataset's node (else its template's)."""
         if dataset_node:
             return dataset_node
-        workers = _get(spec, "trainingWorkers")
-        template = _get(workers[index], "template") if isinstance(workers, list) and index < len(workers) else None
+        workers = get_in(spec, "trainingWorkers")
+        template = get_in(workers[index], "template") if isinstance(workers, list) and index < len(workers) else None
         return template_node(template)
 
     # -- incremental and lifelong learning ---------------------------------------------------------
     @staticmethod
     def inference(spec: Any, dataset_node: str) -> str:
         """The inference worker's node: the deploy template's, else the Dataset's."""
-        return template_node(_get(spec, "deploySpec", "template")) or dataset_node
+        return template_node(get_in(spec, "deploySpec", "template")) or dataset_node
 
     def stage(self, spec: Any, stage: str) -> str:
         """The ``train`` or ``eval`` worker's node."""
-        return template_node(_get(spec, STAGE_SIDES[stage.lower()], "template")) or self.default_node
+        return template_node(get_in(spec, STAGE_SIDES[stage.lower()], "template")) or self.default_node
 
     # -- any kind -----------------------------------------------------------------------------------
     def workers(self, obj: Obj, dataset_node: DatasetNode) -> dict[str, str]:
@@ -138,7 +140,7 @@ class Placement:
         ``workers``: :meth:`workers` of ``obj`` when the caller has them already."""
         nodes = set((self.workers(obj, dataset_node) if workers is None else workers).values())
         if obj.get("kind") == DATASET.kind:
-            nodes.add(_str(_get(obj, "spec", "nodeName")))
+            nodes.add(str_or_empty(get_in(obj, "spec", "nodeName")))
         nodes |= {dataset_node(name) for name in dataset_names(obj) if name}
         nodes.discard("")
         return frozenset(nodes)
