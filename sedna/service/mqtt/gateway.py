@@ -396,8 +396,8 @@ class DeviceGateway:
                                "see the edge worker's log")
             return
         latency = time.perf_counter() - received
+        self.metrics.answer(latency, outcome.is_hard_example)  # counted before the device can see it, as errors are
         self._publish(reply, result_payload(request.id, outcome, latency * 1000.0))
-        self.metrics.answer(latency, outcome.is_hard_example)
         if outcome.is_hard_example:
             self._announce(request, reply, outcome)
 
